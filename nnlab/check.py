@@ -1,0 +1,327 @@
+"""Checking a student's answers (``expect:``) against a run.
+
+References are expressions of the equation language evaluated after the run: node
+names, elements (``W1[0, 1]``), ``grad(NAME)``, ``shape(NAME)``, ``size(NAME)``,
+``params`` and any arithmetic or op over them (``mean(loss)``,
+``grad(z) - (sigmoid(2) - 1)``). Answers match within the precision the student
+wrote: ``0.12`` passes within ±0.005, ``19`` must be exact; never tighter than 1e-9
+relative + 1e-12 absolute. The first mistake is the wrong answer whose value becomes
+known earliest in the trace — where a student should start looking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from nnlab.engine.ops.base import REGISTRY, ShapeError
+from nnlab.engine.trace import BACKWARD, FORWARD
+from nnlab.errors import Location, NnlabError, did_you_mean
+from nnlab.numfmt import fmt
+from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,
+                                 to_text)
+from nnlab.scenario.model import ExpectEntry
+
+FLOOR_REL = 1e-9
+FLOOR_ABS = 1e-12
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "@": np.matmul, "**": np.power,
+}
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One checked answer.
+
+    Attributes:
+        ref: The reference as written.
+        expected: The answer as written (text).
+        expected_value: The answer's value (array, number or bool).
+        actual: The computed value (array, number or bool), None on error.
+        ok: Whether they match.
+        error: Why the reference could not be evaluated, if it could not.
+        step: Index of the step where the value becomes known (for "first mistake").
+        tolerance: Human description of the tolerance used.
+        loc: Where the reference is written.
+    """
+
+    ref: str
+    expected: str
+    expected_value: Any
+    actual: Any
+    ok: bool
+    error: str | None
+    step: int | None
+    tolerance: str
+    loc: Location | None
+
+    def as_json(self) -> dict:
+        """The ``--json`` form: ref, expected, actual, ok (plus step and error)."""
+        return {"ref": self.ref, "expected": _jsonable(self.expected_value), "actual": _jsonable(self.actual),
+                "ok": self.ok, "step": self.step, "error": self.error, "tolerance": self.tolerance}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All checked answers and the first mistake (earliest in the trace)."""
+
+    items: tuple[CheckItem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every answer matches."""
+        return all(i.ok for i in self.items)
+
+    @property
+    def first_mistake(self) -> CheckItem | None:
+        """The wrong answer that becomes known earliest in the trace."""
+        wrong = [i for i in self.items if not i.ok]
+        if not wrong:
+            return None
+        return min(wrong, key=lambda i: (i.step if i.step is not None else 10**9, self.items.index(i)))
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist() if v.ndim else v.item()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+class ReferenceEvaluator:
+    """Evaluates reference expressions against a :class:`~nnlab.engine.run.Run`.
+
+    Args:
+        run: The run.
+        resolve: Optional hook for qualified references (``epoch(3).w``) used by
+            training; called with the ``Call`` prefix, the attribute and the evaluator.
+    """
+
+    def __init__(self, run: Any, resolve: Callable | None = None, extra: dict | None = None) -> None:
+        self.run = run
+        self.resolve = resolve
+        self.extra = extra or {}
+        self.step = -1
+
+    def _avail(self, name: str, phase: str) -> None:
+        """Note the step at which ``name`` (forward value or gradient) becomes known."""
+        run = self.run
+        if phase == FORWARD:
+            st = run.step_of(name, FORWARD)
+            if st is not None:
+                self.step = max(self.step, st.index)
+        else:
+            idx = [s.index for s in run.steps if s.phase == BACKWARD and name in s.inputs]
+            st = run.step_of(name, BACKWARD)
+            if idx:
+                self.step = max(self.step, max(idx))
+            elif st is not None:
+                self.step = max(self.step, st.index)
+
+    def names(self) -> list[str]:
+        return [n for n in self.run.graph.nodes if "#" not in n and not n.startswith("const:")] + ["params"]
+
+    def eval(self, e: Expr, loc: Location | None = None) -> Any:
+        """Evaluate ``e``; raises NnlabError when it names nothing or cannot be computed."""
+        self.loc = loc
+        return self._eval(e)
+
+    def _err(self, msg: str, e: Any, hint: str | None = None) -> NnlabError:
+        loc = self.loc.shifted(getattr(e, "col", 0), max(1, getattr(e, "end", 1) - getattr(e, "col", 0))) \
+            if self.loc else None
+        return NnlabError(msg, loc, hint, kind="reference")
+
+    def _name(self, e: Name) -> Any:
+        run = self.run
+        if e.id in self.extra:
+            return self.extra[e.id]
+        if e.id == "params":
+            learn = run.scenario.learn
+            if not learn:
+                raise self._err("'params' counts the learnable parameters, but the scenario has no learn: list",
+                                e, "add `learn: [W1, b1, …]`.")
+            return sum(int(run.value(n).size) for n in _learn_names(run))
+        if run.has(e.id) and "#" not in e.id:
+            self._avail(e.id, FORWARD)
+            return run.value(e.id)
+        raise self._err(f"the reference names nothing: '{e.id}'", e,
+                        did_you_mean(e.id, self.names()) or "use a name from values:, data: or compute:.")
+
+    def _eval(self, e: Expr) -> Any:
+        if isinstance(e, Num):
+            return e.value
+        if isinstance(e, (Str, Bool)):
+            return e.value
+        if isinstance(e, NoneLit):
+            return None
+        if isinstance(e, ListLit):
+            return np.array([self._eval(i) for i in e.items], dtype=float)
+        if isinstance(e, Name):
+            return self._name(e)
+        if isinstance(e, BinOp):
+            a, b = self._eval(e.left), self._eval(e.right)
+            try:
+                with np.errstate(all="ignore"):
+                    return _BINOPS[e.op](np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+            except ValueError as exc:
+                raise self._err(f"cannot compute {to_text(e)}: {exc}", e) from None
+        if isinstance(e, Neg):
+            return -np.asarray(self._eval(e.operand), dtype=float)
+        if isinstance(e, Index):
+            v = np.asarray(self._eval(e.value))
+            try:
+                return v[tuple(e.key)]
+            except IndexError:
+                raise self._err(f"index {list(e.key)} is out of range for shape {v.shape}", e,
+                                "indices start at 0.") from None
+        if isinstance(e, Attr):
+            if self.resolve is None:
+                raise self._err(f"'{to_text(e)}' is a training reference, but this scenario does not train", e)
+            return self.resolve(e, self)
+        if isinstance(e, Call):
+            return self._call(e)
+        raise self._err("unsupported reference", e)  # pragma: no cover
+
+    def _call(self, e: Call) -> Any:
+        run = self.run
+        if e.target is not None:
+            if self.resolve is None:
+                raise self._err(f"'{to_text(e)}' is a training reference, but this scenario does not train", e)
+            return self.resolve(e, self)
+        if e.func in ("grad", "shape", "size"):
+            if len(e.args) != 1 or not isinstance(e.args[0], Name):
+                raise self._err(f"{e.func}() takes one name, e.g. {e.func}(W1)", e)
+            name = e.args[0].id
+            if e.func == "grad" and "grad" in self.extra:
+                return self.extra["grad"](name, e, self)
+            if not run.has(name) or "#" in name:
+                raise self._err(f"the reference names nothing: '{name}'", e.args[0],
+                                did_you_mean(name, self.names()))
+            if e.func == "shape":
+                return list(run.value(name).shape)
+            if e.func == "size":
+                return int(run.value(name).size)
+            if run.target is None:
+                raise self._err("grad() needs a backward target", e, "add `backward: loss` to the scenario.")
+            if name not in run.grads and name != run.target:
+                if name not in run.graph.ancestors(run.target):
+                    raise self._err(f"{run.target} does not depend on '{name}', so grad({name}) is not defined",
+                                    e.args[0])
+            self._avail(name, BACKWARD)
+            return run.grad(name)
+        if e.func in ("epoch", "update"):
+            if self.resolve is None:
+                raise self._err(f"{e.func}(…) is a training reference, but this scenario does not train", e)
+            return self.resolve(e, self)
+        cls = REGISTRY.get(e.func)
+        if cls is None or e.func in ("index",):
+            raise self._err(f"unknown function '{e.func}'", e, did_you_mean(e.func, list(REGISTRY) + ["grad", "shape",
+                                                                                                        "size"]))
+        return _apply(cls, [self._eval(a) for a in e.args], {k: self._eval(v) for k, v in e.kwargs}, self, e)
+
+
+def _learn_names(run: Any) -> list[str]:
+    out = []
+    for n in run.scenario.learn:
+        if run.has(n):
+            out.append(n)
+        else:
+            out.extend(v for v in run.scenario.values if v.startswith(n + "."))
+    return out
+
+
+def _apply(cls: Any, args: list, kwargs: dict, ev: ReferenceEvaluator, e: Call) -> Any:
+    """Apply an op forward to plain arrays (no batch axis)."""
+    sig = list(cls.signature)
+    tensors, params = [], {}
+    for p, a in zip(sig, args):
+        if p.tensor:
+            tensors.append(np.asarray(a, dtype=float))
+        else:
+            params[p.name] = a
+    for k, v in kwargs.items():
+        match = [p for p in sig if p.name == k]
+        if not match:
+            raise ev._err(f"{e.func}() has no argument '{k}'", e)
+        if match[0].tensor:
+            tensors.append(np.asarray(v, dtype=float))
+        else:
+            params[k] = v.tolist() if isinstance(v, np.ndarray) else v
+    op = cls(**params)
+    try:
+        op.infer(*[t.shape for t in tensors])
+        with np.errstate(all="ignore"):
+            out = op.forward(*[t[None] for t in tensors])
+    except (ShapeError, TypeError) as exc:
+        raise ev._err(f"cannot compute {to_text(e)}: {getattr(exc, 'message', exc)}", e) from None
+    return np.asarray(out)[0]
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def compare(actual: Any, expected: Any, abs_tol: Any, rel_tol: float) -> bool:
+    """Whether ``actual`` matches ``expected`` within tolerance (a scalar matches a 1-element array)."""
+    if isinstance(expected, bool) or isinstance(actual, (bool, np.bool_)):
+        a = np.asarray(actual)
+        return a.size == 1 and bool(a.reshape(-1)[0]) == bool(expected)
+    a = np.asarray(actual, dtype=float)
+    x = np.asarray(expected, dtype=float)
+    if a.shape != x.shape:
+        if a.size == 1 and x.size == 1:
+            a, x = a.reshape(()), x.reshape(())
+        else:
+            return False
+    tol = np.maximum(np.asarray(abs_tol, dtype=float) + rel_tol * np.abs(x), FLOOR_ABS + FLOOR_REL * np.abs(x))
+    with np.errstate(invalid="ignore"):
+        same_inf = np.isinf(a) & np.isinf(x) & (np.sign(a) == np.sign(x))
+        return bool(np.all(same_inf | (np.abs(a - x) <= tol)))
+
+
+def _tol_text(entry: ExpectEntry) -> str:
+    t = np.asarray(entry.abs_tol, dtype=float)
+    if entry.explicit_tol:
+        return f"±{fmt(float(t.max()), 6)} abs, {entry.rel_tol:g} rel"
+    if t.size and float(t.max()) > 0:
+        return f"±{fmt(float(t.max()), 8)} (as written)"
+    return "exact"
+
+
+def check_run(run: Any, entries: tuple[ExpectEntry, ...] | None = None, resolve: Callable | None = None,
+              extra: dict | None = None) -> CheckReport:
+    """Check every ``expect`` entry against ``run``.
+
+    Args:
+        run: The run (or a training result exposing the same lookup API).
+        entries: Entries to check (default: the scenario's own).
+        resolve: Hook for qualified training references.
+        extra: Extra names (e.g. ``train``) visible to references.
+    """
+    entries = run.scenario.expect if entries is None else entries
+    items = []
+    for entry in entries:
+        items.append(check_entry(run, entry, resolve, extra))
+    return CheckReport(tuple(items))
+
+
+def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, extra: dict | None = None) -> CheckItem:
+    """Check one entry; evaluation problems become a failed item with an error message."""
+    ev = ReferenceEvaluator(run, resolve, extra)
+    expected_text = entry.raw if isinstance(entry.raw, str) else str(entry.raw)
+    try:
+        actual = ev.eval(entry.expr, entry.loc)
+    except NnlabError as exc:
+        return CheckItem(entry.ref, expected_text, entry.answer, None, False, exc.message, None, "", entry.loc)
+    step = ev.step if ev.step >= 0 else None
+    expected = entry.answer
+    if isinstance(expected, Expr.__args__):  # a quoted expression answer
+        try:
+            expected = ReferenceEvaluator(run, resolve, extra).eval(expected, entry.answer_loc)
+        except NnlabError as exc:
+            return CheckItem(entry.ref, expected_text, None, actual, False, f"answer: {exc.message}", step, "",
+                             entry.loc)
+    ok = compare(actual, expected, entry.abs_tol, entry.rel_tol)
+    return CheckItem(entry.ref, expected_text, expected, actual, ok, None, step, _tol_text(entry), entry.loc)

@@ -1,0 +1,474 @@
+"""From parsed equations to a graph of primitive ops, with shapes checked up front.
+
+Each ``compute`` line becomes one or more op nodes: the line's result takes the
+line's name, sub-expressions get ids like ``z1#1`` and show their own source text
+(``W1 @ x``). Composite ops (``attention``, ``gru_cell``, ``rnn_cell``, ``dense``)
+expand into named primitive lines (``C.scores``, ``C.weights``, ``h1.r``…) so every
+part can be stepped through and differentiated by the same machinery. Shapes are
+inferred while building, so a mismatch is reported with the sub-expression's column
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from nnlab.engine import ops as _ops  # noqa: F401  (registers the ops)
+from nnlab.engine.ops.base import REGISTRY, REQUIRED, Op, ShapeError
+from nnlab.errors import Location, NnlabError, closest, did_you_mean
+from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Equation, Expr, Index, ListLit, Name, Neg,
+                                 NoneLit, Num, Str, to_text)
+from nnlab.scenario.model import Scenario
+
+BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
+COMPOSITES = ("attention", "gru_cell", "rnn_cell", "dense")
+REFERENCE_FUNCS = ("grad", "shape", "size")
+GRU_WEIGHTS = ("W_ir", "W_hr", "W_iz", "W_hz", "W_in", "W_hn")
+GRU_BIASES = ("b_ir", "b_hr", "b_iz", "b_hz", "b_in", "b_hn")
+GRU_VARIANTS = ("reset_after", "reset_before")
+
+
+@dataclass
+class Node:
+    """A vertex of the computation graph.
+
+    Attributes:
+        id: Unique id: a value/data/line name, ``"C.scores"``, or ``"z1#2"`` for a
+            sub-expression.
+        kind: ``"value"``, ``"data"``, ``"const"`` or ``"op"``.
+        label: What to show: the name, the sub-expression text, or the number.
+        shape: Per-example shape.
+        batched: True if the node depends on ``data`` (one row per example).
+        op: The op instance (op nodes only).
+        inputs: Input node ids (op nodes only).
+        line: Index of the compute line (−1 for leaves).
+        loc: Where the node is written.
+        text: For op nodes, the expression text (``"W1 @ x + b1"``).
+        named: True for nodes the user named (lines and composite parts).
+        value: Leaf value (float64 array, no batch axis).
+        exact: Leaf value as Fractions, if known exactly.
+    """
+
+    id: str
+    kind: str
+    label: str
+    shape: tuple[int, ...]
+    batched: bool = False
+    op: Op | None = None
+    inputs: tuple[str, ...] = ()
+    line: int = -1
+    loc: Location | None = None
+    text: str = ""
+    named: bool = False
+    value: np.ndarray | None = None
+    exact: np.ndarray | None = None
+
+
+@dataclass
+class Graph:
+    """The nodes in topological order (insertion order), and the op nodes' ids."""
+
+    scenario: Scenario
+    nodes: dict[str, Node] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    lines: list[tuple[str, Equation]] = field(default_factory=list)
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node id, the op nodes that use it (with repeats for repeated use)."""
+        users: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for nid in self.order:
+            for inp in self.nodes[nid].inputs:
+                users[inp].append(nid)
+        return users
+
+    def display(self, nid: str) -> str:
+        """A name to use for a node inside formulas: its id, or ``(text)`` for temps."""
+        node = self.nodes[nid]
+        if node.kind == "const":
+            return node.label
+        if node.kind == "op" and not node.named:
+            return f"({node.label})"
+        return nid
+
+    def ancestors(self, nid: str) -> set[str]:
+        """All nodes ``nid`` depends on, including itself."""
+        seen, stack = set(), [nid]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(self.nodes[n].inputs)
+        return seen
+
+
+@dataclass(frozen=True)
+class _Const:
+    """A constant made by a composite expansion (e.g. √d_k), with a display label."""
+
+    value: float
+    label: str
+    col: int = 0
+    end: int = 0
+
+
+class GraphBuilder:
+    """Compiles a scenario's equations into a :class:`Graph`."""
+
+    def __init__(self, scenario: Scenario, batch_data: bool = True) -> None:
+        self.s = scenario
+        self.g = Graph(scenario)
+        self.step_at_zero = scenario.options.get("step_at_zero", 0)
+        self.line_names: dict[str, int] = {}
+        self._temp = 0
+        for name, v in scenario.values.items():
+            self._leaf(name, "value", v.array, v.exact, v.loc, batched=False)
+        for name, v in scenario.data.items():
+            if batch_data:
+                self._leaf(name, "data", v.array, v.exact, v.loc, batched=True)
+            else:
+                self._leaf(name, "data", v.array[0], None if v.exact is None else v.exact[0], v.loc, batched=True)
+
+    def _leaf(self, name, kind, array, exact, loc, batched):
+        shape = tuple(array.shape[1:]) if kind == "data" else tuple(array.shape)
+        self.g.nodes[name] = Node(name, kind, name, shape, batched=(kind == "data"), loc=loc,
+                                  named=True, value=array, exact=exact)
+
+    # ----------------------------------------------------------------- lines
+    def build(self) -> Graph:
+        """Compile every compute line, in order."""
+        planned = [eq.name for eq in self.s.equations]
+        self._planned = set(planned)
+        for i, eq in enumerate(self.s.equations):
+            self._line(i, eq)
+        return self.g
+
+    def _line(self, i: int, eq: Equation) -> None:
+        if eq.name in self.g.nodes:
+            prev = self.g.nodes[eq.name]
+            where = "in values" if prev.kind == "value" else "in data" if prev.kind == "data" else \
+                f"on compute line {prev.line + 1}"
+            raise NnlabError(f"'{eq.name}' is already defined {where}", eq.loc.shifted(
+                len(eq.loc.source) - len(eq.loc.source.lstrip(" -")), len(eq.name)),
+                "every name is assigned once; pick a new name (e.g. add a number).", kind="name")
+        self.line = i
+        self.eq = eq
+        expr = eq.expr
+        if isinstance(expr, Call) and expr.func in COMPOSITES:
+            getattr(self, f"_composite_{expr.func}")(eq.name, expr)
+        else:
+            self._compile(expr, out_name=eq.name, text=eq.text)
+        self.g.lines.append((eq.name, eq))
+        self.line_names[eq.name] = i
+
+    def _loc(self, e: Any) -> Location:
+        col = getattr(e, "col", 0)
+        end = getattr(e, "end", col + 1)
+        return self.eq.expr_loc.shifted(col, max(1, end - col))
+
+    # --------------------------------------------------------------- compile
+    def _compile(self, e: Expr, out_name: str | None = None, text: str | None = None) -> str:
+        """Compile an expression; return the id of the node holding its value."""
+        if isinstance(e, Name):
+            nid = self._resolve(e)
+            if out_name is not None:  # `y = x`: an identity step keeps the line visible
+                return self._op("add", [nid, self._const(0, "0", e)], {}, e, out_name, text)
+            return nid
+        if isinstance(e, Num):
+            nid = self._const(e.value, e.raw, e)
+            if out_name is not None:
+                return self._op("add", [nid, self._const(0, "0", e)], {}, e, out_name, text)
+            return nid
+        if isinstance(e, _Const):
+            return self._const(e.value, e.label, e, exact=False)
+        if isinstance(e, BinOp):
+            a = self._compile(e.left)
+            b = self._compile(e.right)
+            return self._op(BINARY[e.op], [a, b], {}, e, out_name, text)
+        if isinstance(e, Neg):
+            return self._op("neg", [self._compile(e.operand)], {}, e, out_name, text)
+        if isinstance(e, Index):
+            return self._op("index", [self._compile(e.value)], {"key": list(e.key)}, e, out_name, text)
+        if isinstance(e, Call):
+            if e.func in COMPOSITES:
+                raise NnlabError(f"{e.func}(…) must be the whole right-hand side of its line", self._loc(e),
+                                 f"write it on its own line: `C = {to_text(e)}`.", kind="syntax")
+            return self._call(e, out_name, text)
+        if isinstance(e, (Str, Bool, NoneLit, ListLit)):
+            raise NnlabError("a string, boolean or list can only be a keyword value", self._loc(e),
+                             kind="syntax")
+        if isinstance(e, Attr):
+            raise NnlabError("unsupported syntax: attribute access", self._loc(e), kind="syntax")
+        raise NnlabError("unsupported expression", self._loc(e), kind="syntax")  # pragma: no cover
+
+    def _resolve(self, e: Name) -> str:
+        if e.id in self.g.nodes:
+            return e.id
+        if e.id in getattr(self, "_planned", set()):
+            raise NnlabError(f"'{e.id}' is used before it is computed", self._loc(e),
+                             "compute lines run top to bottom; move this line below the one defining it.",
+                             kind="name")
+        if e.id in REGISTRY or e.id in COMPOSITES:
+            raise NnlabError(f"'{e.id}' is a function; call it with parentheses", self._loc(e),
+                             f"e.g. {e.id}(z).", kind="name")
+        groups = {n.split(".")[0] for n in self.g.nodes if "." in n}
+        if e.id in groups:
+            raise NnlabError(f"'{e.id}' is a group, not a tensor", self._loc(e),
+                             f"use one of its members, e.g. {sorted(n for n in self.g.nodes if n.startswith(e.id + '.'))[0]}.",
+                             kind="name")
+        names = [n for n in self.g.nodes if "#" not in n]
+        raise NnlabError(f"unknown name '{e.id}'", self._loc(e),
+                         did_you_mean(e.id, names) or "define it under values: or on an earlier compute line.",
+                         kind="name")
+
+    def _const(self, value: Any, raw: str, e: Any, exact: bool = True) -> str:
+        nid = f"const:{raw}"
+        if nid not in self.g.nodes:
+            fr = None
+            if exact:
+                try:
+                    fr = np.array(Fraction(raw), dtype=object)
+                except (ValueError, ZeroDivisionError):
+                    fr = None
+            self.g.nodes[nid] = Node(nid, "const", raw, (), value=np.array(float(value)), exact=fr)
+        return nid
+
+    def _call(self, e: Call, out_name: str | None, text: str | None) -> str:
+        if e.target is not None:
+            raise NnlabError("unsupported syntax: method call", self._loc(e), kind="syntax")
+        if e.func in REFERENCE_FUNCS or e.func in ("epoch", "update"):
+            raise NnlabError(f"{e.func}(…) can only be used in expect references", self._loc(e), kind="name")
+        cls = REGISTRY.get(e.func)
+        if cls is None or e.func in ("add", "sub", "mul", "div", "pow", "neg", "index", "matmul"):
+            known = [n for n in REGISTRY if n not in ("neg", "index")] + list(COMPOSITES)
+            if cls is None:
+                raise NnlabError(f"unknown function '{e.func}'", self._loc(e).shifted(0, len(e.func)),
+                                 did_you_mean(e.func, known) or "see `nnlab ops` for the list.",
+                                 kind="name")
+        inputs, params = self._bind(cls, e)
+        if cls.name == "step" and "at_zero" not in params:
+            params["at_zero"] = self.step_at_zero
+        return self._op(cls.name, inputs, params, e, out_name, text)
+
+    def _bind(self, cls: type[Op], e: Call) -> tuple[list[str | None], dict[str, Any]]:
+        sig = [p for p in cls.signature if not (cls.name == "step" and p.name == "at_zero")]
+        if cls.name == "step":
+            sig = list(cls.signature[:1])
+        if len(e.args) > len(sig):
+            raise NnlabError(f"{e.func}() takes at most {len(sig)} arguments, got {len(e.args)}",
+                             self._loc(e.args[len(sig)]), f"{e.func}({', '.join(p.name for p in sig)})",
+                             kind="arity")
+        given: dict[str, Any] = {}
+        for p, a in zip(sig, e.args):
+            given[p.name] = a
+        names = [p.name for p in sig]
+        for key, value in e.kwargs:
+            if key not in names:
+                raise NnlabError(f"{e.func}() has no argument '{key}'", self._loc(value),
+                                 did_you_mean(key, names) or f"{e.func}({', '.join(names)})", kind="arity")
+            if key in given:
+                raise NnlabError(f"{e.func}() got '{key}' twice", self._loc(value), kind="arity")
+            given[key] = value
+        inputs: list[str | None] = []
+        params: dict[str, Any] = {}
+        for p in sig:
+            if p.name not in given:
+                if p.default is REQUIRED:
+                    raise NnlabError(f"{e.func}() is missing its argument '{p.name}'", self._loc(e),
+                                     f"{e.func}({', '.join(names)})", kind="arity")
+                if p.tensor:
+                    inputs.append(None)
+                else:
+                    params[p.name] = p.default
+                continue
+            value = given[p.name]
+            if p.tensor:
+                inputs.append(None if isinstance(value, NoneLit) else self._compile(value))
+            else:
+                params[p.name] = self._literal(value, e.func, p.name)
+        return inputs, params
+
+    def _literal(self, e: Expr, func: str, key: str) -> Any:
+        if isinstance(e, Num):
+            return e.value
+        if isinstance(e, (Str, Bool)):
+            return e.value
+        if isinstance(e, NoneLit):
+            return None
+        if isinstance(e, ListLit):
+            return [self._literal(i, func, key) for i in e.items]
+        raise NnlabError(f"'{key}' of {func}() must be a literal (a number, list or quoted string)",
+                         self._loc(e), kind="arity")
+
+    def _op(self, name: str, inputs: list[str | None], params: dict, e: Any, out_name: str | None,
+            text: str | None, named: bool | None = None) -> str:
+        cls = REGISTRY[name]
+        op = cls(**params)
+        shapes = [None if i is None else self.g.nodes[i].shape for i in inputs]
+        try:
+            shape = tuple(op.infer(*shapes))
+        except ShapeError as exc:
+            raise NnlabError(exc.message, self._loc(e), exc.hint, kind="shape") from None
+        size = int(np.prod(shape)) if shape else 1
+        if size > self.s.max_elements:
+            raise NnlabError(f"this result would have {size:,} elements, over the limit of "
+                             f"{self.s.max_elements:,}", self._loc(e), "raise it with --max-elements.",
+                             kind="size")
+        if out_name is None:
+            self._temp += 1
+            nid = f"{self.eq.name}#{self._temp}"
+            label = to_text(e) if not isinstance(e, _Const) else e.label
+        else:
+            nid = out_name
+            label = out_name
+            self._temp = 0
+        batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
+        node = Node(nid, "op", label, shape, batched, op, tuple(i for i in inputs if i is not None),
+                    self.line, self._loc(e), text or (e.label if isinstance(e, _Const) else to_text(e)),
+                    named=out_name is not None if named is None else named)
+        node.op_inputs = tuple(inputs)  # type: ignore[attr-defined]  # with None for absent optionals
+        self.g.nodes[nid] = node
+        self.g.order.append(nid)
+        return nid
+
+    def _sub_line(self, name: str, e: Expr, text: str) -> str:
+        """Compile a composite's named part (``C.scores``) as if it were its own line."""
+        if name in self.g.nodes:
+            raise NnlabError(f"'{name}' is already defined", self._loc(self.eq.expr), kind="name")
+        self._temp = 0
+        saved_eq = self.eq
+        self.eq = Equation(name, e, text, saved_eq.loc, saved_eq.expr_loc)
+        try:
+            nid = self._compile(e, out_name=name, text=text)
+        finally:
+            self.eq = saved_eq
+        return nid
+
+    # ----------------------------------------------------------- composites
+    def _args(self, e: Call, names: tuple[str, ...], defaults: dict[str, Any]) -> dict[str, Any]:
+        if len(e.args) > len(names):
+            raise NnlabError(f"{e.func}() takes at most {len(names)} arguments", self._loc(e), kind="arity")
+        out = dict(zip(names, e.args))
+        for key, value in e.kwargs:
+            if key not in names:
+                raise NnlabError(f"{e.func}() has no argument '{key}'", self._loc(value),
+                                 did_you_mean(key, names) or f"{e.func}({', '.join(names)})", kind="arity")
+            out[key] = value
+        for n in names:
+            if n not in out:
+                if n not in defaults:
+                    raise NnlabError(f"{e.func}() is missing its argument '{n}'", self._loc(e),
+                                     f"{e.func}({', '.join(names)})", kind="arity")
+                out[n] = defaults[n]
+        return out
+
+    def _composite_dense(self, name: str, e: Call) -> None:
+        a = self._args(e, ("x", "W", "b"), {"b": None})
+        expr: Expr = BinOp("@", a["W"], a["x"], e.col, e.end)
+        if a["b"] is not None and not isinstance(a["b"], NoneLit):
+            expr = BinOp("+", expr, a["b"], e.col, e.end)
+        self._compile(expr, out_name=name, text=self.eq.text)
+
+    def _composite_rnn_cell(self, name: str, e: Call) -> None:
+        a = self._args(e, ("x", "h", "W_xh", "W_hh", "b"), {"b": None})
+        z: Expr = BinOp("+", BinOp("@", a["W_xh"], a["x"], e.col, e.end),
+                        BinOp("@", a["W_hh"], a["h"], e.col, e.end), e.col, e.end)
+        if a["b"] is not None and not isinstance(a["b"], NoneLit):
+            z = BinOp("+", z, a["b"], e.col, e.end)
+        self._compile(Call("tanh", (z,), (), e.col, e.end), out_name=name, text=self.eq.text)
+
+    def _composite_attention(self, name: str, e: Call) -> None:
+        a = self._args(e, ("Q", "K", "V", "mask"), {"mask": NoneLit()})
+        mask = self._literal(a["mask"], "attention", "mask")
+        if mask not in (None, "causal"):
+            raise NnlabError(f"unknown mask {mask!r}", self._loc(a["mask"]), "use mask='causal' or leave it out.",
+                             kind="arity")
+        k_id = self._compile(a["K"])
+        dk = self.g.nodes[k_id].shape[-1] if self.g.nodes[k_id].shape else 1
+        q, k, v = (to_text(a[n]) for n in ("Q", "K", "V"))
+        scale = _Const(math.sqrt(dk), f"√{dk}", e.col, e.end)
+        scores = BinOp("/", BinOp("@", a["Q"], Call("transpose", (a["K"],), (), e.col, e.end), e.col, e.end),
+                       scale, e.col, e.end)
+        self._sub_line(f"{name}.scores", scores, f"{q} @ {k}.T / √d_k")
+        kwargs = (("axis", Num(-1, "-1")),) + ((("mask", Str("causal")),) if mask else ())
+        self._sub_line(f"{name}.weights", Call("softmax", (Name(f"{name}.scores", e.col, e.end),), kwargs,
+                                               e.col, e.end),
+                       f"softmax({name}.scores, axis=-1" + (", mask='causal')" if mask else ")"))
+        self._compile(BinOp("@", Name(f"{name}.weights", e.col, e.end), a["V"], e.col, e.end),
+                      out_name=name, text=f"{name}.weights @ {v}")
+
+    def _composite_gru_cell(self, name: str, e: Call) -> None:
+        a = self._args(e, ("x", "h", "P", "variant"), {"variant": Str("reset_after")})
+        variant = self._literal(a["variant"], "gru_cell", "variant")
+        if variant not in GRU_VARIANTS:
+            raise NnlabError(f"unknown GRU variant {variant!r}", self._loc(a["variant"]),
+                             did_you_mean(str(variant), GRU_VARIANTS) or "use 'reset_after' or 'reset_before'.",
+                             kind="arity")
+        if not isinstance(a["P"], Name):
+            raise NnlabError("the third argument of gru_cell must name a group of weights", self._loc(a["P"]),
+                             kind="arity")
+        group = a["P"].id
+        members = {n for n in self.g.nodes if n.startswith(group + ".")}
+        if not members:
+            raise NnlabError(f"unknown group '{group}'", self._loc(a["P"]),
+                             did_you_mean(group, {n.split(".")[0] for n in self.g.nodes if "." in n})
+                             or f"define values: {{{group}: {{W_ir: …, W_hr: …, …}}}}.", kind="name")
+        for w in GRU_WEIGHTS:
+            if f"{group}.{w}" not in members:
+                raise NnlabError(f"group '{group}' has no {w}", self._loc(a["P"]),
+                                 "gru_cell needs W_ir W_hr W_iz W_hz W_in W_hn (biases b_… are optional).",
+                                 kind="name")
+        c = (e.col, e.end)
+        x, h = a["x"], a["h"]
+
+        def P(n):  # noqa: N802 - the group's member
+            return Name(f"{group}.{n}", *c)
+
+        def affine(w, inp, b):
+            t: Expr = BinOp("@", P(w), inp, *c)
+            if f"{group}.{b}" in members:
+                t = BinOp("+", t, P(b), *c)
+            return t
+
+        def gate(gi, gh):
+            return BinOp("+", affine(f"W_i{gi}", x, f"b_i{gi}"), affine(f"W_h{gh}", h, f"b_h{gh}"), *c)
+
+        xt, ht = to_text(x), to_text(h)
+        self._sub_line(f"{name}.r", Call("sigmoid", (gate("r", "r"),), (), *c),
+                       f"σ(W_ir·{xt} + b_ir + W_hr·{ht} + b_hr)")
+        self._sub_line(f"{name}.z", Call("sigmoid", (gate("z", "z"),), (), *c),
+                       f"σ(W_iz·{xt} + b_iz + W_hz·{ht} + b_hz)")
+        r = Name(f"{name}.r", *c)
+        if variant == "reset_after":
+            inner = BinOp("+", affine("W_in", x, "b_in"), BinOp("*", r, affine("W_hn", h, "b_hn"), *c), *c)
+            ntext = f"tanh(W_in·{xt} + b_in + r ⊙ (W_hn·{ht} + b_hn))"
+        else:
+            hn: Expr = BinOp("@", P("W_hn"), BinOp("*", r, h, *c), *c)
+            if f"{group}.b_hn" in members:
+                hn = BinOp("+", hn, P("b_hn"), *c)
+            inner = BinOp("+", affine("W_in", x, "b_in"), hn, *c)
+            ntext = f"tanh(W_in·{xt} + b_in + W_hn·(r ⊙ {ht}) + b_hn)"
+        self._sub_line(f"{name}.n", Call("tanh", (inner,), (), *c), ntext)
+        z, n = Name(f"{name}.z", *c), Name(f"{name}.n", *c)
+        blend = BinOp("+", BinOp("*", z, h, *c), BinOp("*", BinOp("-", Num(1, "1"), z, *c), n, *c), *c)
+        self._compile(blend, out_name=name, text=f"z ⊙ {ht} + (1 − z) ⊙ n   [{variant}]")
+
+
+def build_graph(scenario: Scenario) -> Graph:
+    """Compile a scenario's ``compute`` lines into a checked :class:`Graph`.
+
+    Raises:
+        NnlabError: Unknown names or functions, wrong arguments, shape mismatches,
+            reassigned names — each with the column of the culprit.
+    """
+    return GraphBuilder(scenario).build()
+
+
+def closest_name(graph: Graph, name: str) -> str | None:
+    """The defined node name closest to ``name`` (for hints)."""
+    return closest(name, [n for n in graph.nodes if "#" not in n and not n.startswith("const:")])

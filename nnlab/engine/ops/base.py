@@ -1,0 +1,251 @@
+"""The op protocol: forward, backward, shape rule and explanation side by side.
+
+Each op is one class registered by name (early tinygrad's ``ops.py``). An instance
+is created per graph node and holds that node's static parameters (``stride=2``) and
+whatever forward saved for backward (``self.saved``).
+
+**Batch-first arrays.** Every tensor inside the engine carries a leading example
+axis: parameters and constants have size 1 there, a data set has one row per
+example. Ops therefore compute "per example" on axes ``1:`` and broadcast over axis
+0, so one NumPy call evaluates a whole batch. Shapes given to :meth:`Op.infer` and
+indices given to the explanation methods are *per example* (no batch axis).
+
+Backward returns, for each input, the vector-Jacobian product ∂T/∂input given the
+upstream ∂T/∂output ``g``; it may keep broadcast axes — the engine sums them away
+(:func:`unbroadcast`) and accumulates with ``+=``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nnlab.engine.trace import Explanation, Use
+from nnlab.numfmt import fmt, fmt_index, fmt_paren
+
+REQUIRED = object()
+
+
+class ShapeError(Exception):
+    """Raised by :meth:`Op.infer`; the graph builder adds the location."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Param:
+    """One entry of an op's call signature.
+
+    Attributes:
+        name: Keyword name.
+        tensor: True for tensor inputs (graph edges), False for static settings.
+        default: Default value; :data:`REQUIRED` if it must be given. A tensor
+            input with default ``None`` is optional.
+    """
+
+    name: str
+    tensor: bool = True
+    default: Any = REQUIRED
+
+
+REGISTRY: dict[str, type[Op]] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator: make the op callable by its ``name`` in equations."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+class Op:
+    """Base class of all ops.
+
+    Class attributes:
+        name: Name used in equations (``"sigmoid"``) or for an operator (``"add"``).
+        signature: Ordered call signature (tensor inputs and static settings).
+        formula: The rule in symbols, shown beside every step.
+        rational: True if the op maps rationals to rationals exactly (usable in
+            exact decimal arithmetic: + − × / @ step relu max sum…).
+        symbol: Infix symbol for operators (``"+"``), else empty.
+    """
+
+    name: ClassVar[str] = ""
+    signature: ClassVar[tuple[Param, ...]] = (Param("x"),)
+    formula: ClassVar[str] = ""
+    rational: ClassVar[bool] = False
+    symbol: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+        self.saved: dict[str, Any] = {}
+        self.exact = False  # set by the engine when computing on Fractions
+
+    # -- the protocol ------------------------------------------------------------
+    def infer(self, *shapes: tuple[int, ...] | None) -> tuple[int, ...]:
+        """Per-example output shape from per-example input shapes (None = absent)."""
+        return broadcast_shapes(self, *[s for s in shapes if s is not None])
+
+    def forward(self, *xs: np.ndarray | None) -> np.ndarray:
+        """Compute the output from batch-first inputs; save what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        """Vector-Jacobian products for each input given the upstream gradient ``g``."""
+        raise NotImplementedError
+
+    def explain(self, index: tuple[int, ...], xs: list, out: np.ndarray, names: list[str],
+                out_name: str, digits: int) -> Explanation:
+        """Explain output element ``index`` (per-example arrays, no batch axis)."""
+        return Explanation(f"{out_name}{fmt_index(index)}", self.formula, "", out[index])
+
+    def shape_rule(self, *shapes: tuple[int, ...] | None) -> str:
+        """The output-shape formula with numbers substituted (conv/pool), else ``""``."""
+        return ""
+
+    # -- backward explanations -------------------------------------------------------
+    def dependents(self, k: int, index: tuple[int, ...],
+                   out_shape: tuple[int, ...]) -> list[tuple[int, ...]] | None:
+        """Per-example output indices that depend on element ``index`` of input ``k``.
+
+        ``None`` means "possibly all" (the engine then asks :meth:`local` for every
+        output element and keeps the non-zero ones). Ops with large outputs and a
+        known sparsity (conv, pooling, elementwise) override this.
+        """
+        return None
+
+    def local(self, k: int, out_index: tuple[int, ...], in_index: tuple[int, ...]) -> float:
+        """∂out[out_index] / ∂input_k[in_index]; both indices batch-first.
+
+        The default pulls a one-hot upstream gradient back through :meth:`backward`
+        (correct for every op, fine for small tensors); ops override it with the
+        closed form where outputs are large.
+        """
+        cache = self.saved.setdefault("_jac_rows", {})
+        row = cache.get(out_index)
+        if row is None:
+            out_shape = self.saved["_out_shape"]
+            g = np.zeros(out_shape)
+            g[out_index] = 1.0
+            row = self.backward(g)
+            cache[out_index] = row
+        grad = row[k]
+        if grad is None:
+            return 0.0
+        shape = self.saved["_in_shapes"][k]
+        return unbroadcast(np.asarray(grad), shape)[in_index]
+
+    # -- helpers -----------------------------------------------------------------
+    @property
+    def tensor_params(self) -> list[Param]:
+        return [p for p in self.signature if p.tensor]
+
+    def describe(self) -> str:
+        """Static settings as ``key=value`` text, for labels and status lines."""
+        parts = [f"{k}={v!r}" for k, v in self.params.items() if v is not None]
+        return ", ".join(parts)
+
+
+# ------------------------------------------------------------------ array helpers
+
+
+def pe_ndim(x: np.ndarray) -> int:
+    """Number of per-example axes of a batch-first array."""
+    return x.ndim - 1
+
+
+def align(*xs: np.ndarray) -> list[np.ndarray]:
+    """Reshape batch-first arrays so NumPy broadcasting applies per example.
+
+    Per-example shapes are right-aligned (NumPy's rule); the batch axis stays first.
+    """
+    n = max(pe_ndim(x) for x in xs)
+    return [x.reshape((x.shape[0],) + (1,) * (n - pe_ndim(x)) + x.shape[1:]) for x in xs]
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` down to ``shape`` (a batch-first shape) undoing broadcasting.
+
+    Handles both extra leading axes and axes of size 1, and per-example shapes with
+    fewer axes than ``g`` (right-aligned).
+    """
+    if g.shape == shape:
+        return g
+    batch, pe = shape[0], shape[1:]
+    n = g.ndim - 1
+    aligned = (batch,) + (1,) * (n - len(pe)) + tuple(pe)
+    if len(aligned) != g.ndim:  # g has fewer axes: cannot happen for our ops
+        raise ValueError(f"cannot unbroadcast {g.shape} to {shape}")
+    axes = tuple(i for i, (a, b) in enumerate(zip(aligned, g.shape)) if a == 1 and b != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def broadcast_shapes(op: Op, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy's broadcast rule with an error that names the op and both shapes."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        pretty = " and ".join(str(tuple(s)) for s in shapes)
+        raise ShapeError(
+            f"shapes {pretty} do not broadcast for '{op.symbol or op.name}'",
+            "elementwise ops need equal shapes, or 1 (or a missing axis) where they differ;"
+            " for a matrix-vector product use @.",
+        ) from None
+
+
+def pe_axis(axis: int, ndim: int, op: Op) -> int:
+    """Normalize a per-example axis (may be negative) to a batch-first axis."""
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for a tensor with {ndim} axes in '{op.name}'")
+    return axis % ndim + 1
+
+
+def pe_axes(axis: Any, ndim: int, op: Op) -> tuple[int, ...]:
+    """Normalize ``axis=None|int|list`` to batch-first axes (None = all per-example axes)."""
+    if axis is None:
+        return tuple(range(1, ndim + 1))
+    if isinstance(axis, (list, tuple)):
+        return tuple(sorted({pe_axis(int(a), ndim, op) for a in axis}))
+    return (pe_axis(int(axis), ndim, op),)
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """Per-example shape left after reducing batch-first ``axes``."""
+    return tuple(s for i, s in enumerate(shape) if i + 1 not in axes)
+
+
+def source_index(out_index: tuple[int, ...], in_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Which element of a broadcast input fed output element ``out_index`` (per example)."""
+    k = len(out_index) - len(in_shape)
+    return tuple(0 if s == 1 else i for i, s in zip(out_index[k:], in_shape))
+
+
+def as_number(x: Any) -> Any:
+    """A NumPy scalar to a Python number (Fractions stay Fractions)."""
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def num(x: Any, digits: int) -> str:
+    """Format a number for an arithmetic line, negative values in parentheses."""
+    return fmt_paren(as_number(x), digits)
+
+
+def plain(x: Any, digits: int) -> str:
+    """Format a number without parentheses."""
+    return fmt(as_number(x), digits)
+
+
+def grad_label(target: str, node: str, index: tuple[int, ...] = ()) -> str:
+    """``∂loss/∂a1[0]``."""
+    return f"∂{target}/∂{node}{fmt_index(index)}"

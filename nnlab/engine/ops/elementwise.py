@@ -1,0 +1,322 @@
+"""Elementwise ops: ``+ - * / **``, negation and the activation functions.
+
+Conventions (named, because references differ):
+
+* ``step(z) = 1 if z > 0 else 0`` — the lecture's σ for the perceptron. The value at
+  exactly 0 is ``options.step_at_zero`` (default 0). Its derivative is taken as 0
+  everywhere (undefined at 0).
+* ``relu'(0) = 0`` and ``abs'(0) = 0`` (PyTorch).
+* ``sigmoid`` is evaluated in the overflow-free split form, so ``sigmoid(-1000) = 0``
+  without warnings.
+* ``a ** b``: the gradient with respect to ``b`` is ``a**b · ln a`` where ``a > 0``
+  and 0 elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from nnlab.engine.ops.base import Op, Param, align, num, plain, register, source_index
+from nnlab.engine.trace import Explanation, Use
+from nnlab.numfmt import fmt_index
+
+
+def _is_exact(x: np.ndarray) -> bool:
+    return x.dtype == object
+
+
+# --------------------------------------------------------------------------- unary
+
+
+class Unary(Op):
+    """An elementwise function ``y = f(x)``; subclasses give ``f`` and ``f'``."""
+
+    signature = (Param("x"),)
+    shown: ClassVar[str] = ""      # how the function is written: "σ", "exp"
+    derivative: ClassVar[str] = ""  # f' in symbols, in terms of x and y
+
+    def infer(self, shape):
+        return tuple(shape)
+
+    def forward(self, x):
+        y = self.f(x)
+        self.saved = {"x": x, "y": y}
+        return y
+
+    def backward(self, g):
+        return (g * self.df(self.saved["x"], self.saved["y"]),)
+
+    def f(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def df(self, x, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        x = xs[0][index]
+        head = self.shown or self.name
+        return Explanation(
+            f"{out_name}{fmt_index(index)}",
+            f"{out_name} = {head}({names[0]})",
+            f"{head}({plain(x, digits)})",
+            out[index],
+            (Use(0, index),),
+            note=self.note(x),
+        )
+
+    def note(self, x) -> str:
+        return ""
+
+
+@register
+class Neg(Unary):
+    name = "neg"
+    shown = "-"
+    rational = True
+    formula = "y = −x"
+    derivative = "−1"
+
+    def f(self, x):
+        return -x
+
+    def df(self, x, y):
+        return -np.ones_like(x)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = −{names[0]}",
+                           f"−{num(xs[0][index], digits)}", out[index], (Use(0, index),))
+
+
+@register
+class Exp(Unary):
+    name = "exp"
+    formula = "y = eˣ"
+    derivative = "eˣ = y"
+
+    def f(self, x):
+        return np.exp(x)
+
+    def df(self, x, y):
+        return y
+
+
+@register
+class Log(Unary):
+    name = "log"
+    shown = "ln"
+    formula = "y = ln x  (natural log)"
+    derivative = "1/x"
+
+    def f(self, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def df(self, x, y):
+        with np.errstate(divide="ignore"):
+            return 1.0 / x
+
+
+@register
+class Sqrt(Unary):
+    name = "sqrt"
+    shown = "√"
+    formula = "y = √x"
+    derivative = "1/(2√x)"
+
+    def f(self, x):
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(x)
+
+    def df(self, x, y):
+        with np.errstate(divide="ignore"):
+            return 0.5 / y
+
+
+@register
+class Abs(Unary):
+    name = "abs"
+    rational = True
+    formula = "y = |x|"
+    derivative = "sign(x)  (0 at x = 0)"
+
+    def f(self, x):
+        return np.abs(x) if not _is_exact(x) else np.where((x < 0).astype(bool), -x, x)
+
+    def df(self, x, y):
+        return np.sign(x.astype(float)) if _is_exact(x) else np.sign(x)
+
+
+@register
+class Sigmoid(Unary):
+    name = "sigmoid"
+    shown = "σ"
+    formula = "y = σ(x) = 1/(1 + e⁻ˣ)"
+    derivative = "σ(x)(1 − σ(x)) = y(1 − y)"
+
+    def f(self, x):
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def df(self, x, y):
+        return y * (1.0 - y)
+
+
+@register
+class Tanh(Unary):
+    name = "tanh"
+    formula = "y = tanh(x)"
+    derivative = "1 − tanh²(x) = 1 − y²"
+
+    def f(self, x):
+        return np.tanh(x)
+
+    def df(self, x, y):
+        return 1.0 - y * y
+
+
+@register
+class Relu(Unary):
+    name = "relu"
+    rational = True
+    formula = "y = max(0, x)"
+    derivative = "1 if x > 0 else 0"
+
+    def f(self, x):
+        return np.where((x > 0).astype(bool), x, 0 * x)
+
+    def df(self, x, y):
+        return (x > 0).astype(bool).astype(float)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        x = xs[0][index]
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = max(0, {names[0]})",
+                           f"max(0, {plain(x, digits)})", out[index], (Use(0, index),))
+
+
+@register
+class Step(Unary):
+    name = "step"
+    shown = "step"
+    rational = True
+    signature = (Param("x"), Param("at_zero", tensor=False, default=0))
+    formula = "y = 1 if x > 0 else 0"
+    derivative = "0 (the step function is flat; undefined at 0)"
+
+    def f(self, x):
+        at_zero = self.params.get("at_zero", 0)
+        pos = (x > 0).astype(bool)
+        zero = (x == 0).astype(bool)
+        out = np.where(pos, 1, np.where(zero, at_zero, 0))
+        return out.astype(object) if _is_exact(x) else out.astype(float)
+
+    def df(self, x, y):
+        return np.zeros(x.shape)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        x = xs[0][index]
+        at_zero = self.params.get("at_zero", 0)
+        rule = "1 if > 0" if at_zero == 0 else f"1 if > 0, {at_zero} at 0"
+        note = f"exactly 0: step(0) = {at_zero} (options.step_at_zero)" if x == 0 else ""
+        return Explanation(f"{out_name}{fmt_index(index)}",
+                           f"{out_name} = step({names[0]}) = 1 if {names[0]} > 0 else 0",
+                           f"step({plain(x, digits)}) [{rule}]", out[index], (Use(0, index),), note=note)
+
+
+# -------------------------------------------------------------------------- binary
+
+
+class Binary(Op):
+    """An elementwise operator ``y = a ∘ b`` with NumPy broadcasting per example."""
+
+    signature = (Param("a"), Param("b"))
+    rational = True
+
+    def forward(self, a, b):
+        a2, b2 = align(a, b)
+        self.saved = {"a": a2, "b": b2}
+        return self.f(a2, b2)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        a, b = xs
+        ia, ib = source_index(index, np.shape(a)), source_index(index, np.shape(b))
+        return Explanation(
+            f"{out_name}{fmt_index(index)}",
+            f"{out_name} = {names[0]} {self.symbol} {names[1]}",
+            f"{num(a[ia], digits)} {self.symbol} {num(b[ib], digits)}",
+            out[index],
+            (Use(0, ia), Use(1, ib)),
+        )
+
+    def f(self, a, b):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register
+class Add(Binary):
+    name, symbol, formula = "add", "+", "y = a + b"
+
+    def f(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+@register
+class Sub(Binary):
+    name, symbol, formula = "sub", "-", "y = a − b"
+
+    def f(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+@register
+class Mul(Binary):
+    name, symbol, formula = "mul", "×", "y = a · b"
+
+    def f(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        return g * self.saved["b"], g * self.saved["a"]
+
+
+@register
+class Div(Binary):
+    name, symbol, formula = "div", "/", "y = a / b"
+
+    def f(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+    def backward(self, g):
+        a, b = self.saved["a"], self.saved["b"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / b, -g * a / (b * b)
+
+
+@register
+class Pow(Binary):
+    name, symbol, formula = "pow", "^", "y = aᵇ"
+    rational = True  # exact only for whole-number exponents; the engine checks
+
+    def f(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return a ** b
+
+    def backward(self, g):
+        a, b = self.saved["a"], self.saved["b"]
+        needs = getattr(self, "needs", (True, True))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ga = g * b * a ** (b - 1) if needs[0] else None
+            gb = None
+            if needs[1]:
+                af = np.asarray(a, dtype=float)
+                safe = np.where(af > 0, af, 1.0)
+                gb = g * np.where(af > 0, np.asarray(a ** b, dtype=float) * np.log(safe), 0.0)
+        return ga, gb

@@ -1,0 +1,315 @@
+"""Linear algebra and shape ops: ``@``, ``.T``/``transpose``, ``reshape``, ``flatten``, indexing.
+
+``@`` follows NumPy's ``matmul`` per example: matrix·vector (m,n)@(n,) → (m,),
+vector·vector → a scalar, vector·matrix and matrix·matrix, stacks broadcast. When a
+parameter matrix meets a batch of vectors (``W @ x`` with one ``x`` per example) the
+batch is folded into one BLAS matrix product instead of one small product per
+example.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnlab.engine.ops.base import Op, Param, ShapeError, num, register, unbroadcast
+from nnlab.engine.trace import Explanation, Use
+from nnlab.numfmt import fmt_index
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``matmul`` that also works on object (exact Fraction) arrays."""
+    if a.dtype == object or b.dtype == object:
+        return np.matmul(a.astype(object), b.astype(object))
+    return np.matmul(a, b)
+
+
+@register
+class MatMul(Op):
+    """``y = a @ b`` (matrix product, per example)."""
+
+    name, symbol = "matmul", "@"
+    signature = (Param("a"), Param("b"))
+    formula = "y[i,k] = Σⱼ a[i,j]·b[j,k]"
+    rational = True
+
+    def infer(self, sa, sb):
+        if len(sa) == 0 or len(sb) == 0:
+            raise ShapeError(f"@ needs vectors or matrices, got shapes {tuple(sa)} and {tuple(sb)}",
+                             "use * to multiply by a scalar.")
+        n_a = sa[-1]
+        n_b = sb[0] if len(sb) == 1 else sb[-2]
+        if n_a != n_b:
+            raise ShapeError(
+                f"shapes {tuple(sa)} @ {tuple(sb)} do not match: {n_a} ≠ {n_b} on the inner dimension",
+                "for W @ x the columns of W must equal the length of x; maybe a transpose (.T) is missing.")
+        if len(sa) == 1 and len(sb) == 1:
+            return ()
+        if len(sa) == 1:
+            return tuple(sb[:-2]) + (sb[-1],)
+        if len(sb) == 1:
+            return tuple(sa[:-1])
+        try:
+            stack = np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))
+        except ValueError:
+            raise ShapeError(f"stacked shapes {tuple(sa)} @ {tuple(sb)} do not broadcast") from None
+        return tuple(stack) + (sa[-2], sb[-1])
+
+    # a: (Ba, *pa), b: (Bb, *pb). Promote per-example vectors to matrices.
+    def forward(self, a, b):
+        va, vb = a.ndim == 2, b.ndim == 2  # per-example vectors
+        self.saved = {"a": a, "b": b, "va": va, "vb": vb}
+        if va and vb:
+            return (a * b).sum(axis=-1)
+        if vb and not va and a.ndim == 3 and a.shape[0] == 1:   # W @ x, x batched: one GEMM
+            return _matmul(b, a[0].T)
+        if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
+            return _matmul(a, b[0])
+        A, B = self._promote(a, b)
+        y = _matmul(A, B)
+        if va:
+            y = y[..., 0, :]
+        if vb:
+            y = y[..., 0]
+        return y
+
+    @staticmethod
+    def _promote(a, b):
+        A = a[..., None, :] if a.ndim == 2 else a
+        B = b[..., :, None] if b.ndim == 2 else b
+        n = max(A.ndim, B.ndim)
+        A = A.reshape((A.shape[0],) + (1,) * (n - A.ndim) + A.shape[1:])
+        B = B.reshape((B.shape[0],) + (1,) * (n - B.ndim) + B.shape[1:])
+        return A, B
+
+    def backward(self, g):
+        a, b, va, vb = (self.saved[k] for k in ("a", "b", "va", "vb"))
+        if va and vb:
+            return g[:, None] * b, g[:, None] * a
+        if vb and not va and a.ndim == 3 and a.shape[0] == 1:
+            return _matmul(g.T, b)[None], _matmul(g, a[0])
+        if va and not vb and b.ndim == 3 and b.shape[0] == 1:
+            return _matmul(g, b[0].T), _matmul(a.T, g)[None]
+        A, B = self._promote(a, b)
+        G = g[..., None, :] if va else g
+        G = G[..., None] if vb else G
+        gA = unbroadcast(_matmul(G, np.swapaxes(B, -1, -2)), A.shape)
+        gB = unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape)
+        return gA.reshape(a.shape), gB.reshape(b.shape)
+
+    # -- explanations (per-example vectors and matrices)
+    def explain(self, index, xs, out, names, out_name, digits):
+        a, b = xs
+        if a.ndim > 2 or b.ndim > 2:
+            return super().explain(index, xs, out, names, out_name, digits)
+        rows, cols, inner = self._pairs(index, a.ndim, b.ndim, a.shape[-1])
+        terms = [f"{num(a[i], digits)}×{num(b[j], digits)}" for i, j in zip(rows, cols)]
+        uses = tuple(Use(0, i) for i in rows) + tuple(Use(1, j, "weight") for j in cols)
+        formula = {
+            (1, 1): f"{out_name} = Σⱼ {names[0]}[j]·{names[1]}[j]",
+            (2, 1): f"{out_name}[i] = Σⱼ {names[0]}[i,j]·{names[1]}[j]",
+            (1, 2): f"{out_name}[k] = Σⱼ {names[0]}[j]·{names[1]}[j,k]",
+            (2, 2): f"{out_name}[i,k] = Σⱼ {names[0]}[i,j]·{names[1]}[j,k]",
+        }[(a.ndim, b.ndim)]
+        return Explanation(f"{out_name}{fmt_index(index)}", formula, " + ".join(terms), out[index], uses)
+
+    @staticmethod
+    def _pairs(index, na, nb, inner):
+        js = range(inner)
+        if na == 1 and nb == 1:
+            return [(j,) for j in js], [(j,) for j in js], inner
+        if na == 2 and nb == 1:
+            (i,) = index
+            return [(i, j) for j in js], [(j,) for j in js], inner
+        if na == 1:
+            (k,) = index
+            return [(j,) for j in js], [(j, k) for j in js], inner
+        i, k = index
+        return [(i, j) for j in js], [(j, k) for j in js], inner
+
+    def dependents(self, k, index, out_shape):
+        a, b = self.saved["a"], self.saved["b"]
+        na, nb = a.ndim - 1, b.ndim - 1
+        if na > 2 or nb > 2:
+            return None
+        if na == 1 and nb == 1:
+            return [()]
+        if k == 0:
+            if na == 1:
+                return [(c,) for c in range(out_shape[-1])]
+            i = index[0]
+            return [(i,)] if nb == 1 else [(i, c) for c in range(out_shape[-1])]
+        if nb == 1:
+            return [(r,) for r in range(out_shape[0])] if na == 2 else [()]
+        kk = index[1]
+        return [(kk,)] if na == 1 else [(r, kk) for r in range(out_shape[0])]
+
+    def local(self, k, out_index, in_index):
+        a, b = self.saved["a"], self.saved["b"]
+        na, nb = a.ndim - 1, b.ndim - 1
+        if na > 2 or nb > 2:
+            return super().local(k, out_index, in_index)
+        ea = out_index[0] if a.shape[0] > 1 else 0
+        eb = out_index[0] if b.shape[0] > 1 else 0
+        o = out_index[1:]
+        i = in_index[1:]
+        # Coordinates (row, inner, col) of this output element and the input element.
+        row = o[0] if na == 2 else None
+        col = (o[-1] if nb == 2 else None)
+        if k == 0:
+            r_in, j = (i if na == 2 else (None, i[0]))
+            if na == 2 and r_in != row:
+                return 0.0
+            return b[(eb, j) + ((col,) if nb == 2 else ())]
+        j, c_in = (i if nb == 2 else (i[0], None))
+        if nb == 2 and c_in != col:
+            return 0.0
+        return a[(ea,) + ((row,) if na == 2 else ()) + (j,)]
+
+
+@register
+class Transpose(Op):
+    """``x.T`` / ``transpose(x, axes=None)``: reverse (or permute) the axes."""
+
+    name = "transpose"
+    signature = (Param("x"), Param("axes", tensor=False, default=None))
+    formula = "y[j,i] = x[i,j]"
+    rational = True
+
+    def _axes(self, n):
+        axes = self.params.get("axes")
+        return tuple(range(n))[::-1] if axes is None else tuple(int(a) % max(n, 1) for a in axes)
+
+    def infer(self, shape):
+        axes = self._axes(len(shape))
+        if sorted(axes) != list(range(len(shape))):
+            raise ShapeError(f"axes {list(axes)} are not a permutation of the {len(shape)} axes of {tuple(shape)}")
+        return tuple(shape[a] for a in axes)
+
+    def forward(self, x):
+        axes = self._axes(x.ndim - 1)
+        self.saved = {"perm": (0,) + tuple(a + 1 for a in axes)}
+        return np.transpose(x, self.saved["perm"])
+
+    def backward(self, g):
+        return (np.transpose(g, np.argsort(self.saved["perm"])),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        axes = self._axes(len(index))
+        src = [0] * len(index)
+        for pos, a in enumerate(axes):
+            src[a] = index[pos]
+        src = tuple(src)
+        return Explanation(f"{out_name}{fmt_index(index)}", self.formula,
+                           f"{names[0]}{fmt_index(src)}", out[index], (Use(0, src),))
+
+
+@register
+class Reshape(Op):
+    """``reshape(x, shape)`` in row-major (C) order; one entry may be −1."""
+
+    name = "reshape"
+    signature = (Param("x"), Param("shape", tensor=False))
+    formula = "same elements, row-major order, new shape"
+    rational = True
+
+    def infer(self, shape):
+        target = self.params["shape"]
+        target = [int(target)] if isinstance(target, (int, float)) else [int(s) for s in target]
+        size = int(np.prod(shape))
+        if target.count(-1) > 1:
+            raise ShapeError("reshape: at most one -1 is allowed")
+        known = int(np.prod([s for s in target if s != -1])) if target else 1
+        if -1 in target:
+            if known == 0 or size % known:
+                raise ShapeError(f"cannot reshape {tuple(shape)} ({size} elements) to {tuple(target)}")
+            target[target.index(-1)] = size // known
+        if int(np.prod(target)) != size:
+            raise ShapeError(f"cannot reshape {tuple(shape)} ({size} elements) to {tuple(target)}",
+                             "the number of elements must stay the same.")
+        self.params["resolved"] = tuple(target)
+        return tuple(target)
+
+    def forward(self, x):
+        self.saved = {"shape": x.shape}
+        return x.reshape((x.shape[0],) + self.params["resolved"])
+
+    def backward(self, g):
+        return (g.reshape(self.saved["shape"]),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        flat = int(np.ravel_multi_index(index, out.shape)) if index else 0
+        src = tuple(int(i) for i in np.unravel_index(flat, xs[0].shape)) if xs[0].ndim else ()
+        return Explanation(f"{out_name}{fmt_index(index)}", self.formula,
+                           f"{names[0]}{fmt_index(src)}", out[index], (Use(0, src),))
+
+    def describe(self):
+        return f"shape={list(self.params['shape']) if not isinstance(self.params['shape'], int) else self.params['shape']}"
+
+
+@register
+class Flatten(Reshape):
+    """``flatten(x)``: all elements in row-major order as a vector."""
+
+    name = "flatten"
+    signature = (Param("x"),)
+    formula = "y = x in row-major order"
+
+    def infer(self, shape):
+        self.params["shape"] = [-1]
+        return super().infer(shape)
+
+    def describe(self):
+        return ""
+
+
+@register
+class Index(Op):
+    """``x[i, j]`` and slices ``x[0:2, :]`` (static indices, per example)."""
+
+    name = "index"
+    signature = (Param("x"), Param("key", tensor=False))
+    formula = "y = x[key]"
+    rational = True
+
+    def infer(self, shape):
+        key = tuple(self.params["key"])
+        if len(key) > len(shape):
+            raise ShapeError(f"too many indices ({len(key)}) for a tensor of shape {tuple(shape)}")
+        for k, n in zip(key, shape):
+            if isinstance(k, int) and not -n <= k < n:
+                raise ShapeError(f"index {k} is out of range for an axis of length {n} (shape {tuple(shape)})",
+                                 "indices start at 0; the last element is n-1 (or -1).")
+        return np.empty(shape, dtype=np.int8)[key].shape
+
+    def forward(self, x):
+        self.saved = {"shape": x.shape, "dtype": x.dtype}
+        return x[(slice(None),) + tuple(self.params["key"])]
+
+    def backward(self, g):
+        out = np.zeros(self.saved["shape"], dtype=g.dtype if g.dtype != object else object)
+        if out.dtype == object:
+            out[...] = 0
+        out[(slice(None),) + tuple(self.params["key"])] = g
+        return (out,)
+
+    def source(self, index, shape):
+        """Index into ``x`` of output element ``index``."""
+        src, it = [], iter(index)
+        key = tuple(self.params["key"]) + (slice(None),) * (len(shape) - len(self.params["key"]))
+        for k, n in zip(key, shape):
+            if isinstance(k, int):
+                src.append(k % n)
+            else:
+                start, _, step = k.indices(n)
+                src.append(start + next(it) * step)
+        return tuple(src)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        src = self.source(index, xs[0].shape)
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = {names[0]}[key]",
+                           f"{names[0]}{fmt_index(src)}", out[index], (Use(0, src),))
+
+    def describe(self):
+        from nnlab.scenario.expr import _key_text
+
+        return "[" + ", ".join(_key_text(k) for k in self.params["key"]) + "]"

@@ -1,0 +1,272 @@
+"""Reductions (``sum mean max prod`` with ``axis=``) and ``softmax``/``log_softmax``.
+
+Conventions:
+
+* ``max`` sends its whole gradient to the **first** maximum in row-major order when
+  several elements tie (PyTorch's ``max()`` without ``dim`` splits it evenly instead;
+  ours matches max-pooling and what a student picks by hand).
+* ``prod``'s gradient is the product of the *other* elements, computed without
+  dividing, so zeros are handled.
+* ``softmax``/``log_softmax`` subtract the maximum first, so logits like 1000 are
+  fine. ``mask='causal'`` (used by ``attention``) excludes keys after the query: a
+  masked weight is exactly 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from nnlab.engine.ops.base import (Op, Param, ShapeError, num, pe_axes, pe_axis, plain, reduced_shape,
+                                   register)
+from nnlab.engine.trace import Explanation, Use
+from nnlab.numfmt import fmt_index
+
+
+class Reduce(Op):
+    """Reduce over ``axis`` (None = every axis of one example)."""
+
+    signature = (Param("x"), Param("axis", tensor=False, default=None))
+
+    def infer(self, shape):
+        axes = pe_axes(self.params.get("axis"), len(shape), self)
+        return reduced_shape(tuple(shape), axes)
+
+    def _axes(self, x):
+        return pe_axes(self.params.get("axis"), x.ndim - 1, self)
+
+    def _window(self, index, shape):
+        """Per-example indices of the input elements reduced into output ``index``."""
+        axes = [a - 1 for a in pe_axes(self.params.get("axis"), len(shape), self)]
+        kept = iter(index)
+        ranges = [range(n) if i in axes else [next(kept)] for i, n in enumerate(shape)]
+        return _product(ranges)
+
+    def _expand(self, g, x):
+        axes = self._axes(x)
+        return np.expand_dims(g, axes)
+
+    def describe(self):
+        axis = self.params.get("axis")
+        return "" if axis is None else f"axis={axis}"
+
+
+def _product(ranges):
+    return [tuple(p) for p in itertools.product(*ranges)]
+
+
+@register
+class Sum(Reduce):
+    name, formula, rational = "sum", "y = Σᵢ xᵢ", True
+
+    def forward(self, x):
+        self.saved = {"shape": x.shape}
+        return x.sum(axis=self._axes(x))
+
+    def backward(self, g):
+        shape = self.saved["shape"]
+        axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
+        return (np.broadcast_to(np.expand_dims(g, axes), shape),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        cells = self._window(index, xs[0].shape)
+        terms = [num(xs[0][c], digits) for c in cells]
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Σ {names[0]}",
+                           " + ".join(terms), out[index], tuple(Use(0, c) for c in cells))
+
+
+@register
+class Mean(Reduce):
+    name, formula, rational = "mean", "y = (1/n) Σᵢ xᵢ", True
+
+    def forward(self, x):
+        axes = self._axes(x)
+        n = int(np.prod([x.shape[a] for a in axes]))
+        self.saved = {"shape": x.shape, "n": n}
+        return x.sum(axis=axes) / n
+
+    def backward(self, g):
+        shape = self.saved["shape"]
+        axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
+        return (np.broadcast_to(np.expand_dims(g, axes), shape) / self.saved["n"],)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        cells = self._window(index, xs[0].shape)
+        terms = " + ".join(num(xs[0][c], digits) for c in cells)
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = (1/n) Σ {names[0]}",
+                           f"({terms}) / {len(cells)}", out[index], tuple(Use(0, c) for c in cells))
+
+
+def _to_end(x, axes):
+    """Move ``axes`` to the end and flatten them: (..., R)."""
+    rest = [a for a in range(x.ndim) if a not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    return moved.reshape(moved.shape[: len(rest)] + (-1,)), rest
+
+
+def _from_end(y, x_shape, axes, rest):
+    """Inverse of :func:`_to_end`."""
+    moved_shape = tuple(x_shape[a] for a in rest) + tuple(x_shape[a] for a in axes)
+    y = y.reshape(moved_shape)
+    return np.transpose(y, np.argsort(rest + list(axes)))
+
+
+@register
+class Max(Reduce):
+    name, rational = "max", True
+    formula = "y = max xᵢ  (gradient to the first maximum)"
+
+    def forward(self, x):
+        axes = self._axes(x)
+        flat, rest = _to_end(x, axes)
+        arg = np.argmax(flat, axis=-1)
+        self.saved = {"shape": x.shape, "axes": axes, "rest": rest, "arg": arg, "dtype": x.dtype}
+        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+
+    def backward(self, g):
+        s = self.saved
+        moved = tuple(s["shape"][a] for a in s["rest"]) + (int(np.prod([s["shape"][a] for a in s["axes"]])),)
+        flat = np.zeros(moved, dtype=float if g.dtype != object else object)
+        if flat.dtype == object:
+            flat[...] = 0
+        np.put_along_axis(flat, s["arg"][..., None], g[..., None], axis=-1)
+        return (_from_end(flat, s["shape"], s["axes"], s["rest"]),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        cells = self._window(index, xs[0].shape)
+        vals = [xs[0][c] for c in cells]
+        best = int(np.argmax(np.array(vals, dtype=float))) if vals else 0
+        ties = sum(1 for v in vals if v == vals[best])
+        uses = tuple(Use(0, c, "argmax" if i == best else "used") for i, c in enumerate(cells))
+        note = f"{ties} elements tie; the gradient goes to the first" if ties > 1 else ""
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = max {names[0]}",
+                           "max(" + ", ".join(plain(v, digits) for v in vals) + ")", out[index], uses,
+                           note=note)
+
+    def dependents(self, k, index, out_shape):
+        return None
+
+
+@register
+class Prod(Reduce):
+    name, formula, rational = "prod", "y = Πᵢ xᵢ", True
+
+    def forward(self, x):
+        axes = self._axes(x)
+        flat, rest = _to_end(x, axes)
+        self.saved = {"shape": x.shape, "axes": axes, "rest": rest, "flat": flat}
+        return np.prod(flat, axis=-1)
+
+    def backward(self, g):
+        s = self.saved
+        flat = s["flat"]
+        ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
+        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = left * right
+        return (_from_end(others * g[..., None], s["shape"], s["axes"], s["rest"]),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        cells = self._window(index, xs[0].shape)
+        terms = "×".join(num(xs[0][c], digits) for c in cells)
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Π {names[0]}",
+                           terms, out[index], tuple(Use(0, c) for c in cells))
+
+
+def _causal(shape):
+    """Boolean mask (True = keep) for the last two axes: key j ≤ query i."""
+    q, k = shape[-2], shape[-1]
+    return np.arange(k)[None, :] <= np.arange(q)[:, None] + (k - q)
+
+
+class _Softmaxish(Op):
+    signature = (Param("x"), Param("axis", tensor=False, default=-1),
+                 Param("mask", tensor=False, default=None))
+
+    def infer(self, shape):
+        if len(shape) == 0:
+            raise ShapeError(f"{self.name} needs at least one axis, got a scalar")
+        pe_axis(int(self.params.get("axis", -1)), len(shape), self)
+        mask = self.params.get("mask")
+        if mask not in (None, "causal"):
+            raise ShapeError(f"unknown mask {mask!r}", "use mask='causal' or leave it out.")
+        if mask == "causal" and len(shape) < 2:
+            raise ShapeError("mask='causal' needs a (queries × keys) matrix")
+        return tuple(shape)
+
+    def _shifted(self, x):
+        axis = pe_axis(int(self.params.get("axis", -1)), x.ndim - 1, self)
+        keep = None
+        if self.params.get("mask") == "causal":
+            keep = np.broadcast_to(_causal(x.shape), x.shape)
+            x = np.where(keep, x, -np.inf)
+        m = np.max(x, axis=axis, keepdims=True)
+        return x - m, axis, keep
+
+    def _row(self, index, shape):
+        axis = int(self.params.get("axis", -1)) % len(shape)
+        return [index[:axis] + (j,) + index[axis + 1:] for j in range(shape[axis])], axis
+
+    def describe(self):
+        parts = []
+        if self.params.get("axis", -1) != -1:
+            parts.append(f"axis={self.params['axis']}")
+        if self.params.get("mask"):
+            parts.append(f"mask={self.params['mask']!r}")
+        return ", ".join(parts)
+
+
+@register
+class Softmax(_Softmaxish):
+    name = "softmax"
+    formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
+
+    def forward(self, x):
+        z, axis, keep = self._shifted(x)
+        e = np.exp(z)
+        p = e / e.sum(axis=axis, keepdims=True)
+        self.saved = {"p": p, "axis": axis}
+        return p
+
+    def backward(self, g):
+        p, axis = self.saved["p"], self.saved["axis"]
+        return (p * (g - (g * p).sum(axis=axis, keepdims=True)),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        row, _ = self._row(index, xs[0].shape)
+        keep = _causal(xs[0].shape) if self.params.get("mask") == "causal" else None
+        live = [c for c in row if keep is None or keep[c[-2], c[-1]]]
+        denom = " + ".join(f"e^{num(xs[0][c], digits)}" for c in live)
+        masked = keep is not None and not keep[index[-2], index[-1]]
+        uses = tuple(Use(0, c, "masked" if keep is not None and not keep[c[-2], c[-1]] else "used")
+                     for c in row)
+        if masked:
+            return Explanation(f"{out_name}{fmt_index(index)}", self.formula, "0 (masked: key after query)",
+                               out[index], uses, note="causal mask: this key comes after the query")
+        return Explanation(f"{out_name}{fmt_index(index)}", self.formula,
+                           f"e^{num(xs[0][index], digits)} / ({denom})", out[index], uses)
+
+
+@register
+class LogSoftmax(_Softmaxish):
+    name = "log_softmax"
+    formula = "yᵢ = xᵢ − log Σⱼ exp(xⱼ)"
+
+    def forward(self, x):
+        z, axis, keep = self._shifted(x)
+        lse = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+        y = z - lse
+        self.saved = {"p": np.exp(y), "axis": axis}
+        return y
+
+    def backward(self, g):
+        p, axis = self.saved["p"], self.saved["axis"]
+        return (g - p * g.sum(axis=axis, keepdims=True),)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        row, _ = self._row(index, xs[0].shape)
+        denom = " + ".join(f"e^{num(xs[0][c], digits)}" for c in row)
+        return Explanation(f"{out_name}{fmt_index(index)}", self.formula,
+                           f"{num(xs[0][index], digits)} − ln({denom})", out[index],
+                           tuple(Use(0, c) for c in row))

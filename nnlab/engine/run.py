@@ -1,0 +1,399 @@
+"""Run a graph forward and backward, recording every operation as a step.
+
+Backward follows micrograd and early tinygrad: walk the ops in reverse topological
+order and *add* each op's vector-Jacobian product into its inputs' gradients
+(``+=``), so a node used twice collects both contributions — and the step says so.
+The result is a :class:`Run`: an immutable trace plus the values and gradients, and
+the one API views use to explain any element of any step.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Iterator
+
+import numpy as np
+
+from nnlab.engine.graph import Graph, Node, build_graph
+from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
+from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
+from nnlab.errors import NnlabError
+from nnlab.numfmt import fmt, fmt_index
+from nnlab.scenario.model import Scenario
+
+EXACT_LIMIT = 20_000  # largest total of elements we compute with Fractions
+MAX_TERMS = 24        # longest sum written out in an explanation
+
+
+@dataclass(frozen=True)
+class Run:
+    """The result of running a scenario: the trace, values and gradients.
+
+    Attributes:
+        scenario: The scenario that was run.
+        graph: Its graph.
+        steps: Forward steps, then backward steps.
+        values: Batch-first value of every node (leaves included).
+        grads: Batch-first gradient of the backward target w.r.t. every node it
+            depends on (parameters summed over examples).
+        target: The backward target's name, or None.
+        batch: Number of examples (1 without data).
+        arithmetic: ``"exact"`` (Fractions from the decimals as written) or ``"float64"``.
+        contributions: ``(node, slot)`` → what that backward step added to the input.
+    """
+
+    scenario: Scenario
+    graph: Graph
+    steps: tuple[Step, ...]
+    values: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    target: str | None
+    batch: int
+    arithmetic: str
+    contributions: dict[tuple[str, int], np.ndarray] = field(repr=False)
+
+    # ----------------------------------------------------------------- lookup
+    def has(self, name: str) -> bool:
+        """True if ``name`` is a node of this run."""
+        return name in self.values
+
+    def value(self, name: str) -> np.ndarray:
+        """Public value: float64, without the example axis unless the node is batched."""
+        return self._public(name, self.values[name])
+
+    def exact_value(self, name: str) -> np.ndarray:
+        """Like :meth:`value` but keeps Fractions in exact arithmetic."""
+        a = self.values[name]
+        return a if self.graph.nodes[name].batched else a[0]
+
+    def grad(self, name: str) -> np.ndarray:
+        """∂target/∂name (same shape as :meth:`value`, summed over examples for parameters)."""
+        if self.target is None:
+            raise KeyError("no backward target")
+        g = self.grads.get(name)
+        if g is None:
+            shape = self.values[name].shape
+            g = np.zeros(shape)
+        return self._public(name, g)
+
+    def _public(self, name: str, a: np.ndarray) -> np.ndarray:
+        node = self.graph.nodes[name]
+        a = a if node.batched and self.batch_axis else a[0] if a.shape and a.shape[0] == 1 else a
+        return to_float(a)
+
+    @property
+    def batch_axis(self) -> bool:
+        """True if data gives the run an example axis."""
+        return bool(self.scenario.data)
+
+    def node(self, nid: str) -> Node:
+        """The graph node ``nid``."""
+        return self.graph.nodes[nid]
+
+    def step_of(self, name: str, phase: str = FORWARD) -> Step | None:
+        """The step of ``name`` in the given phase."""
+        for s in self.steps:
+            if s.node == name and s.phase == phase:
+                return s
+        return None
+
+    # ------------------------------------------------------------ elements
+    def element_count(self, step: Step) -> int:
+        """How many elements Up/Down move through in ``step``."""
+        return sum(int(np.prod(shape)) for _, shape in self._spaces(step))
+
+    def element_at(self, step: Step, k: int) -> tuple[int, tuple[int, ...]]:
+        """The ``k``-th element of ``step`` as ``(slot, index)`` (slot −1 = the output)."""
+        for slot, shape in self._spaces(step):
+            n = int(np.prod(shape))
+            if k < n:
+                return slot, tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
+            k -= n
+        raise IndexError(k)
+
+    def element_number(self, step: Step, slot: int, index: tuple[int, ...]) -> int:
+        """Inverse of :meth:`element_at`."""
+        k = 0
+        for s, shape in self._spaces(step):
+            if s == slot:
+                return k + (int(np.ravel_multi_index(index, shape)) if shape else 0)
+            k += int(np.prod(shape))
+        return 0
+
+    def _spaces(self, step: Step) -> list[tuple[int, tuple[int, ...]]]:
+        node = self.graph.nodes[step.node]
+        if step.phase == FORWARD:
+            return [(-1, node.shape)]
+        return [(k, self.graph.nodes[i].shape) for k, i in enumerate(step.inputs)
+                if i and self.graph.nodes[i].kind != "const"]
+
+    # ---------------------------------------------------------- explaining
+    def explain(self, step: Step | int, element: tuple[int, ...] | None = None, *, slot: int | None = None,
+                example: int = 0, digits: int = 4) -> Explanation:
+        """Explain one element of a step.
+
+        Args:
+            step: The step (or its index).
+            element: Per-example index; defaults to the first element.
+            slot: Backward steps: which input's gradient (default: the first non-constant).
+            example: Which example, when the run has data.
+            digits: Decimal places in the arithmetic.
+        """
+        if isinstance(step, int):
+            step = self.steps[step]
+        if step.phase == FORWARD:
+            return self._explain_forward(step, element, example, digits)
+        if slot is None:
+            slot = self._spaces(step)[0][0] if self._spaces(step) else 0
+        return self._explain_backward(step, slot, element, example, digits)
+
+    def _example(self, nid: str, example: int) -> Any:
+        a = self.values[nid]
+        return a[example] if a.shape[0] > 1 else a[0]
+
+    def _explain_forward(self, step, element, example, digits):
+        node = self.graph.nodes[step.node]
+        element = tuple(element) if element is not None else (0,) * len(node.shape)
+        xs = [None if not i else self._example(i, example) for i in step.inputs]
+        names = [self.graph.display(i) if i else "None" for i in step.inputs]
+        out = self._example(step.node, example)
+        ex = node.op.explain(element, xs, out, names, self.graph.display(step.node), digits)
+        return ex
+
+    def _explain_backward(self, step, slot, element, example, digits):
+        node = self.graph.nodes[step.node]
+        inp_id = step.inputs[slot]
+        inp = self.graph.nodes[inp_id]
+        element = tuple(element) if element is not None else (0,) * len(inp.shape)
+        op = node.op
+        g = self.grads[step.node]
+        deps = op.dependents(slot, element, node.shape)
+        if deps is None:
+            deps = list(np.ndindex(*node.shape)) if node.shape else [()]
+        in_batched = self.values[inp_id].shape[0] > 1
+        out_batched = g.shape[0] > 1
+        examples = [example] if (in_batched or not out_batched) else range(g.shape[0])
+        T = self.target
+        out_name, in_name = self.graph.display(step.node), self.graph.display(inp_id)
+        terms: list[str] = []
+        uses: list[Use] = []
+        count = 0
+        for ex in examples:
+            e_in = ex if in_batched else 0
+            e_out = ex if out_batched else 0
+            for o in deps:
+                local = op.local(slot, (e_out,) + tuple(o), (e_in,) + element)
+                if local == 0:
+                    continue
+                count += 1
+                if len(terms) < MAX_TERMS:
+                    terms.append(f"{num(g[(e_out,) + tuple(o)], digits)}·{num(local, digits)}")
+                    if ex == example:
+                        uses.append(Use(-2, tuple(o)))
+        value = self.contributions[(step.node, slot)][((example if in_batched else 0),) + element]
+        if count > MAX_TERMS:
+            terms.append(f"… ({count} terms)")
+        lhs = grad_label(T, in_name, element)
+        one = len(deps) == 1 and len(examples) == 1
+        o_text = fmt_index(tuple(deps[0])) if one else "[o]"
+        formula = (f"{lhs} = ∂{T}/∂{out_name}{o_text} · ∂{out_name}{o_text}/∂{in_name}{fmt_index(element)}")
+        if not one:
+            formula = f"{lhs} = Σₒ ∂{T}/∂{out_name}[o] · ∂{out_name}[o]/∂{in_name}{fmt_index(element)}"
+            if len(examples) > 1:
+                formula += f"  (summed over {len(examples)} examples)"
+        derivative = getattr(op, "derivative", "")
+        if derivative:
+            formula += f"   where ∂{out_name}/∂{in_name} = {derivative}"
+        arithmetic = " + ".join(terms) if terms else "0"
+        k, n = step.accumulates[slot] if slot < len(step.accumulates) else (1, 1)
+        note = ""
+        if n > 1:
+            total = self.grads[inp_id][((example if in_batched else 0),) + element]
+            note = (f"{in_name} is used {n} times: this step adds contribution {k} of {n}; "
+                    f"the total ∂{T}/∂{in_name}{fmt_index(element)} = {fmt(as_number(total), digits)}")
+        return Explanation(lhs, formula, arithmetic, value, tuple(uses) + (Use(slot, element),), note=note)
+
+
+def to_float(a: Any) -> np.ndarray:
+    """A float64 (or int/bool) array from a possibly-Fraction object array."""
+    a = np.asarray(a)
+    if a.dtype == object:
+        return np.vectorize(float, otypes=[float])(a) if a.size else a.astype(float)
+    return a
+
+
+# ---------------------------------------------------------------------- running
+
+
+def choose_arithmetic(graph: Graph) -> str:
+    """``"exact"`` if every op is rational and every leaf has an exact decimal value."""
+    mode = graph.scenario.options.get("arithmetic", "auto")
+    if mode == "float":
+        return "float64"
+    ops_ok = all(_rational(graph, graph.nodes[n]) for n in graph.order)
+    leaves_ok = all(n.exact is not None for n in graph.nodes.values() if n.kind != "op")
+    total = sum(int(np.prod(n.shape)) * (len(n.value) if n.kind == "data" and n.value is not None else 1)
+                for n in graph.nodes.values())
+    possible = ops_ok and leaves_ok
+    if mode == "exact":
+        if not possible:
+            bad = next((graph.nodes[n] for n in graph.order if not _rational(graph, graph.nodes[n])), None)
+            why = f"'{bad.op.name}' is not a rational operation" if bad else "a value has no exact decimal form"
+            raise NnlabError(f"arithmetic: exact is impossible here: {why}", graph.scenario.loc_of("options"),
+                             "use arithmetic: auto (exact where possible) or float.", kind="format")
+        return "exact"
+    return "exact" if possible and total <= EXACT_LIMIT else "float64"
+
+
+def _rational(graph: Graph, node: Node) -> bool:
+    op = node.op
+    if not op.rational:
+        return False
+    if op.name == "pow":
+        b = graph.nodes[node.inputs[1]]
+        return b.kind == "const" and float(b.value) == int(b.value) and float(b.value) >= 0
+    return True
+
+
+def leaf_array(node: Node, exact: bool) -> np.ndarray:
+    """A leaf's batch-first array (float64, or Fractions in exact mode)."""
+    if exact:
+        base = node.exact
+    else:
+        base = node.value.astype(np.float64) if node.value.dtype.kind in "iub" else node.value
+    return np.asarray(base) if node.kind == "data" else np.asarray(base)[None]
+
+
+def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, target: str | None = None,
+              record: bool = True, arithmetic: str | None = None) -> Run:
+    """Evaluate a graph forward (and backward if it has a target).
+
+    Args:
+        graph: The compiled graph.
+        leaves: Override leaf arrays (batch-first), e.g. parameters during training.
+        target: Backward target (defaults to the scenario's ``backward``).
+        record: Record steps (training turns this off for speed).
+        arithmetic: Force ``"exact"`` or ``"float64"``.
+
+    Raises:
+        NnlabError: A NaN or infinity appearing (the first step is named), or an op
+            rejecting its data (e.g. a class index out of range).
+    """
+    s = graph.scenario
+    mode = arithmetic or choose_arithmetic(graph)
+    exact = mode == "exact"
+    values: dict[str, np.ndarray] = {}
+    for nid, node in graph.nodes.items():
+        if node.kind != "op":
+            values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
+    batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
+    steps: list[Step] = []
+    for nid in graph.order:
+        node = graph.nodes[nid]
+        xs = [values[i] if i else None for i in node.op_inputs]
+        try:
+            with np.errstate(all="ignore"):
+                out = node.op.forward(*xs)
+        except ShapeError as exc:
+            raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
+        out = np.asarray(out)
+        if not exact and out.dtype.kind == "f" and not np.isfinite(out).all():
+            _nonfinite(graph, node, out, len(steps))
+        node.op.saved["_out_shape"] = out.shape
+        node.op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
+        values[nid] = freeze(out)
+        if record:
+            steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,
+                              tuple(i or "" for i in node.op_inputs), node.line, node.shape))
+    target = target if target is not None else s.backward
+    grads: dict[str, np.ndarray] = {}
+    contributions: dict[tuple[str, int], np.ndarray] = {}
+    if target is not None:
+        _backward(graph, values, grads, contributions, steps, target, exact, record, batch)
+    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions)
+
+
+def _label(graph: Graph, node: Node) -> str:
+    return f"{node.id} = {node.text}" if node.named else node.label
+
+
+def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
+    bad = np.argwhere(~np.isfinite(out))[0]
+    what = "nan" if np.isnan(out[tuple(bad)]) else "inf"
+    idx = fmt_index(tuple(int(i) for i in bad[1:]))
+    hints = {"log": "log of 0 or of a negative number; clamp the input or use bce/cross_entropy.",
+             "exp": "exp overflowed; the input is too large (use log_softmax / bce_logits for stability).",
+             "div": "division by zero.", "sqrt": "square root of a negative number.",
+             "pow": "the power overflowed or took a fractional power of a negative number."}
+    raise NnlabError(f"{what} appears at step {step + 1} ({_label(graph, node)}), element "
+                     f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
+
+
+def _backward(graph, values, grads, contributions, steps, target, exact, record, batch):
+    s = graph.scenario
+    if target not in graph.nodes:
+        raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
+                         _hint_name(graph, target), kind="name")
+    tnode = graph.nodes[target]
+    if tnode.kind != "op":
+        raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
+                         "name the loss (or output) computed on a compute line.", kind="name")
+    live = graph.ancestors(target)
+    ops = [n for n in graph.order if n in live]
+    uses: dict[str, int] = {}
+    for nid in ops:
+        for i in graph.nodes[nid].inputs:
+            uses[i] = uses.get(i, 0) + 1
+    seen: dict[str, int] = {}
+    out = values[target]
+    seed = np.ones(out.shape, dtype=object if exact else float)
+    if out.shape[0] > 1:  # mean over examples
+        seed = seed / (Fraction(out.shape[0]) if exact else out.shape[0])
+    grads[target] = seed
+    for nid in reversed(ops):
+        node = graph.nodes[nid]
+        g = grads.get(nid)
+        if g is None:
+            continue
+        op = node.op
+        op.needs = tuple(bool(i) and graph.nodes[i].kind != "const" for i in node.op_inputs)
+        with np.errstate(all="ignore"):
+            vjps = op.backward(g)
+        acc = []
+        for slot, (inp, vjp) in enumerate(zip(node.op_inputs, vjps)):
+            if not inp or vjp is None:
+                acc.append((0, 0))
+                continue
+            contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
+            if not exact and contribution.dtype.kind == "f" and not np.isfinite(contribution).all():
+                raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
+                                 f"step of {_label(graph, node)}", node.loc, kind="nan")
+            contributions[(nid, slot)] = freeze(contribution)
+            prev = grads.get(inp)
+            grads[inp] = contribution.copy() if prev is None else prev + contribution
+            seen[inp] = seen.get(inp, 0) + 1
+            acc.append((seen[inp], uses.get(inp, 1)))
+        if record:
+            steps.append(Step(len(steps), BACKWARD, nid, grad_label(target, graph.display(nid)), op.name,
+                              tuple(i or "" for i in node.op_inputs), node.line, node.shape, tuple(acc)))
+    for k, v in grads.items():
+        freeze(v)
+
+
+def _hint_name(graph: Graph, name: str) -> str | None:
+    from nnlab.engine.graph import closest_name
+
+    best = closest_name(graph, name)
+    return f"did you mean '{best}'?" if best else None
+
+
+def run_scenario(scenario: Scenario, **kwargs: Any) -> Run:
+    """Build the graph of ``scenario`` and run it (see :func:`run_graph`)."""
+    return run_graph(build_graph(scenario), **kwargs)
+
+
+def iter_elements(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """All indices of a per-example shape, row-major."""
+    return itertools.product(*(range(n) for n in shape))

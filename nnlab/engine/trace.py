@@ -1,0 +1,113 @@
+"""The records a run produces: steps and per-element explanations.
+
+A run is data. The trace is a tuple of frozen :class:`Step` records — one per forward
+operation, then one per backward operation — and the views (CLI, TUI) own nothing
+but an index into it. :class:`Explanation` is what "explain this element" returns:
+which input elements were used (for highlighting), the rule, and the arithmetic
+written out — built by the op that knows the math, never glued together in the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FORWARD = "forward"
+BACKWARD = "backward"
+UPDATE = "update"
+
+
+@dataclass(frozen=True)
+class Use:
+    """One element an explanation used.
+
+    Attributes:
+        slot: Which input of the op (0-based). ``-1`` is the op's output,
+            ``-2`` the upstream gradient of a backward step.
+        index: The element's index within that tensor (per example). For conv and
+            pooling inputs it is an index into the *padded* input (see
+            :attr:`Explanation.pads`).
+        role: ``"used"``, ``"padding"`` (a zero from padding), ``"argmax"`` (the
+            maximum a max-pool or max picked), ``"masked"`` (a masked attention
+            score), ``"weight"`` (a kernel/weight element).
+    """
+
+    slot: int
+    index: tuple[int, ...]
+    role: str = "used"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How one element was computed.
+
+    Attributes:
+        lhs: The element being explained: ``"Y[0,0]"`` or ``"∂loss/∂a1[0]"``.
+        formula: The op's rule for that element, in symbols.
+        arithmetic: The rule with numbers substituted: ``"0×0 + 1×1 + 3×2 + 4×3"``.
+        value: The result (what the engine computed).
+        uses: Input elements used, for highlighting.
+        pads: For inputs shown padded: ``(slot, ((top, bottom), (left, right)))``.
+        note: A convention worth saying at this element (ties, clamping, masks).
+    """
+
+    lhs: str
+    formula: str
+    arithmetic: str
+    value: Any
+    uses: tuple[Use, ...] = ()
+    pads: tuple[tuple[int, tuple[tuple[int, int], ...]], ...] = ()
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """One line: ``lhs = arithmetic = value``."""
+        from nnlab.numfmt import fmt
+
+        result = fmt(self.value)
+        if self.arithmetic and self.arithmetic != result:
+            return f"{self.lhs} = {self.arithmetic} = {result}"
+        return f"{self.lhs} = {result}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recorded operation of a run.
+
+    Attributes:
+        index: Position in the trace.
+        phase: ``"forward"``, ``"backward"`` or ``"update"``.
+        node: The node id (``"z1"``, or ``"z1#1"`` for an unnamed sub-expression).
+        label: What to show: ``"z1 = W1 @ x + b1"`` / ``"W1 @ x"`` / ``"∂loss/∂z1"``.
+        op: The op's registered name (``"matmul"``, ``"conv2d"``…).
+        inputs: Ids of the op's input nodes.
+        line: Index of the ``compute`` line the node came from (−1 for none).
+        shape: Shape of the output (forward) or of the gradient (backward), per example.
+        accumulates: Backward only: for each input, ``(k, n)`` — this step adds the
+            k-th of n contributions to that input's gradient (n > 1 means the input
+            is used more than once and its gradients add up).
+        epoch: Training only: the epoch this step belongs to.
+        update: Training only: the update number (1-based) this step belongs to.
+    """
+
+    index: int
+    phase: str
+    node: str
+    label: str
+    op: str
+    inputs: tuple[str, ...]
+    line: int
+    shape: tuple[int, ...]
+    accumulates: tuple[tuple[int, int], ...] = ()
+    epoch: int | None = None
+    update: int | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def freeze(a: np.ndarray) -> np.ndarray:
+    """Mark an array read-only so a recorded trace cannot be changed by accident."""
+    if isinstance(a, np.ndarray):
+        a.flags.writeable = False
+    return a

@@ -1,0 +1,430 @@
+"""The equation language: Python-like expressions parsed into our own small tree.
+
+We use :func:`ast.parse` only as a tokenizer/parser — nothing is ever evaluated —
+and accept a whitelist of node types: numbers, names (dotted for groups and
+sub-nodes), ``+ - * / @ **``, unary minus, calls with keyword arguments, indexing
+and slices, ``.T`` and literal lists/strings/booleans as keyword values. Anything
+else (attribute access on expressions, lambdas, comprehensions, dunder names…) is
+refused as unsupported syntax with its column, so ``__import__('os')`` or
+``().__class__`` can never mean anything.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import Union
+
+from nnlab.errors import Location, NnlabError
+
+# --------------------------------------------------------------------------- nodes
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number literal; ``raw`` keeps the digits as written (for exact decimals)."""
+
+    value: int | float
+    raw: str
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name, possibly dotted (``P.W_ir``, ``C.weights``)."""
+
+    id: str
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Str:
+    """A quoted string (keyword values such as ``reduction='sum'``)."""
+
+    value: str
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Bool:
+    """``True``/``False`` (also ``true``/``false``)."""
+
+    value: bool
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class NoneLit:
+    """``None`` (as a keyword value)."""
+
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class ListLit:
+    """A literal list ``[2, 3]`` (keyword values, expected answers)."""
+
+    items: tuple[Expr, ...]
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class BinOp:
+    """``left op right`` with ``op`` one of ``+ - * / @ **``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Neg:
+    """Unary minus."""
+
+    operand: Expr
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Call:
+    """``func(args…, key=value…)``; ``func`` may be dotted (``epoch(3).grad``)."""
+
+    func: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[tuple[str, Expr], ...]
+    col: int = 0
+    end: int = 0
+    target: Expr | None = None  # for method-style calls on a qualified reference: epoch(1).grad(w)
+
+
+@dataclass(frozen=True)
+class Index:
+    """``value[key]``; key items are ints or ``slice`` objects (static only)."""
+
+    value: Expr
+    key: tuple[int | slice, ...]
+    col: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True)
+class Attr:
+    """``value.name`` on a call result: ``epoch(3).w`` (references only) or ``x.T``."""
+
+    value: Expr
+    name: str
+    col: int = 0
+    end: int = 0
+
+
+Expr = Union[Num, Name, Str, Bool, NoneLit, ListLit, BinOp, Neg, Call, Index, Attr]
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
+_BOOL_NAMES = {"true": True, "false": False}
+
+_DESCRIBE = {
+    ast.Lambda: "lambda", ast.IfExp: "if-expression", ast.Compare: "comparison",
+    ast.BoolOp: "and/or", ast.Dict: "dictionary", ast.Set: "set", ast.ListComp: "comprehension",
+    ast.GeneratorExp: "generator", ast.DictComp: "comprehension", ast.SetComp: "comprehension",
+    ast.Await: "await", ast.Yield: "yield", ast.Starred: "*-argument",
+    ast.JoinedStr: "f-string", ast.NamedExpr: ":=", ast.Tuple: "tuple",
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Parser:
+    def __init__(self, text: str, loc: Location | None, allow_qualified: bool) -> None:
+        self.lead = len(text) - len(text.lstrip())
+        self.text = text.strip()
+        self.loc = loc
+        self.allow_qualified = allow_qualified
+        self._bytes = self.text.encode("utf-8")
+
+    def _char(self, byte_offset: int | None) -> int:
+        if byte_offset is None:
+            return 0
+        return len(self._bytes[:byte_offset].decode("utf-8", errors="ignore"))
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        """Character offsets of ``node`` in the original (unstripped) text."""
+        start = self._char(getattr(node, "col_offset", 0))
+        end = self._char(getattr(node, "end_col_offset", None)) or start + 1
+        return start + self.lead, end + self.lead
+
+    def source(self, start: int, end: int) -> str:
+        return self.text[start - self.lead:end - self.lead]
+
+    def error(self, message: str, node: ast.AST | None = None, hint: str | None = None,
+              col: int | None = None, length: int = 1) -> NnlabError:
+        if node is not None:
+            col, end = self.span(node)
+            length = max(1, end - col)
+        return NnlabError(message, _at(self.loc, col or 0, length), hint, kind="syntax")
+
+    def parse(self) -> Expr:
+        if not self.text.strip():
+            raise NnlabError("empty expression", _at(self.loc, 0, 1), kind="syntax")
+        if "\n" in self.text.strip():
+            raise NnlabError("an expression must fit on one line", _at(self.loc, 0, 1), kind="syntax")
+        try:
+            tree = ast.parse(self.text, mode="eval")
+        except SyntaxError as exc:
+            col = max(0, (exc.offset or 1) - 1) + self.lead
+            hint = None
+            if "=" in self.text and "==" not in self.text:
+                hint = "'=' belongs only after the node name: `name = expression`."
+            elif self.text.count("(") != self.text.count(")"):
+                hint = "the parentheses do not balance."
+            elif self.text.count("[") != self.text.count("]"):
+                hint = "the brackets do not balance."
+            msg = exc.msg or "invalid syntax"
+            raise NnlabError(f"syntax error: {msg}", _at(self.loc, col, 1), hint, kind="syntax") from None
+        except (ValueError, RecursionError, MemoryError):
+            raise NnlabError("expression too long or too deeply nested", _at(self.loc, 0, 1),
+                             kind="syntax") from None
+        try:
+            return self.visit(tree.body)
+        except RecursionError:
+            raise NnlabError("expression too deeply nested", _at(self.loc, 0, 1), kind="syntax") from None
+
+    # -- visitors
+    def visit(self, node: ast.AST) -> Expr:
+        col, end = self.span(node)
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, bool):
+                return Bool(value, col, end)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return Num(value, self.source(col, end), col, end)
+            if isinstance(value, str):
+                return Str(value, col, end)
+            if value is None:
+                return NoneLit(col, end)
+            raise self.error(f"unsupported literal {type(value).__name__}", node)
+        if isinstance(node, ast.Name):
+            return self._name(node.id, node, col, end)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node, col, end)
+        if isinstance(node, ast.BinOp):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise self.error(f"unsupported operator '{self.source(col, end)}'", node,
+                                 "use + - * / @ or **.")
+            return BinOp(op, self.visit(node.left), self.visit(node.right), col, end)
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                inner = self.visit(node.operand)
+                if isinstance(inner, Num):
+                    return Num(-inner.value, "-" + inner.raw, col, end)
+                return Neg(inner, col, end)
+            if isinstance(node.op, ast.UAdd):
+                return self.visit(node.operand)
+            raise self.error("unsupported unary operator", node)
+        if isinstance(node, ast.Call):
+            return self._call(node, col, end)
+        if isinstance(node, ast.Subscript):
+            return Index(self.visit(node.value), self._key(node.slice), col, end)
+        if isinstance(node, ast.List):
+            return ListLit(tuple(self.visit(e) for e in node.elts), col, end)
+        what = _DESCRIBE.get(type(node), type(node).__name__)
+        raise self.error(f"unsupported syntax: {what}", node,
+                         "the equation language has numbers, names, + - * / @ **, calls and indexing.")
+
+    def _name(self, ident: str, node: ast.AST, col: int, end: int) -> Expr:
+        if ident in _BOOL_NAMES:
+            return Bool(_BOOL_NAMES[ident], col, end)
+        if ident == "None":
+            return NoneLit(col, end)
+        if ident.startswith("__"):
+            raise self.error(f"unsupported syntax: name '{ident}'", node)
+        return Name(ident, col, end)
+
+    def _attribute(self, node: ast.Attribute, col: int, end: int) -> Expr:
+        if node.attr.startswith("_"):
+            raise self.error(f"unsupported syntax: attribute '.{node.attr}'", node)
+        dotted = _dotted(node)
+        if dotted is not None:
+            if node.attr == "T":
+                base = dotted.rsplit(".", 1)[0]
+                base_end = col + len(base)
+                return Call("transpose", (Name(base, col, base_end),), (), col, end)
+            return Name(dotted, col, end)
+        if node.attr == "T":
+            return Call("transpose", (self.visit(node.value),), (), col, end)
+        if self.allow_qualified and isinstance(node.value, ast.Call):
+            return Attr(self.visit(node.value), node.attr, col, end)
+        raise self.error("unsupported syntax: attribute access on an expression", node,
+                         "only dotted names (P.W_ir) and .T are allowed.")
+
+    def _call(self, node: ast.Call, col: int, end: int) -> Expr:
+        func = node.func
+        args = tuple(self.visit(a) for a in node.args)
+        kwargs = []
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.error("unsupported syntax: **-arguments", kw.value)
+            kwargs.append((kw.arg, self.visit(kw.value)))
+        if isinstance(func, ast.Name):
+            if func.id.startswith("__"):
+                raise self.error(f"unsupported syntax: name '{func.id}'", func)
+            return Call(func.id, args, tuple(kwargs), col, end)
+        if (self.allow_qualified and isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Call) and not func.attr.startswith("_")):
+            return Call(func.attr, args, tuple(kwargs), col, end, target=self.visit(func.value))
+        raise self.error("unsupported syntax: only named functions can be called", func,
+                         "call an operation by name, e.g. sigmoid(z).")
+
+    def _key(self, node: ast.AST) -> tuple[int | slice, ...]:
+        items = node.elts if isinstance(node, ast.Tuple) else [node]
+        return tuple(self._key_item(i) for i in items)
+
+    def _key_item(self, node: ast.AST) -> int | slice:
+        if isinstance(node, ast.Slice):
+            parts = [None if p is None else self._int(p) for p in (node.lower, node.upper, node.step)]
+            return slice(*parts)
+        return self._int(node)
+
+    def _int(self, node: ast.AST) -> int:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return node.value
+        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+                and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, int)):
+            return -node.operand.value
+        raise self.error("an index must be a whole number or a slice like 0:2", node)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        if node.attr.startswith("_"):
+            return None
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and not node.id.startswith("__"):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _at(loc: Location | None, col: int, length: int = 1) -> Location | None:
+    if loc is None:
+        return Location("<expression>", 1, col + 1, "", length)
+    return loc.shifted(col, length)
+
+
+def parse_expr(text: str, loc: Location | None = None, *, qualified: bool = False) -> Expr:
+    """Parse one expression of the equation language.
+
+    Args:
+        text: The expression, e.g. ``"W1 @ x + b1"``.
+        loc: Where ``text`` starts in the scenario file (for error positions).
+        qualified: Also accept reference forms ``epoch(3).w`` and ``epoch(1).grad(w)``.
+
+    Raises:
+        NnlabError: For anything outside the language, with the column of the culprit.
+    """
+    return _Parser(text, loc, qualified).parse()
+
+
+_ASSIGN = re.compile(r"^(\s*)([^\s=]+(?:\s*\.\s*[^\s=]+)*)\s*=(?!=)(.*)$")
+_IDENT = re.compile(r"^[^\W\d]\w*(\.[^\W\d]\w*)*$")
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One ``compute`` line: ``name = expression``."""
+
+    name: str
+    expr: Expr
+    text: str          # the expression text
+    loc: Location      # where the line starts
+    expr_loc: Location  # where the expression starts
+
+
+def parse_equation(line: str, loc: Location | None = None) -> Equation:
+    """Parse ``name = expression``.
+
+    Raises:
+        NnlabError: When ``=`` is missing, the name is not an identifier, or the
+            expression is invalid.
+    """
+    loc = loc or Location("<expression>", 1, 1, line)
+    match = _ASSIGN.match(line)
+    if not match:
+        raise NnlabError(
+            f"expected 'name = expression', got '{line.strip()}'", loc.shifted(0, max(1, len(line))),
+            "every compute line assigns a new name, e.g. `z1 = W1 @ x + b1`.", kind="syntax")
+    lead, name, rest = match.group(1), match.group(2), match.group(3)
+    name = re.sub(r"\s+", "", name)
+    if not _IDENT.match(name) or name in ("True", "False", "None", "true", "false"):
+        raise NnlabError(f"'{name}' is not a valid node name", loc.shifted(len(lead), len(name)),
+                         "names start with a letter and contain letters, digits and _.", kind="syntax")
+    offset = len(line) - len(rest)
+    expr_loc = loc.shifted(offset, 1)
+    return Equation(name, parse_expr(rest, expr_loc), rest.strip(), loc, expr_loc)
+
+
+def to_text(e: Expr) -> str:
+    """Render an expression back to compact source text."""
+    if isinstance(e, Num):
+        return e.raw or repr(e.value)
+    if isinstance(e, Name):
+        return e.id
+    if isinstance(e, Str):
+        return repr(e.value)
+    if isinstance(e, Bool):
+        return "True" if e.value else "False"
+    if isinstance(e, NoneLit):
+        return "None"
+    if isinstance(e, ListLit):
+        return "[" + ", ".join(to_text(i) for i in e.items) + "]"
+    if isinstance(e, BinOp):
+        return f"{_wrap(e.left, e.op, False)} {e.op} {_wrap(e.right, e.op, True)}"
+    if isinstance(e, Neg):
+        return "-" + _wrap(e.operand, "neg", True)
+    if isinstance(e, Call):
+        if e.func == "transpose" and not e.kwargs and len(e.args) == 1:
+            return _wrap(e.args[0], "T", False) + ".T"
+        parts = [to_text(a) for a in e.args] + [f"{k}={to_text(v)}" for k, v in e.kwargs]
+        head = (to_text(e.target) + "." if e.target is not None else "") + e.func
+        return f"{head}({', '.join(parts)})"
+    if isinstance(e, Index):
+        return f"{_wrap(e.value, 'index', False)}[{', '.join(_key_text(k) for k in e.key)}]"
+    if isinstance(e, Attr):
+        return f"{to_text(e.value)}.{e.name}"
+    raise TypeError(e)  # pragma: no cover
+
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "neg": 3, "**": 4, "T": 5, "index": 5}
+
+
+def _wrap(e: Expr, parent: str, right: bool) -> str:
+    text = to_text(e)
+    if isinstance(e, BinOp):
+        p, q = _PREC[e.op], _PREC[parent]
+        if p < q or (p == q and right and parent in "-/@") or (p == q and parent == "**" and not right):
+            return f"({text})"
+    if isinstance(e, Neg) and _PREC[parent] >= 4:
+        return f"({text})"
+    if isinstance(e, Num) and isinstance(e.value, (int, float)) and e.value < 0 and parent in ("**", "T", "index"):
+        return f"({text})"
+    return text
+
+
+def _key_text(k: int | slice) -> str:
+    if isinstance(k, slice):
+        s = ("" if k.start is None else str(k.start)) + ":" + ("" if k.stop is None else str(k.stop))
+        return s + (f":{k.step}" if k.step is not None else "")
+    return str(k)

@@ -1,0 +1,496 @@
+"""Scenario format v1: load a YAML file into a validated, immutable :class:`Scenario`.
+
+The keys (``nnlab``, ``title``, ``topic``, ``about``, ``values``, ``data``, ``learn``,
+``compute``, ``backward``, ``train``, ``options``, ``expect``, ``tolerance``) are a
+contract: other tools and tests rely on them. Unknown keys are errors with a
+"did you mean" hint. Every value keeps its exact decimal form (``0.1`` → 1/10) beside
+its float64 array, so training can compute the way a student does by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnlab.errors import Location, NnlabError, did_you_mean
+from nnlab.scenario.expr import Equation, Expr, parse_equation, parse_expr
+from nnlab.scenario.yamlsrc import YNode, load_yaml
+
+FORMAT_VERSION = 1
+TOP_KEYS = ("nnlab", "title", "topic", "about", "values", "data", "learn", "compute", "backward",
+            "train", "options", "expect", "tolerance")
+OPTION_KEYS = {"step_at_zero": "value of step(0) (default 0)",
+               "arithmetic": "'auto' (exact decimals when possible), 'exact' or 'float'"}
+SPEC_KEYS = ("shape", "init", "seed", "scale")
+INITS = ("zeros", "ones", "range", "normal", "uniform")
+DEFAULT_MAX_ELEMENTS = 50_000_000
+
+
+@dataclass(frozen=True)
+class ValueDef:
+    """A named tensor from ``values`` or ``data``.
+
+    Attributes:
+        name: Full name (``"W1"``, ``"P.W_ir"``).
+        array: float64 array, or int64 when every entry is a whole-number literal.
+        exact: The same numbers as Fractions (object array) when written as decimal
+            literals; None for random inits.
+        loc: Where it is defined.
+    """
+
+    name: str
+    array: np.ndarray
+    exact: np.ndarray | None
+    loc: Location
+
+
+@dataclass(frozen=True)
+class ExpectEntry:
+    """One ``expect`` line: a reference and the user's answer.
+
+    Attributes:
+        ref: The reference text (``"grad(W1)[0, 1]"``).
+        expr: The parsed reference.
+        answer: The answer as written: a number, bool, nested list, or an
+            :class:`Expr` for a quoted expression (``'sigmoid(2) - 1'``).
+        raw: The answer's text as written (numbers) — decides the default tolerance.
+        abs_tol: Absolute tolerance per element (array or float), from the written
+            digits unless overridden.
+        rel_tol: Relative tolerance.
+        loc: Where the reference key is written.
+        answer_loc: Where the answer is written.
+    """
+
+    ref: str
+    expr: Expr
+    answer: Any
+    raw: Any
+    abs_tol: Any
+    rel_tol: float
+    loc: Location
+    answer_loc: Location
+    explicit_tol: bool = False
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, validated scenario (format v1)."""
+
+    path: str
+    text: str
+    title: str
+    topic: str
+    about: str
+    values: dict[str, ValueDef]
+    data: dict[str, ValueDef]
+    learn: tuple[str, ...]
+    equations: tuple[Equation, ...]
+    backward: str | None
+    backward_loc: Location | None
+    options: dict[str, Any]
+    expect: tuple[ExpectEntry, ...]
+    train: dict[str, Any] | None
+    train_node: YNode | None = None
+    root: YNode | None = field(default=None, repr=False, compare=False)
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+
+    def loc_of(self, *path: str) -> Location | None:
+        """Location of a key path such as ``("values", "W1")``."""
+        node = self.root
+        loc = None
+        for key in path:
+            if node is None or node.kind != "map" or key not in node.value:
+                return loc
+            loc = node.key_locs[key]
+            node = node.value[key]
+        return loc
+
+
+# ------------------------------------------------------------------------- loading
+
+
+def load(path: str | Path, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Scenario:
+    """Read and validate a scenario file.
+
+    Raises:
+        NnlabError: With file, line and column for anything wrong.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NnlabError(f"no such file: {path}", Location(str(path)), kind="file") from None
+    except IsADirectoryError:
+        raise NnlabError(f"{path} is a directory, not a scenario file", Location(str(path)), kind="file") from None
+    except UnicodeDecodeError:
+        raise NnlabError(f"{path} is not UTF-8 text", Location(str(path)), kind="file") from None
+    except OSError as exc:
+        raise NnlabError(f"cannot read {path}: {exc.strerror}", Location(str(path)), kind="file") from None
+    return loads(text, str(path), max_elements=max_elements)
+
+
+def loads(text: str, file: str = "<string>", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Scenario:
+    """Validate scenario text (see :func:`load`)."""
+    root = load_yaml(text, file)
+    if root.kind != "map":
+        raise NnlabError("a scenario must be a YAML mapping (key: value lines)", root.loc,
+                         "start with `nnlab: 1` and `title: …`.", kind="format")
+    for key, loc in root.key_locs.items():
+        if key not in TOP_KEYS:
+            raise NnlabError(f"unknown key '{key}'", loc.shifted(0, len(key)),
+                             did_you_mean(key, TOP_KEYS) or f"the keys are: {', '.join(TOP_KEYS)}.",
+                             kind="format")
+    _require(root, "nnlab", file)
+    version = root.value["nnlab"]
+    if version.value != FORMAT_VERSION:
+        raise NnlabError(f"unsupported format version {version.raw!r}", version.loc,
+                         f"this nnlab reads `nnlab: {FORMAT_VERSION}`.", kind="format")
+    title = _string(root, "title", file, required=True)
+    if "\n" in title.strip():
+        raise NnlabError("title must be one line", root.value["title"].loc, kind="format")
+    topic = _string(root, "topic", file)
+    about = _string(root, "about", file)
+
+    values = _values(root.get("values"), file, max_elements, data=False)
+    data = _values(root.get("data"), file, max_elements, data=True)
+    clash = set(values) & set(data)
+    if clash:
+        name = sorted(clash)[0]
+        raise NnlabError(f"'{name}' is defined in both values and data", root.value["data"].loc,
+                         kind="name")
+    learn = _learn(root.get("learn"), values, data)
+    _require(root, "compute", file)
+    equations = _compute(root.value["compute"])
+    backward, backward_loc = None, None
+    if "backward" in root.value:
+        node = root.value["backward"]
+        if node.kind != "scalar" or not isinstance(node.value, str):
+            raise NnlabError("backward must name one node, e.g. `backward: loss`", node.loc, kind="format")
+        backward, backward_loc = node.value.strip(), node.loc
+    options = _options(root.get("options"))
+    tolerance = _tolerance(root.get("tolerance"))
+    expect = _expect(root.get("expect"), tolerance)
+    train_node = root.get("train")
+    train = train_node.to_py() if train_node is not None else None
+    if train is not None and not isinstance(train, dict):
+        raise NnlabError("train must be a mapping (rule:, lr:, epochs: …)", train_node.loc, kind="format")
+    return Scenario(file, text, title.strip(), topic.strip(), about, values, data, learn, equations,
+                    backward, backward_loc, options, expect, train, train_node, root, max_elements)
+
+
+def _require(root: YNode, key: str, file: str) -> None:
+    if key not in root.value:
+        raise NnlabError(f"missing required key '{key}'", Location(file, 1, 1, root.loc.source),
+                         {"nnlab": "add `nnlab: 1` as the first line.",
+                          "title": "add a one-line `title: …`.",
+                          "compute": "add `compute:` with a list of `name = expression` lines."}.get(key),
+                         kind="format")
+
+
+def _string(root: YNode, key: str, file: str, required: bool = False) -> str:
+    if key not in root.value:
+        if required:
+            _require(root, key, file)
+        return ""
+    node = root.value[key]
+    if node.kind != "scalar" or node.value is None:
+        raise NnlabError(f"{key} must be text", node.loc, kind="format")
+    return str(node.raw if not isinstance(node.value, str) else node.value)
+
+
+# -------------------------------------------------------------------------- values
+
+
+def _values(node: YNode | None, file: str, max_elements: int, data: bool) -> dict[str, ValueDef]:
+    out: dict[str, ValueDef] = {}
+    if node is None:
+        return out
+    section = "data" if data else "values"
+    if node.kind != "map":
+        raise NnlabError(f"{section} must be a mapping of name: tensor", node.loc, kind="format")
+    _collect(node, "", out, file, max_elements, section)
+    if data:
+        counts = {v.array.shape[0] if v.array.ndim else None for v in out.values()}
+        for v in out.values():
+            if v.array.ndim == 0:
+                raise NnlabError(f"data '{v.name}' must be a list with one row per example", v.loc, kind="shape")
+        if len(counts) > 1:
+            sizes = ", ".join(f"{v.name}: {v.array.shape[0]}" for v in out.values())
+            raise NnlabError(f"data sets have different numbers of examples ({sizes})", node.loc,
+                             "every data name needs one row per example.", kind="shape")
+    return out
+
+
+def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, section: str) -> None:
+    for name, child in node.value.items():
+        full = prefix + name
+        loc = node.key_locs[name].shifted(0, len(name))
+        if not name.isidentifier() or name.startswith("__"):
+            raise NnlabError(f"'{name}' is not a valid name", loc,
+                             "names start with a letter and contain letters, digits and _.", kind="name")
+        if child.kind == "map" and "shape" not in child.value:
+            if section == "data":
+                raise NnlabError("data cannot hold groups", loc, kind="format")
+            _collect(child, full + ".", out, file, max_elements, section)
+            continue
+        array, exact = _tensor(child, full, max_elements)
+        out[full] = ValueDef(full, array, exact, loc)
+
+
+def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if node.kind == "map":
+        return _spec(node, name, max_elements)
+    if node.kind == "scalar":
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise NnlabError(f"'{name}' must be a number, a nested list or a spec, got {node.raw!r}",
+                             node.loc, "write e.g. `0.5`, `[1, 2]`, or `{shape: [2, 3], init: normal}`.",
+                             kind="format")
+        return np.array(node.value), np.array(_fraction(node), dtype=object)
+    shape = _shape_of(node, name)
+    size = int(np.prod(shape))
+    if size > max_elements:
+        raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
+                         "raise it with --max-elements.", kind="size")
+    leaves = _leaves(node)
+    nums = [leaf.value for leaf in leaves]
+    as_int = all(isinstance(v, int) for v in nums)
+    array = np.array(nums, dtype=np.int64 if as_int else np.float64).reshape(shape)
+    exact = np.empty(len(leaves), dtype=object)
+    exact[:] = [_fraction(leaf) for leaf in leaves]
+    return array, exact.reshape(shape)
+
+
+def _fraction(node: YNode) -> Fraction:
+    value = node.value
+    if isinstance(value, int):
+        return Fraction(value)
+    try:
+        return Fraction(node.raw.replace("_", ""))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(value) if np.isfinite(value) else value
+
+
+def _shape_of(node: YNode, name: str) -> tuple[int, ...]:
+    if node.kind == "scalar":
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise NnlabError(f"'{name}' contains {node.raw!r}, which is not a number", node.loc,
+                             "tensors hold numbers only.", kind="format")
+        return ()
+    if node.kind != "seq":
+        raise NnlabError(f"'{name}' contains a mapping inside a list", node.loc, kind="format")
+    if not node.value:
+        raise NnlabError(f"'{name}' contains an empty list", node.loc, kind="format")
+    shapes = [_shape_of(child, name) for child in node.value]
+    for child, s in zip(node.value, shapes):
+        if s != shapes[0]:
+            raise NnlabError(
+                f"'{name}' is not rectangular: a row has shape {_fmt_shape(s)} where the first has "
+                f"{_fmt_shape(shapes[0])}", child.loc,
+                "every row must have the same number of entries.", kind="shape")
+    return (len(node.value),) + shapes[0]
+
+
+def _fmt_shape(s: tuple[int, ...]) -> str:
+    return "a single number" if s == () else f"{len(s) and s[0]} entries" if len(s) == 1 else str(s)
+
+
+def _leaves(node: YNode) -> list[YNode]:
+    if node.kind == "scalar":
+        return [node]
+    return [leaf for child in node.value for leaf in _leaves(child)]
+
+
+def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+    for key, loc in node.key_locs.items():
+        if key not in SPEC_KEYS:
+            raise NnlabError(f"unknown key '{key}' in the spec of '{name}'", loc.shifted(0, len(key)),
+                             did_you_mean(key, SPEC_KEYS) or f"a spec has {', '.join(SPEC_KEYS)}.", kind="format")
+    spec = node.to_py()
+    shape = spec["shape"]
+    if isinstance(shape, int):
+        shape = [shape]
+    if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+        raise NnlabError(f"the shape of '{name}' must be a list of positive whole numbers", node.value["shape"].loc,
+                         kind="format")
+    size = int(np.prod(shape))
+    if size > max_elements:
+        raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
+                         "raise it with --max-elements.", kind="size")
+    init = spec.get("init", "zeros")
+    if init not in INITS:
+        raise NnlabError(f"unknown init {init!r} for '{name}'", node.value["init"].loc,
+                         did_you_mean(str(init), INITS) or f"use one of {', '.join(INITS)}.", kind="format")
+    scale = spec.get("scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise NnlabError(f"scale of '{name}' must be a number", node.value["scale"].loc, kind="format")
+    seed = spec.get("seed", 0)
+    if init == "zeros":
+        return np.zeros(shape), _exact_fill(shape, 0)
+    if init == "ones":
+        a = np.full(shape, float(scale))
+        return a, _exact_fill(shape, _fraction(node.value["scale"]) if "scale" in spec else 1)
+    if init == "range":
+        a = np.arange(size, dtype=np.float64).reshape(shape) * scale
+        ex = np.empty(size, dtype=object)
+        k = _fraction(node.value["scale"]) if "scale" in spec else 1
+        ex[:] = [Fraction(i) * k for i in range(size)]
+        return a, ex.reshape(shape)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=shape) if init == "normal" else rng.uniform(-1.0, 1.0, size=shape)
+    return a * scale, None
+
+
+def _exact_fill(shape, value) -> np.ndarray:
+    ex = np.empty(int(np.prod(shape)), dtype=object)
+    ex[:] = [Fraction(value)] * ex.size
+    return ex.reshape(shape)
+
+
+def _learn(node: YNode | None, values: dict, data: dict) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    items = node.value if node.kind == "seq" else [node]
+    names = []
+    for item in items:
+        name = str(item.value)
+        if name in data:
+            raise NnlabError(f"'{name}' is data, it cannot be learned", item.loc, kind="name")
+        group = [v for v in values if v.startswith(name + ".")]
+        if name not in values and not group:
+            raise NnlabError(f"learn names '{name}', which is not in values", item.loc,
+                             did_you_mean(name, values), kind="name")
+        names.append(name)
+    return tuple(names)
+
+
+def _compute(node: YNode) -> tuple[Equation, ...]:
+    if node.kind != "seq":
+        raise NnlabError("compute must be a list of `name = expression` lines", node.loc,
+                         "write each line as `  - z1 = W1 @ x + b1`.", kind="format")
+    if not node.value:
+        raise NnlabError("compute is empty", node.loc, "add at least one `name = expression` line.",
+                         kind="format")
+    out = []
+    for item in node.value:
+        if item.kind != "scalar" or not isinstance(item.value, str):
+            hint = None
+            if item.kind == "map":
+                hint = "a line with ': ' reads as a mapping in YAML; write `name = expression`, or quote the line."
+            raise NnlabError("each compute line must be text `name = expression`", item.loc, hint, kind="syntax")
+        out.append(parse_equation(item.raw, item.loc))
+    return tuple(out)
+
+
+def _options(node: YNode | None) -> dict[str, Any]:
+    if node is None:
+        return {}
+    if node.kind != "map":
+        raise NnlabError("options must be a mapping", node.loc, kind="format")
+    for key, loc in node.key_locs.items():
+        if key not in OPTION_KEYS:
+            raise NnlabError(f"unknown option '{key}'", loc.shifted(0, len(key)),
+                             did_you_mean(key, OPTION_KEYS) or
+                             "options are: " + "; ".join(f"{k} — {v}" for k, v in OPTION_KEYS.items()),
+                             kind="format")
+    opts = node.to_py()
+    if "arithmetic" in opts and opts["arithmetic"] not in ("auto", "exact", "float"):
+        raise NnlabError(f"arithmetic must be 'auto', 'exact' or 'float', got {opts['arithmetic']!r}",
+                         node.value["arithmetic"].loc, kind="format")
+    if "step_at_zero" in opts:
+        v = opts["step_at_zero"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise NnlabError("step_at_zero must be a number (0, 0.5 or 1)", node.value["step_at_zero"].loc,
+                             kind="format")
+        opts["step_at_zero_exact"] = _fraction(node.value["step_at_zero"])
+    return opts
+
+
+# -------------------------------------------------------------------------- expect
+
+
+def _tolerance(node: YNode | None) -> dict[str, float] | None:
+    if node is None:
+        return None
+    if node.kind != "map":
+        raise NnlabError("tolerance must be a mapping like {abs: 0.001, rel: 0}", node.loc, kind="format")
+    for key, loc in node.key_locs.items():
+        if key not in ("abs", "rel"):
+            raise NnlabError(f"unknown tolerance key '{key}'", loc, did_you_mean(key, ("abs", "rel")),
+                             kind="format")
+    return {k: float(v) for k, v in node.to_py().items()}
+
+
+def written_tolerance(raw: str) -> float:
+    """Half a unit of the last written digit: ``"0.12"`` → 0.005, ``"19"`` → 0."""
+    text = raw.strip().lstrip("+-").replace("_", "")
+    mantissa, _, exponent = text.lower().partition("e")
+    exp = int(exponent) if exponent else 0
+    if "." not in mantissa:
+        return 0.0 if not exponent else 0.5 * 10.0 ** exp
+    decimals = len(mantissa.split(".", 1)[1])
+    return 0.5 * 10.0 ** (exp - decimals)
+
+
+def _answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
+    """(answer, raw, abs tolerance) from an answer node."""
+    if node.kind == "scalar":
+        v = node.value
+        if isinstance(v, bool):
+            return v, node.raw, 0.0
+        if isinstance(v, (int, float)):
+            return v, node.raw, written_tolerance(node.raw)
+        if isinstance(v, str):
+            expr = parse_expr(v, node.loc)
+            return expr, v, 0.0
+        raise NnlabError(f"the answer for '{ref}' is empty", node.loc, kind="format")
+    if node.kind == "seq":
+        leaves = _leaves(node)
+        _shape_of(node, ref)
+        for leaf in leaves:
+            if isinstance(leaf.value, bool) or not isinstance(leaf.value, (int, float)):
+                raise NnlabError(f"answers in a list must be numbers, got {leaf.raw!r}", leaf.loc,
+                                 "quote a whole expression instead: '[...]' is not supported; use numbers.",
+                                 kind="format")
+        shape = _shape_of(node, ref)
+        values = np.array([leaf.value for leaf in leaves], dtype=float).reshape(shape)
+        tol = np.array([written_tolerance(leaf.raw) for leaf in leaves]).reshape(shape)
+        return values, node.to_py(), tol
+    raise NnlabError(f"the answer for '{ref}' must be a number, a list, true/false or a quoted expression",
+                     node.loc, kind="format")
+
+
+def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[ExpectEntry, ...]:
+    if node is None:
+        return ()
+    if node.kind != "map":
+        raise NnlabError("expect must be a mapping of `reference: answer`", node.loc,
+                         "e.g. `yhat: 0.62` or `grad(W1)[0, 1]: -0.03`.", kind="format")
+    out = []
+    for ref, child in node.value.items():
+        loc = node.key_locs[ref].shifted(0, len(ref))
+        expr = parse_expr(ref, loc, qualified=True)
+        explicit = False
+        rel = tolerance.get("rel", 0.0) if tolerance else 0.0
+        if child.kind == "map" and "value" in child.value:
+            for key, kloc in child.key_locs.items():
+                if key not in ("value", "abs", "rel"):
+                    raise NnlabError(f"unknown key '{key}' in the answer for '{ref}'", kloc,
+                                     did_you_mean(key, ("value", "abs", "rel")), kind="format")
+            answer, raw, abs_tol = _answer(child.value["value"], ref)
+            answer_loc = child.value["value"].loc
+            if "abs" in child.value or "rel" in child.value:
+                explicit = True
+                abs_tol = float(child.value["abs"].value) if "abs" in child.value else 0.0
+                rel = float(child.value["rel"].value) if "rel" in child.value else 0.0
+        else:
+            answer, raw, abs_tol = _answer(child, ref)
+            answer_loc = child.loc
+            if tolerance is not None:
+                explicit = True
+                abs_tol = tolerance.get("abs", 0.0)
+        out.append(ExpectEntry(ref, expr, answer, raw, abs_tol, rel, loc, answer_loc, explicit))
+    return tuple(out)
