@@ -1,0 +1,167 @@
+"""Every op's backward against central finite differences (float64), over several shapes."""
+
+import numpy as np
+import pytest
+
+from nnlab.engine.ops.base import REGISTRY
+from tests.engine.gradcheck import check_op
+
+rng = np.random.default_rng(42)
+
+
+def r(*shape, lo=-2.0, hi=2.0):
+    return rng.uniform(lo, hi, size=shape)
+
+
+def pos(*shape):
+    return rng.uniform(0.2, 2.0, size=shape)
+
+
+UNARY_SHAPES = [(), (3,), (2, 3), (2, 2, 2)]
+
+
+@pytest.mark.parametrize("shape", UNARY_SHAPES)
+@pytest.mark.parametrize("name", ["neg", "exp", "sigmoid", "tanh", "relu", "abs"])
+def test_unary(name, shape):
+    x = r(*shape)
+    if name in ("relu", "abs"):
+        x = np.where(np.abs(x) < 0.05, 0.5, x)  # keep away from the kink
+    check_op(REGISTRY[name], [x])
+
+
+@pytest.mark.parametrize("shape", UNARY_SHAPES)
+@pytest.mark.parametrize("name", ["log", "sqrt"])
+def test_unary_positive(name, shape):
+    check_op(REGISTRY[name], [pos(*shape)])
+
+
+def test_step_gradient_is_zero():
+    op, = [REGISTRY["step"]]
+    check_op(op, [np.array([-1.0, 0.5, 2.0])])
+
+
+BINARY_SHAPES = [((), ()), ((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 2)), ((2, 3), ())]
+
+
+@pytest.mark.parametrize("sa,sb", BINARY_SHAPES)
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+def test_binary(name, sa, sb):
+    b = pos(*sb) if name == "div" else r(*sb)
+    check_op(REGISTRY[name], [r(*sa), b])
+
+
+@pytest.mark.parametrize("sa,sb", BINARY_SHAPES[:4])
+def test_pow(sa, sb):
+    check_op(REGISTRY["pow"], [pos(*sa), r(*sb)])
+
+
+@pytest.mark.parametrize("sa,sb", [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)),
+                                   ((2, 2, 3), (3, 4)), ((2, 3), (2, 3, 4))])
+def test_matmul(sa, sb):
+    check_op(REGISTRY["matmul"], [r(*sa), r(*sb)])
+
+
+@pytest.mark.parametrize("batched_a,batched_b", [(False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("sa,sb", [((2, 3), (3,)), ((3,), (3, 2)), ((3,), (3,)), ((2, 3), (3, 2))])
+def test_matmul_batched(sa, sb, batched_a, batched_b):
+    a = r(4, *sa) if batched_a else r(1, *sa)
+    b = r(4, *sb) if batched_b else r(1, *sb)
+    check_op(REGISTRY["matmul"], [a, b], batched=True)
+
+
+@pytest.mark.parametrize("shape,axis", [((4,), None), ((2, 3), None), ((2, 3), 0), ((2, 3), -1),
+                                        ((2, 3, 2), [0, 2])])
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "prod"])
+def test_reductions(name, shape, axis):
+    x = r(*shape)
+    check_op(REGISTRY[name], [x], axis=axis)
+
+
+def test_prod_with_zero():
+    check_op(REGISTRY["prod"], [np.array([2.0, 0.0, 3.0])])
+
+
+def test_max_ties_go_to_first():
+    op = REGISTRY["max"]()
+    op.forward(np.array([[1.0, 3.0, 3.0, 2.0]]))
+    (g,) = op.backward(np.array([1.0]))
+    assert g.tolist() == [[0.0, 1.0, 0.0, 0.0]]
+
+
+@pytest.mark.parametrize("shape,axis", [((4,), -1), ((2, 3), -1), ((2, 3), 0), ((2, 2, 3), 1)])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax(name, shape, axis):
+    check_op(REGISTRY[name], [r(*shape)], axis=axis)
+
+
+def test_softmax_causal_mask():
+    x = r(3, 3)
+    out = check_op(REGISTRY["softmax"], [x], mask="causal")
+    assert out[0][0, 1] == 0.0 and out[0][0, 2] == 0.0 and out[0][1, 2] == 0.0
+    np.testing.assert_allclose(out[0].sum(axis=-1), 1.0)
+
+
+def test_softmax_stable_for_large_logits():
+    op = REGISTRY["softmax"]()
+    p = op.forward(np.array([[1000.0, 1000.0, 0.0]]))
+    np.testing.assert_allclose(p[0], [0.5, 0.5, 0.0], atol=1e-300)
+    lop = REGISTRY["log_softmax"]()
+    assert np.isfinite(lop.forward(np.array([[1000.0, 0.0]]))).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(), (3,), (2, 2)])
+def test_bce(reduction, shape):
+    p = rng.uniform(0.1, 0.9, size=shape)
+    y = rng.uniform(0, 1, size=shape)
+    check_op(REGISTRY["bce"], [p, y], reduction=reduction)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["bce_logits", "mse"])
+def test_logit_and_mse(name, reduction):
+    check_op(REGISTRY[name], [r(2, 3), rng.uniform(0, 1, size=(2, 3))], reduction=reduction)
+
+
+def test_bce_clamps_log_at_minus_100():
+    op = REGISTRY["bce"](reduction="none")
+    out = op.forward(np.array([[0.0, 1.0]]), np.array([[1.0, 0.0]]))
+    assert out.tolist() == [[100.0, 100.0]]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(4,), (2, 4)])
+def test_cross_entropy_probabilities(shape, reduction):
+    t = rng.uniform(0, 1, size=shape)
+    t = t / t.sum(axis=-1, keepdims=True)
+    op = REGISTRY["cross_entropy"]
+    inst = op(reduction=reduction)
+    inst.infer(shape, shape)
+    check_op(op, [r(*shape), t], reduction=reduction, _kind="prob")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_indices(reduction):
+    check_op(REGISTRY["cross_entropy"], [r(3, 4), np.array([0.0, 3.0, 1.0])], skip=(1,), reduction=reduction,
+             _kind="index")
+
+
+def test_cross_entropy_value():
+    op = REGISTRY["cross_entropy"](_kind="index")
+    out = op.forward(np.array([[[1.0, 2.0, 3.0]]]), np.array([[2.0]]))
+    expected = -np.log(np.exp(3) / (np.exp(1) + np.exp(2) + np.exp(3)))
+    assert out[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("key", [[0], [1, 2], [slice(0, 2)], [slice(None), 1], [-1, slice(1, None)]])
+def test_index(key):
+    check_op(REGISTRY["index"], [r(3, 4)], key=key)
+
+
+@pytest.mark.parametrize("name,params", [("transpose", {}), ("transpose", {"axes": [1, 0, 2]}),
+                                         ("reshape", {"shape": [6, 2]}), ("flatten", {})])
+def test_shape_ops(name, params):
+    x = r(2, 3, 2)
+    op = REGISTRY[name](**params)
+    op.infer((2, 3, 2))
+    check_op(REGISTRY[name], [x], **op.params)

@@ -1,0 +1,69 @@
+"""The non-interactive commands, run as a user would."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+GOOD = """nnlab: 1
+title: Lecture conv
+values:
+  X: [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+  K: [[0, 1], [2, 3]]
+compute:
+  - Y = conv2d(X, K)
+  - s = sum(Y)
+backward: s
+expect:
+  Y: [[19, 25], [37, 43]]
+  Y[1, 1]: 43
+"""
+
+
+def nnlab(*args):
+    return subprocess.run([sys.executable, "-m", "nnlab", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def good(tmp_path):
+    f = tmp_path / "good.yaml"
+    f.write_text(GOOD)
+    return f
+
+
+def test_check_pass_fail_invalid(good, tmp_path):
+    p = nnlab("check", str(good))
+    assert p.returncode == 0, p.stderr
+    assert "✓" in p.stdout and "all 2 answers match" in p.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("Y[1, 1]: 43", "Y[1, 1]: 42"))
+    p = nnlab("check", str(bad))
+    assert p.returncode == 1 and "first mistake: Y[1, 1]" in p.stdout
+    bad.write_text(GOOD.replace("conv2d", "conv"))
+    assert nnlab("check", str(bad)).returncode == 2
+
+
+def test_check_json(good):
+    p = nnlab("check", str(good), "--json")
+    data = json.loads(p.stdout)
+    assert data[0]["ref"] == "Y" and data[0]["ok"] is True
+    assert data[1] == {**data[1], "expected": 43, "actual": 43.0, "ok": True}
+
+
+def test_run_prints_steps_and_explains(good):
+    p = nnlab("run", str(good))
+    assert p.returncode == 0, p.stderr
+    assert "Y = conv2d(X, K)" in p.stdout and "Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19" in p.stdout
+    p = nnlab("run", str(good), "--explain", "Y[1,1]")
+    assert "4×0 + 5×1 + 7×2 + 8×3 = 43" in p.stdout
+    p = nnlab("run", str(good), "--json", "--phase", "backward")
+    data = json.loads(p.stdout)
+    assert all(s["phase"] == "backward" for s in data["steps"])
+
+
+def test_validate_and_list_and_version(good):
+    assert nnlab("validate", str(good)).returncode == 0
+    assert nnlab("--version").stdout.startswith("nnlab ")
+    p = nnlab("list")
+    assert p.returncode == 0 and len(p.stdout.splitlines()) >= 1
