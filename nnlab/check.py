@@ -100,15 +100,20 @@ class ReferenceEvaluator:
             training; called with the ``Call`` prefix, the attribute and the evaluator.
     """
 
-    def __init__(self, run: Any, resolve: Callable | None = None, extra: dict | None = None) -> None:
+    def __init__(self, run: Any, resolve: Callable | None = None, extra: dict | None = None,
+                 final_step: int | None = None) -> None:
         self.run = run
         self.resolve = resolve
         self.extra = extra or {}
+        self.final_step = final_step
         self.step = -1
 
     def _avail(self, name: str, phase: str) -> None:
         """Note the step at which ``name`` (forward value or gradient) becomes known."""
         run = self.run
+        if self.final_step is not None:  # training: unqualified names mean the final state
+            self.step = max(self.step, self.final_step)
+            return
         if phase == FORWARD:
             st = run.step_of(name, FORWARD)
             if st is not None:
@@ -291,7 +296,7 @@ def _tol_text(entry: ExpectEntry) -> str:
 
 
 def check_run(run: Any, entries: tuple[ExpectEntry, ...] | None = None, resolve: Callable | None = None,
-              extra: dict | None = None) -> CheckReport:
+              extra: dict | None = None, final_step: int | None = None) -> CheckReport:
     """Check every ``expect`` entry against ``run``.
 
     Args:
@@ -303,13 +308,14 @@ def check_run(run: Any, entries: tuple[ExpectEntry, ...] | None = None, resolve:
     entries = run.scenario.expect if entries is None else entries
     items = []
     for entry in entries:
-        items.append(check_entry(run, entry, resolve, extra))
+        items.append(check_entry(run, entry, resolve, extra, final_step))
     return CheckReport(tuple(items))
 
 
-def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, extra: dict | None = None) -> CheckItem:
+def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, extra: dict | None = None,
+                final_step: int | None = None) -> CheckItem:
     """Check one entry; evaluation problems become a failed item with an error message."""
-    ev = ReferenceEvaluator(run, resolve, extra)
+    ev = ReferenceEvaluator(run, resolve, extra, final_step)
     expected_text = entry.raw if isinstance(entry.raw, str) else str(entry.raw)
     try:
         actual = ev.eval(entry.expr, entry.loc)
@@ -319,7 +325,7 @@ def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, e
     expected = entry.answer
     if isinstance(expected, Expr.__args__):  # a quoted expression answer
         try:
-            expected = ReferenceEvaluator(run, resolve, extra).eval(expected, entry.answer_loc)
+            expected = ReferenceEvaluator(run, resolve, extra, final_step).eval(expected, entry.answer_loc)
         except NnlabError as exc:
             return CheckItem(entry.ref, expected_text, None, actual, False, f"answer: {exc.message}", step, "",
                              entry.loc)

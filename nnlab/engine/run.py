@@ -53,6 +53,11 @@ class Run:
     batch: int
     arithmetic: str
     contributions: dict[tuple[str, int], np.ndarray] = field(repr=False)
+    ops: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def op(self, nid: str) -> Any:
+        """This run's op instance of node ``nid`` (it holds what forward saved)."""
+        return self.ops.get(nid) or self.graph.nodes[nid].op
 
     # ----------------------------------------------------------------- lookup
     def has(self, name: str) -> bool:
@@ -151,7 +156,7 @@ class Run:
 
     def _example(self, nid: str, example: int) -> Any:
         a = self.values[nid]
-        return a[example] if a.shape[0] > 1 else a[0]
+        return np.asarray(a[example] if a.shape[0] > 1 else a[0], dtype=a.dtype)
 
     def _explain_forward(self, step, element, example, digits):
         node = self.graph.nodes[step.node]
@@ -159,7 +164,7 @@ class Run:
         xs = [None if not i else self._example(i, example) for i in step.inputs]
         names = [self.graph.display(i) if i else "None" for i in step.inputs]
         out = self._example(step.node, example)
-        ex = node.op.explain(element, xs, out, names, self.graph.display(step.node), digits)
+        ex = self.op(step.node).explain(element, xs, out, names, self.graph.display(step.node), digits)
         return ex
 
     def _explain_backward(self, step, slot, element, example, digits):
@@ -167,7 +172,7 @@ class Run:
         inp_id = step.inputs[slot]
         inp = self.graph.nodes[inp_id]
         element = tuple(element) if element is not None else (0,) * len(inp.shape)
-        op = node.op
+        op = self.op(step.node)
         g = self.grads[step.node]
         deps = op.dependents(slot, element, node.shape)
         if deps is None:
@@ -290,19 +295,21 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
             values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
     batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
     steps: list[Step] = []
+    ops: dict[str, Any] = {}
     for nid in graph.order:
         node = graph.nodes[nid]
         xs = [values[i] if i else None for i in node.op_inputs]
+        op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
         try:
             with np.errstate(all="ignore"):
-                out = node.op.forward(*xs)
+                out = op.forward(*xs)
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
         if not exact and out.dtype.kind == "f" and not np.isfinite(out).all():
             _nonfinite(graph, node, out, len(steps))
-        node.op.saved["_out_shape"] = out.shape
-        node.op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
+        op.saved["_out_shape"] = out.shape
+        op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
         values[nid] = freeze(out)
         if record:
             steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,
@@ -311,8 +318,8 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
     if target is not None:
-        _backward(graph, values, grads, contributions, steps, target, exact, record, batch)
-    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions)
+        _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch)
+    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
 
 
 def _label(graph: Graph, node: Node) -> str:
@@ -331,7 +338,7 @@ def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
                      f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
 
 
-def _backward(graph, values, grads, contributions, steps, target, exact, record, batch):
+def _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch):
     s = graph.scenario
     if target not in graph.nodes:
         raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
@@ -341,9 +348,9 @@ def _backward(graph, values, grads, contributions, steps, target, exact, record,
         raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
                          "name the loss (or output) computed on a compute line.", kind="name")
     live = graph.ancestors(target)
-    ops = [n for n in graph.order if n in live]
+    live_ops = [n for n in graph.order if n in live]
     uses: dict[str, int] = {}
-    for nid in ops:
+    for nid in live_ops:
         for i in graph.nodes[nid].inputs:
             uses[i] = uses.get(i, 0) + 1
     seen: dict[str, int] = {}
@@ -352,12 +359,12 @@ def _backward(graph, values, grads, contributions, steps, target, exact, record,
     if out.shape[0] > 1:  # mean over examples
         seed = seed / (Fraction(out.shape[0]) if exact else out.shape[0])
     grads[target] = seed
-    for nid in reversed(ops):
+    for nid in reversed(live_ops):
         node = graph.nodes[nid]
         g = grads.get(nid)
         if g is None:
             continue
-        op = node.op
+        op = ops[nid]
         op.needs = tuple(bool(i) and graph.nodes[i].kind != "const" for i in node.op_inputs)
         with np.errstate(all="ignore"):
             vjps = op.backward(g)

@@ -13,31 +13,89 @@ import numpy as np
 
 from nnlab.check import CheckReport, check_run
 from nnlab.engine.run import Run, run_scenario, to_float
-from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step
+from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
-from nnlab.scenario.expr import Call, Index, Name, parse_expr
+from nnlab.scenario.expr import Attr, Call, Index, Name, Num, parse_expr
 from nnlab.scenario.model import DEFAULT_MAX_ELEMENTS, Scenario, load
 
 
 @dataclass(frozen=True)
 class Session:
-    """A scenario and its run (the trace views step through)."""
+    """A scenario and its run (the trace views step through).
+
+    Attributes:
+        scenario: The loaded scenario.
+        run: The run references without a prefix mean: the plain run, or for a
+            training scenario the final parameters evaluated on all examples.
+        training: The training result, for scenarios with ``train:``.
+    """
 
     scenario: Scenario
     run: Run
+    training: Any = None
+    _steps: Any = None
 
     @property
-    def steps(self) -> tuple[Step, ...]:
-        """All steps of the trace."""
-        return self.run.steps
+    def steps(self) -> Any:
+        """All steps: the run's trace, or for training one group of steps per update (made on demand)."""
+        return self._steps if self._steps is not None else self.run.steps
+
+    def run_for(self, step: Step) -> Run:
+        """The run a step lives in (an update's recomputed run during training)."""
+        if self.training is None or step.update is None:
+            return self.run
+        return self.training.update_run(step.update)
+
+    def inner_step(self, step: Step) -> Step | None:
+        """The step inside :meth:`run_for`'s trace (None for an update step)."""
+        if self.training is None:
+            return step
+        return self._steps.inner(step)
 
     def check(self) -> CheckReport:
         """Check the scenario's ``expect`` entries."""
-        return check_run(self.run)
+        if self.training is None:
+            return check_run(self.run)
+        final = max(len(self.steps) - 1, 0)
+        return check_run(self.run, resolve=self._resolve, extra=self.training.facts(), final_step=final)
 
-    def explain(self, step: Step | int, *args: Any, **kwargs: Any) -> Explanation:
-        """See :meth:`Run.explain`."""
-        return self.run.explain(step, *args, **kwargs)
+    def explain(self, step: Step | int, element: Any = None, **kwargs: Any) -> Explanation:
+        """Explain one element of a step (see :meth:`Run.explain`); update steps show the update rule."""
+        if isinstance(step, int):
+            step = self.steps[step]
+        if self.training is None:
+            return self.run.explain(step, element, **kwargs)
+        if step.phase == UPDATE:
+            from nnlab.engine.train import explain_update
+
+            index = tuple(element) if element is not None else (0,) * len(step.shape)
+            return explain_update(self.training, step.update, step.node, index, kwargs.get("digits", 4))
+        return self.run_for(step).explain(self.inner_step(step), element, **kwargs)
+
+    def _resolve(self, e: Any, ev: Any) -> Any:
+        """Qualified training references: ``epoch(k).NAME``, ``update(k).grad(NAME)``."""
+        tr = self.training
+        prefix = e.value if isinstance(e, Attr) else e.target
+        if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
+                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)):
+            raise ev._err("expected epoch(k).NAME or update(k).NAME", e)
+        k = prefix.args[0].value
+        if prefix.func == "epoch":
+            if not 0 <= k <= tr.epochs:
+                raise ev._err(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)", prefix)
+            snap = tr.epoch_end[k]
+            ev.step = max(ev.step, tr.epoch_end[k] * self._steps.group - 1 if k else 0)
+        else:
+            if not 0 <= k <= len(tr.records):
+                raise ev._err(f"update({k}) is out of range: training made {len(tr.records)} update(s)", prefix)
+            snap = k
+            ev.step = max(ev.step, k * self._steps.group - 1 if k else 0)
+        run = tr.run_at(snap, None, target=tr.loss_target)
+        sub = type(ev)(run, None, ev.extra)
+        sub.loc = ev.loc
+        if isinstance(e, Attr):
+            return sub._eval(Name(e.name, e.col, e.end))
+        return sub._eval(Call(e.func, e.args, e.kwargs, e.col, e.end))
 
     def step_json(self, step: Step, digits: int = 6) -> dict:
         """A JSON-friendly description of one step, with its data."""
@@ -102,14 +160,19 @@ def _normalize(index: tuple, shape: tuple[int, ...], ref: str) -> tuple[int, ...
 
 
 def open_session(path: str, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Session:
-    """Load a scenario file and run it."""
-    scenario = load(path, max_elements=max_elements)
-    return Session(scenario, run_scenario(scenario))
+    """Load a scenario file and run (or train) it."""
+    return session_from_scenario(load(path, max_elements=max_elements))
 
 
 def session_from_scenario(scenario: Scenario) -> Session:
-    """Run an already-loaded scenario."""
-    return Session(scenario, run_scenario(scenario))
+    """Run (or train) an already-loaded scenario."""
+    if scenario.train is None:
+        return Session(scenario, run_scenario(scenario))
+    from nnlab.engine.train import TrainSteps, train
+
+    tr = train(scenario)
+    final = tr.run_at(len(tr.snapshots) - 1, None, target=tr.loss_target)
+    return Session(scenario, final, tr, TrainSteps(tr))
 
 
 __all__ = ["Session", "open_session", "session_from_scenario", "np"]
