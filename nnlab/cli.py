@@ -208,7 +208,10 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         actual = show(item.actual) if item.error is None else item.error
         rows.append((item.ref, item.expected, actual, "✓" if item.ok else "✗"))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(3)]
-    lines = [f"{bold}{title}{off}  ({session.run.arithmetic} arithmetic)", ""]
+    arithmetic = session.training.arithmetic if session.training is not None else session.run.arithmetic
+    lines = [f"{bold}{title}{off}  ({arithmetic} arithmetic)", ""]
+    if session.training is not None:
+        lines[1:1] = [session.training.summary()]
     for k, (ref, exp, act, mark) in enumerate(rows):
         line = f"  {ref.ljust(widths[0])}  {exp.ljust(widths[1])}  {act.ljust(widths[2])}  "
         if k == 0:
@@ -233,11 +236,23 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Print every step (or one explanation)."""
+    """Print every step (or one explanation); a training run prints one line per epoch."""
+    from nnlab.engine.run import to_float
+
     session = _load_and_run(args.file, args.max_elements)
     if args.explain:
         return _explain(session, args.explain, args.digits, getattr(args, "symbolic", False))
-    steps = [s for s in session.steps if args.phase is None or s.phase == args.phase]
+    if session.training is not None:
+        steps = []
+    else:
+        steps = [s for s in session.steps if args.phase is None or s.phase == args.phase]
+    if args.json and session.training is not None:
+        tr = session.training
+        print(json.dumps({"title": session.scenario.title, "arithmetic": tr.arithmetic, "summary": tr.summary(),
+                          "facts": tr.facts(),
+                          "epochs": [{k: to_float(v[0]).tolist() for k, v in tr.snapshots[tr.epoch_end[e]].items()}
+                                     for e in range(tr.epochs + 1)]}, indent=1, default=str))
+        return EXIT_OK
     if args.json:
         print(json.dumps({"title": session.scenario.title, "arithmetic": session.run.arithmetic,
                           "steps": [session.step_json(s) for s in steps]}, indent=1))

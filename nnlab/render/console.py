@@ -18,9 +18,39 @@ from nnlab.numfmt import fmt_array
 PHASE_STYLE = {"forward": "bold cyan", "backward": "bold magenta", "update": "bold yellow"}
 
 
+def print_training(console: Console, session: Any, digits: int) -> None:
+    """A training run: how it ended, then one line per epoch (first 20 and last 5)."""
+    tr = session.training
+    head = Text(session.scenario.title, style="bold")
+    head.append(f"   {tr.config.rule} · {len(tr.records)} updates · {len(session.steps)} steps · "
+                f"{tr.arithmetic} arithmetic", style="dim")
+    console.print(head)
+    console.print(Text(tr.summary(), style="bold green" if tr.converged or tr.config.rule == "gd" else "bold red"))
+    epochs = list(range(1, tr.epochs + 1))
+    shown = epochs if len(epochs) <= 25 else epochs[:20] + [None] + epochs[-5:]
+    for e in shown:
+        if e is None:
+            console.print(Text("   …", style="dim"))
+            continue
+        snap = tr.snapshots[tr.epoch_end[e]]
+        params = "  ".join(f"{k}={' '.join(fmt_array(to_float(v[0]), digits))}" for k, v in snap.items())
+        recs = tr.records[tr.epoch_end[e - 1]:tr.epoch_end[e]]
+        if tr.config.rule == "perceptron":
+            stat = f"mistakes {tr.mistakes[e - 1]}"
+        else:
+            stat = f"loss {sum(r.loss for r in recs) / len(recs):.6f}"
+        line = Text(f"  epoch {e:>4}  ", style="dim")
+        line.append(stat.ljust(16), style="yellow")
+        line.append(params)
+        console.print(line)
+
+
 def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False) -> None:
     """Print ``steps`` of a session's run."""
     console = Console(highlight=False)
+    if getattr(session, "training", None) is not None:
+        print_training(console, session, digits)
+        return
     run = session.run
     head = Text(session.scenario.title, style="bold")
     head.append(f"   {len(run.steps)} steps · {run.arithmetic} arithmetic", style="dim")
