@@ -10,7 +10,6 @@ them: ``nnlab check`` and ``nnlab --help`` never import textual or sympy, and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -177,6 +176,8 @@ def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
     session = _load_and_run(file, max_elements)
     report = session.check()
     if as_json:
+        import json
+
         print(json.dumps([i.as_json() for i in report.items], indent=2))
         return EXIT_OK if report.ok else EXIT_MISMATCH
     print(render_check(session, report, color=sys.stdout.isatty()))
@@ -246,6 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         steps = []
     else:
         steps = [s for s in session.steps if args.phase is None or s.phase == args.phase]
+    import json
+
     if args.json and session.training is not None:
         tr = session.training
         print(json.dumps({"title": session.scenario.title, "arithmetic": tr.arithmetic, "summary": tr.summary(),

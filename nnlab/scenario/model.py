@@ -28,6 +28,7 @@ OPTION_KEYS = {"step_at_zero": "value of step(0) (default 0)",
 SPEC_KEYS = ("shape", "init", "seed", "scale")
 INITS = ("zeros", "ones", "range", "normal", "uniform")
 DEFAULT_MAX_ELEMENTS = 50_000_000
+EXACT_MAX = 20_000  # keep exact Fractions only for tensors a student could compute by hand
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,8 @@ def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.n
     nums = [leaf.value for leaf in leaves]
     as_int = all(isinstance(v, int) for v in nums)
     array = np.array(nums, dtype=np.int64 if as_int else np.float64).reshape(shape)
+    if size > EXACT_MAX:
+        return array, None
     exact = np.empty(len(leaves), dtype=object)
     exact[:] = [_fraction(leaf) for leaf in leaves]
     return array, exact.reshape(shape)
@@ -328,6 +331,10 @@ def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.nda
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         raise NnlabError(f"scale of '{name}' must be a number", node.value["scale"].loc, kind="format")
     seed = spec.get("seed", 0)
+    if size > EXACT_MAX and init in ("zeros", "ones", "range"):
+        a = np.zeros(shape) if init == "zeros" else np.full(shape, float(scale)) if init == "ones" else \
+            np.arange(size, dtype=np.float64).reshape(shape) * scale
+        return a, None
     if init == "zeros":
         return np.zeros(shape), _exact_fill(shape, 0)
     if init == "ones":

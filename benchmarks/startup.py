@@ -1,0 +1,39 @@
+"""`nnlab check` as a whole process vs `python -c "import numpy, yaml"` (target ≤ 1.5×).
+
+Both are started the same way, alternately, many times; the medians are compared.
+Run: python benchmarks/startup.py [SCENARIO]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _time(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    scenario = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "scenarios" / "conv-lecture.yaml")
+    check = [sys.executable, "-m", "nnlab", "check", scenario]
+    base = [sys.executable, "-c", "import numpy, yaml"]
+    for cmd in (check, base):  # warm the page cache and .pyc files
+        _time(cmd)
+    a, b = [], []
+    for _ in range(15):
+        a.append(_time(check))
+        b.append(_time(base))
+    ta, tb = statistics.median(a) * 1000, statistics.median(b) * 1000
+    print(f"check_startup: nnlab check {ta:.0f} ms, import numpy+yaml {tb:.0f} ms, ratio {ta / tb:.2f} (target ≤ 1.5)")
+
+
+if __name__ == "__main__":
+    main()
