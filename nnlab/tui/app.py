@@ -1,0 +1,65 @@
+"""The nnlab app: the home screen, the lab, checking answers.
+
+``run_app(file, step)`` is what ``nnlab`` and ``nnlab FILE [--step N|NAME]`` call.
+Importing this module imports Textual but not NumPy, SymPy or the engine: the first
+frame is painted before the scenario is loaded in a worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+
+from nnlab.tui.commands import LabCommands, ScenarioCommands
+
+
+class NnlabApp(App[int]):
+    """nnlab's terminal lab.
+
+    Args:
+        path: A scenario file to open in the lab, or None for the home screen.
+        step: Where to start: a 1-based step number or a node name.
+    """
+
+    CSS_PATH = "nnlab.tcss"
+    TITLE = "nnlab"
+    COMMANDS = App.COMMANDS | {LabCommands, ScenarioCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, path: str | None = None, step: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.start_step = step
+
+    def on_mount(self) -> None:
+        """Open the lab on the file, or the home screen."""
+        if self.path:
+            self.open_lab(self.path, self.start_step, replace=False)
+        else:
+            from nnlab.tui.screens.home import HomeScreen
+
+            self.push_screen(HomeScreen())
+
+    def open_lab(self, path: str, step: str | None = None, replace: bool = False) -> None:
+        """Open the lab on ``path`` (on top of the home screen unless ``replace``)."""
+        from nnlab.tui.screens.lab import LabScreen
+
+        screen = LabScreen(path, step)
+        if replace and len(self.screen_stack) > 1 and isinstance(self.screen, LabScreen):
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def remember_file(self, path: str) -> None:
+        """Add ``path`` to the recent files (ignored on any error)."""
+        from nnlab.tui.recent import add_recent
+
+        add_recent(path)
+
+
+def run_app(file: str | None, step: str | None) -> int:
+    """Run the lab on ``file`` (or the home screen) and return the exit status."""
+    app = NnlabApp(file, step)
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)

@@ -1,0 +1,101 @@
+"""Command palette (ctrl+p) providers with namespaced titles: ``step: …`` and ``scenario: …``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Iterator
+
+from rich.text import Text
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+def _lab(screen: Any) -> Any:
+    """The lab screen the palette was opened over, if it is one."""
+    from nnlab.tui.screens.lab import LabScreen
+
+    return screen if isinstance(screen, LabScreen) else None
+
+
+class LabCommands(Provider):
+    """``step: next``, ``step: jump to backward pass``, ``step: jump to z1`` …"""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        lab = _lab(self.screen)
+        if lab is None or lab.model is None:
+            return
+        m = lab.model
+        yield "step: next", lab.action_next_step, "Go to the next step (→)"
+        yield "step: previous", lab.action_prev_step, "Go to the previous step (←)"
+        yield "step: first", lab.action_first_step, "Go to the first step (Home)"
+        yield "step: last", lab.action_last_step, "Go to the last step (End)"
+        for phase in ("forward", "backward", "update"):
+            first = next((s.index for s in m.steps if s.phase == phase), None)
+            if first is not None:
+                yield f"step: jump to {phase} pass", partial(lab.goto, first), f"First {phase} step"
+        for e in m.epochs:
+            first = next(s.index for s in m.steps if getattr(s, "epoch", None) == e)
+            yield f"step: jump to epoch {e}", partial(lab.goto, first), f"First step of epoch {e}"
+        for s in m.steps:
+            yield f"step: jump to {s.label}", partial(lab.goto, s.index), f"{s.phase} step {s.index + 1}"
+        yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
+        yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"
+
+    async def discover(self) -> Hits:
+        """The main moves, shown before typing."""
+        for k, (title, cmd, help_text) in enumerate(self._commands()):
+            if k >= 8:
+                break
+            yield DiscoveryHit(Text(title), cmd, text=title, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Fuzzy-match every step command."""
+        matcher = self.matcher(query)
+        for title, cmd, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cmd, text=title, help=help_text)
+
+
+class ScenarioCommands(Provider):
+    """``scenario: open …`` (bundled), ``scenario: reload``, ``scenario: check answers``, ``scenario: home``."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        lab = _lab(self.screen)
+        app: Any = self.app
+        if lab is not None:
+            yield "scenario: reload", lab.action_reload, "Re-run the file now (r)"
+            yield "scenario: check answers", lab.action_check, "Compare your expect: answers (c)"
+        yield "scenario: home", self._home, "The list of bundled scenarios"
+        try:
+            from nnlab.library import bundled
+
+            for p in bundled():
+                yield f"scenario: open {p.stem}", partial(app.open_lab, str(p)), str(p)
+        except Exception:  # noqa: BLE001 - a palette must not fail
+            return
+
+    def _home(self) -> None:
+        from nnlab.tui.screens.home import HomeScreen
+
+        app: Any = self.app
+        for screen in app.screen_stack:
+            if isinstance(screen, HomeScreen):
+                while app.screen is not screen:
+                    app.pop_screen()
+                return
+        app.push_screen(HomeScreen())
+
+    async def discover(self) -> Hits:
+        """Reload, check and home before typing."""
+        for k, (title, cmd, help_text) in enumerate(self._commands()):
+            if k >= 3:
+                break
+            yield DiscoveryHit(Text(title), cmd, text=title, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Fuzzy-match the scenario commands."""
+        matcher = self.matcher(query)
+        for title, cmd, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cmd, text=title, help=help_text)

@@ -1,0 +1,493 @@
+"""The lab's view of a run: what each step shows, computed on demand and cached.
+
+Why this module exists: the widgets must stay cheap to import (the first frame is
+painted before NumPy is loaded) and cheap to repaint (a key press must repaint in a
+few milliseconds even on an AlexNet-size convolution). So everything that touches
+NumPy or the engine lives here, is imported inside the loading worker, and hands
+the widgets small ready-made objects: :class:`Operand` (one tensor to draw, with the
+padding frame already applied) and :class:`Focus` (which cells to highlight, and the
+explanation of the current element).
+
+The model owns no position: the lab screen's ``step`` reactive (plus the element
+within the step) is the only state, and every method here is a pure lookup keyed
+by it. Training runs (``update`` steps, ``Step.epoch``) are handled generically, so
+the model keeps working when those steps appear.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nnlab.engine.run import to_float
+from nnlab.engine.session import Session, open_session
+from nnlab.engine.trace import BACKWARD, FORWARD, Explanation
+from nnlab.numfmt import fmt
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass
+class Operand:
+    """One tensor of a step, ready to draw.
+
+    Attributes:
+        slot: ``-1`` output, ``-2`` upstream gradient, ``k`` input ``k`` (forward: its
+            value; backward: the gradient contribution this step adds to it).
+        title: What to call it (``"X"``, ``"∂loss/∂X"``).
+        role: ``"input"``, ``"output"``, ``"upstream"``, ``"grad"``.
+        array: The per-example values as float64 (padded when ``pads`` is set).
+        pads: Padding drawn around the last two axes, ``((top, bottom), (left, right))``.
+        cursor: True if Up/Down move through this tensor's elements.
+        note: A short remark for the header (``"padded by 1"``, ``"adds 1 of 2"``).
+    """
+
+    slot: int
+    title: str
+    role: str
+    array: Any
+    pads: Pads | None = None
+    cursor: bool = False
+    note: str = ""
+    node: str = ""
+    _width: int | None = field(default=None, repr=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the array as drawn (padded)."""
+        return tuple(self.array.shape)
+
+    def cell_width(self, digits: int) -> int:
+        """Width of the widest formatted number (sampled for big tensors), cached."""
+        if self._width is None:
+            self._width = _cell_width(self.array, digits)
+        return self._width
+
+    def is_pad(self, index: tuple[int, ...]) -> bool:
+        """True if ``index`` (in the drawn frame) is a padding cell."""
+        if not self.pads or len(index) < 2:
+            return False
+        (t, b), (l, r) = self.pads
+        h, w = self.array.shape[-2:]
+        i, j = index[-2:]
+        return i < t or i >= h - b or j < l or j >= w - r
+
+
+@dataclass
+class Focus:
+    """What the current element highlights.
+
+    Attributes:
+        slot: Slot of the current element (−1 the output of a forward step).
+        index: Its index (per example, in the drawn frame of that slot).
+        marks: ``slot -> {index: role}`` for every highlighted cell, in drawn frames.
+        explanation: The engine's explanation, or None when it failed.
+        error: Why explaining failed.
+    """
+
+    slot: int
+    index: tuple[int, ...]
+    marks: dict[int, dict[tuple[int, ...], str]]
+    explanation: Explanation | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the graph pane: a group header or a step."""
+
+    kind: str          # "header" | "step"
+    text: str
+    step: int = -1     # the step index for kind "step"
+    shape: str = ""
+    phase: str = ""
+    sub: bool = False  # an unnamed sub-expression (drawn indented)
+    level: int = 0     # header nesting: 0 epoch, 1 update, 2 phase
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``(2, 3)`` -> ``"2×3"``, ``()`` -> ``"scalar"``."""
+    return "×".join(str(s) for s in shape) if shape else "scalar"
+
+
+def _cell_width(a: np.ndarray, digits: int) -> int:
+    flat = a.reshape(-1)
+    if flat.size == 0:
+        return 1
+    if flat.size > 4000:
+        rng = np.random.default_rng(0)
+        finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+        extra = [finite.min(), finite.max()] if finite.size else []
+        nz = np.abs(finite[finite != 0]) if finite.size else finite
+        if nz.size:
+            extra += [nz.min(), -nz.min()]
+        sample = list(flat[rng.integers(0, flat.size, 3000)]) + extra
+    else:
+        sample = flat.tolist()
+    return max(len(fmt(v, digits)) for v in sample)
+
+
+def _per_example(a: Any, example: int) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return a
+    return a[example] if a.shape[0] > 1 else a[0]
+
+
+class LabModel:
+    """Everything the lab shows about one run, looked up by step and element.
+
+    Args:
+        session: A loaded session (scenario + run).
+        path: The file it came from.
+    """
+
+    def __init__(self, session: Session, path: str = "") -> None:
+        self.session = session
+        self.run = session.run
+        self.scenario = session.scenario
+        self.path = path
+        self.steps = tuple(session.steps)
+        self.rows = self._rows()
+        self._row_of_step = {r.step: k for k, r in enumerate(self.rows) if r.kind == "step"}
+        self._float: dict[tuple[str, str], np.ndarray] = {}
+        self._operands: OrderedDict[tuple, list[Operand]] = OrderedDict()
+        self._focus: OrderedDict[tuple, Focus] = OrderedDict()
+        self._pads: dict[tuple[int, int], tuple] = {}
+        self._count: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ overview
+    @property
+    def title(self) -> str:
+        """The scenario's title."""
+        return self.scenario.title
+
+    @property
+    def arithmetic(self) -> str:
+        """``"exact"`` or ``"float64"``."""
+        return getattr(self.run, "arithmetic", "float64")
+
+    @property
+    def examples(self) -> int:
+        """Number of examples (1 without data)."""
+        return int(getattr(self.run, "batch", 1) or 1) if getattr(self.run, "batch_axis", False) else 1
+
+    @property
+    def epochs(self) -> list[int]:
+        """Epoch numbers present in the trace (empty without training)."""
+        return sorted({s.epoch for s in self.steps if getattr(s, "epoch", None) is not None})
+
+    def _rows(self) -> list[Row]:
+        rows: list[Row] = []
+        group: tuple = (object(), object(), object())
+        for s in self.steps:
+            epoch, update = getattr(s, "epoch", None), getattr(s, "update", None)
+            key = (epoch, update, s.phase)
+            if key != group:
+                if epoch is not None and epoch != group[0]:
+                    rows.append(Row("header", f"epoch {epoch}", level=0))
+                if update is not None and (update != group[1] or epoch != group[0]):
+                    rows.append(Row("header", f"update {update}", level=1))
+                rows.append(Row("header", s.phase, phase=s.phase, level=2))
+                group = key
+            sub = s.phase == FORWARD and not self._named(s.node)
+            rows.append(Row("step", s.label, s.index, shape_text(tuple(s.shape)), s.phase, sub))
+        return rows
+
+    def _named(self, node: str) -> bool:
+        n = self.run.graph.nodes.get(node)
+        return bool(getattr(n, "named", True)) if n is not None else True
+
+    def row_of_step(self, step: int) -> int:
+        """The graph-pane row showing ``step``."""
+        return self._row_of_step.get(step, 0)
+
+    def find_step(self, phase: str, node: str) -> int | None:
+        """The index of the step with this phase and node (for keeping place on reload)."""
+        for s in self.steps:
+            if s.phase == phase and s.node == node:
+                return s.index
+        return None
+
+    def nearest_step(self, old: Any, old_index: int) -> int:
+        """Where to land after a reload: the same (phase, node, epoch), else the nearest index."""
+        if old is not None:
+            for s in self.steps:
+                if (s.phase, s.node, getattr(s, "epoch", None), getattr(s, "update", None)) == \
+                        (old.phase, old.node, getattr(old, "epoch", None), getattr(old, "update", None)):
+                    return s.index
+        return max(0, min(old_index, len(self.steps) - 1))
+
+    def step_for_name(self, name: str) -> int | None:
+        """A step for a name typed by the user: ``z1``, ``∂loss/∂z1``, ``grad(z1)``, a label or a number."""
+        text = name.strip()
+        if not text:
+            return None
+        if text.isdigit():
+            k = int(text) - 1
+            return k if 0 <= k < len(self.steps) else None
+        phase = FORWARD
+        if text.startswith("grad(") and text.endswith(")"):
+            text, phase = text[5:-1].strip(), BACKWARD
+        elif text.startswith("∂") and "/∂" in text:
+            text, phase = text.split("/∂", 1)[1], BACKWARD
+        for s in self.steps:
+            if s.phase == phase and s.node == text:
+                return s.index
+        for s in self.steps:
+            if s.label == name.strip():
+                return s.index
+        if phase == BACKWARD:  # grad(x) of a leaf: the first backward step that feeds it
+            for s in self.steps:
+                if s.phase == BACKWARD and text in s.inputs:
+                    return s.index
+        for s in self.steps:  # the step that computes it in any phase
+            if s.node == text:
+                return s.index
+        return None
+
+    def names(self) -> list[str]:
+        """Node names a user can jump to (named forward nodes, then ∂ labels)."""
+        out = [s.node for s in self.steps if s.phase == FORWARD and "#" not in s.node]
+        out += [s.label for s in self.steps if s.phase == BACKWARD]
+        return out
+
+    # ------------------------------------------------------------------ elements
+    def element_count(self, step: int) -> int:
+        """How many elements Up/Down move through in ``step``."""
+        n = self._count.get(step)
+        if n is None:
+            try:
+                n = max(1, int(self.run.element_count(self.steps[step])))
+            except Exception:  # noqa: BLE001 - a step the model cannot enumerate still shows
+                n = 1
+            self._count[step] = n
+        return n
+
+    def element_at(self, step: int, k: int) -> tuple[int, tuple[int, ...]]:
+        """``(slot, index)`` of element ``k`` of ``step``."""
+        try:
+            return self.run.element_at(self.steps[step], k)
+        except Exception:  # noqa: BLE001
+            return -1, ()
+
+    def element_number(self, step: int, slot: int, index: tuple[int, ...]) -> int | None:
+        """Element number of ``(slot, index)`` in ``step`` (None if it is not an element there)."""
+        st = self.steps[step]
+        try:
+            spaces = self.run._spaces(st)  # noqa: SLF001 - element spaces of the step
+        except Exception:  # noqa: BLE001
+            return None
+        k = 0
+        for s, shape in spaces:
+            n = int(np.prod(shape))
+            if s == slot:
+                if len(index) != len(shape) or any(not 0 <= i < d for i, d in zip(index, shape)):
+                    return None
+                return k + (int(np.ravel_multi_index(index, shape)) if shape else 0)
+            k += n
+        return None
+
+    # ------------------------------------------------------------------ operands
+    def _values(self, nid: str, kind: str = "value") -> np.ndarray | None:
+        key = (nid, kind)
+        a = self._float.get(key)
+        if a is None:
+            src = self.run.values.get(nid) if kind == "value" else self.run.grads.get(nid)
+            if src is None:
+                return None
+            a = to_float(src)
+            self._float[key] = a
+        return a
+
+    def _contribution(self, nid: str, slot: int) -> np.ndarray | None:
+        key = (f"{nid}\x00{slot}", "contribution")
+        a = self._float.get(key)
+        if a is None:
+            src = getattr(self.run, "contributions", {}).get((nid, slot))
+            if src is None:
+                return None
+            a = to_float(src)
+            self._float[key] = a
+        return a
+
+    def display(self, nid: str) -> str:
+        """How the engine names a node in formulas."""
+        try:
+            return self.run.graph.display(nid)
+        except Exception:  # noqa: BLE001
+            return nid
+
+    def pads(self, step: int, example: int = 0) -> dict[int, Pads]:
+        """Padding per input slot, as the step's explanations report it."""
+        key = (step, example)
+        if key not in self._pads:
+            pads: dict[int, Pads] = {}
+            st = self.steps[step]
+            if st.phase == FORWARD:
+                try:
+                    ex = self.run.explain(st, None, example=example)
+                    pads = {s: p for s, p in ex.pads if any(v for pair in p for v in pair)}
+                except Exception:  # noqa: BLE001
+                    pads = {}
+            self._pads[key] = pads
+        return self._pads[key]
+
+    def operands(self, step: int, example: int = 0) -> list[Operand]:
+        """The tensors a step shows: inputs then output (forward); upstream then gradients (backward)."""
+        key = (step, example)
+        ops = self._operands.get(key)
+        if ops is not None:
+            self._operands.move_to_end(key)
+            return ops
+        ops = self._build_operands(step, example)
+        self._operands[key] = ops
+        if len(self._operands) > 64:
+            self._operands.popitem(last=False)
+        return ops
+
+    def _build_operands(self, step: int, example: int) -> list[Operand]:
+        st = self.steps[step]
+        graph = self.run.graph
+        target = getattr(self.run, "target", None) or "loss"
+        out: list[Operand] = []
+        if st.phase == FORWARD:
+            pads = self.pads(step, example)
+            for slot, nid in enumerate(st.inputs):
+                if not nid or nid not in self.run.values:
+                    continue
+                a = _per_example(self._values(nid), example)
+                p = pads.get(slot)
+                note = ""
+                if p is not None and a.ndim >= 2:
+                    widths = [(0, 0)] * (a.ndim - 2) + [tuple(p[0]), tuple(p[1])]
+                    a = np.pad(a, widths)
+                    note = _pad_note(p)
+                else:
+                    p = None
+                out.append(Operand(slot, self.display(nid), "input", a, p, note=note, node=nid))
+            val = self._values(st.node)
+            if val is not None:
+                out.append(Operand(-1, self.display(st.node), "output", _per_example(val, example),
+                                   cursor=True, node=st.node))
+            return out
+        if st.phase == BACKWARD:
+            g = self._values(st.node, "grad")
+            if g is not None:
+                out.append(Operand(-2, f"∂{target}/∂{self.display(st.node)}", "upstream",
+                                   _per_example(g, example), note="upstream", node=st.node))
+            for slot, nid in enumerate(st.inputs):
+                if not nid or graph.nodes[nid].kind == "const":
+                    continue
+                c = self._contribution(st.node, slot)
+                if c is None:
+                    continue
+                k, n = st.accumulates[slot] if slot < len(st.accumulates) else (1, 1)
+                note = f"adds {k} of {n}" if n > 1 else ""
+                out.append(Operand(slot, f"∂{target}/∂{self.display(nid)}", "grad", _per_example(c, example),
+                                   cursor=True, note=note, node=nid))
+            return out
+        # update (training) and anything newer: the node's value and, if known, its gradient
+        val = self._values(st.node)
+        if val is not None:
+            out.append(Operand(-1, self.display(st.node), "output", _per_example(val, example), cursor=True,
+                               node=st.node))
+        return out
+
+    # ------------------------------------------------------------------ focus
+    def focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> Focus:
+        """The current element ``k`` of ``step``: its explanation and the cells to highlight."""
+        key = (step, k, example, digits)
+        f = self._focus.get(key)
+        if f is not None:
+            self._focus.move_to_end(key)
+            return f
+        f = self._build_focus(step, k, example, digits)
+        self._focus[key] = f
+        if len(self._focus) > 256:
+            self._focus.popitem(last=False)
+        return f
+
+    def _build_focus(self, step: int, k: int, example: int, digits: int) -> Focus:
+        st = self.steps[step]
+        slot, index = self.element_at(step, k)
+        marks: dict[int, dict[tuple[int, ...], str]] = {}
+        try:
+            if st.phase == FORWARD:
+                ex = self.run.explain(st, index, example=example, digits=digits)
+            else:
+                ex = self.run.explain(st, index, slot=None if slot < 0 else slot, example=example,
+                                      digits=digits)
+        except Exception as exc:  # noqa: BLE001 - shown in the math pane, never a crash
+            marks[slot] = {tuple(index): "current"}
+            return Focus(slot, tuple(index), marks, None, f"{type(exc).__name__}: {exc}")
+        for use in ex.uses:
+            if use.slot == slot and tuple(use.index) == tuple(index):
+                continue
+            marks.setdefault(use.slot, {})[tuple(use.index)] = use.role
+        marks.setdefault(slot, {})[tuple(index)] = "current"
+        return Focus(slot, tuple(index), marks, ex)
+
+    # ------------------------------------------------------------------ text
+    def conventions(self, step: int) -> str:
+        """The conventions in force at ``step`` (padding per side or total, stride, variant)."""
+        st = self.steps[step]
+        node = self.run.graph.nodes.get(st.node)
+        op = getattr(node, "op", None)
+        parts = []
+        params = dict(getattr(op, "params", {}) or {})
+        if params.get("padding_total") is not None:
+            parts.append(f"padding {_pv(params['padding_total'])} total")
+        elif params.get("padding"):
+            parts.append(f"padding {_pv(params['padding'])} per side")
+        for k in ("stride", "size", "variant", "axis"):
+            if params.get(k) is not None and k in params:
+                parts.append(f"{k} {_pv(params[k])}")
+        if st.op == "conv2d":
+            parts.append("no kernel flip")
+        return " · ".join(parts)
+
+    def step_shape_rule(self, step: int) -> str:
+        """The op's output-shape rule with numbers (conv/pool), else ``""``."""
+        st = self.steps[step]
+        node = self.run.graph.nodes.get(st.node)
+        op = getattr(node, "op", None)
+        if op is None or st.phase != FORWARD:
+            return ""
+        try:
+            shapes = [self.run.graph.nodes[i].shape if i else None for i in st.inputs]
+            rule = op.shape_rule(*shapes) or ""
+        except Exception:  # noqa: BLE001
+            return ""
+        return "; ".join(_numeric_rule(part) for part in rule.split("; ")) if rule else ""
+
+
+def _numeric_rule(part: str) -> str:
+    """``OH = ⌊(H + 2p − kh)/s⌋ + 1 = ⌊(3 + 2·1 − 2)/3⌋ + 1 = 2`` → the name and the numbers only."""
+    pieces = part.split(" = ")
+    if len(pieces) >= 4:
+        return " = ".join([pieces[0]] + pieces[2:])
+    return part
+
+
+def _pv(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(str(x) for x in v) + "]"
+    return str(v)
+
+
+def _pad_note(p: Pads) -> str:
+    (t, b), (l, r) = p
+    if t == b == l == r:
+        return f"padded by {t}"
+    return f"padded {t},{b} rows · {l},{r} cols"
+
+
+def load_model(path: str) -> LabModel:
+    """Load and run a scenario file into a :class:`LabModel` (called in a worker thread)."""
+    session = open_session(path)
+    return LabModel(session, os.path.abspath(path))

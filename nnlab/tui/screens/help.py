@@ -1,0 +1,72 @@
+"""The ``?`` screen: every key of the lab and the conventions nnlab follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+EXTRA = [
+    ("Tab", "focus the graph pane: ↑↓ move its cursor, Enter jumps, Esc returns"),
+    ("click", "a step in the graph jumps to it; a cell of the result tensor selects that element"),
+    ("‹ ›", "click in a tensor header to see another channel"),
+    ("ctrl+p", "command palette: step: …, scenario: …"),
+]
+
+CONVENTIONS = (
+    "Convolution is cross-correlation (no kernel flip), like PyTorch and the lecture.\n"
+    "padding=p adds p zeros on each side; padding_total=p is the lecture's total over both sides.\n"
+    "Windows are drawn on the padded input; padding cells have their own colour.\n"
+    "Backward: each step adds upstream · local into its inputs' gradients; a node used twice\n"
+    "collects both contributions (the tensor header says 'adds k of n').\n"
+    "Arithmetic is exact (fractions of the decimals you wrote) when every op allows it, else float64."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """All key bindings of the lab, plus mouse and conventions."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", key_display="esc")]
+
+    def __init__(self, bindings: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bindings = bindings
+
+    def compose(self) -> ComposeResult:
+        """A table of keys and a paragraph of conventions."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for b in self.bindings:
+            keys = b.key_display or b.key
+            if b.key_display and "," in b.key:
+                keys = " / ".join(_pretty(k) for k in b.key.split(","))
+            else:
+                keys = _pretty(keys) if not b.key_display else keys
+            table.add_row(Text(keys), Text(b.tooltip or b.description))
+        for k, d in EXTRA:
+            table.add_row(Text(k), Text(d))
+        with VerticalScroll(id="help-body"):
+            yield Static(Text("nnlab — keys", style="bold"), classes="help-title")
+            yield Static(table, classes="help-keys")
+            yield Static(Text("conventions", style="bold"), classes="help-title")
+            yield Static(Text(CONVENTIONS), classes="help-conventions")
+        yield Footer()
+
+    def action_close(self) -> None:
+        """Back to the lab."""
+        self.dismiss(None)
+
+
+def _pretty(key: str) -> str:
+    names = {"right_square_bracket": "]", "left_square_bracket": "[", "question_mark": "?",
+             "greater_than_sign": ">", "less_than_sign": "<", "full_stop": ".", "comma": ",",
+             "plus": "+", "equals_sign": "=", "minus": "-", "pagedown": "PgDn", "pageup": "PgUp",
+             "home": "Home", "end": "End", "right": "→", "left": "←", "up": "↑", "down": "↓"}
+    return names.get(key, key)

@@ -1,0 +1,4 @@
+"""placeholder"""
+from textual.screen import Screen
+class HomeScreen(Screen):
+    pass

@@ -1,0 +1,511 @@
+"""The lab screen: step through a run like a debugger, one operation and one element at a time.
+
+State is one integer, :attr:`LabScreen.step` (plus the element within the step,
+remembered per step). Every pane is a pure function of it and of the loaded
+:class:`~nnlab.tui.model.LabModel`. Loading runs in a thread worker after the first
+frame is painted (NumPy and the engine are imported there, not before), and the
+same worker re-runs the file whenever it changes on disk: a good edit replaces the
+model and keeps the user's place, a bad one shows the error panel and keeps the last
+good run on screen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from nnlab.tui.widgets.graph import GraphView
+from nnlab.tui.widgets.panes import ErrorPanel, MathPane, StatusBar
+from nnlab.tui.widgets.tensor import TensorPane
+
+POLL_SECONDS = 0.5
+PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
+
+
+def error_text(exc: BaseException) -> str:
+    """A user-facing text for an exception raised while loading."""
+    fmt = getattr(exc, "format", None)
+    if callable(fmt) and type(exc).__name__ == "NnlabError":
+        try:
+            return str(fmt())
+        except Exception:  # noqa: BLE001
+            pass
+    import traceback
+
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f"  (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"internal error: {type(exc).__name__}: {exc}{where}\nhint: this is a bug in nnlab, not in your file."
+
+
+class LabScreen(Screen):
+    """Step through one scenario file: graph, tensors, math and status.
+
+    Args:
+        path: The scenario file.
+        start: ``--step``: a 1-based step number or a node name.
+    """
+
+    AUTO_FOCUS = ""
+
+    BINDINGS = [
+        Binding("right", "next_step", "Step", key_display="→", tooltip="Next step"),
+        Binding("left", "prev_step", "Back", key_display="←", tooltip="Previous step"),
+        Binding("down", "next_element", "Element", key_display="↓", tooltip="Next element of this step"),
+        Binding("up", "prev_element", "Prev element", key_display="↑", show=False),
+        Binding("pagedown,n", "next_phase", "Phase", key_display="n", tooltip="Next phase"),
+        Binding("pageup,p", "prev_phase", "Prev phase", show=False),
+        Binding("right_square_bracket", "next_epoch", "Epoch", key_display="]", tooltip="Next epoch"),
+        Binding("left_square_bracket", "prev_epoch", "Prev epoch", show=False),
+        Binding("home", "first_step", "First step", show=False),
+        Binding("end", "last_step", "Last step", show=False),
+        Binding("greater_than_sign,full_stop", "slice(1)", "Next channel", show=False),
+        Binding("less_than_sign,comma", "slice(-1)", "Prev channel", show=False),
+        Binding("e", "example(1)", "Example", tooltip="Next example of the data set"),
+        Binding("plus,equals_sign", "digits(1)", "More digits", show=False),
+        Binding("minus", "digits(-1)", "Fewer digits", show=False),
+        Binding("g", "goto", "Go to", tooltip="Jump to a node by name"),
+        Binding("c", "check", "Check", tooltip="Check your answers"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    step: reactive[int] = reactive(0, bindings=True, init=False)
+    """The current step: the one piece of state every pane follows."""
+
+    element: reactive[int] = reactive(0, bindings=True, init=False)
+    """The current element within the step (remembered per step)."""
+
+    example: reactive[int] = reactive(0, bindings=True, init=False)
+    """Which example of the data set is shown (0 without data)."""
+
+    digits: reactive[int] = reactive(4, init=False)
+    """Decimal places of every number shown."""
+
+    def __init__(self, path: str, start: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.start = start
+        self.model: Any = None
+        self.error: str = ""
+        self._elements: dict[int, int] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._loading = False
+        self._new_step = True
+        self.answers: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        """Status, graph | tensors over math, error panel, footer."""
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            yield GraphView(id="graph")
+            with Vertical(id="right"):
+                yield Static(Text(f"loading {self.path} …"), id="loading", markup=False)
+                yield TensorPane(id="tensors")
+                yield MathPane(id="math")
+        yield ErrorPanel(id="error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Paint first, then load in a worker and start watching the file."""
+        self.query_one(ErrorPanel).display = False
+        self.query_one(TensorPane).display = False
+        self.query_one(MathPane).display = False
+        self.query_one(StatusBar).show([(os.path.basename(self.path), "bold"), ("loading…", "dim")])
+        self.query_one(GraphView).border_title = os.path.basename(self.path)
+        self.call_after_refresh(self.reload)
+        self.set_interval(POLL_SECONDS, self._poll_file, name="watch")
+
+    # ------------------------------------------------------------------ loading
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _poll_file(self) -> None:
+        stamp = self._file_stamp()
+        if stamp != self._stamp and not self._loading and self._stamp is not None:
+            self.reload()
+
+    def reload(self) -> None:
+        """(Re)load the file in a worker; the screen stays usable meanwhile."""
+        self._stamp = self._file_stamp()
+        self._loading = True
+        self._load(self.path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def _load(self, path: str) -> Any:
+        from nnlab.tui.model import load_model
+
+        return load_model(path)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Apply a loaded model, or show why loading failed."""
+        if event.worker.group != "load":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._loading = False
+            self.apply_model(event.worker.result)
+        elif event.state == WorkerState.ERROR:
+            self._loading = False
+            self.show_error(error_text(event.worker.error))
+        elif event.state == WorkerState.CANCELLED:
+            self._loading = False
+
+    def show_error(self, message: str) -> None:
+        """Show the error panel; the last good run (if any) stays on screen."""
+        self.error = message
+        panel = self.query_one(ErrorPanel)
+        panel.show_error(message)
+        panel.set_class(self.model is None, "-alone")
+        self.query_one("#loading").display = False
+        if self.model is None:
+            self.query_one(StatusBar).show([(os.path.basename(self.path), "bold"),
+                                            ("cannot load: fix the file and save — nnlab reloads it", "bold $error")])
+        self.refresh_bindings()
+
+    def apply_model(self, model: Any) -> None:
+        """Show ``model``, keeping the current step (or the nearest) when reloading."""
+        old = self.model
+        old_step = old.steps[self.step] if old is not None and self.step < len(old.steps) else None
+        self.model = model
+        self.error = ""
+        self.query_one(ErrorPanel).clear()
+        self.query_one("#loading").display = False
+        self.query_one(TensorPane).display = True
+        self.query_one(MathPane).display = True
+        graph = self.query_one(GraphView)
+        graph.border_title = model.title
+        if old is None:
+            target = 0
+            if self.start:
+                found = model.step_for_name(str(self.start))
+                if found is None:
+                    self.notify(f"--step {self.start}: no such step or node", severity="warning")
+                else:
+                    target = found
+            self._elements = {}
+        else:
+            target = model.nearest_step(old_step, self.step)
+            self._elements = {k: v for k, v in self._elements.items() if k < len(model.steps)}
+            self.notify("reloaded", timeout=1.5)
+        self.example = min(self.example, model.examples - 1)
+        graph.set_rows(model.rows, target)
+        self._remember_app()
+        self.goto(target, force=True)
+        self.refresh_bindings()
+
+    def _remember_app(self) -> None:
+        remember = getattr(self.app, "remember_file", None)
+        if callable(remember):
+            remember(self.path)
+
+    # ------------------------------------------------------------------ state
+    def goto(self, step: int, element: int | None = None, force: bool = False) -> None:
+        """Make ``step`` current (and ``element`` within it, else the one remembered)."""
+        if self.model is None:
+            return
+        step = max(0, min(step, len(self.model.steps) - 1))
+        n = self.model.element_count(step)
+        k = self._elements.get(step, 0) if element is None else element
+        self.set_reactive(LabScreen.element, max(0, min(k, n - 1)))
+        self._new_step = True
+        if step == self.step and force:
+            self.render_state()
+            self.refresh_bindings()
+        else:
+            self.step = step
+
+    def watch_step(self) -> None:
+        """Follow the step in every pane."""
+        self.render_state()
+
+    def watch_element(self) -> None:
+        """Follow the element in the tensor and math panes."""
+        if self.model is not None:
+            self._elements[self.step] = self.element
+        self.render_state()
+
+    def watch_example(self) -> None:
+        """Redraw for another example."""
+        self._new_step = True
+        self.render_state()
+
+    def watch_digits(self) -> None:
+        """Redraw with another precision."""
+        self._new_step = True
+        self.render_state()
+
+    def render_state(self) -> None:
+        """Push the current step and element into the panes."""
+        m = self.model
+        if m is None:
+            return
+        step, k = self.step, self.element
+        st = m.steps[step]
+        self._elements[step] = k
+        self.query_one(GraphView).current = step
+        operands = m.operands(step, self.example)
+        focus = m.focus(step, k, self.example, self.digits)
+        self.query_one(TensorPane).show(operands, focus.marks, focus.slot, focus.index, self.digits,
+                                        self._new_step)
+        self._new_step = False
+        math = self.query_one(MathPane)
+        math.border_title = Text(f"step {step + 1} · {st.label}")
+        math.show(st, focus, self.digits, m.step_shape_rule(step))
+        self.query_one(StatusBar).show(self.status_parts())
+
+    def status_parts(self) -> list[tuple[str, str]]:
+        """The status bar's pieces."""
+        m = self.model
+        st = m.steps[self.step]
+        parts = [(st.phase, PHASE_STYLE.get(st.phase, "bold")),
+                 (f"step {self.step + 1}/{len(m.steps)}", "")]
+        n = m.element_count(self.step)
+        if n > 1:
+            parts.append((f"element {self.element + 1}/{n}", ""))
+        if m.examples > 1:
+            parts.append((f"example {self.example + 1}/{m.examples}", ""))
+        epoch = getattr(st, "epoch", None)
+        if epoch is not None:
+            upd = getattr(st, "update", None)
+            parts.append((f"epoch {epoch}" + (f" · update {upd}" if upd is not None else ""), ""))
+        parts.append((m.arithmetic, "dim"))
+        conv = m.conventions(self.step)
+        if conv:
+            parts.append((conv, "dim"))
+        return parts
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out moves that cannot happen here; hide ones that never apply."""
+        m = self.model
+        moves = {"next_step", "prev_step", "next_element", "prev_element", "next_phase", "prev_phase",
+                 "first_step", "last_step", "next_epoch", "prev_epoch", "slice", "example", "goto", "digits"}
+        if action not in moves:
+            return True
+        if action in ("next_epoch", "prev_epoch"):
+            if m is None or not m.epochs:
+                return False
+        if action == "example" and (m is None or m.examples <= 1):
+            return False
+        if m is None:
+            return None
+        last = len(m.steps) - 1
+        if action in ("next_step", "last_step"):
+            return None if self.step >= last else True
+        if action in ("prev_step", "first_step"):
+            return None if self.step <= 0 else True
+        if action == "next_element":
+            return None if self.element >= m.element_count(self.step) - 1 else True
+        if action == "prev_element":
+            return None if self.element <= 0 else True
+        if action == "next_phase":
+            return None if self._phase_target(1) is None else True
+        if action == "prev_phase":
+            return None if self._phase_target(-1) is None else True
+        if action == "next_epoch":
+            return None if self._epoch_target(1) is None else True
+        if action == "prev_epoch":
+            return None if self._epoch_target(-1) is None else True
+        return True
+
+    def action_next_step(self) -> None:
+        """Go to the next step."""
+        self.goto(self.step + 1)
+
+    def action_prev_step(self) -> None:
+        """Go to the previous step."""
+        self.goto(self.step - 1)
+
+    def action_first_step(self) -> None:
+        """Go to the first step."""
+        self.goto(0)
+
+    def action_last_step(self) -> None:
+        """Go to the last step."""
+        if self.model is not None:
+            self.goto(len(self.model.steps) - 1)
+
+    def action_next_element(self) -> None:
+        """Next element of this step."""
+        if self.model is not None and self.element < self.model.element_count(self.step) - 1:
+            self.element += 1
+
+    def action_prev_element(self) -> None:
+        """Previous element of this step."""
+        if self.element > 0:
+            self.element -= 1
+
+    def _group(self, st: Any) -> tuple:
+        return (getattr(st, "epoch", None), getattr(st, "update", None), st.phase)
+
+    def _phase_target(self, delta: int) -> int | None:
+        m = self.model
+        if m is None:
+            return None
+        here = self._group(m.steps[self.step])
+        if delta > 0:
+            for s in m.steps[self.step + 1:]:
+                if self._group(s) != here:
+                    return s.index
+            return None
+        # backwards: the start of this group if we are inside it, else the start of the previous group
+        k = self.step
+        while k > 0 and self._group(m.steps[k - 1]) == here:
+            k -= 1
+        if k != self.step:
+            return k
+        if k == 0:
+            return None
+        prev = self._group(m.steps[k - 1])
+        k -= 1
+        while k > 0 and self._group(m.steps[k - 1]) == prev:
+            k -= 1
+        return k
+
+    def _epoch_target(self, delta: int) -> int | None:
+        m = self.model
+        if m is None or not m.epochs:
+            return None
+        cur = getattr(m.steps[self.step], "epoch", None)
+        epochs = m.epochs
+        if cur is None:
+            want = epochs[0] if delta > 0 else None
+        else:
+            i = epochs.index(cur) + delta
+            want = epochs[i] if 0 <= i < len(epochs) else None
+        if want is None:
+            return None
+        for s in m.steps:
+            if getattr(s, "epoch", None) == want:
+                return s.index
+        return None
+
+    def action_next_phase(self) -> None:
+        """Jump to the start of the next phase (forward → backward → update)."""
+        t = self._phase_target(1)
+        if t is not None:
+            self.goto(t)
+
+    def action_prev_phase(self) -> None:
+        """Jump to the start of this phase, or of the previous one."""
+        t = self._phase_target(-1)
+        if t is not None:
+            self.goto(t)
+
+    def action_next_epoch(self) -> None:
+        """Jump to the first step of the next epoch."""
+        t = self._epoch_target(1)
+        if t is not None:
+            self.goto(t)
+
+    def action_prev_epoch(self) -> None:
+        """Jump to the first step of the previous epoch."""
+        t = self._epoch_target(-1)
+        if t is not None:
+            self.goto(t)
+
+    def action_slice(self, delta: int) -> None:
+        """Show the next/previous channel of the tensor the cursor is in."""
+        if self.model is None:
+            return
+        focus = self.model.focus(self.step, self.element, self.example, self.digits)
+        self._step_slice(focus.slot, delta)
+
+    def _step_slice(self, slot: int, delta: int) -> None:
+        m = self.model
+        pane = self.query_one(TensorPane)
+        focus = m.focus(self.step, self.element, self.example, self.digits)
+        if slot == focus.slot and len(focus.index) > 2:
+            lead = pane.step_slice(slot, delta)
+            if lead is not None:
+                k = m.element_number(self.step, slot, tuple(lead) + tuple(focus.index[-2:]))
+                if k is not None:
+                    self.element = k
+            return
+        if pane.step_slice(slot, delta) is not None:
+            self.render_state()
+
+    def action_example(self, delta: int) -> None:
+        """Show the next example of the data set."""
+        if self.model is not None and self.model.examples > 1:
+            self.example = (self.example + delta) % self.model.examples
+
+    def action_digits(self, delta: int) -> None:
+        """More or fewer decimal places."""
+        self.digits = max(1, min(10, self.digits + delta))
+        self.notify(f"{self.digits} decimal places", timeout=1)
+
+    def action_reload(self) -> None:
+        """Re-run the file now."""
+        self.reload()
+
+    def action_help(self) -> None:
+        """Show every key."""
+        from nnlab.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_goto(self) -> None:
+        """Ask for a node name and jump to its step."""
+        if self.model is None:
+            return
+        from nnlab.tui.screens.jump import JumpScreen
+
+        def done(result: int | None) -> None:
+            if result is not None:
+                self.goto(result)
+
+        self.app.push_screen(JumpScreen(self.model), done)
+
+    def action_check(self) -> None:
+        """Open the check screen for this scenario's answers."""
+        if self.model is None:
+            self.notify("nothing loaded yet", severity="warning")
+            return
+        from nnlab.tui.screens.check import CheckScreen
+
+        def done(result: int | None) -> None:
+            if result is not None:
+                self.goto(result)
+
+        self.app.push_screen(CheckScreen(self), done)
+
+    async def action_quit(self) -> None:
+        """Leave nnlab."""
+        self.app.exit()
+
+    # ------------------------------------------------------------------ messages
+    @on(GraphView.StepSelected)
+    def jump_to_selected_step(self, event: GraphView.StepSelected) -> None:
+        """A click or Enter in the graph pane."""
+        self.goto(event.step)
+
+    @on(TensorPane.SliceChanged)
+    def change_slice(self, event: TensorPane.SliceChanged) -> None:
+        """‹ › in a tensor header."""
+        if self.model is not None:
+            self._step_slice(event.slot, event.delta)
+
+    @on(TensorPane.ElementClicked)
+    def select_clicked_element(self, event: TensorPane.ElementClicked) -> None:
+        """A click on a cell of the tensor the cursor moves in selects that element."""
+        if self.model is None:
+            return
+        k = self.model.element_number(self.step, event.slot, event.index)
+        if k is not None:
+            self.element = k

@@ -1,0 +1,145 @@
+"""Small text panes of the lab: the math pane, the status bar and the error panel.
+
+All three show engine or scenario text, so everything goes in as
+:class:`rich.text.Text` (``W1[0,1]`` must not be read as markup).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from nnlab.numfmt import fmt
+
+
+class MathPane(Static, can_focus=False):
+    """The formula of the current step and the arithmetic of the current element.
+
+    Forward: ``rule``, then ``lhs = arithmetic = value``. Backward: the chain rule
+    ``∂T/∂x = ∂T/∂y · ∂y/∂x``, then ``= upstream · local = result``. A note (ties,
+    padding, gradient accumulation) follows when the engine gives one.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", markup=False, **kwargs)
+
+    def show(self, step: Any, focus: Any, digits: int, rule: str = "") -> None:
+        """Describe ``focus`` (a :class:`~nnlab.tui.model.Focus`) of ``step``."""
+        self.update(math_text(step, focus, digits, rule))
+
+
+def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
+    """The math pane's text (separate for tests and the plain-text dump)."""
+    text = Text(no_wrap=False, overflow="fold")
+    ex = focus.explanation
+    if ex is None:
+        text.append(step.label, style="bold")
+        text.append("\n")
+        text.append(f"cannot explain this element: {focus.error}", style="italic")
+        return text
+    value = fmt(_scalar(ex.value), digits)
+    lhs = ex.lhs
+    pad = " " * min(len(lhs), 24)
+    if ex.formula:
+        text.append(ex.formula, style="bold")
+        text.append("\n")
+    arith = ex.arithmetic if len(ex.arithmetic) <= 1200 else ex.arithmetic[:1200] + " …"
+    if step.phase == "backward" and ex.formula.startswith(lhs):
+        text.append(f"{pad} = ")
+        text.append(arith)
+        text.append("   (upstream · local)", style="dim")
+        text.append("\n")
+        text.append(f"{pad} = ")
+        text.append(value, style="bold")
+    else:
+        text.append(f"{lhs} = ", style="bold")
+        if arith and arith != value:
+            text.append(arith)
+            text.append(" = ")
+        text.append(value, style="bold")
+    if rule:
+        text.append("\n")
+        text.append(rule, style="dim")
+    if ex.note:
+        text.append("\n")
+        text.append("note: ", style="bold italic")
+        text.append(ex.note, style="italic")
+    return text
+
+
+def _scalar(v: Any) -> Any:
+    try:
+        return v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v
+    except Exception:  # noqa: BLE001
+        return v
+
+
+class StatusBar(Static, can_focus=False):
+    """One line: phase, step i of n, element, example/epoch, arithmetic and conventions."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("", markup=False, **kwargs)
+
+    def show(self, parts: list[tuple[str, str]]) -> None:
+        """Show ``(text, style)`` parts separated by dim bars."""
+        items: list[Any] = []
+        for k, (part, style) in enumerate(parts):
+            if k:
+                items.append((" │ ", "dim"))
+            items.append((part, style) if style else part)
+        self.update(Content.assemble(*items))
+
+
+class ErrorPanel(Vertical, can_focus=False):
+    """The error of the last load: ``file:line:col: error: …``, the line, a caret and a hint.
+
+    Shown under the lab (which keeps the last good run) or alone when nothing has
+    loaded yet. The message and hint wrap; the source line and its caret never wrap,
+    so the caret stays under the right column.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = ""
+        self._head = Static("", markup=False, classes="error-head")
+        self._code = Static("", markup=False, classes="error-code")
+        self._hint = Static("", markup=False, classes="error-hint")
+
+    def compose(self) -> ComposeResult:
+        """Message, code with caret, hint."""
+        yield self._head
+        yield self._code
+        yield self._hint
+
+    def show_error(self, message: str) -> None:
+        """Show ``message`` (as formatted by ``NnlabError.format``) and make the panel visible."""
+        self.message = message
+        lines = message.split("\n")
+        head, code, hint = [lines[0]], [], []
+        for line in lines[1:]:
+            if line.startswith("hint:"):
+                hint.append(line)
+            elif " | " in line[:8] or line.strip().startswith("|"):
+                code.append(line)
+            elif hint:
+                hint.append(line)
+            elif code:
+                code.append(line)
+            else:
+                head.append(line)
+        self._head.update(Text("\n".join(head), style="bold"))
+        self._code.update(Text("\n".join(code), no_wrap=True, overflow="crop"))
+        self._code.display = bool(code)
+        self._hint.update(Text("\n".join(hint), style="italic"))
+        self._hint.display = bool(hint)
+        self.display = True
+
+    def clear(self) -> None:
+        """Hide the panel."""
+        self.message = ""
+        self.display = False
