@@ -343,3 +343,34 @@ def test_rnn_sequence_against_rnncell():
     c.compare_grads("h0", "h1", "h2", "h3", "yhat", "w_out")
     for mine, theirs in (("W_xh", cell.weight_ih), ("W_hh", cell.weight_hh), ("b", cell.bias_ih)):
         np.testing.assert_allclose(c.run.grad(mine), theirs.grad.numpy(), rtol=TOL, atol=TOL, err_msg=mine)
+
+
+def test_lstm_step_against_lstmcell():
+    c = Case("lstm-step")
+    v = c.v
+    P = {k[2:]: t.detach() for k, t in v.items() if k.startswith("P.")}
+    cell = torch.nn.LSTMCell(v["x"].shape[0], v["h"].shape[0]).double()
+    with torch.no_grad():  # PyTorch stacks the gates as rows in the order i, f, g, o
+        cell.weight_ih.copy_(torch.cat([P[f"W_i{g}"] for g in "ifgo"]))
+        cell.weight_hh.copy_(torch.cat([P[f"W_h{g}"] for g in "ifgo"]))
+        cell.bias_ih.copy_(torch.cat([P[f"b_{g}"] for g in "ifgo"]))
+        cell.bias_hh.zero_()
+    h1, c1 = cell(v["x"][None], (v["h"][None], v["c"][None]))
+    c.node("h1", h1[0])
+    c.node("c1", c1[0])
+    loss = c.node("loss", F.mse_loss(c.nodes["h1"], v["y"].detach()))
+    c.backward(loss)
+    c.compare_values()
+    c.compare_grads("x", "h", "c", "h1")
+    # ∂loss/∂c1 (inside the cell for torch): through h1 = o ⊙ tanh(c1) with o written out
+    o = torch.sigmoid(P["W_io"] @ v["x"].detach() + P["W_ho"] @ v["h"].detach() + P["b_o"])
+    c1_leaf = c1[0].detach().requires_grad_()
+    (g_c1,) = torch.autograd.grad(F.mse_loss(o * torch.tanh(c1_leaf), v["y"].detach()), c1_leaf)
+    np.testing.assert_allclose(c.run.grad("c1"), g_c1.numpy(), rtol=TOL, atol=TOL)
+    hidden = v["h"].shape[0]
+    for k, gate in enumerate("ifgo"):
+        rows = slice(k * hidden, (k + 1) * hidden)
+        for mine, theirs in ((f"P.W_i{gate}", cell.weight_ih), (f"P.W_h{gate}", cell.weight_hh),
+                             (f"P.b_{gate}", cell.bias_ih)):
+            np.testing.assert_allclose(c.run.grad(mine), theirs.grad[rows].numpy(), rtol=TOL, atol=TOL,
+                                       err_msg=mine)
