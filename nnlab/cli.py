@@ -16,7 +16,7 @@ from typing import Any
 
 from nnlab import __version__
 
-COMMANDS = ("run", "check", "validate", "list", "explain")
+COMMANDS = ("run", "check", "validate", "list", "explain", "new", "schema")
 EXIT_OK, EXIT_MISMATCH, EXIT_INVALID = 0, 1, 2
 
 
@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     common(v)
 
     sub.add_parser("list", help="list the bundled scenarios")
+    sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+    from nnlab.templates import TEMPLATES
+
+    n = sub.add_parser("new", help="write a commented starter scenario")
+    n.add_argument("topic", choices=sorted(TEMPLATES))
+    n.add_argument("path", nargs="?", help="where to write it (default: my-TOPIC.yaml)")
 
     e = sub.add_parser("explain", help="explain one element of a scenario")
     e.add_argument("file")
@@ -93,6 +99,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "list":
             return cmd_list()
+        if args.command == "schema":
+            import json
+
+            from nnlab.scenario.schema import scenario_schema
+
+            print(json.dumps(scenario_schema(), indent=2, ensure_ascii=False))
+            return EXIT_OK
+        if args.command == "new":
+            return cmd_new(args.topic, args.path)
         if args.command == "validate":
             return cmd_validate(args.files, args.max_elements)
         if args.command == "check":
@@ -156,6 +171,23 @@ def cmd_list() -> int:
     return EXIT_OK
 
 
+def cmd_new(topic: str, path: str | None) -> int:
+    """Write a starter scenario; refuse to overwrite an existing file."""
+    from pathlib import Path
+
+    from nnlab.templates import TEMPLATES
+
+    target = Path(path or f"my-{topic}.yaml")
+    if target.exists():
+        print(f"error: {target} exists; choose another path", file=sys.stderr)
+        return EXIT_INVALID
+    schema = Path(__file__).resolve().parent / "scenario.schema.json"
+    text = f"# yaml-language-server: $schema={schema.as_uri()}\n" + TEMPLATES[topic]
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} — open it with `nnlab {target}` or check it with `nnlab check {target}`")
+    return EXIT_OK
+
+
 def cmd_validate(files: list[str], max_elements: int) -> int:
     """Load, build and run each file; print OK or the error."""
     from nnlab.errors import NnlabError
@@ -196,9 +228,12 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         a = np.asarray(v)
         if a.dtype == bool or isinstance(v, bool):
             return str(bool(a.reshape(-1)[0])).lower() if a.size == 1 else str(a.tolist())
+        def num(x: Any) -> str:
+            return fmt(x) if float(x) == int(float(x)) else f"{float(x):.6g}"
+
         if a.ndim == 0:
-            return fmt(a.item(), 6)
-        flat = [fmt(x, 6) for x in a.reshape(-1).tolist()]
+            return num(a.item())
+        flat = [num(x) for x in a.reshape(-1).tolist()]
         text = "[" + ", ".join(flat[:8]) + (", …" if len(flat) > 8 else "") + "]"
         return text if a.ndim == 1 else f"{text} shape {list(a.shape)}"
 

@@ -59,26 +59,38 @@ def fmt_index(index: tuple[int, ...]) -> str:
     return "[" + ",".join(str(i) for i in index) + "]" if index else ""
 
 
-def fmt_array(a: object, digits: int = DEFAULT_DIGITS) -> list[str]:
+def fmt_array(a: object, digits: int = DEFAULT_DIGITS, limit: int | None = None) -> list[str]:
     """Format a scalar, vector or matrix as aligned text lines (higher ranks: one block per leading index).
 
     Numbers are right-aligned per column so that decimal points line up for the
-    common case of equal decimals.
+    common case of equal decimals. With ``limit``, at most that many entries are
+    shown along each axis (the first ones, then ``…``).
     """
     import numpy as np
 
     arr = np.asarray(a)
     if arr.ndim == 0:
-        return [fmt(arr.item() if arr.dtype != object else arr.item(), digits)]
+        return [fmt(arr.item(), digits)]
+
+    def cut(n: int) -> int:
+        return n if limit is None or n <= limit else limit
+
+    more = "  …" if limit is not None and arr.shape[-1] > limit else ""
     if arr.ndim == 1:
-        cells = [fmt(v, digits) for v in arr.tolist()]
-        return ["[" + "  ".join(cells) + "]"]
+        cells = [fmt(v, digits) for v in arr[:cut(len(arr))].tolist()]
+        return ["[" + "  ".join(cells) + more + "]"]
     if arr.ndim == 2:
-        cells = [[fmt(v, digits) for v in row] for row in arr.tolist()]
-        widths = [max(len(r[j]) for r in cells) for j in range(arr.shape[1])]
-        return ["[" + "  ".join(c.rjust(w) for c, w in zip(row, widths)) + "]" for row in cells]
+        rows = arr[:cut(arr.shape[0]), :cut(arr.shape[1])]
+        cells = [[fmt(v, digits) for v in row] for row in rows.tolist()]
+        widths = [max(len(r[j]) for r in cells) for j in range(rows.shape[1])]
+        lines = ["[" + "  ".join(c.rjust(w) for c, w in zip(row, widths)) + more + "]" for row in cells]
+        if rows.shape[0] < arr.shape[0]:
+            lines.append(f" … {arr.shape[0] - rows.shape[0]} more rows")
+        return lines
     lines: list[str] = []
-    for i in range(arr.shape[0]):
+    for i in range(cut(arr.shape[0])):
         lines.append(f"[{i}]")
-        lines.extend("  " + line for line in fmt_array(arr[i], digits))
+        lines.extend("  " + line for line in fmt_array(arr[i], digits, limit))
+    if limit is not None and arr.shape[0] > limit:
+        lines.append(f"… {arr.shape[0] - limit} more")
     return lines

@@ -151,8 +151,23 @@ class Run:
         if step.phase == FORWARD:
             return self._explain_forward(step, element, example, digits)
         if slot is None:
-            slot = self._spaces(step)[0][0] if self._spaces(step) else 0
+            slot = self.default_slot(step)
         return self._explain_backward(step, slot, element, example, digits)
+
+    def default_slot(self, step: Step) -> int:
+        """The input a backward step explains first: a learnable parameter, else a computed node."""
+        spaces = [k for k, _ in self._spaces(step)]
+        if not spaces:
+            return 0
+        learn = set(self.scenario.learn)
+
+        def rank(k: int) -> int:
+            node = self.graph.nodes[step.inputs[k]]
+            if node.id in learn or node.id.split(".")[0] in learn:
+                return 0
+            return {"op": 1, "value": 2, "data": 3}.get(node.kind, 4)
+
+        return min(spaces, key=lambda k: (rank(k), k))
 
     def _example(self, nid: str, example: int) -> Any:
         a = self.values[nid]

@@ -70,7 +70,7 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
         else:
             data = run.grads[step.node]
             data = data if node.batched and run.batch_axis else data[0]
-        for text in fmt_array(to_float(data), digits):
+        for text in fmt_array(to_float(data), digits, limit=8):
             console.print(Text("      " + text))
         if int(to_float(data).size) <= 64:
             try:

@@ -363,9 +363,12 @@ def parse_equation(line: str, loc: Location | None = None) -> Equation:
     loc = loc or Location("<expression>", 1, 1, line)
     match = _ASSIGN.match(line)
     if not match:
-        raise NnlabError(
-            f"expected 'name = expression', got '{line.strip()}'", loc.shifted(0, max(1, len(line))),
-            "every compute line assigns a new name, e.g. `z1 = W1 @ x + b1`.", kind="syntax")
+        head, _, rest = line.strip().partition(" ")
+        hint = "every compute line assigns a new name: `name = expression`, e.g. `z1 = W1 @ x + b1`."
+        if rest and _IDENT.match(head):
+            hint = f"did you mean `{head} = {rest.strip()}`? every compute line is `name = expression`."
+        raise NnlabError(f"expected 'name = expression', got '{line.strip()}'",
+                         loc.shifted(0, max(1, len(line))), hint, kind="syntax")
     lead, name, rest = match.group(1), match.group(2), match.group(3)
     name = re.sub(r"\s+", "", name)
     if not _IDENT.match(name) or name in ("True", "False", "None", "true", "false"):

@@ -436,10 +436,13 @@ def written_tolerance(raw: str) -> float:
     text = raw.strip().lstrip("+-").replace("_", "")
     mantissa, _, exponent = text.lower().partition("e")
     exp = int(exponent) if exponent else 0
-    if "." not in mantissa:
-        return 0.0 if not exponent else 0.5 * 10.0 ** exp
-    decimals = len(mantissa.split(".", 1)[1])
-    return 0.5 * 10.0 ** (exp - decimals)
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    if not exponent and not decimals:
+        return 0.0
+    try:
+        return 0.5 * 10.0 ** (exp - decimals)
+    except OverflowError:
+        return float("inf")
 
 
 def _answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
@@ -465,9 +468,16 @@ def _answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
         shape = _shape_of(node, ref)
         values = np.array([leaf.value for leaf in leaves], dtype=float).reshape(shape)
         tol = np.array([written_tolerance(leaf.raw) for leaf in leaves]).reshape(shape)
-        return values, node.to_py(), tol
+        return values, _raw_text(node), tol
     raise NnlabError(f"the answer for '{ref}' must be a number, a list, true/false or a quoted expression",
                      node.loc, kind="format")
+
+
+def _raw_text(node: YNode) -> str:
+    """A nested list as the user wrote its numbers (``[0.6900, 1]``, trailing zeros kept)."""
+    if node.kind == "scalar":
+        return node.raw or ""
+    return "[" + ", ".join(_raw_text(c) for c in node.value) + "]"
 
 
 def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[ExpectEntry, ...]:
