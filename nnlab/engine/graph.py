@@ -186,6 +186,10 @@ class GraphBuilder:
             return nid
         if isinstance(e, _Const):
             return self._const(e.value, e.label, e, exact=False)
+        if isinstance(e, BinOp) and e.op == "+" and (_is_matmul(e.left) or _is_matmul(e.right)):
+            prod, bias = (e.left, e.right) if _is_matmul(e.left) else (e.right, e.left)
+            a, b = self._compile(prod.left), self._compile(prod.right)
+            return self._op("affine", [a, b, self._compile(bias)], {}, e, out_name, text)
         if isinstance(e, BinOp):
             a = self._compile(e.left)
             b = self._compile(e.right)
@@ -437,6 +441,7 @@ class GraphBuilder:
 
         def gate(gi, gh):
             return BinOp("+", affine(f"W_i{gi}", x, f"b_i{gi}"), affine(f"W_h{gh}", h, f"b_h{gh}"), *c)
+        # (each affine(...) with a bias compiles to one `affine` step: W·x + b)
 
         xt, ht = to_text(x), to_text(h)
         self._sub_line(f"{name}.r", Call("sigmoid", (gate("r", "r"),), (), *c),
@@ -457,6 +462,10 @@ class GraphBuilder:
         z, n = Name(f"{name}.z", *c), Name(f"{name}.n", *c)
         blend = BinOp("+", BinOp("*", z, h, *c), BinOp("*", BinOp("-", Num(1, "1"), z, *c), n, *c), *c)
         self._compile(blend, out_name=name, text=f"z ⊙ {ht} + (1 − z) ⊙ n   [{variant}]")
+
+
+def _is_matmul(e: Expr) -> bool:
+    return isinstance(e, BinOp) and e.op == "@"
 
 
 def build_graph(scenario: Scenario) -> Graph:

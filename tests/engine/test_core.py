@@ -47,16 +47,18 @@ def test_two_layer_backprop_matches_hand_chain_rule():
 def test_trace_forward_then_backward_in_reverse():
     run = run_yaml(TWO_LAYER)
     phases = [s.phase for s in run.steps]
-    assert phases == ["forward"] * 7 + ["backward"] * 7
+    assert phases == ["forward"] * 5 + ["backward"] * 5
     fwd = [s.node for s in run.steps if s.phase == "forward"]
     bwd = [s.node for s in run.steps if s.phase == "backward"]
     assert bwd == fwd[::-1]
-    assert run.steps[1].label == "z1 = W1 @ x + b1"
+    # `W @ x + b` is one affine step, explained the way it is written by hand
+    assert run.steps[0].label == "z1 = W1 @ x + b1" and run.steps[0].op == "affine"
+    assert run.explain(run.steps[0], (0,)).text == "z1[0] = 0.1×1 + (-0.2)×2 + 0 = -0.3"
 
 
 def test_explain_backward_upstream_times_local():
     run = run_yaml(TWO_LAYER)
-    step = next(s for s in run.steps if s.phase == "backward" and s.node == "z2#1")  # w2 @ a1
+    step = next(s for s in run.steps if s.phase == "backward" and s.node == "z2")  # w2 @ a1 + b2
     ex = run.explain(step, (0,), slot=1)  # into a1[0]
     g = run.grad("z2")
     assert ex.lhs == "∂loss/∂a1[0]"

@@ -165,3 +165,25 @@ def test_shape_ops(name, params):
     op = REGISTRY[name](**params)
     op.infer((2, 3, 2))
     check_op(REGISTRY[name], [x], **op.params)
+
+
+@pytest.mark.parametrize("sa,sb,sc", [((2, 3), (3,), (2,)), ((2, 3), (3,), ()), ((3,), (3,), ()),
+                                      ((3,), (3, 2), (2,)), ((2, 3), (3, 2), (2,)), ((3,), (3,), (2,))])
+def test_affine(sa, sb, sc):
+    check_op(REGISTRY["affine"], [r(*sa), r(*sb), r(*sc)])
+
+
+def test_affine_local_matches_one_hot_default():
+    from nnlab.engine.ops.base import Op
+
+    op = REGISTRY["affine"]()
+    xs = [r(1, 2, 3), r(1, 3), r(1, 2)]
+    out = op.forward(*xs)
+    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    for k, x in enumerate(xs):
+        for i in np.ndindex(*x.shape[1:]):
+            for o in np.ndindex(*out.shape[1:]):
+                assert op.local(k, (0,) + o, (0,) + i) == pytest.approx(Op.local(op, k, (0,) + o, (0,) + i))
+            deps = op.dependents(k, i, out.shape[1:])
+            nonzero = [o for o in np.ndindex(*out.shape[1:]) if Op.local(op, k, (0,) + o, (0,) + i) != 0]
+            assert deps is None or set(nonzero) <= set(deps)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab.engine.ops.base import Op, Param, ShapeError, num, register, unbroadcast
+from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
+                                   unbroadcast)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -313,3 +314,59 @@ class Index(Op):
         from nnlab.scenario.expr import _key_text
 
         return "[" + ", ".join(_key_text(k) for k in self.params["key"]) + "]"
+
+
+@register
+class Affine(MatMul):
+    """``y = a @ b + c``: a layer's weighted sum and bias as one step, the way it is written.
+
+    ``z1 = W1 @ x + b1`` becomes one step whose element reads
+    ``z1[0] = 0.1×1 + (−0.2)×2 + 0 = −0.3`` — the line a student writes — and whose
+    backward gives ∂L/∂W1, ∂L/∂x and ∂L/∂b1 from ∂L/∂z1 directly.
+    """
+
+    name, symbol = "affine", "@+"
+    signature = (Param("a"), Param("b"), Param("c"))
+    formula = "y[i] = Σⱼ a[i,j]·b[j] + c[i]"
+
+    def infer(self, sa, sb, sc):
+        return broadcast_shapes(self, MatMul.infer(self, sa, sb), sc)
+
+    def forward(self, a, b, c):
+        m = MatMul.forward(self, a, b)
+        m2, c2 = align(m, c)
+        self.saved.update(m_shape=m.shape, c_shape=c.shape)
+        return m2 + c2
+
+    def backward(self, g):
+        ga, gb = MatMul.backward(self, unbroadcast(g, self.saved["m_shape"]))
+        return ga, gb, g
+
+    def _plain(self) -> bool:
+        """True when the bias does not broadcast the product to a larger shape."""
+        m, out = self.saved["m_shape"][1:], self.saved["_out_shape"][1:]
+        return tuple(m) == tuple(out)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        a, b, c = xs
+        ic = source_index(index, np.shape(c))
+        if a.ndim > 2 or b.ndim > 2 or np.shape(out) != np.broadcast_shapes(np.shape(out), np.shape(c)) \
+                or len(index) != max(a.ndim + b.ndim - 2, 0):
+            return Op.explain(self, index, xs, out, names, out_name, digits)
+        prod = MatMul.explain(self, index, [a, b], out, names[:2], out_name, digits)
+        formula = prod.formula + f" + {names[2]}" + ("[i]" if np.ndim(c) else "")
+        return Explanation(prod.lhs, formula, f"{prod.arithmetic} + {num(c[ic], digits)}", out[index],
+                           prod.uses + (Use(2, ic),))
+
+    def dependents(self, k, index, out_shape):
+        if k < 2:
+            return MatMul.dependents(self, k, index, out_shape) if self._plain() else None
+        c_pe = self.saved["c_shape"][1:]
+        return [tuple(index)] if tuple(c_pe) == tuple(out_shape) else None
+
+    def local(self, k, out_index, in_index):
+        if k < 2 and self._plain():
+            return MatMul.local(self, k, out_index, in_index)
+        if k == 2 and tuple(self.saved["c_shape"][1:]) == tuple(self.saved["_out_shape"][1:]):
+            return 1.0 if tuple(out_index[1:]) == tuple(in_index[1:]) else 0.0
+        return Op.local(self, k, out_index, in_index)
