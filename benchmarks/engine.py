@@ -158,14 +158,38 @@ def maxpool_case(name, x_shape, size, stride, target):
 
 
 # ============================================================================
-# attention — PLACEHOLDER, to be filled in by the lead.
-# Return a Case (see conv_case) timing the attention op's forward + backward against
-# torch (e.g. torch.nn.functional.scaled_dot_product_attention in float64). Until it
-# is written this returns None and no line is printed: never print a made-up figure.
+# attention: the engine's whole path (attention composite expanded into its primitive
+# steps, forward + backward through run_graph) against torch's scaled_dot_product_attention.
 # ============================================================================
-def attention_case() -> Case | None:
-    """The attention benchmark (not written yet)."""
-    return None
+def attention_case(tokens: int = 512, d: int = 64, target: float = 1.5) -> Case:
+    """Self-attention on ``tokens × d`` through the engine (graph run, recorded trace)."""
+    from nnlab.engine.graph import build_graph
+    from nnlab.engine.run import run_graph
+    from nnlab.scenario import loads
+
+    q, k, v, g = (RNG.normal(size=(tokens, d)) for _ in range(4))
+    text = (f"nnlab: 1\ntitle: bench\nvalues:\n"
+            f"  Q: {{shape: [{tokens}, {d}], init: normal, seed: 1}}\n"
+            f"  K: {{shape: [{tokens}, {d}], init: normal, seed: 2}}\n"
+            f"  V: {{shape: [{tokens}, {d}], init: normal, seed: 3}}\n"
+            f"  G: {{shape: [{tokens}, {d}], init: normal, seed: 4}}\n"
+            "compute:\n  - C = attention(Q, K, V)\n  - s = sum(C * G)\nbackward: s\n")
+    graph = build_graph(loads(text))
+    leaves = {n: a[None] for n, a in (("Q", q), ("K", k), ("V", v), ("G", g))}
+
+    def ours():
+        run_graph(graph, leaves, arithmetic="float64")
+
+    ref = None
+    if torch is not None:
+        def fwd(q_, k_, v_, g_):
+            return (torch.nn.functional.scaled_dot_product_attention(q_, k_, v_) * g_).sum()
+        ref = torch_fn(fwd, q, k, v, g, upstream=np.array(1.0))
+    rows = 8
+
+    def loops():
+        naive.attention(q, k, v, g, rows)
+    return Case("attention", target, ours, ref, loops, tokens / rows, repeats=10)
 
 
 def cases() -> list[Case]:

@@ -66,3 +66,21 @@ def maxpool2d(x, size, stride, g, rows=None):
                 y[c, i, j] = window[a, b]
                 gx[c, i * sh + a, j * sw + b] += g[c, i, j]
     return y, gx
+
+
+def attention(q, k, v, g, rows):
+    """Textbook loops for ``rows`` query rows of softmax(QKᵀ/√d)V, forward and the V/Q gradients."""
+    import math
+
+    t, d = q.shape
+    for i in range(rows):
+        scores = [sum(q[i, c] * k[j, c] for c in range(d)) / math.sqrt(d) for j in range(t)]
+        m = max(scores)
+        e = [math.exp(s - m) for s in scores]
+        z = sum(e)
+        p = [x / z for x in e]
+        out = [sum(p[j] * v[j, c] for j in range(t)) for c in range(d)]
+        gp = [sum(g[i, c] * v[j, c] for c in range(d)) for j in range(t)]
+        dot = sum(p[j] * gp[j] for j in range(t))
+        gs = [p[j] * (gp[j] - dot) / math.sqrt(d) for j in range(t)]
+        _ = [sum(gs[j] * k[j, c] for j in range(t)) for c in range(d)], out

@@ -392,12 +392,8 @@ class GraphBuilder:
         if mask not in (None, "causal"):
             raise NnlabError(f"unknown mask {mask!r}", self._loc(a["mask"]), "use mask='causal' or leave it out.",
                              kind="arity")
-        k_id = self._compile(a["K"])
-        dk = self.g.nodes[k_id].shape[-1] if self.g.nodes[k_id].shape else 1
         q, k, v = (to_text(a[n]) for n in ("Q", "K", "V"))
-        scale = _Const(math.sqrt(dk), f"√{dk}", e.col, e.end)
-        scores = BinOp("/", BinOp("@", a["Q"], Call("transpose", (a["K"],), (), e.col, e.end), e.col, e.end),
-                       scale, e.col, e.end)
+        scores = Call("attention_scores", (a["Q"], a["K"]), (), e.col, e.end)
         self._sub_line(f"{name}.scores", scores, f"{q} @ {k}.T / √d_k")
         kwargs = (("axis", Num(-1, "-1")),) + ((("mask", Str("causal")),) if mask else ())
         self._sub_line(f"{name}.weights", Call("softmax", (Name(f"{name}.scores", e.col, e.end),), kwargs,

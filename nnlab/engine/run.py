@@ -321,7 +321,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
-        if not exact and out.dtype.kind == "f" and not np.isfinite(out).all():
+        if not exact and out.dtype.kind == "f" and not _finite(out):
             _nonfinite(graph, node, out, len(steps))
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
@@ -335,6 +335,12 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     if target is not None:
         _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch)
     return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
+
+
+def _finite(a: np.ndarray) -> bool:
+    """All finite? One cheap reduction first; the full check only if the sum is not finite."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None))) or bool(np.isfinite(a).all())
 
 
 def _label(graph: Graph, node: Node) -> str:
@@ -389,12 +395,12 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                 acc.append((0, 0))
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
-            if not exact and contribution.dtype.kind == "f" and not np.isfinite(contribution).all():
+            if not exact and contribution.dtype.kind == "f" and not _finite(contribution):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
                                  f"step of {_label(graph, node)}", node.loc, kind="nan")
             contributions[(nid, slot)] = freeze(contribution)
             prev = grads.get(inp)
-            grads[inp] = contribution.copy() if prev is None else prev + contribution
+            grads[inp] = contribution if prev is None else prev + contribution  # never in place
             seen[inp] = seen.get(inp, 0) + 1
             acc.append((seen[inp], uses.get(inp, 1)))
         if record:

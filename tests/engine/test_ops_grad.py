@@ -187,3 +187,25 @@ def test_affine_local_matches_one_hot_default():
             deps = op.dependents(k, i, out.shape[1:])
             nonzero = [o for o in np.ndindex(*out.shape[1:]) if Op.local(op, k, (0,) + o, (0,) + i) != 0]
             assert deps is None or set(nonzero) <= set(deps)
+
+
+@pytest.mark.parametrize("t,s,d", [(3, 3, 2), (2, 4, 3), (1, 1, 1)])
+def test_attention_scores(t, s, d):
+    out = check_op(REGISTRY["attention_scores"], [r(t, d), r(s, d)])
+    assert out.shape == (1, t, s)
+
+
+def test_attention_scores_local_matches_one_hot_default():
+    from nnlab.engine.ops.base import Op
+
+    op = REGISTRY["attention_scores"]()
+    xs = [r(1, 3, 2), r(1, 4, 2)]
+    out = op.forward(*xs)
+    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    for k, x in enumerate(xs):
+        for i in np.ndindex(*x.shape[1:]):
+            deps = set(op.dependents(k, i, out.shape[1:]))
+            for o in np.ndindex(*out.shape[1:]):
+                want = Op.local(op, k, (0,) + o, (0,) + i)
+                assert op.local(k, (0,) + o, (0,) + i) == pytest.approx(want)
+                assert want == 0 or o in deps

@@ -65,6 +65,8 @@ class MatMul(Op):
             return _matmul(b, a[0].T)
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
             return _matmul(a, b[0])
+        if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1:  # one matrix product
+            return _matmul(a[0], b[0])[None]
         A, B = self._promote(a, b)
         y = _matmul(A, B)
         if va:
@@ -90,6 +92,8 @@ class MatMul(Op):
             return _matmul(g.T, b)[None], _matmul(g, a[0])
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:
             return _matmul(g, b[0].T), _matmul(a.T, g)[None]
+        if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
+            return _matmul(g[0], b[0].T)[None], _matmul(a[0].T, g[0])[None]
         A, B = self._promote(a, b)
         G = g[..., None, :] if va else g
         G = G[..., None] if vb else G
@@ -370,3 +374,59 @@ class Affine(MatMul):
         if k == 2 and tuple(self.saved["c_shape"][1:]) == tuple(self.saved["_out_shape"][1:]):
             return 1.0 if tuple(out_index[1:]) == tuple(in_index[1:]) else 0.0
         return Op.local(self, k, out_index, in_index)
+
+
+@register
+class AttentionScores(Op):
+    """``r[i,j] = ⟨q_i, k_j⟩ / √d`` — the lecture's attention scores as one step.
+
+    Computed as ``(Q/√d) @ Kᵀ`` so the scaling touches the small ``T×d`` matrix, not
+    the ``T×S`` scores.
+    """
+
+    name = "attention_scores"
+    signature = (Param("Q"), Param("K"))
+    formula = "r[i,j] = ⟨q_i, k_j⟩ / √d"
+
+    def infer(self, sq, sk):
+        if len(sq) != 2 or len(sk) != 2 or sq[-1] != sk[-1]:
+            raise ShapeError(f"attention needs Q (queries × d) and K (keys × d) with the same d, got "
+                             f"{tuple(sq)} and {tuple(sk)}", "Q and K have one row per token and d columns.")
+        return (sq[0], sk[0])
+
+    def forward(self, q, k):
+        s = 1.0 / np.sqrt(q.shape[-1])
+        qs = q * s
+        self.saved = {"qs": qs, "k": k, "s": s}
+        if q.shape[0] == 1 and k.shape[0] == 1:
+            return (qs[0] @ k[0].T)[None]
+        return _matmul(qs, np.swapaxes(k, -1, -2))
+
+    def backward(self, g):
+        qs, k, s = self.saved["qs"], self.saved["k"], self.saved["s"]
+        if g.shape[0] == 1 and k.shape[0] == 1:
+            return ((g[0] @ k[0]) * s)[None], (g[0].T @ qs[0])[None]
+        return _matmul(g, k) * s, _matmul(np.swapaxes(g, -1, -2), qs)
+
+    def explain(self, index, xs, out, names, out_name, digits):
+        q, k = xs
+        i, j = index
+        d = q.shape[-1]
+        terms = " + ".join(f"{num(q[i, c], digits)}×{num(k[j, c], digits)}" for c in range(d))
+        uses = tuple(Use(0, (i, c)) for c in range(d)) + tuple(Use(1, (j, c), "weight") for c in range(d))
+        return Explanation(f"{out_name}{fmt_index(index)}",
+                           f"{out_name}[i,j] = ⟨{names[0]}[i], {names[1]}[j]⟩ / √d,  d = {d}",
+                           f"({terms}) / √{d}", out[index], uses)
+
+    def dependents(self, k, index, out_shape):
+        if k == 0:
+            return [(index[0], j) for j in range(out_shape[1])]
+        return [(i, index[0]) for i in range(out_shape[0])]
+
+    def local(self, k, out_index, in_index):
+        e, i, j = out_index
+        c = in_index[-1]
+        qs, kk, s = self.saved["qs"], self.saved["k"], self.saved["s"]
+        if k == 0:
+            return kk[(e if kk.shape[0] > 1 else 0, j, c)] * s if in_index[1] == i else 0.0
+        return qs[(e if qs.shape[0] > 1 else 0, i, c)] if in_index[1] == j else 0.0

@@ -224,14 +224,16 @@ class Softmax(_Softmaxish):
 
     def forward(self, x):
         z, axis, keep = self._shifted(x)
-        e = np.exp(z)
-        p = e / e.sum(axis=axis, keepdims=True)
+        p = np.exp(z, out=z) if z.dtype.kind == "f" else np.exp(z)  # z is a fresh array
+        p /= p.sum(axis=axis, keepdims=True)
         self.saved = {"p": p, "axis": axis}
         return p
 
     def backward(self, g):
         p, axis = self.saved["p"], self.saved["axis"]
-        return (p * (g - (g * p).sum(axis=axis, keepdims=True)),)
+        gp = g * p
+        gp -= p * gp.sum(axis=axis, keepdims=True)
+        return (gp,)
 
     def explain(self, index, xs, out, names, out_name, digits):
         row, _ = self._row(index, xs[0].shape)
