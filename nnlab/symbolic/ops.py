@@ -262,6 +262,12 @@ def forward(op, xs: list[np.ndarray | None], nums: list[Any] | None = None) -> n
         return _binary(_BINARY[name], xs[0], xs[1])
     if name == "matmul":
         return _matmul(xs[0], xs[1])
+    if name == "attention_scores":
+        q, k = xs[0], xs[1]
+        d = q.shape[-1]
+        return arr(_matmul(q, np.transpose(k)) / sp.sqrt(d)) if d else arr(_matmul(q, np.transpose(k)))
+    if name == "affine":
+        return _binary(_BINARY["add"], _matmul(xs[0], xs[1]), xs[2])
     x = xs[0]
     if name == "transpose":
         axes = p.get("axes")
@@ -301,7 +307,7 @@ def forward(op, xs: list[np.ndarray | None], nums: list[Any] | None = None) -> n
 
 
 SUPPORTED = frozenset(list(_UNARY) + list(_BINARY) + [
-    "step", "matmul", "transpose", "reshape", "flatten", "index", "sum", "mean", "prod", "max",
+    "step", "matmul", "affine", "attention_scores", "transpose", "reshape", "flatten", "index", "sum", "mean", "prod", "max",
     "softmax", "log_softmax", "bce", "bce_logits", "mse", "cross_entropy", "conv2d", "maxpool2d",
     "avgpool2d"])
 """Op names :func:`forward` knows."""

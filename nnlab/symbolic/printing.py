@@ -22,6 +22,7 @@ GREEK = {name: chr(code) for name, code in (
     ("tau", 0x3C4), ("phi", 0x3C6), ("omega", 0x3C9))}
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = {"i": "ᵢ", "j": "ⱼ", "k": "ₖ", "a": "ₐ", "b": "ᵦ", "o": "ₒ", "r": "ᵣ", "n": "ₙ"}
+_INDEX_ORDER = {"f": 0, "c": 1, "i": 2, "j": 3, "r": 4, "q": 5, "k": 6, "a": 7, "b": 8}
 _ELEM = re.compile(r"^(?P<base>[^\[]+)\[(?P<index>[^\]]*)\]$")
 
 
@@ -55,11 +56,21 @@ def _row_name(args) -> str | None:
     return base if len(first) == 1 else f"{base}[{','.join(first[:-1])},:]"
 
 
+def _factor_rank(f) -> int:
+    """Plain factors first, then sums, then logarithms: σ(z)·(1 − σ(z)), (1 − y)·ln(1 − ŷ)."""
+    if isinstance(f, sp.log):
+        return 2
+    return 1 if f.is_Add else 0
+
+
 class UnicodePrinter(StrPrinter):
     """One-line Unicode: ``σ(z)·(1 − σ(z))``, ``(ŷ − y)·W2[0,0]``, ``x²``, ``√x``."""
 
+    printmethod = "_nnlab_unicode"  # not "_sympystr": Indexed would print itself and skip ours
+
     def _print_Symbol(self, expr):
-        return pretty_name(expr.name)
+        # '*' inside a name (a sub-expression's text, "(theta ** 2)") must survive the '·' of products.
+        return pretty_name(expr.name).replace("*", "\x00")
 
     _print_Dummy = _print_Symbol
 
@@ -70,7 +81,7 @@ class UnicodePrinter(StrPrinter):
         # The lecture's order: plain factors first, parenthesized sums last (σ(z)·(1 − σ(z))).
         c, rest = expr.as_coeff_mul()
         if len(rest) > 1:
-            ordered = sorted(rest, key=lambda f: bool(f.is_Add))
+            ordered = sorted(rest, key=_factor_rank)
             if list(ordered) != list(rest):
                 expr = sp.Mul(*((c,) if c != 1 else ()), *ordered, evaluate=False)
         return super()._print_Mul(expr).replace("*", "·")
@@ -154,18 +165,32 @@ class UnicodePrinter(StrPrinter):
         k = int(expr.args[0])
         return f"[{self._print(expr.args[1 + k])} is the max of ({self._args_text(expr.args[1:])})]"
 
+    @staticmethod
+    def _limits(expr) -> str:
+        names = [str(lim[0]) for lim in expr.limits]
+        if all(n in SUBSCRIPT for n in names):
+            return "".join(SUBSCRIPT[n] for n in names)
+        return "_(" + ",".join(names) + ")"
+
     def _print_Sum(self, expr):
-        body = self.parenthesize(expr.function, sp.printing.precedence.PRECEDENCE["Mul"], strict=False)
-        subs = "".join(SUBSCRIPT.get(str(lim[0]), "_" + str(lim[0])) for lim in expr.limits)
-        return f"Σ{subs} {body}"
+        body = self.parenthesize(expr.function, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
+        return f"Σ{self._limits(expr)} {body}"
 
     def _print_Product(self, expr):
-        body = self.parenthesize(expr.function, sp.printing.precedence.PRECEDENCE["Mul"], strict=False)
-        subs = "".join(SUBSCRIPT.get(str(lim[0]), "_" + str(lim[0])) for lim in expr.limits)
-        return f"Π{subs} {body}"
+        body = self.parenthesize(expr.function, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
+        return f"Π{self._limits(expr)} {body}"
 
     def _print_Indexed(self, expr):
-        return pretty_name(str(expr.base)) + "[" + ",".join(self._print(i) for i in expr.indices) + "]"
+        parts = []
+        for i in expr.indices:
+            if isinstance(i, sp.Add):  # i·s + a − p, in the order the lecture writes it
+                terms = sorted(i.args, key=lambda t: (t.is_Number, _INDEX_ORDER.get(
+                    str(next(iter(t.free_symbols))) if t.free_symbols else "", 9)))
+                parts.append(self._print(sp.Add(*terms, evaluate=False)))
+            else:
+                parts.append(self._print(i))
+        sep = ", " if any(" " in p for p in parts) else ","
+        return pretty_name(str(expr.base)) + "[" + sep.join(parts) + "]"
 
     def _print_Equality(self, expr):
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
@@ -179,7 +204,7 @@ class UnicodePrinter(StrPrinter):
     def doprint(self, expr):
         text = super().doprint(expr)
         return text.replace(" - ", " − ").replace("(-", "(−").replace("-", "−").replace(">=", "≥") \
-            .replace("<=", "≤").replace("!=", "≠")
+            .replace("<=", "≤").replace("!=", "≠").replace("\x00", "*")
 
 
 _UNICODE = UnicodePrinter({"order": "none"})
