@@ -233,9 +233,13 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
 
         if a.ndim == 0:
             return num(a.item())
+        if a.size <= 16:
+            def nested(x: Any) -> str:
+                return "[" + ", ".join(nested(v) for v in x) + "]" if isinstance(x, list) else num(x)
+
+            return nested(a.tolist())
         flat = [num(x) for x in a.reshape(-1).tolist()]
-        text = "[" + ", ".join(flat[:8]) + (", …" if len(flat) > 8 else "") + "]"
-        return text if a.ndim == 1 else f"{text} shape {list(a.shape)}"
+        return "[" + ", ".join(flat[:8]) + ", …]" + f" shape {list(a.shape)}"
 
     green, red, dim, bold, off = ("\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m") if color else ("",) * 5
     title = session.scenario.title

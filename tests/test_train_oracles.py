@@ -564,12 +564,7 @@ def _exact_gd_oracle(batch, epochs=2):
     return out
 
 
-@pytest.mark.parametrize("batch", [
-    2, "full",
-    pytest.param(1, marks=pytest.mark.xfail(strict=True, reason=(
-        "engine bug: in exact mode the backward seed is a Python int 1 for a batch of one example, "
-        "and Loss._spread divides it by the int n → float 1.0; every later value is float64"))),
-])
+@pytest.mark.parametrize("batch", [2, "full", 1])
 def test_exact_gd_matches_fraction_oracle(batch):
     tr = train(loads(EXACT_GD_YAML.format(batch=batch), "t.yaml"))
     assert tr.arithmetic == "exact"

@@ -287,7 +287,8 @@ def leaf_array(node: Node, exact: bool) -> np.ndarray:
 
 
 def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, target: str | None = None,
-              record: bool = True, arithmetic: str | None = None) -> Run:
+              record: bool = True, arithmetic: str | None = None, wrt: frozenset[str] | None = None,
+              check_finite: bool = True) -> Run:
     """Evaluate a graph forward (and backward if it has a target).
 
     Args:
@@ -296,6 +297,10 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         target: Backward target (defaults to the scenario's ``backward``).
         record: Record steps (training turns this off for speed).
         arithmetic: Force ``"exact"`` or ``"float64"``.
+        wrt: Only these nodes need gradients (default: every non-constant node);
+            training passes the parameters and what depends on them.
+        check_finite: Stop at the first NaN/inf (training checks its loss and
+            gradients itself, once per update).
 
     Raises:
         NnlabError: A NaN or infinity appearing (the first step is named), or an op
@@ -321,7 +326,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
-        if not exact and out.dtype.kind == "f" and not _finite(out):
+        if check_finite and not exact and out.dtype.kind == "f" and not _finite(out):
             _nonfinite(graph, node, out, len(steps))
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
@@ -333,7 +338,8 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
     if target is not None:
-        _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch)
+        _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
+                  check_finite)
     return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
 
 
@@ -359,7 +365,8 @@ def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
                      f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
 
 
-def _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch):
+def _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt=None,
+              check_finite=True):
     s = graph.scenario
     if target not in graph.nodes:
         raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
@@ -376,9 +383,10 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
             uses[i] = uses.get(i, 0) + 1
     seen: dict[str, int] = {}
     out = values[target]
-    seed = np.ones(out.shape, dtype=object if exact else float)
-    if out.shape[0] > 1:  # mean over examples
-        seed = seed / (Fraction(out.shape[0]) if exact else out.shape[0])
+    if exact:
+        seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
+    else:
+        seed = np.full(out.shape, 1.0 / out.shape[0])
     grads[target] = seed
     for nid in reversed(live_ops):
         node = graph.nodes[nid]
@@ -386,16 +394,17 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
         if g is None:
             continue
         op = ops[nid]
-        op.needs = tuple(bool(i) and graph.nodes[i].kind != "const" for i in node.op_inputs)
+        op.needs = tuple(bool(i) and graph.nodes[i].kind != "const" and (wrt is None or i in wrt)
+                         for i in node.op_inputs)
         with np.errstate(all="ignore"):
             vjps = op.backward(g)
         acc = []
         for slot, (inp, vjp) in enumerate(zip(node.op_inputs, vjps)):
-            if not inp or vjp is None:
+            if not inp or vjp is None or not op.needs[slot]:
                 acc.append((0, 0))
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
-            if not exact and contribution.dtype.kind == "f" and not _finite(contribution):
+            if check_finite and not exact and contribution.dtype.kind == "f" and not _finite(contribution):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
                                  f"step of {_label(graph, node)}", node.loc, kind="nan")
             contributions[(nid, slot)] = freeze(contribution)

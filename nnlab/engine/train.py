@@ -97,6 +97,7 @@ class Training:
     cycle_start: int | None = None
     cycle_length: int | None = None
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    wrt: frozenset[str] | None = None
 
     # ---------------------------------------------------------------- facts
     @property
@@ -279,7 +280,8 @@ def train(scenario: Scenario) -> Training:
     lr = cfg.lr if exact else float(cfg.lr)
     n = len(next(iter(scenario.data.values())).array)
     rng = np.random.default_rng(cfg.seed)
-    history = {_key(start): 0}
+    history = {_key(start): 0} if cfg.rule == "perceptron" else {}
+    tr.wrt = _requires(graph, params)
     for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
         if cfg.rule == "perceptron":
@@ -301,6 +303,15 @@ def train(scenario: Scenario) -> Training:
     return tr
 
 
+def _requires(graph: Graph, params: list[str]) -> frozenset[str]:
+    """The parameters and every node computed from them: what needs a gradient during training."""
+    out = set(params)
+    for nid in graph.order:
+        if any(i in out for i in graph.nodes[nid].inputs):
+            out.add(nid)
+    return frozenset(out)
+
+
 def _key(snapshot: dict[str, np.ndarray]) -> tuple:
     return tuple((k, tuple(np.asarray(v).reshape(-1).tolist())) for k, v in sorted(snapshot.items()))
 
@@ -311,7 +322,7 @@ def _perceptron_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> i
     for i in order:
         params = tr.snapshots[-1]
         run = run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, (int(i),)), target=cfg.z, record=False,
-                        arithmetic=tr.arithmetic)
+                        arithmetic=tr.arithmetic, wrt=tr.wrt)
         yhat = run.values[cfg.predict].reshape(-1)[0]
         y = run.values[cfg.target].reshape(-1)[0]
         err = y - yhat
@@ -336,9 +347,23 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
         batch = tuple(int(i) for i in order[start:start + size])
         params = tr.snapshots[-1]
         run = run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
-                        arithmetic=tr.arithmetic)
-        new = {p: params[p] - lr * run.grads[p] if p in run.grads else params[p] for p in tr.params}
+                        arithmetic=tr.arithmetic, wrt=tr.wrt, check_finite=False)
+        new = {}
+        for p in tr.params:
+            g = run.grads.get(p)
+            if g is None:
+                new[p] = params[p]
+                continue
+            step = g * (-lr)  # one allocation: the snapshot of the new value
+            step += params[p]
+            new[p] = step
         loss = float(np.mean(to_float(run.values[cfg.loss])))
+        if not np.isfinite(loss) or not all(np.isfinite(np.sum(to_float(v))) for v in new.values()):
+            # find the first op where it happens, with the full checks on
+            run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
+                      arithmetic=tr.arithmetic, wrt=tr.wrt)
+            raise NnlabError(f"the parameters become nan/inf at update {len(tr.records) + 1} (epoch {epoch}); "
+                             "the learning rate may be too large", tr.scenario.loc_of("train", "lr"), kind="nan")
         tr.snapshots.append(new)
         tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, batch, True, loss=loss))
 

@@ -454,7 +454,7 @@ def _answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
         if isinstance(v, (int, float)):
             return v, node.raw, written_tolerance(node.raw)
         if isinstance(v, str):
-            expr = parse_expr(v, node.loc)
+            expr = parse_expr(v, node.loc, qualified=True)
             return expr, v, 0.0
         raise NnlabError(f"the answer for '{ref}' is empty", node.loc, kind="format")
     if node.kind == "seq":

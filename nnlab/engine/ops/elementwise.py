@@ -184,10 +184,18 @@ class Relu(Unary):
     derivative = "1 if x > 0 else 0"
 
     def f(self, x):
-        return np.where((x > 0).astype(bool), x, 0 * x)
+        if _is_exact(x):
+            return np.where((x > 0).astype(bool), x, 0 * x)
+        return np.maximum(x, 0.0)
 
     def df(self, x, y):
-        return (x > 0).astype(bool).astype(float)
+        return (x > 0).astype(float) if not _is_exact(x) else (x > 0).astype(bool).astype(float)
+
+    def backward(self, g):
+        x = self.saved["x"]
+        if _is_exact(x) or _is_exact(g):
+            return super().backward(g)
+        return (np.where(x > 0, g, 0.0),)
 
     def explain(self, index, xs, out, names, out_name, digits):
         x = xs[0][index]

@@ -85,7 +85,15 @@ class MatMul(Op):
         return A, B
 
     def backward(self, g):
+        ga, gb = self._backward(g)
+        needs = getattr(self, "needs", (True, True))
+        return (ga if needs[0] else None), (gb if needs[1] else None)
+
+    def _backward(self, g):
         a, b, va, vb = (self.saved[k] for k in ("a", "b", "va", "vb"))
+        needs = getattr(self, "needs", (True, True))
+        if vb and not va and a.ndim == 3 and a.shape[0] == 1 and not needs[1]:  # W @ x, x is data
+            return _matmul(g.T, b)[None], None
         if va and vb:
             return g[:, None] * b, g[:, None] * a
         if vb and not va and a.ndim == 3 and a.shape[0] == 1:
