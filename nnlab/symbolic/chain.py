@@ -33,6 +33,7 @@ Results are cached per (scenario path + text hash + leaf values, reference).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from nnlab.errors import NnlabError, did_you_mean
 from nnlab.numfmt import fmt, fmt_index
 from nnlab.symbolic.expand import const_array, elem_symbol, example_of, symbols_of
 from nnlab.symbolic.ops import NEEDS_NUMBERS, NoSymbolicForm, forward, number
-from nnlab.symbolic.printing import latex, unicode
+from nnlab.symbolic.printing import latex, tidy, unicode
 
 MAX_PATHS = 12
 """Paths listed in a chain (all paths are summed)."""
@@ -293,7 +294,7 @@ class _Model:
         got = self._edges.get(skey)
         if got is None:
             raw = sp.diff(line.out[o], elem_symbol(*d))
-            shown = raw.xreplace(line.out_map) if line.out_map else raw
+            shown = tidy(raw.xreplace(line.out_map) if line.out_map else raw)
             got = self._edges[skey] = (raw, shown)
         vkey = skey + (example,)
         value = self._edge_values.get(vkey)
@@ -516,12 +517,14 @@ def _build(model: _Model, ref: str, name: str, index: tuple, example: int | None
     live = g.ancestors(target) & _descendants(g, name)
     steps = [n for n in g.order if n in live and model.is_step(n) and n != name]
     reach: set[tuple] = {ref_elem}
+    order: list[tuple] = []  # the reached elements, inputs before outputs
     edges = 0
     for nid in steps:
         line = model.line(nid, example or 0)
         for o, deps in line.deps.items():
             if any(d in reach for d in deps):
                 reach.add((nid, o))
+                order.append((nid, o))
                 edges += len(deps)
         if edges > MAX_EDGES:
             raise NnlabError(f"the chain for {ref} has more than {MAX_EDGES:,} factors; too large to write out",
@@ -548,32 +551,19 @@ def _build(model: _Model, ref: str, name: str, index: tuple, example: int | None
             return []
         return [d for d in model.line(nid, 0).deps[o] if d in reach]
 
-    # Count and sum all paths (dynamic programming), then list the first few.
+    # Count and sum all paths (dynamic programming in topological order), then list the first few.
     total = 0.0
     n_paths = 0
     for e in examples:
-        val_memo: dict[tuple, float] = {ref_elem: 1.0}
-        cnt_memo: dict[tuple, int] = {ref_elem: 1}
-
-        def value(elem: tuple, e: int = e) -> float:
-            if elem in val_memo:
-                return val_memo[elem]
-            s = 0.0
-            for d in children(elem):
-                s += model.edge(elem[0], elem[1], d, e)[1] * value(d)
-            val_memo[elem] = s
-            return s
-
-        def count(elem: tuple) -> int:
-            if elem in cnt_memo:
-                return cnt_memo[elem]
-            c = sum(count(d) for d in children(elem))
-            cnt_memo[elem] = c
-            return c
-
+        value: dict[tuple, float] = {ref_elem: 1.0}
+        count: dict[tuple, int] = {ref_elem: 1}
+        for elem in order:
+            kids = children(elem)
+            value[elem] = sum(model.edge(elem[0], elem[1], d, e)[1] * value[d] for d in kids)
+            count[elem] = sum(count[d] for d in kids)
         for st in starts:
-            total += value(st)
-            n_paths += count(st)
+            total += value.get(st, 0.0)
+            n_paths += count.get(st, 0)
     total *= scale
 
     paths: list[ChainPath] = []
@@ -627,7 +617,7 @@ def _elem_text(elem: tuple) -> str:
 def _path(model: _Model, elems: list[tuple], e: int, batch_axis: bool) -> ChainPath:
     example = e if batch_axis else None
     factors: list[Factor] = []
-    for (nid, o), d in zip(elems, elems[1:]):
+    for (nid, o), d in itertools.pairwise(elems):
         expr, value = model.edge(nid, o, d, e)
         top, bottom = _elem_text((nid, o)), _elem_text(d)
         note = ""

@@ -14,7 +14,7 @@ expressions and the reverse sweep for large ones; tests check that they agree.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import sympy as sp
 

@@ -20,8 +20,18 @@ import math
 import sympy as sp
 from sympy import Function, Integer, S
 
-__all__ = ["sigmoid", "relu", "step", "softplus", "first_max", "is_first_max", "softmax_at",
-           "log_softmax_at", "NAMESPACE", "heaviside0"]
+__all__ = [
+    "NAMESPACE",
+    "first_max",
+    "heaviside0",
+    "is_first_max",
+    "log_softmax_at",
+    "relu",
+    "sigmoid",
+    "softmax_at",
+    "softplus",
+    "step",
+]
 
 
 def _floats(*args) -> bool:
@@ -39,7 +49,7 @@ def heaviside0(x):
     return sp.Heaviside(x, 0)
 
 
-class sigmoid(Function):  # noqa: N801 - named like the op
+class sigmoid(Function):
     """σ(x) = 1/(1 + e⁻ˣ), with σ'(x) = σ(x)(1 − σ(x)). Stays unevaluated at exact numbers (σ(2))."""
 
     nargs = 1
@@ -66,10 +76,10 @@ class sigmoid(Function):  # noqa: N801 - named like the op
         return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
 
     def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
+        return rf"\sigma\left({printer._print(self.args[0])}\right)"
 
 
-class relu(Function):  # noqa: N801
+class relu(Function):
     """max(0, x) with relu'(x) = [x > 0] (0 at x = 0)."""
 
     nargs = 1
@@ -87,10 +97,10 @@ class relu(Function):  # noqa: N801
         return self.args[0].is_real
 
     def _latex(self, printer):
-        return r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
+        return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
 
 
-class step(Function):  # noqa: N801
+class step(Function):
     """step(x, v0) = 1 if x > 0, v0 at 0, else 0. Flat: its derivative is taken as 0."""
 
     nargs = 2
@@ -108,10 +118,10 @@ class step(Function):  # noqa: N801
         return True
 
     def _latex(self, printer):
-        return r"\operatorname{step}\left(%s\right)" % printer._print(self.args[0])
+        return rf"\operatorname{{step}}\left({printer._print(self.args[0])}\right)"
 
 
-class softplus(Function):  # noqa: N801
+class softplus(Function):
     """ln(1 + eˣ), computed stably; its derivative is σ(x). Used by ``bce_logits``."""
 
     nargs = 1
@@ -130,7 +140,7 @@ class softplus(Function):  # noqa: N801
         return self.args[0].is_real
 
     def _latex(self, printer):
-        return r"\ln\left(1 + e^{%s}\right)" % printer._print(self.args[0])
+        return rf"\ln\left(1 + e^{{{printer._print(self.args[0])}}}\right)"
 
 
 def _first_argmax(values) -> int:
@@ -141,7 +151,7 @@ def _first_argmax(values) -> int:
     return arg
 
 
-class first_max(Function):  # noqa: N801
+class first_max(Function):
     """max(x₀, x₁, …) whose gradient goes to the *first* maximum (ties: row-major first)."""
 
     @classmethod
@@ -159,10 +169,11 @@ class first_max(Function):  # noqa: N801
         return all(a.is_real for a in self.args) or None
 
     def _latex(self, printer):
-        return r"\max\left(%s\right)" % ", ".join(printer._print(a) for a in self.args)
+        args = ", ".join(printer._print(a) for a in self.args)
+        return rf"\max\left({args}\right)"
 
 
-class is_first_max(Function):  # noqa: N801
+class is_first_max(Function):
     """[xₖ is the first maximum of x₀, x₁, …]: 1 or 0, the routing of max and max-pooling."""
 
     @classmethod
@@ -176,10 +187,10 @@ class is_first_max(Function):  # noqa: N801
 
     def _latex(self, printer):
         k = int(self.args[0])
-        return r"\left[%s = \max\right]" % printer._print(self.args[1 + k])
+        return rf"\left[{printer._print(self.args[1 + k])} = \max\right]"
 
 
-class softmax_at(Function):  # noqa: N801
+class softmax_at(Function):
     """softmax(x₀, x₁, …)ᵢ = e^{xᵢ} / Σⱼ e^{xⱼ}; ∂/∂xⱼ = softmaxᵢ(δᵢⱼ − softmaxⱼ)."""
 
     @classmethod
@@ -202,11 +213,11 @@ class softmax_at(Function):  # noqa: N801
         return True
 
     def _latex(self, printer):
-        return r"\operatorname{softmax}\left(%s\right)_{%s}" % (
-            ", ".join(printer._print(a) for a in self.args[1:]), printer._print(self.args[0]))
+        args = ", ".join(printer._print(a) for a in self.args[1:])
+        return rf"\operatorname{{softmax}}\left({args}\right)_{{{printer._print(self.args[0])}}}"
 
 
-class log_softmax_at(Function):  # noqa: N801
+class log_softmax_at(Function):
     """log softmax(x₀, x₁, …)ᵢ = xᵢ − ln Σⱼ e^{xⱼ}; ∂/∂xⱼ = δᵢⱼ − softmaxⱼ."""
 
     @classmethod
@@ -228,8 +239,8 @@ class log_softmax_at(Function):  # noqa: N801
         return True
 
     def _latex(self, printer):
-        return r"\log\operatorname{softmax}\left(%s\right)_{%s}" % (
-            ", ".join(printer._print(a) for a in self.args[1:]), printer._print(self.args[0]))
+        args = ", ".join(printer._print(a) for a in self.args[1:])
+        return rf"\log\operatorname{{softmax}}\left({args}\right)_{{{printer._print(self.args[0])}}}"
 
 
 # ----------------------------------------------------------------- numeric forms

@@ -13,16 +13,23 @@ class indices, the class numbers are read from the graph; every tensor is symbol
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from nnlab.engine.ops.base import pe_axes, pe_axis
-from nnlab.symbolic.functions import (first_max, log_softmax_at, relu, sigmoid, softmax_at, softplus,
-                                      step)
+from nnlab.symbolic.functions import (
+    first_max,
+    log_softmax_at,
+    relu,
+    sigmoid,
+    softmax_at,
+    softplus,
+    step,
+)
 
 
 class NoSymbolicForm(Exception):
@@ -168,7 +175,7 @@ def _cross_entropy(op, logits, target, target_num):
         else:
             if target_num is None:
                 raise NoSymbolicForm("cross_entropy needs the class indices")
-            c = int(round(float(np.asarray(target_num)[r])))
+            c = round(float(np.asarray(target_num)[r]))
             rows[r] = -log_softmax_at(sp.Integer(c), *row)
     return _reduce_terms(op, rows)
 
@@ -193,7 +200,7 @@ def _conv2d(op, X, K, b):
     k4 = K if K.ndim == 4 else K[None] if K.ndim == 3 else K[None, None]
     F, C, kh, kw = k4.shape
     win = _window("conv2d", op.params, x3.shape[-2:], (kh, kw), conv=True)
-    (oh, ow), (sh, sw), ((t, _), (l, _)) = win.out_hw, win.stride, win.pads
+    (oh, ow), (sh, sw), ((t, _), (left, _)) = win.out_hw, win.stride, win.pads
     H, W = win.in_hw
     out = np.empty((F, oh, ow), dtype=object)
     for f in range(F):
@@ -209,7 +216,7 @@ def _conv2d(op, X, K, b):
                         if not 0 <= r < H:
                             continue
                         for bb in range(kw):
-                            q = j * sw + bb - l
+                            q = j * sw + bb - left
                             if 0 <= q < W:
                                 terms.append(x3[c, r, q] * k4[f, c, a, bb])
                 out[f, i, j] = sp.Add(*terms) + bias
@@ -219,7 +226,7 @@ def _conv2d(op, X, K, b):
 def _pool(op, X, kind: str):
     x3 = X if X.ndim == 3 else X[None]
     win = _window(op.name, op.params, x3.shape[-2:], None, conv=False)
-    (oh, ow), (sh, sw), ((t, _), (l, _)), (kh, kw) = win.out_hw, win.stride, win.pads, win.size
+    (oh, ow), (sh, sw), ((t, _), (left, _)), (kh, kw) = win.out_hw, win.stride, win.pads, win.size
     H, W = win.in_hw
     out = np.empty((x3.shape[0], oh, ow), dtype=object)
     for c in range(x3.shape[0]):
@@ -228,7 +235,7 @@ def _pool(op, X, kind: str):
                 cells = []
                 for a in range(kh):
                     for bb in range(kw):
-                        r, q = i * sh + a - t, j * sw + bb - l
+                        r, q = i * sh + a - t, j * sw + bb - left
                         if 0 <= r < H and 0 <= q < W:
                             cells.append(x3[c, r, q])
                 if kind == "max":
@@ -315,5 +322,4 @@ SUPPORTED = frozenset(list(_UNARY) + list(_BINARY) + [
 NEEDS_NUMBERS = frozenset({"cross_entropy"})
 """Ops whose symbolic form depends on input *values* (class indices)."""
 
-__all__ = ["forward", "arr", "amap", "number", "NoSymbolicForm", "SUPPORTED", "NEEDS_NUMBERS",
-           "itertools"]
+__all__ = ["NEEDS_NUMBERS", "SUPPORTED", "NoSymbolicForm", "amap", "arr", "forward", "number"]

@@ -11,6 +11,7 @@ a name ending in ``hat`` gets a hat (``yhat`` → ``ŷ``).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -37,7 +38,7 @@ def pretty_name(name: str) -> str:
         part = part[:-4] + "\u0302"
     elif part.endswith("hat") and len(part) > 3:
         part = part[:-3] + "\u0302"
-    return (head + dot if dot else "") + part + sep + rest
+    return unicodedata.normalize("NFC", (head + dot if dot else "") + part + sep + rest)
 
 
 def _row_name(args) -> str | None:
@@ -210,6 +211,16 @@ class UnicodePrinter(StrPrinter):
 _UNICODE = UnicodePrinter({"order": "none"})
 
 
+def tidy(expr):
+    """Pull a common number out of a sum for display: ``ŷ/2 − y/2`` → ``(ŷ − y)/2``."""
+    expr = sp.sympify(expr)
+    if expr.is_Add:
+        pulled = sp.factor_terms(expr)
+        if pulled.is_Mul and len(unicode(pulled)) <= len(unicode(expr)) + 2:
+            return pulled
+    return expr
+
+
 def unicode(expr) -> str:
     """One line of Unicode for a sympy expression (or equation)."""
     return _UNICODE.doprint(expr)
@@ -230,7 +241,7 @@ class _Latex(LatexPrinter):
         return _latex_name(expr.name)
 
     def _print_Heaviside(self, expr, exp=None):
-        return r"\left[%s > 0\right]" % self._print(expr.args[0])
+        return rf"\left[{self._print(expr.args[0])} > 0\right]"
 
 
 def latex(expr) -> str:

@@ -32,9 +32,10 @@ from sympy import Idx, IndexedBase, KroneckerDelta, Sum
 
 from nnlab.numfmt import fmt_index
 from nnlab.symbolic.expand import const_array
-from nnlab.symbolic.functions import first_max, heaviside0, sigmoid, softplus
+from nnlab.symbolic.functions import softplus
 from nnlab.symbolic.ops import NoSymbolicForm, arr, forward
 from nnlab.symbolic.printing import latex, unicode
+from nnlab.symbolic.printing import tidy as _tidy
 
 MAX_ELEMENT_DERIVATIVES = 4
 
@@ -110,13 +111,13 @@ def _sym(name: str) -> sp.Symbol:
 
 
 def _deriv(input_name: str, slot: int, of: Any, wrt: Any, expr: Any, in_output: Any = None) -> LocalDerivative:
-    expr = sp.sympify(expr)
+    expr = _tidy(expr)
     if in_output is not None:
         in_output = sp.sympify(in_output)
         if in_output == expr:
             in_output = None
     head_u = f"∂{unicode(of)}/∂{unicode(wrt)}"
-    head_l = r"\frac{\partial %s}{\partial %s}" % (latex(of), latex(wrt))
+    head_l = rf"\frac{{\partial {latex(of)}}}{{\partial {latex(wrt)}}}"
     text = f"{head_u} = {unicode(expr)}" + (f" = {unicode(in_output)}" if in_output is not None else "")
     tex = f"{head_l} = {latex(expr)}" + (f" = {latex(in_output)}" if in_output is not None else "")
     return LocalDerivative(input_name, slot, of, wrt, expr, in_output, text, tex)
@@ -261,7 +262,7 @@ def _index(c: _Ctx):
     from nnlab.scenario.expr import _key_text
 
     key = ", ".join(_key_text(k) for k in c.params["key"])
-    x, y = _sym(c.names[0]), _sym(c.out)
+    y = _sym(c.out)
     sel = _sym(f"{c.names[0]}[{key}]")
     return sp.Eq(y, sel), (_deriv(c.names[0], 0, y, sel, 1),), \
         ("elements not selected get gradient 0",)
@@ -359,16 +360,6 @@ def _loss(c: _Ctx):
     return fwd, tuple(ders), tuple(notes)
 
 
-def _tidy(expr: Any) -> Any:
-    """Pull a common number out of a sum: ``ŷ/2 − y/2`` → ``(ŷ − y)/2``."""
-    expr = sp.sympify(expr)
-    if expr.is_Add:
-        pulled = sp.factor_terms(expr)
-        if pulled.is_Mul and len(unicode(pulled)) <= len(unicode(expr)) + 2:
-            return pulled
-    return expr
-
-
 def _cross_entropy(c: _Ctx):
     Z = IndexedBase(c.names[0])
     k, j = _idx("k"), _idx("j")
@@ -382,11 +373,14 @@ def _cross_entropy(c: _Ctx):
     ell = _sym(c.out)
     logp = Z[k] - sp.log(Sum(sp.exp(Z[j]), (j, 0, K - 1)))
     fwd = sp.Eq(ell, -scale * Sum(t[k] * logp, (k, 0, K - 1)))
-    ders = [_deriv(c.names[0], 0, ell, Z[k], scale * (p[k] - t[k]))]
     notes = ["softmax + cross-entropy → p − onehot: the softmax is inside the op (PyTorch)"]
-    if kind == "prob" and not c.consts[1]:
-        ders.append(_deriv(c.names[1], 1, ell, t[k], -scale * sp.log(p[k])))
-        notes.append("with probability targets, p − t assumes each target row sums to 1")
+    if kind == "prob":
+        ders = [_deriv(c.names[0], 0, ell, Z[k], scale * (p[k] * Sum(t[j], (j, 0, K - 1)) - t[k]))]
+        notes.append("probability targets: ∂ℓ/∂zₖ = pₖ·Σⱼ tⱼ − tₖ, which is p − t when each target row sums to 1")
+        if not c.consts[1]:
+            ders.append(_deriv(c.names[1], 1, ell, t[k], -scale * sp.log(p[k])))
+    else:
+        ders = [_deriv(c.names[0], 0, ell, Z[k], scale * (p[k] - t[k]))]
     if rows > 1:
         notes.append(f"{rows} rows, reduction={r!r}")
     return fwd, tuple(ders), tuple(notes)
@@ -407,9 +401,9 @@ def _conv(c: _Ctx):
     win = _window_text(c, conv=True)
     X, K, Y = IndexedBase(c.names[0]), IndexedBase(c.names[1]), IndexedBase(c.out)
     i, j, a, b, ch, f = (_idx(n) for n in ("i", "j", "a", "b", "c", "f"))
-    (sh, sw), ((t, _), (l, _)) = win.stride, win.pads
+    (sh, sw), ((t, _), (lft, _)) = win.stride, win.pads
     (kh, kw) = win.size
-    row, col = sh * i + a - t, sw * j + b - l
+    row, col = sh * i + a - t, sw * j + b - lft
     xs, ks = c.shapes[0], c.shapes[1]
     multi = len(xs) == 3
     x_el = X[ch, row, col] if multi else X[row, col]
@@ -426,8 +420,8 @@ def _conv(c: _Ctx):
         s = s + bias
     r, q = _idx("r"), _idx("q")
     xin = X[ch, r, q] if multi else X[r, q]
-    kin = {2: K[r - sh * i + t, q - sw * j + l], 3: K[ch, r - sh * i + t, q - sw * j + l],
-           4: K[f, ch, r - sh * i + t, q - sw * j + l]}[len(ks)]
+    kin = {2: K[r - sh * i + t, q - sw * j + lft], 3: K[ch, r - sh * i + t, q - sw * j + lft],
+           4: K[f, ch, r - sh * i + t, q - sw * j + lft]}[len(ks)]
     ders = []
     if not c.consts[0]:
         ders.append(_deriv(c.names[0], 0, y_el, xin, kin))
@@ -436,7 +430,7 @@ def _conv(c: _Ctx):
     if has_b and not c.consts[2]:
         ders.append(_deriv(c.names[2], 2, y_el, bias, 1))
     notes = ["cross-correlation (no kernel flip), like PyTorch and the lecture"]
-    if (t, l) != (0, 0):
+    if (t, lft) != (0, 0):
         notes.append("padding cells are 0: terms that land on them vanish")
     notes.append("∂Y/∂X is 0 where the kernel index falls outside the kernel")
     return sp.Eq(y_el, s), tuple(ders), tuple(notes)
@@ -446,9 +440,9 @@ def _pool(c: _Ctx):
     win = _window_text(c, conv=False)
     X, Y = IndexedBase(c.names[0]), IndexedBase(c.out)
     i, j, a, b, ch = (_idx(n) for n in ("i", "j", "a", "b", "c"))
-    (sh, sw), ((t, _), (l, _)), (kh, kw) = win.stride, win.pads, win.size
+    (sh, sw), ((t, _), (lft, _)), (kh, kw) = win.stride, win.pads, win.size
     multi = len(c.shapes[0]) == 3
-    x_el = X[ch, sh * i + a - t, sw * j + b - l] if multi else X[sh * i + a - t, sw * j + b - l]
+    x_el = X[ch, sh * i + a - t, sw * j + b - lft] if multi else X[sh * i + a - t, sw * j + b - lft]
     y_el = Y[ch, i, j] if multi else Y[i, j]
     r, q = _idx("r"), _idx("q")
     xin = X[ch, r, q] if multi else X[r, q]
@@ -625,4 +619,4 @@ def _build(run: Any, step: Any) -> SymbolicRule:
                         tuple(element_ders), back, "\n".join(lines_u), " \\\\\n".join(lines_l))
 
 
-__all__ = ["SymbolicRule", "LocalDerivative", "step_rule", "sigmoid", "first_max", "heaviside0"]
+__all__ = ["LocalDerivative", "SymbolicRule", "step_rule"]

@@ -32,7 +32,7 @@ from nnlab.numfmt import fmt_index
 from nnlab.symbolic.diff import gradient
 from nnlab.symbolic.expand import const_array, example_of, symbols_of
 from nnlab.symbolic.functions import NAMESPACE
-from nnlab.symbolic.ops import NoSymbolicForm, SUPPORTED, forward
+from nnlab.symbolic.ops import SUPPORTED, NoSymbolicForm, forward
 
 MAX_LEAVES = 400
 MAX_ELEMENTS = 20_000
