@@ -80,16 +80,16 @@ class LabScreen(Screen):
         Binding("q", "quit", "Quit"),
     ]
 
-    step: reactive[int] = reactive(0, bindings=True, init=False)
+    step: reactive[int] = reactive(0, bindings=True, init=False, repaint=False)
     """The current step: the one piece of state every pane follows."""
 
-    element: reactive[int] = reactive(0, bindings=True, init=False)
+    element: reactive[int] = reactive(0, bindings=True, init=False, repaint=False)
     """The current element within the step (remembered per step)."""
 
-    example: reactive[int] = reactive(0, bindings=True, init=False)
+    example: reactive[int] = reactive(0, bindings=True, init=False, repaint=False)
     """Which example of the data set is shown (0 without data)."""
 
-    digits: reactive[int] = reactive(4, init=False)
+    digits: reactive[int] = reactive(4, init=False, repaint=False)
     """Decimal places of every number shown."""
 
     def __init__(self, path: str, start: str | None = None, **kwargs: Any) -> None:
@@ -290,6 +290,23 @@ class LabScreen(Screen):
         return parts
 
     # ------------------------------------------------------------------ actions
+    _ACTIONS = ("next_step", "prev_step", "next_phase", "prev_phase", "next_epoch", "prev_epoch", "example")
+
+    def refresh_bindings(self) -> None:
+        """Tell the footer about bindings only when an action's availability really changed.
+
+        The reactives are declared with ``bindings=True``; each change calls this. The
+        footer rebuilds itself on every refresh, which costs more than a whole
+        repaint, so unchanged states are not published.
+        """
+        # Up/Down are not in the state: element moves are too frequent to rebuild the
+        # footer for, so the element actions stay enabled and stop at the ends themselves.
+        state = (id(self.focused), self.model is None, self.error != "",
+                 tuple(self.check_action(a, ()) for a in self._ACTIONS))
+        if state != getattr(self, "_binding_state", None):
+            self._binding_state = state
+            super().refresh_bindings()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Grey out moves that cannot happen here; hide ones that never apply."""
         m = self.model
@@ -309,10 +326,6 @@ class LabScreen(Screen):
             return None if self.step >= last else True
         if action in ("prev_step", "first_step"):
             return None if self.step <= 0 else True
-        if action == "next_element":
-            return None if self.element >= m.element_count(self.step) - 1 else True
-        if action == "prev_element":
-            return None if self.element <= 0 else True
         if action == "next_phase":
             return None if self._phase_target(1) is None else True
         if action == "prev_phase":

@@ -30,7 +30,7 @@ class MathPane(Static, can_focus=False):
 
     def show(self, step: Any, focus: Any, digits: int, rule: str = "") -> None:
         """Describe ``focus`` (a :class:`~nnlab.tui.model.Focus`) of ``step``."""
-        self.update(math_text(step, focus, digits, rule))
+        self.update(math_text(step, focus, digits, rule), layout=False)
 
 
 def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
@@ -92,7 +92,7 @@ class StatusBar(Static, can_focus=False):
             if k:
                 items.append((" │ ", "dim"))
             items.append((part, style) if style else part)
-        self.update(Content.assemble(*items))
+        self.update(Content.assemble(*items), layout=False)
 
 
 class ErrorPanel(Vertical, can_focus=False):

@@ -1,13 +1,18 @@
-"""Tensor grids: numbers formatted by nnlab, drawn line by line, only what is visible.
+"""The tensor pane: every operand of the step as an aligned grid, drawn line by line.
 
-A :class:`TensorGrid` is a Line-API widget (``ScrollView``): ``render_line`` formats
-just the cells of the rows and columns on screen, so a 227×227 channel costs the same
-to repaint as a 3×3 one. The row and column indices are frozen at the left and top.
+Why one widget: a key press must repaint in a few milliseconds. Laying out a
+header and a grid widget per operand made every step change a Textual layout pass
+(tens of milliseconds); here the pane is a single fixed-size Line-API widget that
+packs the operands itself (side by side when they fit, inputs above results
+otherwise), so moving to another step or element is only a repaint. Each operand
+gets a viewport that follows the highlighted cells, and ``render_line`` formats only
+the cells on screen — a 227×227 channel costs the same to repaint as a 3×3 one.
+
 Highlights come from the engine's :class:`~nnlab.engine.trace.Explanation` uses and
-are drawn with component classes styled in ``nnlab.tcss`` (theme aware).
+are drawn with component classes styled in ``nnlab.tcss`` (theme aware). Numbers are
+formatted by :func:`nnlab.numfmt.fmt`, never by a widget.
 
-This module imports no NumPy: arrays arrive as objects with ``shape``, indexing and
-``tolist`` and are only used through those.
+This module imports no NumPy: arrays are used through ``shape``, slicing and ``tolist``.
 """
 
 from __future__ import annotations
@@ -17,28 +22,12 @@ from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static
 
 from nnlab.numfmt import fmt
-
-ROLE_CLASSES = {
-    "current": "tensor-grid--current",
-    "used": "tensor-grid--used",
-    "weight": "tensor-grid--weight",
-    "argmax": "tensor-grid--argmax",
-    "masked": "tensor-grid--masked",
-    "padding": "tensor-grid--pad-used",
-}
-
 
 def lead_count(shape: tuple[int, ...]) -> int:
     """How many 2-D slices a tensor of ``shape`` has (1 for rank ≤ 2)."""
@@ -66,175 +55,14 @@ def lead_number(shape: tuple[int, ...], lead: tuple[int, ...]) -> int:
     return k
 
 
-class TensorGrid(ScrollView, can_focus=False):
-    """One 2-D slice of a tensor as an aligned grid with highlighted cells.
 
-    Scalars draw as one cell, vectors as one row, matrices as rows × columns; for
-    higher ranks :attr:`lead` picks the slice. Padding cells (when the operand is
-    drawn padded) are drawn in their own style.
-    """
 
-    COMPONENT_CLASSES = {
-        "tensor-grid--index",
-        "tensor-grid--padding",
-        "tensor-grid--pad-used",
-        "tensor-grid--current",
-        "tensor-grid--used",
-        "tensor-grid--weight",
-        "tensor-grid--argmax",
-        "tensor-grid--masked",
-    }
-
-    @dataclass
-    class CellClicked(Message):
-        """A cell was clicked (index in the drawn frame, full rank)."""
-
-        grid: TensorGrid
-        index: tuple[int, ...]
-
-        @property
-        def control(self) -> TensorGrid:
-            """The grid that was clicked."""
-            return self.grid
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.operand: Any = None
-        self.marks: dict[tuple[int, ...], str] = {}
-        self.lead: tuple[int, ...] = ()
-        self.digits = 4
-        self._rows = 1
-        self._cols = 1
-        self._cw = 2
-        self._gutter = 2
-        self._slice: Any = None
-        self._row_marks: dict[int, dict[int, str]] = {}
-        self._want: tuple[int, int] | None = None
-
-    # ------------------------------------------------------------------ data
-    def show(self, operand: Any, marks: dict[tuple[int, ...], str], lead: tuple[int, ...], digits: int,
-             follow: tuple[int, ...] | None) -> None:
-        """Draw ``operand`` (slice ``lead``) with ``marks`` and keep ``follow`` in view."""
-        same = operand is self.operand and lead == self.lead and digits == self.digits
-        self.operand, self.marks, self.lead, self.digits = operand, marks, lead, digits
-        shape = operand.shape
-        nd = len(shape)
-        if not same:
-            a = operand.array
-            self._slice = a[lead] if nd > 2 else a
-            self._rows = shape[-2] if nd >= 2 else 1
-            self._cols = shape[-1] if nd >= 1 else 1
-            self._cw, self._gutter = cell_geometry(operand, digits)
-            self.virtual_size = Size(self._gutter + self._cols * self._cw + 1, self._rows + 1)
-        rows: dict[int, dict[int, str]] = {}
-        k = len(lead)
-        for idx, role in marks.items():
-            if len(idx) != nd or tuple(idx[:k]) != lead:
-                continue
-            r, c = _rc(idx, nd)
-            rows.setdefault(r, {})[c] = role
-        self._row_marks = rows
-        self._want = _rc(follow, nd) if follow is not None and tuple(follow[:k]) == lead else None
-        self._follow()
-        self.refresh()
-
-    def _follow(self) -> None:
-        """Scroll so that the wanted cell is visible (centred when it was off screen)."""
-        if self._want is None or not self.size.height:
-            return
-        r, c = self._want
-        region = self.scrollable_content_region
-        vis_rows = max(1, region.height - 1)
-        vis_w = max(1, region.width - self._gutter)
-        y, x = self.scroll_y, self.scroll_x
-        if not y <= r < y + vis_rows:
-            y = max(0, r - vis_rows // 2)
-        left, right = c * self._cw, (c + 1) * self._cw
-        if not (x <= left and right <= x + vis_w):
-            x = max(0, left - vis_w // 2)
-        if (y, x) != (self.scroll_y, self.scroll_x):
-            self.scroll_to(x, y, animate=False, immediate=True)
-
-    def on_resize(self) -> None:
-        """Keep the wanted cell in view after a resize."""
-        self._follow()
-
-    # ------------------------------------------------------------------ drawing
-    def render_line(self, y: int) -> Strip:
-        """One visible line: the column header (y = 0) or a data row."""
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        if self.operand is None:
-            return Strip.blank(width, base)
-        index_style = self.get_component_rich_style("tensor-grid--index")
-        gutter, cw = self._gutter, self._cw
-        sx = int(self.scroll_x)
-        first = max(0, sx // cw)
-        last = min(self._cols, (sx + max(0, width - gutter)) // cw + 1)
-        left_pad = self.operand.pads[1][0] if self.operand.pads else 0
-        top_pad = self.operand.pads[0][0] if self.operand.pads else 0
-        if y == 0:
-            segs = [Segment(" " * gutter, base)]
-            for c in range(first, last):
-                segs.append(Segment(str(c - left_pad).rjust(cw), index_style))
-        else:
-            r = y - 1 + int(self.scroll_y)
-            if r >= self._rows:
-                return Strip.blank(width, base)
-            segs = [Segment(str(r - top_pad).rjust(gutter - 1) + " ", index_style)]
-            segs.extend(self._cells(r, first, last, base))
-        body = Strip(segs[1:]).crop_extend(sx - first * cw, sx - first * cw + max(0, width - gutter), base)
-        return Strip([segs[0]]).crop_extend(0, gutter, base) + body if width > gutter else \
-            Strip([segs[0]]).crop_extend(0, width, base)
-
-    def _cells(self, r: int, first: int, last: int, base: Style) -> list[Segment]:
-        a, nd, cw = self._slice, len(self.operand.shape), self._cw
-        if nd == 0:
-            row = [a.item() if hasattr(a, "item") else a]
-            first, last = 0, 1
-        elif nd == 1:
-            row = a[first:last].tolist()
-        else:
-            row = a[r, first:last].tolist()
-        marks = self._row_marks.get(r, {})
-        pads = self.operand.pads
-        if pads:
-            (t, b), (lp, rp) = pads
-            pad_row = r < t or r >= self._rows - b
-            pad_lo, pad_hi = lp, self._cols - rp
-        digits = self.digits
-        out = []
-        for k, v in enumerate(row):
-            c = first + k
-            text = fmt(v, digits)
-            if len(text) >= cw:
-                text = text[: cw - 2] + "…"
-            role = marks.get(c)
-            is_pad = bool(pads) and (pad_row or c < pad_lo or c >= pad_hi)
-            if role is not None:
-                name = ROLE_CLASSES.get(role, "tensor-grid--used")
-                if is_pad and role != "current":
-                    name = "tensor-grid--pad-used"
-                style = self.get_component_rich_style(name)
-            elif is_pad:
-                style = self.get_component_rich_style("tensor-grid--padding")
-            else:
-                style = base
-            out.append(Segment(" " + text.rjust(cw - 1), style))
-        return out
-
-    # ------------------------------------------------------------------ mouse
-    def on_click(self, event: events.Click) -> None:
-        """Post :class:`CellClicked` for a click on a data cell."""
-        if self.operand is None or event.y < 1 or event.x < self._gutter:
-            return
-        r = event.y - 1 + int(self.scroll_y)
-        c = (event.x - self._gutter + int(self.scroll_x)) // self._cw
-        if not (0 <= r < self._rows and 0 <= c < self._cols):
-            return
-        nd = len(self.operand.shape)
-        index = () if nd == 0 else (c,) if nd == 1 else tuple(self.lead) + (r, c)
-        self.post_message(self.CellClicked(self, index))
+def lead_number(shape: tuple[int, ...], lead: tuple[int, ...]) -> int:
+    """Inverse of :func:`lead_index`."""
+    k = 0
+    for s, i in zip(shape[:-2], lead):
+        k = k * s + i
+    return k
 
 
 def _rc(index: tuple[int, ...], nd: int) -> tuple[int, int]:
@@ -245,111 +73,102 @@ def _rc(index: tuple[int, ...], nd: int) -> tuple[int, int]:
     return index[-2], index[-1]
 
 
-class TensorHeader(Static, can_focus=False):
-    """The line above a grid: name, shape, slice selector ``‹ [0,:,:] ›`` and notes."""
-
-    @dataclass
-    class SliceStep(Message):
-        """The ‹ or › of the slice selector was clicked (``delta`` is −1 or +1)."""
-
-        header: TensorHeader
-        delta: int
-
-        @property
-        def control(self) -> TensorHeader:
-            """The header that was clicked."""
-            return self.header
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", markup=False, **kwargs)
-        self._arrows: tuple[int, int] | None = None
-
-    def set_header(self, operand: Any, lead: tuple[int, ...], digits: int) -> None:
-        """Describe ``operand`` showing slice ``lead``."""
-        text = Text()
-        text.append(operand.title, style="bold")
-        shape = operand.shape
-        true_shape = shape
-        if operand.pads:
-            (t, b), (l, r) = operand.pads
-            true_shape = tuple(shape[:-2]) + (shape[-2] - t - b, shape[-1] - l - r)
-        text.append("  " + ("×".join(str(s) for s in true_shape) if true_shape else "scalar"), style="dim")
-        self._arrows = None
-        if len(shape) > 2:
-            n = lead_count(shape)
-            k = lead_number(shape, lead)
-            text.append("  ")
-            start = len(text.plain)
-            text.append("‹", style="bold")
-            sl = ",".join(str(i) for i in lead) + ",:,:"
-            text.append(f" [{sl}] {k + 1}/{n} ")
-            text.append("›", style="bold")
-            self._arrows = (start, len(text.plain) - 1)
-        if operand.note:
-            text.append("  " + operand.note, style="italic")
-        self.update(text)
-
-    def on_click(self, event: events.Click) -> None:
-        """Clicks on ‹ or › step the slice."""
-        if self._arrows is None:
-            return
-        lo, hi = self._arrows
-        if event.x <= lo + 1 and event.x >= lo - 1:
-            self.post_message(self.SliceStep(self, -1))
-        elif hi - 1 <= event.x <= hi + 1:
-            self.post_message(self.SliceStep(self, +1))
+def _dims(shape: tuple[int, ...]) -> tuple[int, int]:
+    return (shape[-2] if len(shape) >= 2 else 1), (shape[-1] if len(shape) >= 1 else 1)
 
 
-class TensorBlock(Widget, can_focus=False):
-    """A header and a grid: one operand of the current step."""
+def cell_geometry(op: Any, digits: int) -> tuple[int, int]:
+    """``(cell width, gutter width)`` of a grid: numbers and index labels must both fit."""
+    rows, cols = _dims(op.shape)
+    top = op.pads[0][0] if op.pads else 0
+    left = op.pads[1][0] if op.pads else 0
+    label = max(len(str(cols - 1 - left)), len(str(-left)))
+    cw = max(op.cell_width(digits), label) + 1
+    gutter = max(len(str(rows - 1 - top)), len(str(-top)), 1) + 1 if len(op.shape) >= 2 else 1
+    return cw, gutter
 
-    DEFAULT_CSS = """
-    TensorBlock { height: auto; width: 1fr; }
+
+def true_shape(op: Any) -> tuple[int, ...]:
+    """The operand's shape without the padding it is drawn with."""
+    shape = op.shape
+    if op.pads:
+        (t, b), (l, r) = op.pads
+        return tuple(shape[:-2]) + (shape[-2] - t - b, shape[-1] - l - r)
+    return tuple(shape)
+
+
+@dataclass
+class Block:
+    """Where and how one operand is drawn in the pane.
+
+    Attributes:
+        op: The operand.
+        x, y: Top-left corner in pane coordinates (y before the pane's scroll).
+        width: Columns the block occupies.
+        vis_rows, vis_cols: Data rows and columns that fit.
+        row_off, col_off: First data row and column shown (the viewport).
+        lead: The slice shown, for rank > 2.
+        cw, gutter: Cell width and row-label width.
+        arrows: Header columns of ‹ and › (relative to ``x``), if the slice selector is shown.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.header = TensorHeader(classes="tensor-header")
-        self.grid = TensorGrid(classes="tensor-grid")
-        self.operand: Any = None
+    op: Any
+    x: int = 0
+    y: int = 0
+    width: int = 0
+    vis_rows: int = 1
+    vis_cols: int = 1
+    row_off: int = 0
+    col_off: int = 0
+    lead: tuple[int, ...] = ()
+    cw: int = 2
+    gutter: int = 1
+    arrows: tuple[int, int] | None = None
+    pinned: bool = False
 
-    def compose(self) -> ComposeResult:
-        """A header line above the grid."""
-        yield self.header
-        yield self.grid
+    @property
+    def height(self) -> int:
+        """Header + column labels + data rows."""
+        return 2 + self.vis_rows
 
+    @property
+    def rows(self) -> int:
+        """Data rows of the slice."""
+        return _dims(self.op.shape)[0]
 
-class TensorRow(Widget, can_focus=False):
-    """A row of blocks: side by side when they fit the pane's width, else stacked."""
-
-    DEFAULT_CSS = """
-    TensorRow { height: auto; width: 1fr; layout: horizontal; }
-    TensorRow.-stacked { layout: vertical; }
-    """
-
-    def __init__(self, size: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.blocks = [TensorBlock(classes="tensor-block") for _ in range(size)]
-
-    def compose(self) -> ComposeResult:
-        """The row's pool of blocks, hidden until used."""
-        for b in self.blocks:
-            b.display = False
-            yield b
+    @property
+    def cols(self) -> int:
+        """Data columns of the slice."""
+        return _dims(self.op.shape)[1]
 
 
 GAP = 3
+MIN_ROWS = 4
 
 
-class TensorPane(VerticalScroll, can_focus=False):
-    """The current step's tensors: inputs (or upstream gradient), then the output (or gradients).
+class TensorPane(Widget, can_focus=False):
+    """The current step's operands: inputs (or the upstream gradient), then the results.
 
-    Blocks are packed into two rows: everything side by side when it fits the
-    width, else the inputs in one row and the results in the next, each row stacked
-    vertically when its blocks do not fit. The pane keeps a pool of
-    :class:`TensorBlock` widgets and reuses them, so a key press updates data
-    instead of mounting widgets.
+    The pane owns no step state: :meth:`show` is given the operands and the
+    highlights of the current element and lays them out; the viewports follow the
+    highlighted cells. Mouse: a click on a result cell selects that element, a click
+    on ‹ › shows another channel, the wheel scrolls the block under the pointer.
     """
+
+    COMPONENT_CLASSES = {
+        "tensor-pane--title",
+        "tensor-pane--title-result",
+        "tensor-pane--meta",
+        "tensor-pane--index",
+        "tensor-pane--cell",
+        "tensor-pane--padding",
+        "tensor-pane--pad-used",
+        "tensor-pane--current",
+        "tensor-pane--used",
+        "tensor-pane--weight",
+        "tensor-pane--argmax",
+        "tensor-pane--masked",
+    }
 
     @dataclass
     class SliceChanged(Message):
@@ -366,7 +185,7 @@ class TensorPane(VerticalScroll, can_focus=False):
 
     @dataclass
     class ElementClicked(Message):
-        """A cell of the operand in ``slot`` was clicked."""
+        """A cell of the operand in ``slot`` was clicked (index in its drawn frame, full rank)."""
 
         pane: TensorPane
         slot: int
@@ -379,148 +198,367 @@ class TensorPane(VerticalScroll, can_focus=False):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.rows = [TensorRow(6, classes="tensor-row"), TensorRow(6, classes="tensor-row")]
+        self.operands: list[Any] = []
+        self.marks: dict[int, dict[tuple[int, ...], str]] = {}
+        self.focus_slot = -1
+        self.focus_index: tuple[int, ...] = ()
+        self.digits = 4
         self.leads: dict[int, tuple[int, ...]] = {}
-        self._operands: list[Any] = []
-        self._arranged: tuple | None = None
-        self._placement: list[tuple[int, int]] = []
+        self.blocks: list[Block] = []
+        self.scroll = 0
+        self._layout_key: tuple | None = None
+        self._row_marks: dict[int, dict[int, dict[int, str]]] = {}
+        self._height = 0
+        self._styles: dict[str, Style] = {}
 
-    @property
-    def blocks(self) -> list[TensorBlock]:
-        """The blocks in use, in operand order."""
-        return [self.rows[r].blocks[p] for r, p in self._placement]
-
-    def compose(self) -> ComposeResult:
-        """Two rows of pooled blocks."""
-        yield from self.rows
-
-    def _arrange(self, operands: list[Any], digits: int) -> None:
-        """Decide which row and position each operand goes to, and each row's direction."""
-        width = max(20, self.scrollable_content_region.width or self.size.width or 80)
-        key = (tuple((id(o), o.shape) for o in operands), width, digits)
-        if key == self._arranged:
-            return
-        self._arranged = key
-        widths = [_block_width(o, digits) for o in operands]
-        inputs = [k for k, o in enumerate(operands) if o.role in ("input", "upstream")]
-        results = [k for k in range(len(operands)) if k not in inputs]
-        if sum(widths) + GAP * (len(widths) - 1) <= width:
-            groups = [list(range(len(operands))), []]
-        else:
-            groups = [inputs, results]
-        placement: list[tuple[int, int]] = [(0, 0)] * len(operands)
-        for r, group in enumerate(groups):
-            row = self.rows[r]
-            fits = sum(widths[k] for k in group) + GAP * max(0, len(group) - 1) <= width
-            row.set_class(not fits, "-stacked")
-            for p, block in enumerate(row.blocks):
-                if p < len(group):
-                    k = group[p]
-                    placement[k] = (r, p)
-                    block.styles.width = widths[k] if fits else "1fr"
-                    block.set_class(fits and p < len(group) - 1, "-gap")
-                    block.display = True
-                elif block.display:
-                    block.display = False
-            row.display = bool(group)
-        self._placement = placement
-
+    # ------------------------------------------------------------------ data
     def show(self, operands: list[Any], marks: dict[int, dict[tuple[int, ...], str]], focus_slot: int,
              focus_index: tuple[int, ...], digits: int, new_step: bool) -> None:
         """Draw ``operands`` with the highlights of the current element."""
         if new_step:
             self.leads = {}
-        self._operands = operands
-        self._arrange(operands, digits)
-        cursor_block = None
-        for op, block in zip(operands, self.blocks):
-            m = marks.get(op.slot, {})
-            lead = self._lead(op, m, focus_slot, focus_index)
-            block.operand = op
-            block.set_class(op.cursor, "-cursor")
-            block.set_class(op.role == "output" or op.role == "grad", "-result")
-            block.header.set_header(op, lead, digits)
-            follow = focus_index if op.slot == focus_slot else (next(iter(m)) if m else None)
-            block.grid.show(op, m, lead, digits, follow)
-            if op.slot == focus_slot:
-                cursor_block = block
-        if cursor_block is not None and self.size.height and new_step:
-            self.scroll_to_widget(cursor_block, animate=False, immediate=True)
+            self.scroll = 0
+        self.operands, self.marks = operands, marks
+        self.focus_slot, self.focus_index, self.digits = focus_slot, tuple(focus_index), digits
+        leads = [self._lead(op) for op in operands]
+        self._pack(leads, force=new_step)
+        self._index_marks()
+        self._follow()
+        self.refresh()
 
-    def on_resize(self) -> None:
-        """Re-pack the rows for the new width."""
-        if self._operands:
-            self._arranged = None
-            self._arrange(self._operands, self.blocks[0].grid.digits if self.blocks else 4)
-
-    def _lead(self, op: Any, marks: dict, focus_slot: int, focus_index: tuple[int, ...]) -> tuple[int, ...]:
+    def _lead(self, op: Any) -> tuple[int, ...]:
         nd = len(op.shape)
         if nd <= 2:
             return ()
         k = nd - 2
-        if op.slot == focus_slot and len(focus_index) == nd:
-            lead = tuple(focus_index[:k])
+        m = self.marks.get(op.slot, {})
+        if op.slot == self.focus_slot and len(self.focus_index) == nd:
+            lead = tuple(self.focus_index[:k])
         else:
             lead = self.leads.get(op.slot)
-            if lead is None or (marks and not any(tuple(i[:k]) == lead for i in marks)):
-                lead = tuple(next(iter(marks))[:k]) if marks else (0,) * k
+            if lead is None or (m and not any(tuple(i[:k]) == lead for i in m)):
+                lead = tuple(next(iter(m))[:k]) if m else (0,) * k
         self.leads[op.slot] = lead
         return lead
 
+    def _pack(self, leads: list[tuple[int, ...]], force: bool = False) -> None:
+        """Place the blocks: one shelf if all fit, else inputs then results, wrapping as needed."""
+        width = max(10, self.size.width)
+        height = max(4, self.size.height)
+        key = (tuple(id(o) for o in self.operands), width, height, self.digits)
+        if key == self._layout_key and not force:
+            for b, lead in zip(self.blocks, leads):
+                b.lead = lead
+            return
+        self._layout_key = key
+        blocks = []
+        for op, lead in zip(self.operands, leads):
+            cw, gutter = cell_geometry(op, self.digits)
+            rows, cols = _dims(op.shape)
+            natural = gutter + cols * cw + 1
+            head = len(self._header_text(op, lead, None)[0])
+            w = min(width, max(natural, min(head, 32)))
+            vis_cols = max(1, min(cols, (w - gutter - 1) // cw)) if w > gutter + cw else 1
+            blocks.append(Block(op, width=w, vis_rows=rows, vis_cols=vis_cols, lead=lead, cw=cw, gutter=gutter))
+        inputs = [b for b in blocks if b.op.role in ("input", "upstream")]
+        results = [b for b in blocks if b.op.role not in ("input", "upstream")]
+        total = sum(b.width for b in blocks) + GAP * max(0, len(blocks) - 1)
+        groups = [blocks] if total <= width else [g for g in (inputs, results) if g]
+        shelves: list[list[Block]] = []
+        for group in groups:
+            shelf: list[Block] = []
+            used = 0
+            for b in group:
+                need = b.width + (GAP if shelf else 0)
+                if shelf and used + need > width:
+                    shelves.append(shelf)
+                    shelf, used, need = [], 0, b.width
+                shelf.append(b)
+                used += need
+            if shelf:
+                shelves.append(shelf)
+        # cap the rows so that every shelf fits the pane when possible (at least MIN_ROWS each)
+        natural_h = sum(max(b.height for b in sh) + 1 for sh in shelves) - 1
+        if natural_h > height and shelves:
+            budget = max(MIN_ROWS, (height + 1) // len(shelves) - 3)
+            for sh in shelves:
+                for b in sh:
+                    b.vis_rows = min(b.rows, budget)
+            # give leftover lines to the tallest blocks
+            used_h = sum(max(b.height for b in sh) + 1 for sh in shelves) - 1
+            spare = height - used_h
+            for sh in sorted(shelves, key=lambda sh: -max(b.rows for b in sh)):
+                if spare <= 0:
+                    break
+                extra = min(spare, max(b.rows - b.vis_rows for b in sh))
+                if extra > 0:
+                    for b in sh:
+                        b.vis_rows = min(b.rows, b.vis_rows + extra)
+                    spare -= extra
+        y = 0
+        for sh in shelves:
+            x = 0
+            for b in sh:
+                b.x, b.y = x, y
+                x += b.width + GAP
+            y += max(b.height for b in sh) + 1
+        self._height = max(0, y - 1)
+        old = {b.op.slot: b for b in self.blocks}
+        for b in blocks:
+            prev = old.get(b.op.slot)
+            if prev is not None and not force and prev.op is b.op:
+                b.row_off, b.col_off = prev.row_off, prev.col_off
+        self.blocks = blocks
+
+    def _index_marks(self) -> None:
+        """Per block: row → column → role, for the slice shown."""
+        out: dict[int, dict[int, dict[int, str]]] = {}
+        for k, b in enumerate(self.blocks):
+            nd = len(b.op.shape)
+            rows: dict[int, dict[int, str]] = {}
+            n = len(b.lead)
+            for idx, role in self.marks.get(b.op.slot, {}).items():
+                if len(idx) != nd or tuple(idx[:n]) != b.lead:
+                    continue
+                r, c = _rc(idx, nd)
+                rows.setdefault(r, {})[c] = role
+            out[k] = rows
+        self._row_marks = out
+
+    def _follow(self) -> None:
+        """Move each viewport so that its highlighted cells are visible."""
+        for k, b in enumerate(self.blocks):
+            rows = self._row_marks.get(k, {})
+            if b.op.slot == self.focus_slot and self.focus_index is not None and (
+                    len(self.focus_index) == len(b.op.shape)):
+                r, c = _rc(self.focus_index, len(b.op.shape))
+                box = (r, r, c, c)
+            elif rows:
+                cols = [c for row in rows.values() for c in row]
+                box = (min(rows), max(rows), min(cols), max(cols))
+            else:
+                continue
+            b.pinned = False
+            b.row_off = _span(b.row_off, b.vis_rows, b.rows, box[0], box[1])
+            b.col_off = _span(b.col_off, b.vis_cols, b.cols, box[2], box[3])
+        # keep the cursor's block on screen
+        for b in self.blocks:
+            if b.op.slot == self.focus_slot:
+                h = self.size.height or self._height
+                if b.y < self.scroll:
+                    self.scroll = b.y
+                elif b.y + b.height > self.scroll + h:
+                    self.scroll = max(0, min(b.y, b.y + b.height - h))
+        self.scroll = max(0, min(self.scroll, max(0, self._height - (self.size.height or 0))))
+
+    def on_resize(self) -> None:
+        """Re-pack for the new size."""
+        if self.operands:
+            self._pack([b.lead for b in self.blocks] or [self._lead(o) for o in self.operands])
+            self._index_marks()
+            self._follow()
+            self.refresh()
+
     def step_slice(self, slot: int, delta: int) -> tuple[int, ...] | None:
         """Show the next (previous) slice of the operand in ``slot``; returns the new lead."""
-        for op in self._operands:
-            if op.slot == slot and len(op.shape) > 2:
-                n = lead_count(op.shape)
-                k = (lead_number(op.shape, self.leads.get(slot, (0,) * (len(op.shape) - 2))) + delta) % n
-                lead = lead_index(op.shape, k)
+        for b in self.blocks:
+            if b.op.slot == slot and len(b.op.shape) > 2:
+                n = lead_count(b.op.shape)
+                k = (lead_number(b.op.shape, b.lead) + delta) % n
+                lead = lead_index(b.op.shape, k)
                 self.leads[slot] = lead
+                b.lead = lead
+                self._index_marks()
+                self.refresh()
                 return lead
         return None
 
-    def on_tensor_header_slice_step(self, event: TensorHeader.SliceStep) -> None:
-        """Turn a header click into :class:`SliceChanged`."""
+    # ------------------------------------------------------------------ text
+    def _header_text(self, op: Any, lead: tuple[int, ...], b: Block | None) -> tuple[str, tuple[int, int] | None]:
+        shape = true_shape(op)
+        text = f"{op.title}  {'×'.join(str(s) for s in shape) if shape else 'scalar'}"
+        arrows = None
+        if len(op.shape) > 2:
+            n = lead_count(op.shape)
+            k = lead_number(op.shape, lead)
+            sl = ",".join(str(i) for i in lead)
+            start = len(text) + 2
+            text += f"  ‹ [{sl},:,:] {k + 1}/{n} ›"
+            arrows = (start, len(text) - 1)
+        if op.note:
+            text += f"  {op.note}"
+        if b is not None and (b.vis_rows < b.rows):
+            text += f"  rows {b.row_off}–{b.row_off + b.vis_rows - 1}"
+        return text, arrows
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"tensor-pane--{name}")
+
+    # ------------------------------------------------------------------ drawing
+    def render_line(self, y: int) -> Strip:
+        """One line of the pane: pieces of every block that crosses it."""
+        width = self.size.width
+        base = self.rich_style
+        line = y + self.scroll
+        segs: list[Segment] = []
+        x = 0
+        for k, b in enumerate(self.blocks):
+            ly = line - b.y
+            if not 0 <= ly < b.height:
+                continue
+            if b.x > x:
+                segs.append(Segment(" " * (b.x - x), base))
+            piece = self._block_line(k, b, ly, base)
+            segs.extend(piece)
+            x = b.x + b.width
+        return Strip(segs).crop_extend(0, width, base)
+
+    def _block_line(self, k: int, b: Block, ly: int, base: Style) -> list[Segment]:
+        if ly == 0:
+            text, arrows = self._header_text(b.op, b.lead, b)
+            b.arrows = arrows
+            name = "title-result" if b.op.cursor else "title"
+            title_len = len(b.op.title)
+            head = [Segment(b.op.title, self._style(name)),
+                    Segment(text[title_len:], self._style("meta"))]
+            return list(Strip(head).crop_extend(0, b.width, base))
+        index_style = self._style("index")
+        left_pad = b.op.pads[1][0] if b.op.pads else 0
+        top_pad = b.op.pads[0][0] if b.op.pads else 0
+        c0, c1 = b.col_off, min(b.cols, b.col_off + b.vis_cols)
+        if ly == 1:
+            if len(b.op.shape) == 0:
+                return [Segment(" " * b.width, base)]
+            labels = "".join(str(c - left_pad).rjust(b.cw) for c in range(c0, c1))
+            more = "…" if c1 < b.cols else " "
+            return list(Strip([Segment(" " * b.gutter, base), Segment(labels + more, index_style)])
+                        .crop_extend(0, b.width, base))
+        r = b.row_off + ly - 2
+        if r >= b.rows or ly - 2 >= b.vis_rows:
+            return [Segment(" " * b.width, base)]
+        label = str(r - top_pad).rjust(b.gutter - 1) + " " if len(b.op.shape) >= 2 else " " * b.gutter
+        segs = [Segment(label, index_style)]
+        segs.extend(self._cells(k, b, r, c0, c1, base))
+        segs.append(Segment("…" if c1 < b.cols else " ", index_style))
+        return list(Strip(segs).crop_extend(0, b.width, base))
+
+    def _cells(self, k: int, b: Block, r: int, c0: int, c1: int, base: Style) -> list[Segment]:
+        op = b.op
+        a = op.array
+        nd = len(op.shape)
+        if nd == 0:
+            row = [a.item() if hasattr(a, "item") else a]
+        elif nd == 1:
+            row = a[c0:c1].tolist()
+        elif nd == 2:
+            row = a[r, c0:c1].tolist()
+        else:
+            row = a[b.lead + (r, slice(c0, c1))].tolist()
+        marks = self._row_marks.get(k, {}).get(r, {})
+        pads = op.pads
+        pad_row = False
+        pad_lo = pad_hi = 0
+        if pads:
+            (t, bt), (lp, rp) = pads
+            pad_row = r < t or r >= b.rows - bt
+            pad_lo, pad_hi = lp, b.cols - rp
+        digits, cw = self.digits, b.cw
+        out = []
+        for j, v in enumerate(row):
+            c = c0 + j
+            text = fmt(v, digits)
+            if len(text) >= cw:
+                text = text[: cw - 2] + "…"
+            role = marks.get(c)
+            is_pad = bool(pads) and (pad_row or c < pad_lo or c >= pad_hi)
+            if role is not None:
+                name = role if role in ROLES else "used"
+                if is_pad and role != "current":
+                    name = "pad-used"
+                style = self._style(name)
+            elif is_pad:
+                style = self._style("padding")
+            else:
+                style = base
+            out.append(Segment(" " + text.rjust(cw - 1), style))
+        return out
+
+    def plain_lines(self) -> list[str]:
+        """The pane as plain text (for tests and debugging)."""
+        return [self.render_line(y).text for y in range(self.size.height)]
+
+    def role_at(self, slot: int, index: tuple[int, ...]) -> str | None:
+        """The highlight role of a cell (None if not highlighted)."""
+        return self.marks.get(slot, {}).get(tuple(index))
+
+    # ------------------------------------------------------------------ mouse
+    def _block_at(self, x: int, y: int) -> tuple[Block | None, int]:
+        line = y + self.scroll
+        for b in self.blocks:
+            if b.y <= line < b.y + b.height and b.x <= x < b.x + b.width:
+                return b, line - b.y
+        return None, -1
+
+    def on_click(self, event: events.Click) -> None:
+        """A cell selects an element; ‹ › in a header changes the slice."""
+        b, ly = self._block_at(event.x, event.y)
+        if b is None:
+            return
+        dx = event.x - b.x
+        if ly == 0:
+            if b.arrows is not None:
+                lo, hi = b.arrows
+                if abs(dx - lo) <= 1:
+                    self.post_message(self.SliceChanged(self, b.op.slot, -1))
+                elif abs(dx - hi) <= 1:
+                    self.post_message(self.SliceChanged(self, b.op.slot, +1))
+            return
+        if ly < 2 or dx < b.gutter:
+            return
+        r = b.row_off + ly - 2
+        c = b.col_off + (dx - b.gutter) // b.cw
+        if not (0 <= r < b.rows and 0 <= c < b.cols):
+            return
+        nd = len(b.op.shape)
+        index = () if nd == 0 else (c,) if nd == 1 else tuple(b.lead) + (r, c)
+        self.post_message(self.ElementClicked(self, b.op.slot, index))
+
+    def _wheel(self, event: events.MouseEvent, delta: int) -> None:
+        b, _ = self._block_at(event.x, event.y)
+        if b is not None and b.vis_rows < b.rows:
+            b.row_off = max(0, min(b.rows - b.vis_rows, b.row_off + delta * 3))
+            b.pinned = True
+        elif self._height > self.size.height:
+            self.scroll = max(0, min(self._height - self.size.height, self.scroll + delta * 2))
+        else:
+            return
         event.stop()
-        block = event.header.parent
-        if isinstance(block, TensorBlock) and block.operand is not None:
-            self.post_message(self.SliceChanged(self, block.operand.slot, event.delta))
+        self.refresh()
 
-    def on_tensor_grid_cell_clicked(self, event: TensorGrid.CellClicked) -> None:
-        """Turn a grid click into :class:`ElementClicked`."""
-        event.stop()
-        block = event.grid.parent
-        if isinstance(block, TensorBlock) and block.operand is not None:
-            self.post_message(self.ElementClicked(self, block.operand.slot, event.index))
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        """Scroll the block under the pointer (or the pane)."""
+        self._wheel(event, 1)
 
-
-def cell_geometry(op: Any, digits: int) -> tuple[int, int]:
-    """``(cell width, gutter width)`` of a grid: numbers and index labels must both fit."""
-    shape = op.shape
-    rows = shape[-2] if len(shape) >= 2 else 1
-    cols = shape[-1] if len(shape) >= 1 else 1
-    top = op.pads[0][0] if op.pads else 0
-    left = op.pads[1][0] if op.pads else 0
-    label = max(len(str(cols - 1 - left)), len(str(-left)))
-    cw = max(op.cell_width(digits), label) + 1
-    gutter = max(len(str(rows - 1 - top)), len(str(-top)), 1) + 1
-    return cw, gutter
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        """Scroll the block under the pointer (or the pane)."""
+        self._wheel(event, -1)
 
 
-def grid_size(op: Any, digits: int) -> tuple[int, int]:
-    """Width and height a grid needs to show ``op`` without scrolling."""
-    shape = op.shape
-    rows = shape[-2] if len(shape) >= 2 else 1
-    cols = shape[-1] if len(shape) >= 1 else 1
-    cw, gutter = cell_geometry(op, digits)
-    return gutter + cols * cw + 1, rows + 1
+ROLES = ("current", "used", "weight", "argmax", "masked", "padding", "pad-used")
 
 
-def _block_width(op: Any, digits: int) -> int:
-    w, h = grid_size(op, digits)
-    if h > MAX_GRID_ROWS:
-        w += 1  # vertical scrollbar
-    head = len(op.title) + 2 + len("×".join(str(s) for s in op.shape)) + (14 if len(op.shape) > 2 else 0)
-    return max(w, min(head, 28))
-
-
-MAX_GRID_ROWS = 14
+def _span(off: int, vis: int, total: int, lo: int, hi: int) -> int:
+    """A viewport offset showing ``lo..hi`` (or as much of it as fits), moving as little as possible."""
+    if vis >= total:
+        return 0
+    if lo >= off and hi < off + vis:
+        return off
+    if hi - lo + 1 >= vis:
+        new = lo
+    elif lo < off:
+        new = lo
+    else:
+        new = hi - vis + 1
+    if not (off <= lo and hi < off + vis) and (lo < off - vis or lo > off + 2 * vis):
+        new = max(0, (lo + hi) // 2 - vis // 2)  # a far jump: centre it
+    return max(0, min(new, total - vis))
