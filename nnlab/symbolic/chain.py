@@ -52,6 +52,8 @@ MAX_PATHS = 12
 """Paths listed in a chain (all paths are summed)."""
 MAX_EDGES = 20_000
 """Element-to-element factors a chain may need before it is refused as too large."""
+MAX_COST = 100_000
+"""Elements (outputs plus inputs of every op between the element and the target) a chain may span."""
 CACHE_SIZE = 256
 TOL = 1e-9
 
@@ -364,7 +366,7 @@ def _fingerprint(run: Any) -> tuple:
 def _model(run: Any, key: tuple) -> _Model:
     with _LOCK:
         m = _MODELS.get(key)
-        if m is None or m.run is not run and m.run.graph is not run.graph:
+        if m is None:  # same file, text and leaf values: the same graph and numbers
             m = _Model(run)
             _MODELS[key] = m
             while len(_MODELS) > 16:
@@ -516,6 +518,13 @@ def _build(model: _Model, ref: str, name: str, index: tuple, example: int | None
     # Which named nodes lie between the element and the target.
     live = g.ancestors(target) & _descendants(g, name)
     steps = [n for n in g.order if n in live and model.is_step(n) and n != name]
+    cost = sum(int(np.prod(g.nodes[m].shape)) + sum(int(np.prod(g.nodes[i].shape)) for i in
+                                                     g.nodes[m].op_inputs if i)
+               for n in steps for m in model.members(n))
+    if cost > MAX_COST:
+        raise NnlabError(f"the chain for {ref} runs through {cost:,} tensor elements; too large to write "
+                         "out symbolically", hint="pick a smaller scenario, or an element nearer the loss.",
+                         kind="reference")
     reach: set[tuple] = {ref_elem}
     order: list[tuple] = []  # the reached elements, inputs before outputs
     edges = 0

@@ -34,7 +34,7 @@ from nnlab.numfmt import fmt_index
 from nnlab.symbolic.expand import const_array
 from nnlab.symbolic.functions import softplus
 from nnlab.symbolic.ops import NoSymbolicForm, arr, forward
-from nnlab.symbolic.printing import latex, unicode
+from nnlab.symbolic.printing import SUBSCRIPT, latex, unicode
 from nnlab.symbolic.printing import tidy as _tidy
 
 MAX_ELEMENT_DERIVATIVES = 4
@@ -562,6 +562,21 @@ def step_rule(run: Any, step: Any) -> SymbolicRule:
     return rule
 
 
+def _backward_line(target: str, d: LocalDerivative) -> str:
+    """``∂loss/∂x[j] = Σᵢ ∂loss/∂z1[i] · ∂z1[i]/∂x[j]``: sum over output indices the input lacks."""
+    of, wrt = d.of, d.wrt
+    out_idx = list(of.indices) if isinstance(of, sp.Indexed) else []
+    have = sp.sympify(wrt).free_symbols
+    summed = [ix for ix in out_idx if ix not in have]
+    sigma = ""
+    if summed:
+        names = [str(ix) for ix in summed]
+        sigma = "Σ" + ("".join(SUBSCRIPT[n] for n in names) if all(n in SUBSCRIPT for n in names)
+                       else "_(" + ",".join(names) + ")") + " "
+    o, w = unicode(of), unicode(wrt)
+    return f"∂{target}/∂{w} = {sigma}∂{target}/∂{o} · ∂{o}/∂{w}"
+
+
 def _update_rule(run: Any, step: Any) -> SymbolicRule:
     """``W1 ← W1 − η·∂loss/∂W1`` for a training update step."""
     w = step.node
@@ -603,8 +618,7 @@ def _build(run: Any, step: Any) -> SymbolicRule:
     back = ""
     if step.phase == "backward" and run.target:
         T = run.target
-        parts = [f"∂{T}/∂{d.input} = ∂{T}/∂{ctx.out} · ∂{ctx.out}/∂{d.input}" for d in ders]
-        back = "; ".join(parts)
+        back = "; ".join(_backward_line(T, d) for d in ders)
     lines_u = [unicode(fwd)] + [d.unicode for d in ders]
     lines_l = [latex(fwd)] + [d.latex for d in ders]
     if back:

@@ -146,3 +146,13 @@ def test_chain_for_one_element_of_the_bundled_2_layer_network_is_fast():
     t0 = time.perf_counter()
     chain_for(run, "grad(W1)[0, 0]")
     assert time.perf_counter() - t0 < 0.3
+
+
+def test_a_chain_through_huge_tensors_is_refused_quickly():
+    run = scenario_run("nnlab: 1\ntitle: t\nvalues:\n  X: {shape: [300, 300], init: normal}\n"
+                       "  K: {shape: [3, 3], init: normal}\ncompute:\n  - Y = conv2d(X, K)\n"
+                       "  - loss = sum(Y)\nbackward: loss\n")
+    t0 = time.perf_counter()
+    with pytest.raises(NnlabError, match="too large"):
+        chain_for(run, "grad(K)[0, 0]")
+    assert time.perf_counter() - t0 < 1.0

@@ -106,6 +106,11 @@ def test_backward_steps_add_the_chain_rule_line():
     rule = _rule(run, "a1", "backward")
     assert rule.backward == "∂loss/∂z1 = ∂loss/∂a1 · ∂a1/∂z1"
     assert rule.unicode.splitlines()[0] == rule.backward
+    layer = _rule(run, "z1", "backward")
+    assert layer.backward.split("; ") == [
+        "∂loss/∂W1[i,j] = ∂loss/∂z1[i] · ∂z1[i]/∂W1[i,j]",
+        "∂loss/∂x[j] = Σᵢ ∂loss/∂z1[i] · ∂z1[i]/∂x[j]",
+        "∂loss/∂b1[i] = ∂loss/∂z1[i] · ∂z1[i]/∂b1[i]"]
 
 
 def test_training_update_steps_have_a_rule():
