@@ -100,7 +100,7 @@ class ChainPath:
         elements: The elements along the path, target first (``("loss", "yhat[0]", …)``).
         factors: The local derivatives, in the same order.
         product: Their product, a sympy expression.
-        unicode: The factors' Unicode joined with ``·`` (in path order).
+        unicode: The factors' Unicode joined with `` · `` (in path order, like the labels).
         latex: The same in LaTeX.
         value: The product's value.
         example: The example (row of the data set) this path runs through, or None
@@ -642,7 +642,7 @@ def _path(model: _Model, elems: list[tuple], e: int, batch_axis: bool) -> ChainP
     value = 1.0
     for f in factors:
         value *= f.value
-    text = "·".join(_paren(f) for f in factors) if factors else "1"
+    text = " · ".join(_paren(f) for f in factors) if factors else "1"
     tex = r" \cdot ".join(r"\left(" + f.latex + r"\right)" if _needs_paren(f.expr) else f.latex
                           for f in factors) if factors else "1"
     return ChainPath(tuple(_elem_text(x) for x in elems), tuple(factors), product, text, tex, value, example)
@@ -693,7 +693,7 @@ def format_chain(chain: Chain, digits: int = 4) -> str:
     Example::
 
         ∂loss/∂W1[0,0] = ∂loss/∂z2 · ∂z2/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]
-                       = (ŷ − y)·w2[0]·a1[0]·(1 − a1[0])·x[0]
+                       = (ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]
                        = (−0.4157)(0.5)(0.2378)(0.5) = −0.0247
           sigmoid + BCE → ŷ − y
         backprop: −0.0247  ✓ agrees

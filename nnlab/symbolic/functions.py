@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import sympy as sp
+from mpmath.libmp import prec_to_dps
 from sympy import Function, Integer, S
 
 __all__ = [
@@ -42,6 +43,28 @@ def _floats(*args) -> bool:
 
 def _numbers(*args) -> bool:
     return all(a.is_number and a.is_comparable for a in args)
+
+
+def _numeric(f, prec, fn, index: bool = False):
+    """``evalf`` of a function with a float formula: all arguments must evaluate to numbers."""
+    args = [a.evalf(prec) for a in f.args]
+    if not all(a.is_Number for a in args):
+        return None
+    vals = [float(a) for a in args]
+    if index:
+        vals[0] = round(vals[0])
+    return sp.Float(fn(*vals), prec_to_dps(prec))
+
+
+def _with_power(method):
+    """Let a ``_latex`` method take the ``exp=`` LaTeX passes for a power (``σ(x)^{2}``)."""
+
+    def wrapped(self, printer, exp=None, **kwargs):
+        text = method(self, printer)
+        return rf"\left({text}\right)^{{{exp}}}" if exp is not None else text
+
+    wrapped.__doc__ = method.__doc__
+    return wrapped
 
 
 def heaviside0(x):
@@ -75,6 +98,7 @@ class sigmoid(Function):
     def _eval_evalf(self, prec):
         return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
 
+    @_with_power
     def _latex(self, printer):
         return rf"\sigma\left({printer._print(self.args[0])}\right)"
 
@@ -96,6 +120,7 @@ class relu(Function):
     def _eval_is_real(self):
         return self.args[0].is_real
 
+    @_with_power
     def _latex(self, printer):
         return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
 
@@ -117,6 +142,7 @@ class step(Function):
     def _eval_is_real(self):
         return True
 
+    @_with_power
     def _latex(self, printer):
         return rf"\operatorname{{step}}\left({printer._print(self.args[0])}\right)"
 
@@ -136,9 +162,13 @@ class softplus(Function):
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
 
+    def _eval_evalf(self, prec):
+        return _numeric(self, prec, lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))))
+
     def _eval_is_real(self):
         return self.args[0].is_real
 
+    @_with_power
     def _latex(self, printer):
         return rf"\ln\left(1 + e^{{{printer._print(self.args[0])}}}\right)"
 
@@ -168,6 +198,7 @@ class first_max(Function):
     def _eval_is_real(self):
         return all(a.is_real for a in self.args) or None
 
+    @_with_power
     def _latex(self, printer):
         args = ", ".join(printer._print(a) for a in self.args)
         return rf"\max\left({args}\right)"
@@ -185,6 +216,7 @@ class is_first_max(Function):
     def fdiff(self, argindex=1):
         return S.Zero
 
+    @_with_power
     def _latex(self, printer):
         k = int(self.args[0])
         return rf"\left[{printer._print(self.args[1 + k])} = \max\right]"
@@ -209,9 +241,13 @@ class softmax_at(Function):
         j = Integer(argindex - 2)
         return self * (sp.KroneckerDelta(i, j) - softmax_at(j, *xs))
 
+    def _eval_evalf(self, prec):
+        return _numeric(self, prec, _np_softmax_at, index=True)
+
     def _eval_is_real(self):
         return True
 
+    @_with_power
     def _latex(self, printer):
         args = ", ".join(printer._print(a) for a in self.args[1:])
         return rf"\operatorname{{softmax}}\left({args}\right)_{{{printer._print(self.args[0])}}}"
@@ -235,9 +271,13 @@ class log_softmax_at(Function):
         j = Integer(argindex - 2)
         return sp.KroneckerDelta(i, j) - softmax_at(j, *xs)
 
+    def _eval_evalf(self, prec):
+        return _numeric(self, prec, _np_log_softmax_at, index=True)
+
     def _eval_is_real(self):
         return True
 
+    @_with_power
     def _latex(self, printer):
         args = ", ".join(printer._print(a) for a in self.args[1:])
         return rf"\log\operatorname{{softmax}}\left({args}\right)_{{{printer._print(self.args[0])}}}"

@@ -28,7 +28,7 @@ def test_deep_chain_for_w11_is_the_lectures_symbol_for_symbol():
     chain = chain_for(run, "grad(W1)[0, 0]")
     yhat, y, w, a, x = S("yhat", (0,)), S("y"), S("W2", (0, 0)), S("a1", (0,)), S("x", (0,))
     assert _factors(chain) == [yhat - y, w, a * (1 - a), x]
-    assert chain.paths[0].unicode == "(ŷ[0] − y)·W2[0,0]·a1[0]·(1 − a1[0])·x[0]"
+    assert chain.paths[0].unicode == "(ŷ[0] − y) · W2[0,0] · a1[0]·(1 − a1[0]) · x[0]"
     assert sp.simplify(chain.paths[0].product - (yhat - y) * w * a * (1 - a) * x) == 0
     assert [f.label for f in chain.paths[0].factors] == [
         "∂loss/∂z2[0]", "∂z2[0]/∂a1[0]", "∂a1[0]/∂z1[0]", "∂z1[0]/∂W1[0,0]"]
@@ -49,10 +49,10 @@ def test_bundled_backprop_scenario_gives_the_same_chain():
     chain = chain_for(run, "grad(W1)[0,0]")
     yhat, y, w, a, x = S("yhat"), S("y"), S("w2", (0,)), S("a1", (0,)), S("x", (0,))
     assert _factors(chain) == [yhat - y, w, a * (1 - a), x]
-    assert chain.paths[0].unicode == "(ŷ − y)·w2[0]·a1[0]·(1 − a1[0])·x[0]"
+    assert chain.paths[0].unicode == "(ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]"
     text = format_chain(chain)
     assert text.splitlines()[0] == "∂loss/∂W1[0,0] = ∂loss/∂z2 · ∂z2/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]"
-    assert "= (ŷ − y)·w2[0]·a1[0]·(1 − a1[0])·x[0]" in text
+    assert "= (ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]" in text
     assert text.rstrip().endswith("✓ agrees")
 
 
@@ -65,7 +65,7 @@ def test_chain_for_a11_is_yhat_minus_y_times_w11():
 def test_one_neuron_chain_is_yhat_minus_y_times_x1():
     chain = chain_for(fixture_run("one-neuron"), "grad(w)[0]")
     assert _factors(chain) == [S("yhat") - S("y"), S("x", (0,))]
-    assert chain.paths[0].unicode == "(ŷ − y)·x[0]"
+    assert chain.paths[0].unicode == "(ŷ − y) · x[0]"
     assert chain.agree
 
 
