@@ -290,7 +290,7 @@ def _reduce(c: _Ctx):
         fwd, d = Sum(xi, (i, 0, n - 1)) / n, sp.Rational(1, n)
     elif name == "prod":
         fwd = sp.Product(xi, (i, 0, n - 1))
-        d = sp.Product(X[j], (j, 0, n - 1)) / xi
+        d = _sym(f"Π_(j≠i) {c.names[0]}[j]")
         notes.append("∂y/∂xᵢ is the product of the *other* elements (computed without dividing, so zeros work)")
     else:  # max
         fwd = sp.Function("max")(xi)
