@@ -319,7 +319,33 @@ def _explain(session: Any, ref: str, digits: int, symbolic: bool) -> int:
         print(f"  {ex.text}")
         if ex.note:
             print(f"  note: {ex.note}")
+    if symbolic:
+        _print_symbolic(session, ref, found, digits)
     return EXIT_OK
+
+
+def _print_symbolic(session: Any, ref: str, found: list, digits: int) -> None:
+    """The sympy-derived chain (for a gradient) or rule (for a value) of an explained element."""
+    from nnlab.errors import NnlabError
+
+    try:
+        from nnlab.symbolic.chain import chain_for, format_chain
+        from nnlab.symbolic.rules import step_rule
+    except ImportError as exc:  # pragma: no cover - sympy is a dependency
+        print(f"(symbolic output unavailable: {exc})")
+        return
+    print()
+    try:
+        if ref.replace(" ", "").startswith("grad("):
+            print(format_chain(chain_for(session.run, ref), digits))
+        else:
+            for step, _ in found:
+                for line in step_rule(session.run, step).lines:
+                    print(f"  {line}")
+    except NnlabError as exc:
+        print(f"(no symbolic chain: {exc.message})")
+    except Exception as exc:  # noqa: BLE001 - the numeric answer above stands on its own
+        print(f"(no symbolic form: {exc})")
 
 
 def _open_lab(file: str | None, step: str | None) -> int:

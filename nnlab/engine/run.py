@@ -10,6 +10,7 @@ the one API views use to explain any element of any step.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterator
@@ -224,7 +225,9 @@ class Run:
             if len(examples) > 1:
                 formula += f"  (summed over {len(examples)} examples)"
         derivative = getattr(op, "derivative", "")
-        if derivative:
+        if derivative:  # written in x (input) and y (output): use this step's names
+            derivative = re.sub(r"(?<![\w.])y(?![\w])", out_name, re.sub(r"(?<![\w.])x(?![\w])", in_name,
+                                                                         derivative))
             formula += f"   where ∂{out_name}/∂{in_name} = {derivative}"
         arithmetic = " + ".join(terms) if terms else "0"
         k, n = step.accumulates[slot] if slot < len(step.accumulates) else (1, 1)

@@ -18,6 +18,16 @@ from nnlab.numfmt import fmt_array
 PHASE_STYLE = {"forward": "bold cyan", "backward": "bold magenta", "update": "bold yellow"}
 
 
+def _rule_lines(run: Any, step: Any) -> list[str]:
+    """The step's sympy-derived rule, or a one-line reason it has none."""
+    try:
+        from nnlab.symbolic.rules import step_rule
+
+        return step_rule(run, step).lines
+    except Exception as exc:  # noqa: BLE001 - symbolic output is an extra
+        return [f"(no symbolic rule: {exc})"]
+
+
 def print_training(console: Console, session: Any, digits: int) -> None:
     """A training run: how it ended, then one line per epoch (first 20 and last 5)."""
     tr = session.training
@@ -78,3 +88,6 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
                 console.print(Text("      " + ex.text, style="green"))
             except Exception:  # noqa: BLE001 - an explanation must never break the listing
                 pass
+        if symbolic:
+            for text in _rule_lines(run, step):
+                console.print(Text("      " + text, style="cyan"))
