@@ -189,7 +189,7 @@ class first_max(Function):
         if len(xs) == 1:
             return xs[0]
         if _numbers(*xs):
-            return xs[_first_argmax(xs)]
+            return xs[_first_argmax([float(x) for x in xs])]
         return None
 
     def fdiff(self, argindex=1):
@@ -210,7 +210,7 @@ class is_first_max(Function):
     @classmethod
     def eval(cls, k, *xs):
         if _numbers(*xs):
-            return S.One if _first_argmax(xs) == int(k) else S.Zero
+            return S.One if _first_argmax([float(x) for x in xs]) == int(k) else S.Zero
         return None
 
     def fdiff(self, argindex=1):
