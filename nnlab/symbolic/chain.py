@@ -117,8 +117,8 @@ class ChainPath:
 
     @property
     def labels(self) -> str:
-        """``"∂loss/∂yhat[0] · ∂yhat[0]/∂z2[0] · …"``."""
-        return " · ".join(f.label for f in self.factors)
+        """``"∂loss/∂yhat · ∂yhat/∂z2 · …"``: every step, simplified pairs spelled out."""
+        return " · ".join(" · ".join(f.merged) if f.merged else f.label for f in self.factors)
 
 
 @dataclass(frozen=True)
@@ -692,7 +692,7 @@ def format_chain(chain: Chain, digits: int = 4) -> str:
 
     Example::
 
-        ∂loss/∂W1[0,0] = ∂loss/∂z2 · ∂z2/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]
+        ∂loss/∂W1[0,0] = ∂loss/∂yhat · ∂yhat/∂z2 · ∂z2/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]
                        = (ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]
                        = (−0.4157)(0.5)(0.2378)(0.5) = −0.0247
           sigmoid + BCE → ŷ − y

@@ -277,7 +277,7 @@ def _n_reduced(c: _Ctx) -> int:
 
 def _reduce(c: _Ctx):
     X = IndexedBase(c.names[0])
-    i, j = _idx("i"), _idx("j")
+    i = _idx("i")
     n = _n_reduced(c)
     y = _sym(c.out)
     axis = c.params.get("axis")

@@ -51,7 +51,8 @@ def test_bundled_backprop_scenario_gives_the_same_chain():
     assert _factors(chain) == [yhat - y, w, a * (1 - a), x]
     assert chain.paths[0].unicode == "(ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]"
     text = format_chain(chain)
-    assert text.splitlines()[0] == "∂loss/∂W1[0,0] = ∂loss/∂z2 · ∂z2/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]"
+    assert text.splitlines()[0] == ("∂loss/∂W1[0,0] = ∂loss/∂yhat · ∂yhat/∂z2 · ∂z2/∂a1[0] · "
+                                    "∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]")
     assert "= (ŷ − y) · w2[0] · a1[0]·(1 − a1[0]) · x[0]" in text
     assert text.rstrip().endswith("✓ agrees")
 
