@@ -209,3 +209,8 @@ def test_attention_scores_local_matches_one_hot_default():
                 want = Op.local(op, k, (0,) + o, (0,) + i)
                 assert op.local(k, (0,) + o, (0,) + i) == pytest.approx(want)
                 assert want == 0 or o in deps
+
+
+def test_cross_entropy_unnormalized_probability_targets():
+    t = np.array([[0.5, 0.2, 0.1], [0.3, 0.3, 0.9]])
+    check_op(REGISTRY["cross_entropy"], [r(2, 3), t], _kind="prob")

@@ -83,8 +83,6 @@ def test_a_wrong_engine_gradient_is_reported(monkeypatch):
     assert "grad(w)[0]" in report.summary
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: cross_entropy with probability targets uses p − t, "
-                                        "which assumes each target row sums to 1 (torch gives p·Σt − t)")
 def test_cross_entropy_with_targets_not_summing_to_one():
     run = scenario_run("nnlab: 1\ntitle: t\nvalues:\n  f: [2.0, 1.0, 0.1]\n  t: [0.5, 0.2, 0.1]\n"
                        "compute:\n  - loss = cross_entropy(f, t)\nbackward: loss\n")

@@ -222,7 +222,8 @@ class CrossEntropy(Op):
             g = np.broadcast_to(g, s["rows"])
             if r == "mean":
                 g = g / s["n"]
-        gl = g[..., None] * (s["p"] - s["t"])
+        t = s["t"]  # ∂/∂z of −Σ t·log softmax(z) is p·Σt − t (= p − t when the row sums to 1)
+        gl = g[..., None] * (s["p"] * t.sum(axis=-1, keepdims=True) - t)
         gt = -g[..., None] * s["logp"] if self.params.get("_kind") == "prob" else None
         return gl, gt
 
