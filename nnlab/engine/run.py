@@ -323,6 +323,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         node = graph.nodes[nid]
         xs = [values[i] if i else None for i in node.op_inputs]
         op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
+        op.exact = exact
         try:
             with np.errstate(all="ignore"):
                 out = op.forward(*xs)

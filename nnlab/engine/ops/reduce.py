@@ -231,6 +231,11 @@ class Softmax(_Softmaxish):
 
     def backward(self, g):
         p, axis = self.saved["p"], self.saved["axis"]
+        if axis == p.ndim - 1 and p.dtype.kind == "f" and g.dtype.kind == "f":
+            dot = np.einsum("...i,...i->...", g, p)[..., None]  # Σⱼ gⱼpⱼ without a temporary
+            out = np.subtract(g, dot)
+            out *= p
+            return (out,)
         gp = g * p
         gp -= p * gp.sum(axis=axis, keepdims=True)
         return (gp,)
