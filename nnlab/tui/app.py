@@ -7,6 +7,7 @@ frame is painted before the scenario is loaded in a worker.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual.app import App
@@ -22,7 +23,7 @@ class NnlabApp(App[int]):
         step: Where to start: a 1-based step number or a node name.
     """
 
-    CSS_PATH = "nnlab.tcss"
+    CSS_PATH = str(Path(__file__).with_name("nnlab.tcss"))  # absolute: subclasses live elsewhere (tests)
     TITLE = "nnlab"
     COMMANDS = App.COMMANDS | {LabCommands, ScenarioCommands}
     ENABLE_COMMAND_PALETTE = True

@@ -32,10 +32,16 @@ class LabCommands(Provider):
             first = next((s.index for s in m.steps if s.phase == phase), None)
             if first is not None:
                 yield f"step: jump to {phase} pass", partial(lab.goto, first), f"First {phase} step"
-        for e in m.epochs:
-            first = next(s.index for s in m.steps if getattr(s, "epoch", None) == e)
-            yield f"step: jump to epoch {e}", partial(lab.goto, first), f"First step of epoch {e}"
-        for s in m.steps:
+        for e in m.epochs[:500]:
+            first = m.first_of_epoch(e)
+            if first is not None:
+                yield f"step: jump to epoch {e}", partial(lab.goto, first), f"First step of epoch {e}"
+        seen: set[tuple[str, str]] = set()
+        for k in range(min(len(m.steps), 2000)):
+            s = m.steps[k]
+            if (s.phase, s.label) in seen:
+                continue
+            seen.add((s.phase, s.label))
             yield f"step: jump to {s.label}", partial(lab.goto, s.index), f"{s.phase} step {s.index + 1}"
         yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
         yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"

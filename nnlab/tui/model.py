@@ -23,10 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.engine.ops.base import Op, grad_label, num
 from nnlab.engine.run import to_float
 from nnlab.engine.session import Session, open_session
-from nnlab.engine.trace import BACKWARD, FORWARD, Explanation
-from nnlab.numfmt import fmt
+from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Use
+from nnlab.numfmt import fmt, fmt_index
+
+#: Steps whose inputs hold at most this many elements are explained on the spot.
+CHEAP_ELEMENTS = 20_000
+#: Forward ops whose explanation looks at a window or one element, whatever the size.
+LOCAL_OPS = {"conv2d", "maxpool2d", "avgpool2d", "index", "reshape", "flatten", "transpose"}
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -150,11 +156,17 @@ class LabModel:
         self.session = session
         self.run = session.run
         self.scenario = session.scenario
+        self.training = getattr(session, "training", None)
         self.path = path
-        self.steps = tuple(session.steps)
+        steps = session.steps
+        self.steps = steps if self.training is not None else tuple(steps)
+        if self.training is not None:
+            self.epochs = list(range(1, int(self.training.epochs) + 1))
+        else:
+            self.epochs = sorted({s.epoch for s in self.steps if getattr(s, "epoch", None) is not None})
         self.rows = self._rows()
         self._row_of_step = {r.step: k for k, r in enumerate(self.rows) if r.kind == "step"}
-        self._float: dict[tuple[str, str], np.ndarray] = {}
+        self._float: dict[tuple, np.ndarray] = {}
         self._operands: OrderedDict[tuple, list[Operand]] = OrderedDict()
         self._focus: OrderedDict[tuple, Focus] = OrderedDict()
         self._pads: dict[tuple[int, int], tuple] = {}
@@ -176,10 +188,59 @@ class LabModel:
         """Number of examples (1 without data)."""
         return int(getattr(self.run, "batch", 1) or 1) if getattr(self.run, "batch_axis", False) else 1
 
-    @property
-    def epochs(self) -> list[int]:
-        """Epoch numbers present in the trace (empty without training)."""
-        return sorted({s.epoch for s in self.steps if getattr(s, "epoch", None) is not None})
+    def examples_at(self, step: int) -> int:
+        """Number of examples the run of ``step`` computes on (an update's batch in training)."""
+        run, inner = self.context(step)
+        if inner is None:
+            return 1
+        return int(getattr(run, "batch", 1) or 1) if getattr(run, "batch_axis", False) else 1
+
+    def data_examples(self, step: int) -> tuple[int, ...]:
+        """Which examples of the data set the step's run uses (training), else ``()``."""
+        st = self.steps[step]
+        if self.training is None or getattr(st, "update", None) is None:
+            return ()
+        try:
+            return tuple(self.training.records[st.update - 1].examples)
+        except (IndexError, AttributeError):
+            return ()
+
+    def first_of_epoch(self, epoch: int) -> int | None:
+        """Index of the first step of ``epoch``."""
+        first = getattr(self.steps, "first_of_epoch", None)
+        if first is not None:
+            try:
+                return int(first(epoch))
+            except (IndexError, ValueError):
+                return None
+        for s in self.steps:
+            if getattr(s, "epoch", None) == epoch:
+                return s.index
+        return None
+
+    def context(self, step: int) -> tuple[Any, Any]:
+        """``(run, inner step)`` a step lives in (for training: the update's own run; inner is None
+        for an update step)."""
+        st = self.steps[step]
+        if self.training is None:
+            return self.run, st
+        return self.session.run_for(st), self.session.inner_step(st)
+
+    def check_entry(self, entry: Any) -> Any:
+        """Check one (possibly edited) expect entry the way ``nnlab check`` does."""
+        from nnlab.check import check_entry
+
+        if self.training is None:
+            return check_entry(self.run, entry)
+        return check_entry(self.run, entry, getattr(self.session, "_resolve", None), self.training.facts(),
+                           max(len(self.steps) - 1, 0))
+
+    def summary(self) -> str:
+        """How training ended (empty without training)."""
+        try:
+            return self.training.summary() if self.training is not None else ""
+        except Exception:  # noqa: BLE001
+            return ""
 
     def _rows(self) -> list[Row]:
         rows: list[Row] = []
@@ -192,7 +253,8 @@ class LabModel:
                     rows.append(Row("header", f"epoch {epoch}", level=0))
                 if update is not None and (update != group[1] or epoch != group[0]):
                     rows.append(Row("header", f"update {update}", level=1))
-                rows.append(Row("header", s.phase, phase=s.phase, level=2))
+                if update is None:  # in training the labels (z = …, ∂loss/∂…, w ← …) say the phase
+                    rows.append(Row("header", s.phase, phase=s.phase, level=2))
                 group = key
             sub = s.phase == FORWARD and not self._named(s.node)
             rows.append(Row("step", s.label, s.index, shape_text(tuple(s.shape)), s.phase, sub))
@@ -262,7 +324,12 @@ class LabModel:
         n = self._count.get(step)
         if n is None:
             try:
-                n = max(1, int(self.run.element_count(self.steps[step])))
+                run, inner = self.context(step)
+                if inner is None:
+                    n = int(np.prod(self.steps[step].shape))
+                else:
+                    n = int(run.element_count(inner))
+                n = max(1, n)
             except Exception:  # noqa: BLE001 - a step the model cannot enumerate still shows
                 n = 1
             self._count[step] = n
@@ -271,15 +338,22 @@ class LabModel:
     def element_at(self, step: int, k: int) -> tuple[int, tuple[int, ...]]:
         """``(slot, index)`` of element ``k`` of ``step``."""
         try:
-            return self.run.element_at(self.steps[step], k)
+            run, inner = self.context(step)
+            if inner is None:
+                shape = tuple(self.steps[step].shape)
+                return -1, tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
+            return run.element_at(inner, k)
         except Exception:  # noqa: BLE001
             return -1, ()
 
     def element_number(self, step: int, slot: int, index: tuple[int, ...]) -> int | None:
         """Element number of ``(slot, index)`` in ``step`` (None if it is not an element there)."""
-        st = self.steps[step]
+        run, inner = self.context(step)
         try:
-            spaces = self.run._spaces(st)  # noqa: SLF001 - element spaces of the step
+            if inner is None:
+                spaces = [(-1, tuple(self.steps[step].shape))]
+            else:
+                spaces = run._spaces(inner)  # noqa: SLF001 - element spaces of the step
         except Exception:  # noqa: BLE001
             return None
         k = 0
@@ -293,27 +367,34 @@ class LabModel:
         return None
 
     # ------------------------------------------------------------------ operands
-    def _values(self, nid: str, kind: str = "value") -> np.ndarray | None:
-        key = (nid, kind)
+    def _values(self, nid: str, kind: str = "value", run: Any = None) -> np.ndarray | None:
+        run = self.run if run is None else run
+        key = (id(run), nid, kind)
         a = self._float.get(key)
         if a is None:
-            src = self.run.values.get(nid) if kind == "value" else self.run.grads.get(nid)
+            src = run.values.get(nid) if kind == "value" else run.grads.get(nid)
             if src is None:
                 return None
             a = to_float(src)
-            self._float[key] = a
+            self._remember(key, a)
         return a
 
-    def _contribution(self, nid: str, slot: int) -> np.ndarray | None:
-        key = (f"{nid}\x00{slot}", "contribution")
+    def _contribution(self, nid: str, slot: int, run: Any = None) -> np.ndarray | None:
+        run = self.run if run is None else run
+        key = (id(run), f"{nid}\x00{slot}", "contribution")
         a = self._float.get(key)
         if a is None:
-            src = getattr(self.run, "contributions", {}).get((nid, slot))
+            src = getattr(run, "contributions", {}).get((nid, slot))
             if src is None:
                 return None
             a = to_float(src)
-            self._float[key] = a
+            self._remember(key, a)
         return a
+
+    def _remember(self, key: tuple, a: Any) -> None:
+        self._float[key] = a
+        if self.training is not None and len(self._float) > 256:  # training: one run per update
+            self._float.pop(next(iter(self._float)))
 
     def display(self, nid: str) -> str:
         """How the engine names a node in formulas."""
@@ -328,9 +409,10 @@ class LabModel:
         if key not in self._pads:
             pads: dict[int, Pads] = {}
             st = self.steps[step]
-            if st.phase == FORWARD:
+            run, inner = self.context(step)
+            if st.phase == FORWARD and ("conv" in st.op or "pool" in st.op):
                 try:
-                    ex = self.run.explain(st, None, example=example)
+                    ex = run.explain(inner, None, example=example)
                     pads = {s: p for s, p in ex.pads if any(v for pair in p for v in pair)}
                 except Exception:  # noqa: BLE001
                     pads = {}
@@ -352,15 +434,19 @@ class LabModel:
 
     def _build_operands(self, step: int, example: int) -> list[Operand]:
         st = self.steps[step]
-        graph = self.run.graph
-        target = getattr(self.run, "target", None) or "loss"
+        run, inner = self.context(step)
+        if inner is None:
+            return self._update_operands(st)
+        st = inner
+        graph = run.graph
+        target = getattr(run, "target", None) or "loss"
         out: list[Operand] = []
         if st.phase == FORWARD:
             pads = self.pads(step, example)
             for slot, nid in enumerate(st.inputs):
-                if not nid or nid not in self.run.values:
+                if not nid or nid not in run.values:
                     continue
-                a = _per_example(self._values(nid), example)
+                a = _per_example(self._values(nid, run=run), example)
                 p = pads.get(slot)
                 note = ""
                 if p is not None and a.ndim >= 2:
@@ -370,20 +456,20 @@ class LabModel:
                 else:
                     p = None
                 out.append(Operand(slot, self.display(nid), "input", a, p, note=note, node=nid))
-            val = self._values(st.node)
+            val = self._values(st.node, run=run)
             if val is not None:
                 out.append(Operand(-1, self.display(st.node), "output", _per_example(val, example),
                                    cursor=True, node=st.node))
             return out
         if st.phase == BACKWARD:
-            g = self._values(st.node, "grad")
+            g = self._values(st.node, "grad", run=run)
             if g is not None:
                 out.append(Operand(-2, f"∂{target}/∂{self.display(st.node)}", "upstream",
                                    _per_example(g, example), note="upstream", node=st.node))
             for slot, nid in enumerate(st.inputs):
                 if not nid or graph.nodes[nid].kind == "const":
                     continue
-                c = self._contribution(st.node, slot)
+                c = self._contribution(st.node, slot, run=run)
                 if c is None:
                     continue
                 k, n = st.accumulates[slot] if slot < len(st.accumulates) else (1, 1)
@@ -391,14 +477,74 @@ class LabModel:
                 out.append(Operand(slot, f"∂{target}/∂{self.display(nid)}", "grad", _per_example(c, example),
                                    cursor=True, note=note, node=nid))
             return out
-        # update (training) and anything newer: the node's value and, if known, its gradient
-        val = self._values(st.node)
+        # anything newer: the node's value
+        val = self._values(st.node, run=run)
         if val is not None:
             out.append(Operand(-1, self.display(st.node), "output", _per_example(val, example), cursor=True,
                                node=st.node))
         return out
 
+    def _update_operands(self, st: Any) -> list[Operand]:
+        """An update step: the parameter before, its gradient (gd), and after."""
+        tr = self.training
+        out: list[Operand] = []
+        p, u = st.node, st.update
+        try:
+            before = to_float(tr.snapshots[u - 1][p])[0]
+            after = to_float(tr.snapshots[u][p])[0]
+        except Exception:  # noqa: BLE001
+            return out
+        rule = getattr(tr.config, "rule", "")
+        note = f"update {u} · epoch {st.epoch}"
+        out.append(Operand(0, f"{p} before", "input", before, note=note, node=p))
+        if rule == "gd":
+            try:
+                g = to_float(tr.update_run(u).grads[p])[0]
+                out.append(Operand(1, f"∂{tr.config.loss}/∂{p}", "input", g, note="mean over the batch", node=p))
+            except Exception:  # noqa: BLE001
+                pass
+        out.append(Operand(-1, f"{p} after", "output", after, cursor=True, node=p))
+        return out
+
     # ------------------------------------------------------------------ focus
+    def _op(self, step: int) -> Any:
+        run, _ = self.context(step)
+        node = run.graph.nodes.get(self.steps[step].node)
+        return getattr(node, "op", None)
+
+    def _size(self, nid: str, run: Any = None) -> int:
+        a = (self.run if run is None else run).values.get(nid)
+        return int(a.size) if a is not None else 0
+
+    def cheap(self, step: int) -> bool:
+        """True if explaining an element of ``step`` is fast enough to do during a key press."""
+        st = self.steps[step]
+        run, inner = self.context(step)
+        if inner is None:
+            return True
+        size = sum(self._size(i, run) for i in st.inputs if i) + self._size(st.node, run)
+        if size <= CHEAP_ELEMENTS:
+            return True
+        op = self._op(step)
+        if st.phase == FORWARD:
+            return st.op in LOCAL_OPS or hasattr(op, "df")
+        if st.phase == BACKWARD:
+            return op is not None and (type(op).dependents is not Op.dependents or hasattr(op, "df"))
+        return False
+
+    def cached_focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> Focus | None:
+        """The focus if it was computed already (or is cheap to compute now)."""
+        key = (step, k, example, digits)
+        if key in self._focus or self.cheap(step):
+            return self.focus(step, k, example, digits)
+        return None
+
+    def pending_focus(self, step: int, k: int) -> Focus:
+        """A stand-in while a slow explanation is computed: the element only."""
+        slot, index = self.element_at(step, k)
+        return Focus(slot, tuple(index), {slot: {tuple(index): "current"}}, None,
+                     "explaining… (a large tensor: computing in the background)")
+
     def focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> Focus:
         """The current element ``k`` of ``step``: its explanation and the cells to highlight."""
         key = (step, k, example, digits)
@@ -414,14 +560,19 @@ class LabModel:
 
     def _build_focus(self, step: int, k: int, example: int, digits: int) -> Focus:
         st = self.steps[step]
+        run, inner = self.context(step)
         slot, index = self.element_at(step, k)
         marks: dict[int, dict[tuple[int, ...], str]] = {}
         try:
-            if st.phase == FORWARD:
-                ex = self.run.explain(st, index, example=example, digits=digits)
+            if inner is None:
+                ex = self.session.explain(st, tuple(index), digits=digits)
+            elif st.phase == FORWARD:
+                ex = run.explain(inner, index, example=example, digits=digits)
+            elif self._needs_elementwise_fallback(step):
+                ex = self._elementwise_backward(step, slot, tuple(index), example, digits)
             else:
-                ex = self.run.explain(st, index, slot=None if slot < 0 else slot, example=example,
-                                      digits=digits)
+                ex = run.explain(inner, index, slot=None if slot < 0 else slot, example=example,
+                                 digits=digits)
         except Exception as exc:  # noqa: BLE001 - shown in the math pane, never a crash
             marks[slot] = {tuple(index): "current"}
             return Focus(slot, tuple(index), marks, None, f"{type(exc).__name__}: {exc}")
@@ -432,13 +583,48 @@ class LabModel:
         marks.setdefault(slot, {})[tuple(index)] = "current"
         return Focus(slot, tuple(index), marks, ex)
 
+    def _needs_elementwise_fallback(self, step: int) -> bool:
+        """Large elementwise backward steps: the engine's generic rule would visit every output."""
+        st = self.steps[step]
+        run, _ = self.context(step)
+        op = self._op(step)
+        return (st.phase == BACKWARD and op is not None and type(op).dependents is Op.dependents
+                and self._size(st.node, run) > CHEAP_ELEMENTS)
+
+    def _elementwise_backward(self, step: int, slot: int, index: tuple[int, ...], example: int,
+                              digits: int) -> Explanation:
+        """``∂T/∂x[i] = ∂T/∂y[i] · f'(x[i])`` for a unary elementwise op, from the recorded arrays."""
+        st = self.steps[step]
+        run, _ = self.context(step)
+        op = self._op(step)
+        target = getattr(run, "target", None) or "loss"
+        g = _per_example(self._values(st.node, "grad", run=run), example)[index]
+        value = _per_example(self._contribution(st.node, slot, run=run), example)[index]
+        out_name, in_name = self.display(st.node), self.display(st.inputs[slot])
+        lhs = grad_label(target, in_name, index)
+        formula = f"{lhs} = ∂{target}/∂{out_name}{fmt_index(index)} · ∂{out_name}{fmt_index(index)}/∂{in_name}" \
+                  f"{fmt_index(index)}"
+        derivative = getattr(op, "derivative", "")
+        if derivative:
+            formula += f"   where ∂{out_name}/∂{in_name} = {derivative}"
+        if hasattr(op, "df"):
+            x = _per_example(self._values(st.inputs[slot], run=run), example)[index]
+            y = _per_example(self._values(st.node, run=run), example)[index]
+            local = float(np.asarray(op.df(np.asarray(x), np.asarray(y))))
+            arithmetic = f"{num(g, digits)}·{num(local, digits)}"
+        else:
+            arithmetic = ""
+        return Explanation(lhs, formula, arithmetic, value, (Use(-2, index), Use(slot, index)))
+
     # ------------------------------------------------------------------ text
     def conventions(self, step: int) -> str:
         """The conventions in force at ``step`` (padding per side or total, stride, variant)."""
         st = self.steps[step]
-        node = self.run.graph.nodes.get(st.node)
-        op = getattr(node, "op", None)
+        op = self._op(step) if st.phase != "update" else None
         parts = []
+        if self.training is not None:
+            cfg = self.training.config
+            parts.append(f"{cfg.rule} η={_pv(cfg.lr)}")
         params = dict(getattr(op, "params", {}) or {})
         if params.get("padding_total") is not None:
             parts.append(f"padding {_pv(params['padding_total'])} total")
@@ -454,12 +640,12 @@ class LabModel:
     def step_shape_rule(self, step: int) -> str:
         """The op's output-shape rule with numbers (conv/pool), else ``""``."""
         st = self.steps[step]
-        node = self.run.graph.nodes.get(st.node)
-        op = getattr(node, "op", None)
-        if op is None or st.phase != FORWARD:
+        op = self._op(step) if st.phase == FORWARD else None
+        if op is None:
             return ""
+        run, _ = self.context(step)
         try:
-            shapes = [self.run.graph.nodes[i].shape if i else None for i in st.inputs]
+            shapes = [run.graph.nodes[i].shape if i else None for i in st.inputs]
             rule = op.shape_rule(*shapes) or ""
         except Exception:  # noqa: BLE001
             return ""

@@ -142,7 +142,6 @@ class CheckScreen(Screen[int | None]):
 
     def recheck(self, row: CheckRow) -> None:
         """Check ``row``'s typed answer against the run and show the verdict."""
-        from nnlab.check import check_entry
         from nnlab.tui.answers import parse_answer
 
         entry = self._entry(row)
@@ -153,7 +152,7 @@ class CheckScreen(Screen[int | None]):
             return
         try:
             new = parse_answer(row.input.value, entry)
-            item = check_entry(self.model.run, new)
+            item = self.model.check_entry(new)
         except Exception as exc:  # noqa: BLE001 - a half-typed answer is normal
             self.items.pop(row.k, None)
             row.computed.update(Text(getattr(exc, "message", str(exc)), style="italic"))

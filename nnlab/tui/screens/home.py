@@ -98,7 +98,8 @@ def preview_parts(path: str) -> tuple[Text, str, Text]:
     title = get("title")
     text.append((str(title.value) if title is not None else os.path.basename(path)) + "\n", style="bold")
     topic = get("topic")
-XX
+    where = _short(path)
+    text.append(f"{topic.value} · {where}\n" if topic is not None and topic.value else f"{where}\n", style="dim")
     about = get("about")
     about_text = str(about.value).strip() if about is not None and about.value else ""
     head, text = text, Text()

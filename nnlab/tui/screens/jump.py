@@ -41,7 +41,10 @@ class JumpScreen(ModalScreen[int | None]):
         ol.clear_options()
         q = query.strip().lower()
         opts = []
-        for s in self.model.steps:
+        for k in range(len(self.model.steps)):
+            if len(opts) >= 500:
+                break
+            s = self.model.steps[k]
             label = f"{s.index + 1:>3}  {s.phase:<8} {s.label}"
             if q and q not in s.label.lower() and q not in s.node.lower() and q != str(s.index + 1):
                 continue

@@ -154,6 +154,12 @@ class LabScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Apply a loaded model, or show why loading failed."""
+        if event.worker.group == "explain":
+            if event.state == WorkerState.SUCCESS:
+                self._explained(event.worker.result)
+            elif event.state == WorkerState.ERROR:
+                self.notify(f"could not explain: {event.worker.error}", severity="warning")
+            return
         if event.worker.group != "load":
             return
         if event.state == WorkerState.SUCCESS:
@@ -164,6 +170,18 @@ class LabScreen(Screen):
             self.show_error(error_text(event.worker.error))
         elif event.state == WorkerState.CANCELLED:
             self._loading = False
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
+    def _explain(self, model: Any, step: int, k: int, example: int, digits: int) -> tuple:
+        model.focus(step, k, example, digits)
+        return model, step, k, example, digits
+
+    def _explained(self, result: tuple) -> None:
+        """A slow explanation finished: show it if the user is still on that element."""
+        model, step, k, example, digits = result
+        if (model, step, k, example, digits) == (self.model, self.step, self.element, self.example_here,
+                                                 self.digits):
+            self.render_state()
 
     def show_error(self, message: str) -> None:
         """Show the error panel; the last good run (if any) stays on screen."""
@@ -202,7 +220,7 @@ class LabScreen(Screen):
             target = model.nearest_step(old_step, self.step)
             self._elements = {k: v for k, v in self._elements.items() if k < len(model.steps)}
             self.notify("reloaded", timeout=1.5)
-        self.example = min(self.example, model.examples - 1)
+        self.example = max(0, min(self.example, model.examples - 1))
         graph.set_rows(model.rows, target)
         self._remember_app()
         self.goto(target, force=True)
@@ -258,8 +276,12 @@ class LabScreen(Screen):
         st = m.steps[step]
         self._elements[step] = k
         self.query_one(GraphView).current = step
-        operands = m.operands(step, self.example)
-        focus = m.focus(step, k, self.example, self.digits)
+        example = self.example_here
+        operands = m.operands(step, example)
+        focus = m.cached_focus(step, k, example, self.digits)
+        if focus is None:
+            focus = m.pending_focus(step, k)
+            self._explain(m, step, k, example, self.digits)
         self.query_one(TensorPane).show(operands, focus.marks, focus.slot, focus.index, self.digits,
                                         self._new_step)
         self._new_step = False
@@ -267,6 +289,13 @@ class LabScreen(Screen):
         math.border_title = Text(f"step {step + 1} · {st.label}")
         math.show(st, focus, self.digits, m.step_shape_rule(step))
         self.query_one(StatusBar).show(self.status_parts())
+
+    @property
+    def example_here(self) -> int:
+        """The example shown at this step (the chosen one, clamped to the step's batch)."""
+        if self.model is None:
+            return 0
+        return min(self.example, self.model.examples_at(self.step) - 1)
 
     def status_parts(self) -> list[tuple[str, str]]:
         """The status bar's pieces."""
@@ -277,8 +306,12 @@ class LabScreen(Screen):
         n = m.element_count(self.step)
         if n > 1:
             parts.append((f"element {self.element + 1}/{n}", ""))
-        if m.examples > 1:
-            parts.append((f"example {self.example + 1}/{m.examples}", ""))
+        n_ex = m.examples_at(self.step)
+        data = m.data_examples(self.step)
+        if n_ex > 1:
+            parts.append((f"example {self.example_here + 1}/{n_ex}", ""))
+        elif data:
+            parts.append((f"example #{data[0]}" if len(data) == 1 else f"batch {list(data)}", ""))
         epoch = getattr(st, "epoch", None)
         if epoch is not None:
             upd = getattr(st, "update", None)
@@ -317,7 +350,7 @@ class LabScreen(Screen):
         if action in ("next_epoch", "prev_epoch"):
             if m is None or not m.epochs:
                 return False
-        if action == "example" and (m is None or m.examples <= 1):
+        if action == "example" and (m is None or (m.examples <= 1 and not m.training)):
             return False
         if m is None:
             return None
@@ -398,15 +431,22 @@ class LabScreen(Screen):
         epochs = m.epochs
         if cur is None:
             want = epochs[0] if delta > 0 else None
-        else:
+        elif cur in epochs:
             i = epochs.index(cur) + delta
             want = epochs[i] if 0 <= i < len(epochs) else None
+        else:
+            want = None
         if want is None:
+            # "[" inside an epoch first goes back to the epoch's own start
+            if delta < 0 and cur is not None:
+                start = m.first_of_epoch(cur)
+                return start if start is not None and start < self.step else None
             return None
-        for s in m.steps:
-            if getattr(s, "epoch", None) == want:
-                return s.index
-        return None
+        if delta < 0 and cur is not None:
+            start = m.first_of_epoch(cur)
+            if start is not None and start < self.step:
+                return start
+        return m.first_of_epoch(want)
 
     def action_next_phase(self) -> None:
         """Jump to the start of the next phase (forward → backward → update)."""
@@ -436,13 +476,13 @@ class LabScreen(Screen):
         """Show the next/previous channel of the tensor the cursor is in."""
         if self.model is None:
             return
-        focus = self.model.focus(self.step, self.element, self.example, self.digits)
+        focus = self.model.focus(self.step, self.element, self.example_here, self.digits)
         self._step_slice(focus.slot, delta)
 
     def _step_slice(self, slot: int, delta: int) -> None:
         m = self.model
         pane = self.query_one(TensorPane)
-        focus = m.focus(self.step, self.element, self.example, self.digits)
+        focus = m.focus(self.step, self.element, self.example_here, self.digits)
         if slot == focus.slot and len(focus.index) > 2:
             lead = pane.step_slice(slot, delta)
             if lead is not None:
@@ -455,8 +495,10 @@ class LabScreen(Screen):
 
     def action_example(self, delta: int) -> None:
         """Show the next example of the data set."""
-        if self.model is not None and self.model.examples > 1:
-            self.example = (self.example + delta) % self.model.examples
+        if self.model is not None:
+            n = self.model.examples_at(self.step)
+            if n > 1:
+                self.example = (self.example_here + delta) % n
 
     def action_digits(self, delta: int) -> None:
         """More or fewer decimal places."""
