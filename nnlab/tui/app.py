@@ -21,6 +21,7 @@ class NnlabApp(App[int]):
     Args:
         path: A scenario file to open in the lab, or None for the home screen.
         step: Where to start: a 1-based step number or a node name.
+        library: A folder of scenarios to list instead of the bundled ones.
     """
 
     CSS_PATH = str(Path(__file__).with_name("nnlab.tcss"))  # absolute: subclasses live elsewhere (tests)
@@ -28,10 +29,20 @@ class NnlabApp(App[int]):
     COMMANDS = App.COMMANDS | {LabCommands, ScenarioCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    def __init__(self, path: str | None = None, step: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, path: str | None = None, step: str | None = None, library: str | Path | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.path = path
         self.start_step = step
+        self.library = Path(library) if library is not None else None
+
+    def scenario_paths(self) -> list[Path]:
+        """The scenarios the home screen lists: the bundled ones (or ``library``'s, for tests)."""
+        if self.library is not None:
+            return sorted(self.library.glob("*.yaml"))
+        from nnlab.library import bundled
+
+        return list(bundled())
 
     def on_mount(self) -> None:
         """Open the lab on the file, or the home screen."""

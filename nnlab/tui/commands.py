@@ -73,9 +73,7 @@ class ScenarioCommands(Provider):
             yield "scenario: check answers", lab.action_check, "Compare your expect: answers (c)"
         yield "scenario: home", self._home, "The list of bundled scenarios"
         try:
-            from nnlab.library import bundled
-
-            for p in bundled():
+            for p in app.scenario_paths():
                 yield f"scenario: open {p.stem}", partial(app.open_lab, str(p)), str(p)
         except Exception:  # noqa: BLE001 - a palette must not fail
             return

@@ -118,6 +118,9 @@ class CheckScreen(Screen[int | None]):
     def on_mount(self) -> None:
         """Check every answer and focus the first one."""
         self._model = self.model
+        if self.app.is_headless:  # a blinking cursor would make screenshots flaky
+            for row in self.rows:
+                row.input.cursor_blink = False
         for row in self.rows:
             self.recheck(row)
         self.summarize()

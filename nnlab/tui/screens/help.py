@@ -36,22 +36,23 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bindings = bindings
+        self.rows: list[tuple[str, str]] = []
+        """``(keys, what they do)`` for every binding, then the mouse and palette."""
+        for b in bindings:
+            if "," in b.key:
+                keys = " / ".join(_pretty(k) for k in b.key.split(","))
+            else:
+                keys = b.key_display or _pretty(b.key)
+            self.rows.append((keys, b.tooltip or b.description))
+        self.rows.extend(EXTRA)
 
     def compose(self) -> ComposeResult:
         """A table of keys and a paragraph of conventions."""
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for b in self.bindings:
-            keys = b.key_display or b.key
-            if b.key_display and "," in b.key:
-                keys = " / ".join(_pretty(k) for k in b.key.split(","))
-            else:
-                keys = _pretty(keys) if not b.key_display else keys
-            table.add_row(Text(keys), Text(b.tooltip or b.description))
-        for k, d in EXTRA:
-            table.add_row(Text(k), Text(d))
+        for keys, description in self.rows:
+            table.add_row(Text(keys), Text(description))
         with VerticalScroll(id="help-body"):
             yield Static(Text("nnlab — keys", style="bold"), classes="help-title")
             yield Static(table, classes="help-keys")

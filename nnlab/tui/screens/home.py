@@ -153,11 +153,11 @@ class HomeScreen(Screen):
         yield Footer()
 
     def _options(self) -> list[Any]:
-        from nnlab.library import bundled
         from nnlab.tui.recent import load_recent
 
         groups: dict[str, list[tuple[str, str, str]]] = {}
-        for p in bundled():
+        paths = self.app.scenario_paths() if hasattr(self.app, "scenario_paths") else []
+        for p in paths:
             title, topic = scan_header(p)
             groups.setdefault(topic or "other", []).append((p.stem, title, str(p)))
         opts: list[Any] = []
@@ -284,7 +284,7 @@ def _short(path: str) -> str:
     from nnlab.library import scenarios_dir
 
     try:
-        if Path(path).resolve().parent == scenarios_dir().resolve():
+        if Path(path).resolve().parent == scenarios_dir().resolve() or not os.path.isabs(path):
             return Path(path).name
     except OSError:
         pass

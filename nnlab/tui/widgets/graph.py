@@ -161,7 +161,10 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
     # ------------------------------------------------------------------ input
     def on_click(self, event: events.Click) -> None:
         """Jump to the clicked step."""
-        k = event.y + int(self.scroll_y)
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        k = offset.y + int(self.scroll_y)
         if 0 <= k < len(self.rows) and self.rows[k].kind == "step":
             self.post_message(self.StepSelected(self, self.rows[k].step))
 

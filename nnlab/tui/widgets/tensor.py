@@ -487,6 +487,21 @@ class TensorPane(Widget, can_focus=False):
         """The pane as plain text (for tests and debugging)."""
         return [self.render_line(y).text for y in range(self.size.height)]
 
+    def cell_offset(self, slot: int, index: tuple[int, ...]) -> tuple[int, int] | None:
+        """Where the cell ``index`` of the operand in ``slot`` is drawn, relative to the widget
+        (for clicks in tests); None if it is not on screen."""
+        for b in self.blocks:
+            if b.op.slot != slot:
+                continue
+            nd = len(b.op.shape)
+            r, c = _rc(tuple(index), nd)
+            if not (b.row_off <= r < b.row_off + b.vis_rows and b.col_off <= c < b.col_off + b.vis_cols):
+                return None
+            x = b.x + b.gutter + (c - b.col_off) * b.cw + b.cw - 1
+            y = b.y + 2 + (r - b.row_off) - self.scroll
+            return x + self.gutter.left, y + self.gutter.top
+        return None
+
     def role_at(self, slot: int, index: tuple[int, ...]) -> str | None:
         """The highlight role of a cell (None if not highlighted)."""
         return self.marks.get(slot, {}).get(tuple(index))
@@ -501,10 +516,13 @@ class TensorPane(Widget, can_focus=False):
 
     def on_click(self, event: events.Click) -> None:
         """A cell selects an element; ‹ › in a header changes the slice."""
-        b, ly = self._block_at(event.x, event.y)
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        b, ly = self._block_at(offset.x, offset.y)
         if b is None:
             return
-        dx = event.x - b.x
+        dx = offset.x - b.x
         if ly == 0:
             if b.arrows is not None:
                 lo, hi = b.arrows
@@ -524,7 +542,8 @@ class TensorPane(Widget, can_focus=False):
         self.post_message(self.ElementClicked(self, b.op.slot, index))
 
     def _wheel(self, event: events.MouseEvent, delta: int) -> None:
-        b, _ = self._block_at(event.x, event.y)
+        offset = event.get_content_offset_capture(self)
+        b, _ = self._block_at(offset.x, offset.y)
         if b is not None and b.vis_rows < b.rows:
             b.row_off = max(0, min(b.rows - b.vis_rows, b.row_off + delta * 3))
             b.pinned = True
