@@ -9,8 +9,7 @@ written out — built by the op that knows the math, never glued together in the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,8 +18,7 @@ BACKWARD = "backward"
 UPDATE = "update"
 
 
-@dataclass(frozen=True)
-class Use:
+class Use(NamedTuple):
     """One element an explanation used.
 
     Attributes:
@@ -39,8 +37,7 @@ class Use:
     role: str = "used"
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(NamedTuple):
     """How one element was computed.
 
     Attributes:
@@ -72,8 +69,7 @@ class Explanation:
         return f"{self.lhs} = {result}"
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One recorded operation of a run.
 
     Attributes:
@@ -103,7 +99,6 @@ class Step:
     accumulates: tuple[tuple[int, int], ...] = ()
     epoch: int | None = None
     update: int | None = None
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 def freeze(a: np.ndarray) -> np.ndarray:

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from nnlab.errors import Location, NnlabError
 
 # --------------------------------------------------------------------------- nodes
 
 
-@dataclass(frozen=True)
-class Num:
+class Num(NamedTuple):
     """A number literal; ``raw`` keeps the digits as written (for exact decimals)."""
 
     value: int | float
@@ -31,8 +29,7 @@ class Num:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(NamedTuple):
     """A name, possibly dotted (``P.W_ir``, ``C.weights``)."""
 
     id: str
@@ -40,8 +37,7 @@ class Name:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Str:
+class Str(NamedTuple):
     """A quoted string (keyword values such as ``reduction='sum'``)."""
 
     value: str
@@ -49,8 +45,7 @@ class Str:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Bool:
+class Bool(NamedTuple):
     """``True``/``False`` (also ``true``/``false``)."""
 
     value: bool
@@ -58,16 +53,14 @@ class Bool:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class NoneLit:
+class NoneLit(NamedTuple):
     """``None`` (as a keyword value)."""
 
     col: int = 0
     end: int = 0
 
 
-@dataclass(frozen=True)
-class ListLit:
+class ListLit(NamedTuple):
     """A literal list ``[2, 3]`` (keyword values, expected answers)."""
 
     items: tuple[Expr, ...]
@@ -75,8 +68,7 @@ class ListLit:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class BinOp:
+class BinOp(NamedTuple):
     """``left op right`` with ``op`` one of ``+ - * / @ **``."""
 
     op: str
@@ -86,8 +78,7 @@ class BinOp:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Neg:
+class Neg(NamedTuple):
     """Unary minus."""
 
     operand: Expr
@@ -95,8 +86,7 @@ class Neg:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """``func(args…, key=value…)``; ``func`` may be dotted (``epoch(3).grad``)."""
 
     func: str
@@ -107,8 +97,7 @@ class Call:
     target: Expr | None = None  # for method-style calls on a qualified reference: epoch(1).grad(w)
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     """``value[key]``; key items are ints or ``slice`` objects (static only)."""
 
     value: Expr
@@ -117,8 +106,7 @@ class Index:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class Attr:
+class Attr(NamedTuple):
     """``value.name`` on a call result: ``epoch(3).w`` (references only) or ``x.T``."""
 
     value: Expr
@@ -342,8 +330,7 @@ _ASSIGN = re.compile(r"^(\s*)([^\s=]+(?:\s*\.\s*[^\s=]+)*)\s*=(?!=)(.*)$")
 _IDENT = re.compile(r"^[^\W\d]\w*(\.[^\W\d]\w*)*$")
 
 
-@dataclass(frozen=True)
-class Equation:
+class Equation(NamedTuple):
     """One ``compute`` line: ``name = expression``."""
 
     name: str
