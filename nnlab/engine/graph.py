@@ -248,21 +248,19 @@ class GraphBuilder:
         if e.func in REFERENCE_FUNCS or e.func in ("epoch", "update"):
             raise NnlabError(f"{e.func}(…) can only be used in expect references", self._loc(e), kind="name")
         cls = REGISTRY.get(e.func)
-        if cls is None or e.func in ("add", "sub", "mul", "div", "pow", "neg", "index", "matmul"):
+        if cls is None:
             known = [n for n in REGISTRY if n not in ("neg", "index")] + list(COMPOSITES)
-            if cls is None:
-                raise NnlabError(f"unknown function '{e.func}'", self._loc(e).shifted(0, len(e.func)),
-                                 did_you_mean(e.func, known) or "see `nnlab ops` for the list.",
-                                 kind="name")
+            raise NnlabError(f"unknown function '{e.func}'", self._loc(e).shifted(0, len(e.func)),
+                             did_you_mean(e.func, known) or "see docs/scenario-format.md for the list.",
+                             kind="name")
         inputs, params = self._bind(cls, e)
         if cls.name == "step" and "at_zero" not in params:
             params["at_zero"] = self.step_at_zero
         return self._op(cls.name, inputs, params, e, out_name, text)
 
     def _bind(self, cls: type[Op], e: Call) -> tuple[list[str | None], dict[str, Any]]:
+        # step's value at 0 comes from options.step_at_zero, not from the call
         sig = [p for p in cls.signature if not (cls.name == "step" and p.name == "at_zero")]
-        if cls.name == "step":
-            sig = list(cls.signature[:1])
         if len(e.args) > len(sig):
             raise NnlabError(f"{e.func}() takes at most {len(sig)} arguments, got {len(e.args)}",
                              self._loc(e.args[len(sig)]), f"{e.func}({', '.join(p.name for p in sig)})",
