@@ -140,6 +140,8 @@ class HomeScreen(Screen):
         super().__init__(**kwargs)
         self.paths: dict[str, str] = {}
         self._shapes: dict[str, str] = {}
+        self.preview_plain = ""
+        """The preview as plain text (what the preview pane shows)."""
 
     def compose(self) -> ComposeResult:
         """List | preview, path input, footer."""
@@ -201,8 +203,15 @@ class HomeScreen(Screen):
             return
         if path not in self._shapes:
             self._graph_shapes(path)
-        self.query_one("#preview", Static).update(preview(path, self._shapes.get(path, "")))
-        self.query_one("#preview", Static).path = path  # type: ignore[attr-defined]
+        self._show(path)
+
+    def _show(self, path: str) -> None:
+        """Put the preview of ``path`` (plus its computed shapes, once known) on screen."""
+        extra = self._shapes.get(path, "")
+        self.preview_plain = preview_text(path).plain + extra
+        box = self.query_one("#preview", Static)
+        box.update(preview(path, extra))
+        box.path = path  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def _graph_shapes(self, path: str) -> tuple[str, str]:
@@ -223,14 +232,14 @@ class HomeScreen(Screen):
             path, shapes = event.worker.result
             self._shapes[path] = shapes
             if getattr(preview, "path", None) == path:
-                preview.update(globals()["preview"](path, shapes))
+                self._show(path)
         elif event.state == WorkerState.ERROR:
             err = event.worker.error
             msg = getattr(err, "message", str(err))
             path = getattr(preview, "path", None)
             if path:
                 self._shapes[path] = f"\ndoes not load: {msg}\n"
-                preview.update(globals()["preview"](path, self._shapes[path]))
+                self._show(path)
 
     @on(OptionList.OptionSelected, "#scenarios")
     def open_selected(self, event: OptionList.OptionSelected) -> None:

@@ -1,0 +1,104 @@
+"""The check screen: verdicts, editing answers in place, jumping to mistakes, saving answers back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from nnlab.tui.app import NnlabApp
+from nnlab.tui.screens.check import CheckScreen
+from tests.tui.conftest import FIXTURES, wait_for, wait_loaded
+
+SIZE = (100, 30)
+
+
+async def open_check(pilot):
+    await wait_loaded(pilot)
+    lab = pilot.app.screen
+    await pilot.press("c")
+    check = pilot.app.screen
+    assert isinstance(check, CheckScreen)
+    return lab, check
+
+
+def row_of(check: CheckScreen, ref: str):
+    return next(r for r in check.rows if r.ref == ref)
+
+
+async def type_answer(pilot, row, text: str) -> None:
+    row.input.focus()
+    row.input.value = ""
+    await pilot.press(*text)
+
+
+async def test_rows_show_answer_computed_and_verdict():
+    app = NnlabApp(str(FIXTURES / "mlp.yaml"))
+    async with app.run_test(size=SIZE) as pilot:
+        lab, check = await open_check(pilot)
+        assert [r.ref for r in check.rows] == ["z1", "yhat", "grad(W2)[0, 0]", "loss"]
+        assert [r.input.value for r in check.rows] == ["[0.5, 1.2]", "-0.073", "0.5", "mse(yhat, y)"]
+        assert [check.items[r.k].ok for r in check.rows] == [True, True, False, True]
+        assert str(row_of(check, "grad(W2)[0, 0]").mark.render()) == "✗"
+        assert "-1.3358" in str(row_of(check, "grad(W2)[0, 0]").computed.render())
+        summary = str(check.query_one("#check-summary").render())
+        assert "1 of 4 answers differ" in summary and "first mistake: grad(W2)[0, 0]" in summary
+
+
+async def test_typing_rechecks_and_expressions_are_answers():
+    app = NnlabApp(str(FIXTURES / "mlp.yaml"))
+    async with app.run_test(size=SIZE) as pilot:
+        lab, check = await open_check(pilot)
+        row = row_of(check, "grad(W2)[0, 0]")
+        await type_answer(pilot, row, "-1.33")
+        assert not check.items[row.k].ok                 # ±0.005 from "-1.33" does not reach -1.3358
+        await pilot.press("6")
+        assert check.items[row.k].ok                     # "-1.336" matches within ±0.0005
+        assert "all 4 answers match" in str(check.query_one("#check-summary").render())
+        await type_answer(pilot, row, "2 * (yhat[0] - 1) * a1[0]")
+        assert check.items[row.k].ok                     # an expression
+        await type_answer(pilot, row, "sigmoid(")
+        assert row.k not in check.items                  # half-typed: no verdict, no crash
+        assert str(row.mark.render()) == "…"
+
+
+async def test_ctrl_f_jumps_to_the_first_wrong_step_and_enter_to_a_rows_step():
+    app = NnlabApp(str(FIXTURES / "mlp.yaml"))
+    async with app.run_test(size=SIZE) as pilot:
+        lab, check = await open_check(pilot)
+        await pilot.press("ctrl+f")
+        assert app.screen is lab
+        assert lab.model.steps[lab.step].label == "∂loss/∂yhat"   # where grad(W2) is computed
+        lab2 = lab
+        await pilot.press("c")
+        check = app.screen
+        row_of(check, "z1").input.focus()
+        await pilot.press("enter")
+        assert app.screen is lab2 and lab2.model.steps[lab2.step].node == "z1"
+
+
+async def test_ctrl_s_saves_answers_into_the_expect_block_keeping_comments(copy_fixture):
+    path = copy_fixture("mlp.yaml")
+    original = path.read_text()
+    app = NnlabApp(str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        lab, check = await open_check(pilot)
+        await type_answer(pilot, row_of(check, "grad(W2)[0, 0]"), "-1.336")
+        await type_answer(pilot, row_of(check, "yhat"), "W2 @ a1")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: path.read_text() != original)
+    saved = path.read_text()
+    expected = (original.replace("grad(W2)[0, 0]: 0.5     # wrong on purpose", "grad(W2)[0, 0]: -1.336     # wrong on purpose")
+                .replace("yhat: -0.073", "yhat: 'W2 @ a1'"))
+    assert saved == expected                             # only the two answers changed
+    done = subprocess.run([sys.executable, "-m", "nnlab", "check", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_a_scenario_without_answers_says_so():
+    app = NnlabApp(str(FIXTURES / "multichannel.yaml"))
+    async with app.run_test(size=SIZE) as pilot:
+        lab, check = await open_check(pilot)
+        assert check.rows == []
+        assert check.query(".check-empty")
+        await pilot.press("ctrl+f", "ctrl+s", "escape")
+        assert app.screen is lab
