@@ -306,7 +306,7 @@ async def test_backward_step_shows_upstream_times_local():
         await pilot.pause()
         text = math(lab)
         assert "∂loss/∂W2[0,0] = ∂loss/∂yhat[0] · ∂yhat[0]/∂W2[0,0]" in text
-        assert "(upstream · local)" in text and "= -1.3358" in text
+        assert "upstream · local = (-2.1461)·0.6225" in text and "= -1.3358" in text
         pane = lab.query_one(TensorPane)
         assert [b.op.title for b in pane.blocks][0] == "∂loss/∂yhat"
         assert pane.role_at(-2, (0,)) == "used"       # the upstream element it used

@@ -34,29 +34,44 @@ class MathPane(Static, can_focus=False):
 
 
 def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
-    """The math pane's text (separate for tests and the plain-text dump)."""
+    """The math pane's text (separate for tests and the plain-text dump).
+
+    Forward::
+
+        Y[i,j] = Σₐ,ᵦ X[i+a, j+b]·K[a,b]
+        Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19
+
+    Backward (the chain rule, then the numbers, then the result)::
+
+          ∂loss/∂W2[0,1] = ∂loss/∂yhat[0] · ∂yhat[0]/∂W2[0,1]
+        upstream · local = (-2.1461)·0.7685
+                         = -1.6493
+    """
     text = Text(no_wrap=False, overflow="fold")
     ex = focus.explanation
     if ex is None:
         text.append(step.label, style="bold")
         text.append("\n")
-        text.append(f"cannot explain this element: {focus.error}", style="italic")
+        text.append(focus.error or "cannot explain this element", style="italic")
         return text
     value = fmt(_scalar(ex.value), digits)
     lhs = ex.lhs
-    pad = " " * min(len(lhs), 24)
-    if ex.formula:
-        text.append(ex.formula, style="bold")
-        text.append("\n")
     arith = ex.arithmetic if len(ex.arithmetic) <= 1200 else ex.arithmetic[:1200] + " …"
     if step.phase == "backward" and ex.formula.startswith(lhs):
-        text.append(f"{pad} = ")
-        text.append(arith)
-        text.append("   (upstream · local)", style="dim")
+        label = "upstream · local"
+        width = max(len(lhs), len(label))
+        text.append(" " * (width - len(lhs)) + lhs, style="bold")
+        text.append(ex.formula[len(lhs):])
         text.append("\n")
-        text.append(f"{pad} = ")
+        if arith:
+            text.append(label.rjust(width), style="dim")
+            text.append(" = " + arith + "\n")
+        text.append(" " * width + " = ")
         text.append(value, style="bold")
     else:
+        if ex.formula:
+            text.append(ex.formula, style="bold")
+            text.append("\n")
         text.append(f"{lhs} = ", style="bold")
         if arith and arith != value:
             text.append(arith)

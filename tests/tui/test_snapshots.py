@@ -1,0 +1,69 @@
+"""SVG snapshots (pytest-textual-snapshot) of the lab's screens at fixed terminal sizes.
+
+The apps are built from the files in ``tests/tui/fixtures`` (run from that folder, so
+paths shown on screen do not depend on where the repository is checked out).
+Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after checking
+the new pictures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from nnlab.tui.app import NnlabApp
+from tests.tui.conftest import FIXTURES, wait_for, wait_loaded
+
+
+@pytest.fixture(autouse=True)
+def in_fixtures(monkeypatch):
+    monkeypatch.chdir(FIXTURES)
+
+
+def lab(name: str, *keys: str):
+    """An app on ``name`` and a run_before that waits for the load, then presses ``keys``."""
+
+    async def run_before(pilot) -> None:
+        await wait_loaded(pilot)
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+
+    return NnlabApp(name), run_before
+
+
+def test_home_screen(snap_compare):
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: "shapes" in pilot.app.screen.preview_plain)
+        await pilot.pause()
+
+    assert snap_compare(NnlabApp(library="."), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_conv_step_with_its_window_on_the_padded_input(snap_compare):
+    app, run_before = lab("conv-pad.yaml", "down")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_backward_step(snap_compare):
+    app, run_before = lab("mlp.yaml", "n", "right", "down")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_check_screen(snap_compare):
+    app, run_before = lab("mlp.yaml", "c")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_error_panel(snap_compare):
+    app, run_before = lab("broken.yaml")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_multichannel_conv_at_120x36(snap_compare):
+    app, run_before = lab("multichannel.yaml", "down")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_training_update_at_120x36(snap_compare):
+    app, run_before = lab("train.yaml", "right", "right")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
