@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
+from textual.screen import Screen
 
 from nnlab.tui.commands import LabCommands, ScenarioCommands
 
@@ -44,14 +45,15 @@ class NnlabApp(App[int]):
 
         return list(bundled())
 
-    def on_mount(self) -> None:
-        """Open the lab on the file, or the home screen."""
+    def get_default_screen(self) -> Screen:
+        """The first screen: the lab on the file, or the home screen (no blank screen underneath)."""
         if self.path:
-            self.open_lab(self.path, self.start_step, replace=False)
-        else:
-            from nnlab.tui.screens.home import HomeScreen
+            from nnlab.tui.screens.lab import LabScreen
 
-            self.push_screen(HomeScreen())
+            return LabScreen(self.path, self.start_step)
+        from nnlab.tui.screens.home import HomeScreen
+
+        return HomeScreen()
 
     def open_lab(self, path: str, step: str | None = None, replace: bool = False) -> None:
         """Open the lab on ``path`` (on top of the home screen unless ``replace``)."""

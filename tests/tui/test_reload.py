@@ -57,8 +57,8 @@ async def test_an_invalid_edit_shows_the_error_and_keeps_the_last_good_run(copy_
         model = lab.model
         await pilot.press("right")
         path.write_text(good.replace("K: [[0, 1], [2, 3]]", BAD_K))
-        panel = lab.query_one(ErrorPanel)
-        await wait_for(pilot, lambda: panel.display)
+        await wait_for(pilot, lambda: lab.error_panel() is not None and lab.error_panel().display)
+        panel = lab.error_panel()
         message = error_text(panel)
         assert "conv-pad.yaml:10:" in message and "error:" in message
         assert BAD_K in message and "^" in message       # the line and a caret under it
@@ -76,7 +76,8 @@ async def test_a_broken_file_at_start_shows_the_error_alone_and_loads_once_fixed
     async with app.run_test(size=SIZE) as pilot:
         lab = app.screen
         await wait_loaded(pilot)
-        panel = lab.query_one(ErrorPanel)
+        await pilot.pause()
+        panel = lab.error_panel()
         assert lab.model is None and panel.display and panel.has_class("-alone")
         assert "broken.yaml:7:" in error_text(panel) and "hint:" in error_text(panel)
         assert "cannot load" in str(lab.query_one(StatusBar).render())
@@ -99,7 +100,8 @@ async def test_an_internal_error_in_the_worker_becomes_a_panel(monkeypatch):
         lab = app.screen
         await wait_loaded(pilot)
         assert "internal error: RuntimeError: something inside nnlab broke" in lab.error
-        assert lab.query_one(ErrorPanel).display
+        await pilot.pause()
+        assert lab.error_panel().display
         assert app.is_running
 
 

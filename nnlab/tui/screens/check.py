@@ -17,7 +17,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
+
+from nnlab.tui.widgets.panes import KeyBar
 
 
 def show_value(v: Any, digits: int = 6) -> str:
@@ -113,7 +115,7 @@ class CheckScreen(Screen[int | None]):
             if not m.scenario.expect:
                 yield Static(Text("this scenario has no expect: entries"), classes="check-empty")
         yield Static("", id="check-summary", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         """Check every answer and focus the first one."""

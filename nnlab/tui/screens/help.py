@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from nnlab.tui.widgets.panes import KeyBar
 
 EXTRA = [
     ("Tab", "focus the graph pane: ↑↓ move its cursor, Enter jumps, Esc returns"),
@@ -58,7 +60,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table, classes="help-keys")
             yield Static(Text("conventions", style="bold"), classes="help-title")
             yield Static(Text(CONVENTIONS), classes="help-conventions")
-        yield Footer()
+        yield KeyBar()
 
     def action_close(self) -> None:
         """Back to the lab."""

@@ -21,9 +21,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
+
+from nnlab.tui.widgets.panes import KeyBar
 
 _KEY = re.compile(r"^(title|topic):\s*(.*?)\s*$")
 
@@ -152,7 +154,7 @@ class HomeScreen(Screen):
             with VerticalScroll(id="preview-box"):
                 yield Static("", id="preview", markup=False)
         yield Input(placeholder="open a file: type a path and press Enter (o)", id="open-path", compact=True)
-        yield Footer()
+        yield KeyBar()
 
     def _options(self) -> list[Any]:
         from nnlab.tui.recent import load_recent

@@ -21,11 +21,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from nnlab.tui.widgets.graph import GraphView
-from nnlab.tui.widgets.panes import ErrorPanel, MathPane, StatusBar
+from nnlab.tui.widgets.panes import ErrorPanel, KeyBar, MathPane, StatusBar
 from nnlab.tui.widgets.tensor import TensorPane
 
 POLL_SECONDS = 0.5
@@ -114,12 +114,10 @@ class LabScreen(Screen):
                 yield Static(Text(f"loading {self.path} …"), id="loading", markup=False)
                 yield TensorPane(id="tensors")
                 yield MathPane(id="math")
-        yield ErrorPanel(id="error")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         """Paint first, then load in a worker and start watching the file."""
-        self.query_one(ErrorPanel).display = False
         self.query_one(TensorPane).display = False
         self.query_one(MathPane).display = False
         self.query_one(StatusBar).show([(os.path.basename(self.path), "bold"), ("loading…", "dim")])
@@ -171,6 +169,17 @@ class LabScreen(Screen):
         elif event.state == WorkerState.CANCELLED:
             self._loading = False
 
+    def error_panel(self, create: bool = False) -> ErrorPanel | None:
+        """The error panel (mounted the first time an error is shown, to keep the first frame light)."""
+        found = self.query(ErrorPanel)
+        if found:
+            return found.first()
+        if not create:
+            return None
+        panel = ErrorPanel(id="error")
+        self.mount(panel, before=self.query_one(KeyBar))
+        return panel
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
     def _explain(self, model: Any, step: int, k: int, example: int, digits: int) -> tuple:
         model.focus(step, k, example, digits)
@@ -186,7 +195,7 @@ class LabScreen(Screen):
     def show_error(self, message: str) -> None:
         """Show the error panel; the last good run (if any) stays on screen."""
         self.error = message
-        panel = self.query_one(ErrorPanel)
+        panel = self.error_panel(create=True)
         panel.show_error(message)
         panel.set_class(self.model is None, "-alone")
         self.query_one("#loading").display = False
@@ -201,7 +210,9 @@ class LabScreen(Screen):
         old_step = old.steps[self.step] if old is not None and self.step < len(old.steps) else None
         self.model = model
         self.error = ""
-        self.query_one(ErrorPanel).clear()
+        panel = self.error_panel()
+        if panel is not None:
+            panel.clear()
         self.query_one("#loading").display = False
         self.query_one(TensorPane).display = True
         self.query_one(MathPane).display = True

@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.content import Content
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 from nnlab.numfmt import fmt
@@ -158,3 +161,76 @@ class ErrorPanel(Vertical, can_focus=False):
         """Hide the panel."""
         self.message = ""
         self.display = False
+
+
+class KeyBar(Widget, can_focus=False):
+    """The lab's key bar: the screen's bindings in one line, greyed when they cannot apply.
+
+    A single widget drawing one line, in place of Textual's ``Footer`` (a widget per
+    key, rebuilt whenever the bindings change): in the lab the bindings change with
+    the step, and rebuilding the footer cost more than repainting the whole lab.
+    Clicking a key presses it. The command palette key is shown at the right.
+    """
+
+    DEFAULT_CSS = """
+    KeyBar {
+        dock: bottom;
+        height: 1;
+        background: $footer-background;
+        color: $footer-foreground;
+    }
+    """
+
+    KEY_STYLE = "bold $footer-key-foreground"
+    OFF_STYLE = "$footer-foreground 45%"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._spans: list[tuple[int, int, str]] = []
+
+    def on_mount(self) -> None:
+        """Repaint when the screen's bindings change."""
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def _bindings_changed(self, screen: Any) -> None:
+        self.refresh()
+
+    def items(self) -> list[tuple[str, str, bool, str]]:
+        """``(key shown, description, enabled, key)`` for every binding the bar shows."""
+        seen: set[str] = set()
+        out = []
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            out.append((self.app.get_key_display(binding), binding.description, enabled, binding.key))
+        return out
+
+    def render(self) -> Content:
+        """`` → Step  ← Back  …`` and ``^p palette`` at the right."""
+        key_style, off_style = self.KEY_STYLE, self.OFF_STYLE
+        parts: list[Any] = []
+        spans = []
+        x = 0
+        for shown, description, enabled, key in self.items():
+            piece = f" {shown} {description}"
+            parts.append((f" {shown}", off_style if not enabled else key_style))
+            parts.append((f" {description}", off_style if not enabled else ""))
+            spans.append((x, x + len(piece), key))
+            x += len(piece)
+        palette = f" {self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, '', ''))} palette "
+        width = self.size.width
+        if self.app.ENABLE_COMMAND_PALETTE and width > x + len(palette):
+            parts.append(" " * (width - x - len(palette)))
+            parts.append((palette[: palette.index(" palette")], key_style))  # " ^p"
+            parts.append(" palette ")
+            spans.append((width - len(palette), width, self.app.COMMAND_PALETTE_BINDING))
+        self._spans = spans
+        return Content.assemble(*parts)
+
+    def on_click(self, event: events.Click) -> None:
+        """Clicking a key presses it."""
+        for lo, hi, key in self._spans:
+            if lo <= event.x < hi:
+                self.app.simulate_key(key.split(",")[0])
+                return
