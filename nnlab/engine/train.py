@@ -344,7 +344,7 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
     cfg = tr.config
     size = len(order) if cfg.batch is None else cfg.batch
     for start in range(0, len(order), size):
-        batch = tuple(int(i) for i in order[start:start + size])
+        batch = tuple(order[start:start + size].tolist())
         params = tr.snapshots[-1]
         run = run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
                         arithmetic=tr.arithmetic, wrt=tr.wrt, check_finite=False)
@@ -358,7 +358,8 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
             step += params[p]
             new[p] = step
         loss = float(np.mean(to_float(run.values[cfg.loss])))
-        if not np.isfinite(loss) or not all(np.isfinite(np.sum(to_float(v))) for v in new.values()):
+        last = start + size >= len(order)  # parameters are checked once per epoch, the loss every update
+        if not np.isfinite(loss) or (last and not all(np.isfinite(np.sum(to_float(v))) for v in new.values())):
             # find the first op where it happens, with the full checks on
             run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
                       arithmetic=tr.arithmetic, wrt=tr.wrt)
