@@ -330,7 +330,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
-        if check_finite and not exact and out.dtype.kind == "f" and not _finite(out):
+        if check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f" and not _finite(out):
             _nonfinite(graph, node, out, len(steps))
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
@@ -408,7 +408,8 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                 acc.append((0, 0))
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
-            if check_finite and not exact and contribution.dtype.kind == "f" and not _finite(contribution):
+            if (check_finite and not op.keeps_finite and not exact and contribution.dtype.kind == "f"
+                    and not _finite(contribution)):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
                                  f"step of {_label(graph, node)}", node.loc, kind="nan")
             contributions[(nid, slot)] = freeze(contribution)

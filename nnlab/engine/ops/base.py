@@ -73,6 +73,8 @@ class Op:
         rational: True if the op maps rationals to rationals exactly (usable in
             exact decimal arithmetic: + − × / @ step relu max sum…).
         symbol: Infix symbol for operators (``"+"``), else empty.
+        keeps_finite: True if finite inputs (and upstream gradients below ~1e307) always
+            give finite results, so the engine may skip its NaN/inf check for this op.
     """
 
     name: ClassVar[str] = ""
@@ -80,6 +82,7 @@ class Op:
     formula: ClassVar[str] = ""
     rational: ClassVar[bool] = False
     symbol: ClassVar[str] = ""
+    keeps_finite: ClassVar[bool] = False  # finite inputs can only give finite outputs and gradients
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -73,6 +73,7 @@ class Unary(Op):
 @register
 class Neg(Unary):
     name = "neg"
+    keeps_finite = True
     shown = "-"
     rational = True
     formula = "y = −x"
@@ -137,6 +138,7 @@ class Sqrt(Unary):
 @register
 class Abs(Unary):
     name = "abs"
+    keeps_finite = True
     rational = True
     formula = "y = |x|"
     derivative = "sign(x)  (0 at x = 0)"
@@ -151,6 +153,7 @@ class Abs(Unary):
 @register
 class Sigmoid(Unary):
     name = "sigmoid"
+    keeps_finite = True
     shown = "σ"
     formula = "y = σ(x) = 1/(1 + e⁻ˣ)"
     derivative = "σ(x)(1 − σ(x)) = y(1 − y)"
@@ -166,6 +169,7 @@ class Sigmoid(Unary):
 @register
 class Tanh(Unary):
     name = "tanh"
+    keeps_finite = True
     formula = "y = tanh(x)"
     derivative = "1 − tanh²(x) = 1 − y²"
 
@@ -179,6 +183,7 @@ class Tanh(Unary):
 @register
 class Relu(Unary):
     name = "relu"
+    keeps_finite = True
     rational = True
     formula = "y = max(0, x)"
     derivative = "1 if x > 0 else 0"
@@ -206,6 +211,7 @@ class Relu(Unary):
 @register
 class Step(Unary):
     name = "step"
+    keeps_finite = True
     shown = "step"
     rational = True
     signature = (Param("x"), Param("at_zero", tensor=False, default=0))

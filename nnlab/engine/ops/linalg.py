@@ -184,6 +184,7 @@ class Transpose(Op):
     """``x.T`` / ``transpose(x, axes=None)``: reverse (or permute) the axes."""
 
     name = "transpose"
+    keeps_finite = True
     signature = (Param("x"), Param("axes", tensor=False, default=None))
     formula = "y[j,i] = x[i,j]"
     rational = True
@@ -221,6 +222,7 @@ class Reshape(Op):
     """``reshape(x, shape)`` in row-major (C) order; one entry may be −1."""
 
     name = "reshape"
+    keeps_finite = True
     signature = (Param("x"), Param("shape", tensor=False))
     formula = "same elements, row-major order, new shape"
     rational = True
@@ -280,6 +282,7 @@ class Index(Op):
     """``x[i, j]`` and slices ``x[0:2, :]`` (static indices, per example)."""
 
     name = "index"
+    keeps_finite = True
     signature = (Param("x"), Param("key", tensor=False))
     formula = "y = x[key]"
     rational = True

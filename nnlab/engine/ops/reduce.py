@@ -220,6 +220,7 @@ class _Softmaxish(Op):
 @register
 class Softmax(_Softmaxish):
     name = "softmax"
+    keeps_finite = True
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
     def forward(self, x):
