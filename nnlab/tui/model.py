@@ -17,6 +17,8 @@ the model keeps working when those steps appear.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +173,9 @@ class LabModel:
         self._focus: OrderedDict[tuple, Focus] = OrderedDict()
         self._pads: dict[tuple[int, int], tuple] = {}
         self._count: dict[int, int] = {}
+        self._lock = threading.RLock()  # one explanation at a time (the lab prefetches in a thread)
+        self.cost: dict[int, float] = {}
+        """Seconds the last explanation of an element of each step took."""
 
     # ------------------------------------------------------------------ overview
     @property
@@ -548,15 +553,24 @@ class LabModel:
     def focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> Focus:
         """The current element ``k`` of ``step``: its explanation and the cells to highlight."""
         key = (step, k, example, digits)
-        f = self._focus.get(key)
+        f = self._focus.get(key)  # no lock for a hit: the key press must not wait for a prefetch
         if f is not None:
-            self._focus.move_to_end(key)
             return f
-        f = self._build_focus(step, k, example, digits)
-        self._focus[key] = f
-        if len(self._focus) > 256:
-            self._focus.popitem(last=False)
-        return f
+        with self._lock:
+            f = self._focus.get(key)
+            if f is not None:
+                return f
+            t = time.perf_counter()
+            f = self._build_focus(step, k, example, digits)
+            self.cost[step] = time.perf_counter() - t
+            self._focus[key] = f
+            if len(self._focus) > 512:
+                self._focus.popitem(last=False)
+            return f
+
+    def has_focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> bool:
+        """True if that element's explanation is cached."""
+        return (step, k, example, digits) in self._focus
 
     def _build_focus(self, step: int, k: int, example: int, digits: int) -> Focus:
         st = self.steps[step]

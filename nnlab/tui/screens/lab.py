@@ -12,6 +12,7 @@ good run on screen.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -29,6 +30,8 @@ from nnlab.tui.widgets.panes import ErrorPanel, KeyBar, MathPane, StatusBar
 from nnlab.tui.widgets.tensor import TensorPane
 
 POLL_SECONDS = 0.5
+PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one explanation takes longer
+PREFETCH_DELAY = 0.02   # seconds after a repaint
 PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
 
 
@@ -102,6 +105,7 @@ class LabScreen(Screen):
         self._stamp: tuple[int, int] | None = None
         self._loading = False
         self._new_step = True
+        self._direction = 1
         self.answers: dict[str, str] = {}
 
     # ------------------------------------------------------------------ layout
@@ -168,6 +172,20 @@ class LabScreen(Screen):
             self.show_error(error_text(event.worker.error))
         elif event.state == WorkerState.CANCELLED:
             self._loading = False
+
+    def _prefetch(self, model: Any, step: int, k: int, example: int, digits: int) -> None:
+        """Explain the next element in the direction of travel ahead of time (for steps whose
+        explanations are slow), so that holding ↓ or ↑ does not wait for one.
+
+        It runs on the app's thread once the frame is painted (a worker thread would hold the
+        GIL while the frame is still being drawn and delay it) and is skipped if the user has
+        moved on in the meantime.
+        """
+        if (model, step, k) != (self.model, self.step, self.element):
+            return  # the user moved on
+        j = k + self._direction
+        if 0 <= j < model.element_count(step) and not model.has_focus(step, j, example, digits):
+            model.focus(step, j, example, digits)
 
     def error_panel(self, create: bool = False) -> ErrorPanel | None:
         """The error panel (mounted the first time an error is shown, to keep the first frame light)."""
@@ -262,8 +280,9 @@ class LabScreen(Screen):
         """Follow the step in every pane."""
         self.render_state()
 
-    def watch_element(self) -> None:
+    def watch_element(self, old: int, new: int) -> None:
         """Follow the element in the tensor and math panes."""
+        self._direction = 1 if new >= old else -1
         if self.model is not None:
             self._elements[self.step] = self.element
         self.render_state()
@@ -296,6 +315,10 @@ class LabScreen(Screen):
         self.query_one(TensorPane).show(operands, focus.marks, focus.slot, focus.index, self.digits,
                                         self._new_step)
         self._new_step = False
+        if focus.explanation is not None and m.cost.get(step, 0.0) > PREFETCH_ABOVE:
+            # shortly after this repaint (every pane has painted by then), on this thread: a worker
+            # thread would hold the GIL while the frame is still being drawn
+            self.set_timer(PREFETCH_DELAY, partial(self._prefetch, m, step, k, example, self.digits))
         math = self.query_one(MathPane)
         math.border_title = Text(f"step {step + 1} · {st.label}")
         math.show(st, focus, self.digits, m.step_shape_rule(step))
@@ -416,9 +439,9 @@ class LabScreen(Screen):
             return None
         here = self._group(m.steps[self.step])
         if delta > 0:
-            for s in m.steps[self.step + 1:]:
-                if self._group(s) != here:
-                    return s.index
+            for k in range(self.step + 1, len(m.steps)):  # by index: a training trace is made on demand
+                if self._group(m.steps[k]) != here:
+                    return k
             return None
         # backwards: the start of this group if we are inside it, else the start of the previous group
         k = self.step
