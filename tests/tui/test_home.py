@@ -89,3 +89,15 @@ def test_scan_header_and_preview_read_plain_text():
     assert "X  3×3" in text and "backward from loss" in text and "2 answers to check" in text
     broken = preview_text(str(FIXTURES / "missing.yaml")).plain
     assert "missing.yaml" in broken
+
+
+async def test_escape_in_a_lab_opened_from_home_goes_back():
+    app = NnlabApp(library=FIXTURES)
+    async with app.run_test(size=SIZE) as pilot:
+        home = app.screen
+        await pilot.press("enter")
+        lab = app.screen
+        assert isinstance(lab, LabScreen)
+        await wait_loaded(pilot)
+        await pilot.press("escape")
+        assert app.screen is home

@@ -80,6 +80,7 @@ class LabScreen(Screen):
         Binding("c", "check", "Check", tooltip="Check your answers"),
         Binding("r", "reload", "Reload", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("escape", "home", "Home", show=False, tooltip="Back to the home screen (when opened from it)"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -379,6 +380,8 @@ class LabScreen(Screen):
         m = self.model
         moves = {"next_step", "prev_step", "next_element", "prev_element", "next_phase", "prev_phase",
                  "first_step", "last_step", "next_epoch", "prev_epoch", "slice", "example", "goto", "digits"}
+        if action == "home":
+            return len(self.app.screen_stack) > 1 and self.app.screen is self
         if action not in moves:
             return True
         if action in ("next_epoch", "prev_epoch"):
@@ -573,6 +576,11 @@ class LabScreen(Screen):
                 self.goto(result)
 
         self.app.push_screen(CheckScreen(self), done)
+
+    def action_home(self) -> None:
+        """Back to the home screen this lab was opened from."""
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
 
     async def action_quit(self) -> None:
         """Leave nnlab."""

@@ -80,13 +80,13 @@ def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
             text.append(arith)
             text.append(" = ")
         text.append(value, style="bold")
-    if rule:
-        text.append("\n")
-        text.append(rule, style="dim")
     if ex.note:
         text.append("\n")
         text.append("note: ", style="bold italic")
         text.append(ex.note, style="italic")
+    if rule:
+        text.append("\n")
+        text.append(rule, style="dim")
     return text
 
 
