@@ -626,6 +626,33 @@ class LabModel:
             arithmetic = ""
         return Explanation(lhs, formula, arithmetic, value, (Use(-2, index), Use(slot, index)))
 
+    def chain_text(self, step: int, k: int, example: int = 0, digits: int = 4) -> str:
+        """The symbolic chain rule (sympy) for the gradient element ``k`` of a backward step.
+
+        Slow the first time (imports sympy, builds the expressions): call it from a worker.
+
+        Raises:
+            NnlabError: Not a backward step, an unnamed sub-expression, or no symbolic form.
+        """
+        from nnlab.errors import NnlabError
+        from nnlab.symbolic.chain import chain_for, format_chain
+
+        st = self.steps[step]
+        run, inner = self.context(step)
+        if inner is None or st.phase != BACKWARD:
+            raise NnlabError("the symbolic chain is for gradients: go to a backward step (n)")
+        slot, index = self.element_at(step, k)
+        name = inner.inputs[slot] if 0 <= slot < len(inner.inputs) else ""
+        if not name or "#" in name:
+            raise NnlabError(f"{self.display(name) if name else 'this input'} is a sub-expression without a "
+                             "name; the chain is written for named nodes (its line's name)")
+        node = run.graph.nodes[name]
+        full = tuple(index)
+        if node.batched and getattr(run, "batch_axis", False):
+            full = (example,) + full
+        ref = f"grad({name})" + ("[" + ", ".join(str(i) for i in full) + "]" if full else "")
+        return format_chain(chain_for(run, ref), digits)
+
     # ------------------------------------------------------------------ text
     def conventions(self, step: int) -> str:
         """The conventions in force at ``step`` (padding per side or total, stride, variant)."""

@@ -388,3 +388,19 @@ async def test_graph_dims_steps_not_reached():
         later = graph.render_line(lab.model.row_of_step(4))
         assert "▶" in current.text and "▶" not in later.text
         assert later._segments[0].style.color != current._segments[0].style.color
+
+
+async def test_s_shows_the_symbolic_chain_of_a_gradient_element():
+    app = NnlabApp(MLP)
+    async with app.run_test(size=(100, 36)) as pilot:
+        lab = app.screen
+        await wait_loaded(pilot)
+        lab.goto(lab.model.step_for_name("grad(z1)"))
+        await pilot.pause()
+        slot, index = lab.model.element_at(lab.step, lab.element)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "backprop:" in lab.chain_text, timeout=30)
+        assert "∂loss/∂yhat[0] · ∂yhat[0]/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]" in lab.chain_text
+        assert "✓ agrees" in lab.chain_text and "backprop:" in math(lab)
+        await pilot.press("s")
+        assert lab.chain_text == "" and "backprop:" not in math(lab)

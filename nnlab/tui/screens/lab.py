@@ -76,6 +76,8 @@ class LabScreen(Screen):
         Binding("e", "example(1)", "Example", tooltip="Next example of the data set"),
         Binding("plus,equals_sign", "digits(1)", "More digits", show=False),
         Binding("minus", "digits(-1)", "Fewer digits", show=False),
+        Binding("s", "chain", "Chain rule", show=False,
+                tooltip="Show the symbolic chain rule (sympy) for this gradient element; again to hide"),
         Binding("g", "goto", "Go to", tooltip="Jump to a node by name"),
         Binding("c", "check", "Check", tooltip="Check your answers"),
         Binding("r", "reload", "Reload", show=False),
@@ -107,6 +109,9 @@ class LabScreen(Screen):
         self._loading = False
         self._new_step = True
         self._direction = 1
+        self.show_chain = False
+        self._chain: tuple | None = None  # (model, step, element, example, digits) -> text shown
+        self.chain_text = ""
         self.answers: dict[str, str] = {}
 
     # ------------------------------------------------------------------ layout
@@ -157,6 +162,15 @@ class LabScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Apply a loaded model, or show why loading failed."""
+        if event.worker.group == "chain":
+            if event.state == WorkerState.SUCCESS:
+                key, text = event.worker.result
+                self._chain = (key, text)
+                if self.show_chain and self.model is not None and key == (
+                        self.model, self.step, self.element, self.example_here, self.digits):
+                    self.chain_text = text
+                    self.query_one(MathPane).show_chain(text)
+            return
         if event.worker.group == "explain":
             if event.state == WorkerState.SUCCESS:
                 self._explained(event.worker.result)
@@ -187,6 +201,22 @@ class LabScreen(Screen):
         j = k + self._direction
         if 0 <= j < model.element_count(step) and not model.has_focus(step, j, example, digits):
             model.focus(step, j, example, digits)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="chain")
+    def _symbolic(self, key: tuple) -> tuple:
+        model, step, k, example, digits = key
+        try:
+            return key, model.chain_text(step, k, example, digits)
+        except Exception as exc:  # noqa: BLE001 - shown in the pane
+            return key, f"no symbolic chain here: {getattr(exc, 'message', exc)}"
+
+    def action_chain(self) -> None:
+        """Show (or hide) the symbolic chain rule under the arithmetic."""
+        self.show_chain = not self.show_chain
+        self.query_one(MathPane).set_class(self.show_chain, "-tall")
+        if not self.show_chain:
+            self.chain_text = ""
+        self.render_state()
 
     def error_panel(self, create: bool = False) -> ErrorPanel | None:
         """The error panel (mounted the first time an error is shown, to keep the first frame light)."""
@@ -323,6 +353,13 @@ class LabScreen(Screen):
         math = self.query_one(MathPane)
         math.border_title = Text(f"step {step + 1} · {st.label}")
         math.show(st, focus, self.digits, m.step_shape_rule(step))
+        if self.show_chain:
+            key = (m, step, k, example, self.digits)
+            if self._chain is not None and self._chain[0] == key:
+                math.show_chain(self._chain[1])
+            else:
+                math.show_chain("symbolic chain: working it out…")
+                self._symbolic(key)
         self.query_one(StatusBar).show(self.status_parts())
 
     @property

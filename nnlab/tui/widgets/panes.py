@@ -30,10 +30,19 @@ class MathPane(Static, can_focus=False):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("", markup=False, **kwargs)
+        self._base = Text()
 
     def show(self, step: Any, focus: Any, digits: int, rule: str = "") -> None:
         """Describe ``focus`` (a :class:`~nnlab.tui.model.Focus`) of ``step``."""
-        self.update(math_text(step, focus, digits, rule), layout=False)
+        self._base = math_text(step, focus, digits, rule)
+        self.update(self._base, layout=False)
+
+    def show_chain(self, chain: str) -> None:
+        """Add the symbolic chain rule (plain text from the engine) under the arithmetic."""
+        text = self._base.copy()
+        text.append("\n\n")
+        text.append(chain)
+        self.update(text, layout=False)
 
 
 def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
