@@ -29,7 +29,6 @@ ALEXNET = ROOT / "tests" / "tui" / "fixtures" / "alexnet-conv1.yaml"
 def instrument(app):
     """Record key arrival times and compositor refresh end times on ``app``."""
     from textual import events
-    from textual.screen import Screen
 
     marks = {"keys": [], "frames": []}
     original_on_event = app.on_event

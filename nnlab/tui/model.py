@@ -354,7 +354,7 @@ class LabModel:
             if inner is None:
                 spaces = [(-1, tuple(self.steps[step].shape))]
             else:
-                spaces = run._spaces(inner)  # noqa: SLF001 - element spaces of the step
+                spaces = run._spaces(inner)
         except Exception:  # noqa: BLE001
             return None
         k = 0
@@ -502,7 +502,7 @@ class LabModel:
             try:
                 g = to_float(tr.update_run(u).grads[p])[0]
                 out.append(Operand(1, f"∂{tr.config.loss}/∂{p}", "input", g, note="mean over the batch", node=p))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - the gradient is extra; before/after still show
                 pass
         out.append(Operand(-1, f"{p} after", "output", after, cursor=True, node=p))
         return out

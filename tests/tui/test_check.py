@@ -34,7 +34,7 @@ async def type_answer(pilot, row, text: str) -> None:
 async def test_rows_show_answer_computed_and_verdict():
     app = NnlabApp(str(FIXTURES / "mlp.yaml"))
     async with app.run_test(size=SIZE) as pilot:
-        lab, check = await open_check(pilot)
+        _, check = await open_check(pilot)
         assert [r.ref for r in check.rows] == ["z1", "yhat", "grad(W2)[0, 0]", "loss"]
         assert [r.input.value for r in check.rows] == ["[0.5, 1.2]", "-0.073", "0.5", "mse(yhat, y)"]
         assert [check.items[r.k].ok for r in check.rows] == [True, True, False, True]
@@ -47,7 +47,7 @@ async def test_rows_show_answer_computed_and_verdict():
 async def test_typing_rechecks_and_expressions_are_answers():
     app = NnlabApp(str(FIXTURES / "mlp.yaml"))
     async with app.run_test(size=SIZE) as pilot:
-        lab, check = await open_check(pilot)
+        _, check = await open_check(pilot)
         row = row_of(check, "grad(W2)[0, 0]")
         await type_answer(pilot, row, "-1.33")
         assert not check.items[row.k].ok                 # ±0.005 from "-1.33" does not reach -1.3358
@@ -81,7 +81,7 @@ async def test_ctrl_s_saves_answers_into_the_expect_block_keeping_comments(copy_
     original = path.read_text()
     app = NnlabApp(str(path))
     async with app.run_test(size=SIZE) as pilot:
-        lab, check = await open_check(pilot)
+        _, check = await open_check(pilot)
         await type_answer(pilot, row_of(check, "grad(W2)[0, 0]"), "-1.336")
         await type_answer(pilot, row_of(check, "yhat"), "W2 @ a1")
         await pilot.press("ctrl+s")
@@ -90,7 +90,8 @@ async def test_ctrl_s_saves_answers_into_the_expect_block_keeping_comments(copy_
     expected = (original.replace("grad(W2)[0, 0]: 0.5     # wrong on purpose", "grad(W2)[0, 0]: -1.336     # wrong on purpose")
                 .replace("yhat: -0.073", "yhat: 'W2 @ a1'"))
     assert saved == expected                             # only the two answers changed
-    done = subprocess.run([sys.executable, "-m", "nnlab", "check", str(path)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "nnlab", "check", str(path)], capture_output=True, text=True,  # noqa: ASYNC221
+                          check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

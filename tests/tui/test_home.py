@@ -60,7 +60,7 @@ async def test_recent_files_are_listed():
 
     add_recent(str(FIXTURES / "mlp.yaml"))
     app = NnlabApp(library=FIXTURES)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         texts = option_texts(app.screen.query_one("#scenarios", OptionList))
         k = texts.index("recent files")
         assert texts[k + 1].strip().endswith("mlp.yaml")

@@ -249,11 +249,11 @@ async def test_channel_keys_move_through_output_channels():
         lab = app.screen
         await wait_loaded(pilot)
         pane = lab.query_one(TensorPane)
-        y = [b for b in pane.blocks if b.op.slot == -1][0]
+        y = next(b for b in pane.blocks if b.op.slot == -1)
         assert y.lead == (0,)
         await pilot.press("greater_than_sign")
         assert lab.element == 4 and pane.focus_index == (1, 0, 0)
-        y = [b for b in pane.blocks if b.op.slot == -1][0]
+        y = next(b for b in pane.blocks if b.op.slot == -1)
         assert y.lead == (1,)
         assert "Y[1,0,0]" in math(lab)
         await pilot.press("less_than_sign")
@@ -261,7 +261,7 @@ async def test_channel_keys_move_through_output_channels():
         # another channel of the input: the header's ‹ › (or a SliceChanged message)
         pane.post_message(TensorPane.SliceChanged(pane, 0, 1))
         await pilot.pause()
-        x = [b for b in pane.blocks if b.op.slot == 0][0]
+        x = next(b for b in pane.blocks if b.op.slot == 0)
         assert x.lead == (1,)
         assert pane.role_at(0, (1, 0, 0)) == "used"
 
@@ -308,7 +308,7 @@ async def test_backward_step_shows_upstream_times_local():
         assert "∂loss/∂W2[0,0] = ∂loss/∂yhat[0] · ∂yhat[0]/∂W2[0,0]" in text
         assert "upstream · local = (-2.1461)·0.6225" in text and "= -1.3358" in text
         pane = lab.query_one(TensorPane)
-        assert [b.op.title for b in pane.blocks][0] == "∂loss/∂yhat"
+        assert pane.blocks[0].op.title == "∂loss/∂yhat"
         assert pane.role_at(-2, (0,)) == "used"       # the upstream element it used
 
 
@@ -397,7 +397,7 @@ async def test_s_shows_the_symbolic_chain_of_a_gradient_element():
         await wait_loaded(pilot)
         lab.goto(lab.model.step_for_name("grad(z1)"))
         await pilot.pause()
-        slot, index = lab.model.element_at(lab.step, lab.element)
+        assert lab.model.element_at(lab.step, lab.element) == (0, (0, 0))   # W1[0,0]
         await pilot.press("s")
         await wait_for(pilot, lambda: "backprop:" in lab.chain_text, timeout=30)
         assert "∂loss/∂yhat[0] · ∂yhat[0]/∂a1[0] · ∂a1[0]/∂z1[0] · ∂z1[0]/∂W1[0,0]" in lab.chain_text

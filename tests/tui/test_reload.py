@@ -89,7 +89,7 @@ async def test_a_broken_file_at_start_shows_the_error_alone_and_loads_once_fixed
 
 
 async def test_an_internal_error_in_the_worker_becomes_a_panel(monkeypatch):
-    import nnlab.tui.model as model
+    from nnlab.tui import model
 
     def boom(path):
         raise RuntimeError("something inside nnlab broke")

@@ -57,6 +57,6 @@ def test_the_nnlab_command_in_a_terminal(session, tmp_path):
     tmux("send-keys", "-t", session, "q")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and subprocess.run(["tmux", "has-session", "-t", session],
-                                                         capture_output=True).returncode == 0:
+                                                         capture_output=True, check=False).returncode == 0:
         time.sleep(0.1)
-    assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0
+    assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True, check=False).returncode != 0

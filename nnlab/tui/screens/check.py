@@ -9,12 +9,12 @@ lab screen, so a reload (the file changed on disk) never loses it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -76,7 +76,7 @@ class CheckScreen(Screen[int | None]):
             ``answers`` dict keeps typed text across reloads.
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+f", "first_wrong", "First wrong step", key_display="^f"),
         Binding("ctrl+s", "save", "Save answers", key_display="^s"),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -34,7 +34,7 @@ CONVENTIONS = (
 class HelpScreen(ModalScreen[None]):
     """All key bindings of the lab, plus mouse and conventions."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", key_display="esc")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "close", "Close", key_display="esc")]
 
     def __init__(self, bindings: list[Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)

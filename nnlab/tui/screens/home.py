@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.console import Group
 from rich.markdown import Markdown
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, Static
@@ -131,7 +131,7 @@ class HomeScreen(Screen):
 
     AUTO_FOCUS = "#scenarios"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", show=True, priority=False),
         Binding("o", "open_path", "Open a path"),
         Binding("escape", "focus_list", "Back to the list", show=False),

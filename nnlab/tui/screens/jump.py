@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 class JumpScreen(ModalScreen[int | None]):
     """A filter box over the trace's steps; Enter jumps to the chosen one."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"),
                 Binding("down", "move(1)", "Down", show=False),
                 Binding("up", "move(-1)", "Up", show=False)]
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -41,7 +41,7 @@ def error_text(exc: BaseException) -> str:
     if callable(fmt) and type(exc).__name__ == "NnlabError":
         try:
             return str(fmt())
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - fall back to the generic text below
             pass
     import traceback
 
@@ -60,7 +60,7 @@ class LabScreen(Screen):
 
     AUTO_FOCUS = ""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right", "next_step", "Step", key_display="→", tooltip="Next step"),
         Binding("left", "prev_step", "Back", key_display="←", tooltip="Previous step"),
         Binding("down", "next_element", "Element", key_display="↓", tooltip="Next element of this step"),
@@ -421,9 +421,8 @@ class LabScreen(Screen):
             return len(self.app.screen_stack) > 1 and self.app.screen is self
         if action not in moves:
             return True
-        if action in ("next_epoch", "prev_epoch"):
-            if m is None or not m.epochs:
-                return False
+        if action in ("next_epoch", "prev_epoch") and (m is None or not m.epochs):
+            return False
         if action == "example" and (m is None or (m.examples <= 1 and not m.training)):
             return False
         if m is None:

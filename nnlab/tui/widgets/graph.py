@@ -13,12 +13,12 @@ Enter jumps, so the arrow keys keep meaning "element" everywhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -31,14 +31,14 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
 
     FOCUS_ON_CLICK = False
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor(-1)", "Cursor up", show=False),
         Binding("down", "cursor(1)", "Cursor down", show=False),
         Binding("enter", "select", "Jump here", tooltip="Jump to the step under the cursor"),
         Binding("escape", "leave", "Back to elements", show=False),
     ]
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "graph-view--header",
         "graph-view--header-forward",
         "graph-view--header-backward",

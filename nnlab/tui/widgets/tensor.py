@@ -18,7 +18,7 @@ This module imports no NumPy: arrays are used through ``shape``, slicing and ``t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -28,6 +28,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from nnlab.numfmt import fmt
+
 
 def lead_count(shape: tuple[int, ...]) -> int:
     """How many 2-D slices a tensor of ``shape`` has (1 for rank ≤ 2)."""
@@ -55,14 +56,6 @@ def lead_number(shape: tuple[int, ...], lead: tuple[int, ...]) -> int:
     return k
 
 
-
-
-def lead_number(shape: tuple[int, ...], lead: tuple[int, ...]) -> int:
-    """Inverse of :func:`lead_index`."""
-    k = 0
-    for s, i in zip(shape[:-2], lead):
-        k = k * s + i
-    return k
 
 
 def _rc(index: tuple[int, ...], nd: int) -> tuple[int, int]:
@@ -155,7 +148,7 @@ class TensorPane(Widget, can_focus=False):
     on ‹ › shows another channel, the wheel scrolls the block under the pointer.
     """
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "tensor-pane--title",
         "tensor-pane--title-result",
         "tensor-pane--meta",
@@ -572,9 +565,7 @@ def _span(off: int, vis: int, total: int, lo: int, hi: int) -> int:
         return 0
     if lo >= off and hi < off + vis:
         return off
-    if hi - lo + 1 >= vis:
-        new = lo
-    elif lo < off:
+    if hi - lo + 1 >= vis or lo < off:
         new = lo
     else:
         new = hi - vis + 1
