@@ -6,6 +6,8 @@ in the tensor pane and the text of the math pane and status bar — not on pixel
 
 from __future__ import annotations
 
+from textual import events
+
 from nnlab.tui.app import NnlabApp
 from nnlab.tui.screens.check import CheckScreen
 from nnlab.tui.screens.help import HelpScreen
@@ -243,27 +245,47 @@ async def test_r_reloads_the_file_now(copy_fixture):
         assert "Y[0,1] = 0×1 + 0×1 + 1×2 + 2×3 = 8" in math(lab)
 
 
-async def test_channel_keys_move_through_output_channels():
+async def test_channel_keys_move_through_output_channels_shown_side_by_side():
     app = NnlabApp(MULTI)
     async with app.run_test(size=(120, 36)) as pilot:
         lab = app.screen
         await wait_loaded(pilot)
         pane = lab.query_one(TensorPane)
-        y = next(b for b in pane.blocks if b.op.slot == -1)
-        assert y.lead == (0,)
+        # two channels fit: each is its own block; a 4-D kernel keeps its selector
+        titles = [pane._header_text(b.op, b.lead, b)[0].split()[0] for b in pane.blocks]
+        assert titles == ["X[0]", "X[1]", "K", "b", "Y[0]", "Y[1]"]
+        assert pane.role_at(0, (1, 0, 0)) == "used" and pane.role_at(0, (0, 0, 0)) == "used"
         await pilot.press("greater_than_sign")
         assert lab.element == 4 and pane.focus_index == (1, 0, 0)
-        y = next(b for b in pane.blocks if b.op.slot == -1)
-        assert y.lead == (1,)
+        assert pane.role_at(-1, (1, 0, 0)) == "current"
         assert "Y[1,0,0]" in math(lab)
         await pilot.press("less_than_sign")
         assert lab.element == 0
-        # another channel of the input: the header's ‹ › (or a SliceChanged message)
-        pane.post_message(TensorPane.SliceChanged(pane, 0, 1))
+
+
+async def test_a_big_tensor_shows_one_channel_with_a_selector():
+    app = NnlabApp(str(FIXTURES / "alexnet-conv1.yaml"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        lab = app.screen
+        await wait_loaded(pilot)
+        pane = lab.query_one(TensorPane)
+        k = next(b for b in pane.blocks if b.op.slot == 1)
+        assert not k.fixed and k.lead == (0, 0) and k.vis_rows < 11 + 1
+        assert "‹ [0,0,:,:] 1/288 ›" in pane.plain_lines()[k.y - pane.scroll]
+        pane.post_message(TensorPane.SliceChanged(pane, 1, 1))    # › in K's header
         await pilot.pause()
+        k = next(b for b in pane.blocks if b.op.slot == 1)
+        assert k.lead == (0, 1) and pane.role_at(1, (0, 1, 0, 0)) == "weight"
+        await pilot.press("greater_than_sign")                    # next output channel
+        assert pane.focus_index == (1, 0, 0) and lab.element == 55 * 55
         x = next(b for b in pane.blocks if b.op.slot == 0)
-        assert x.lead == (1,)
-        assert pane.role_at(0, (1, 0, 0)) == "used"
+        assert x.vis_rows < x.rows                                 # 227 rows: a viewport
+        assert x.row_off == 0 and x.col_off == 0
+        # the wheel over a block scrolls that block
+        gx, gy = x.x + 5 + pane.gutter.left, x.y + 3 - pane.scroll + pane.gutter.top
+        pane.post_message(events.MouseScrollDown(pane, gx, gy, 0, 1, 0, False, False, False))
+        await pilot.pause()
+        assert x.row_off == 3 and x.pinned
 
 
 async def test_e_shows_the_next_example():

@@ -103,6 +103,7 @@ class Block:
         lead: The slice shown, for rank > 2.
         cw, gutter: Cell width and row-label width.
         arrows: Header columns of ‹ and › (relative to ``x``), if the slice selector is shown.
+        fixed: The block always shows channel ``lead`` (all channels are side by side).
     """
 
     op: Any
@@ -118,6 +119,7 @@ class Block:
     gutter: int = 1
     arrows: tuple[int, int] | None = None
     pinned: bool = False
+    fixed: bool = False  # one channel of a tensor shown channel by channel, side by side
 
     @property
     def height(self) -> int:
@@ -137,6 +139,7 @@ class Block:
 
 GAP = 3
 MIN_ROWS = 4
+MAX_SIDE_BY_SIDE = 4  # channels shown at once when there is room
 
 
 class TensorPane(Widget, can_focus=False):
@@ -234,25 +237,19 @@ class TensorPane(Widget, can_focus=False):
         self.leads[op.slot] = lead
         return lead
 
-    def _pack(self, leads: list[tuple[int, ...]], force: bool = False) -> None:
-        """Place the blocks: one shelf if all fit, else inputs then results, wrapping as needed."""
-        width = max(10, self.size.width)
-        height = max(4, self.size.height)
-        key = (tuple(id(o) for o in self.operands), width, height, self.digits)
-        if key == self._layout_key and not force:
-            for b, lead in zip(self.blocks, leads):
-                b.lead = lead
-            return
-        self._layout_key = key
-        blocks = []
-        for op, lead in zip(self.operands, leads):
-            cw, gutter = cell_geometry(op, self.digits)
-            rows, cols = _dims(op.shape)
-            natural = gutter + cols * cw + 1
-            head = len(self._header_text(op, lead, None)[0])
-            w = min(width, max(natural, min(head, 32)))
-            vis_cols = max(1, min(cols, (w - gutter - 1) // cw)) if w > gutter + cw else 1
-            blocks.append(Block(op, width=w, vis_rows=rows, vis_cols=vis_cols, lead=lead, cw=cw, gutter=gutter))
+    def _block(self, op: Any, lead: tuple[int, ...], width: int, fixed: bool = False) -> Block:
+        cw, gutter = cell_geometry(op, self.digits)
+        rows, cols = _dims(op.shape)
+        natural = gutter + cols * cw + 1
+        b = Block(op, lead=lead, cw=cw, gutter=gutter, vis_rows=rows, fixed=fixed)
+        head = len(self._header_text(op, lead, b if fixed else None)[0])
+        b.width = min(width, max(natural, min(head, 32)))
+        b.vis_cols = max(1, min(cols, (b.width - gutter - 1) // cw)) if b.width > gutter + cw else 1
+        return b
+
+    @staticmethod
+    def _shelves(blocks: list[Block], width: int) -> list[list[Block]]:
+        """One shelf if everything fits, else inputs then results, each wrapping as needed."""
         inputs = [b for b in blocks if b.op.role in ("input", "upstream")]
         results = [b for b in blocks if b.op.role not in ("input", "upstream")]
         total = sum(b.width for b in blocks) + GAP * max(0, len(blocks) - 1)
@@ -270,6 +267,34 @@ class TensorPane(Widget, can_focus=False):
                 used += need
             if shelf:
                 shelves.append(shelf)
+        return shelves
+
+    def _pack(self, leads: list[tuple[int, ...]], force: bool = False) -> None:
+        """Place the blocks (see :meth:`_shelves`); channels side by side when they all fit."""
+        width = max(10, self.size.width)
+        height = max(4, self.size.height)
+        by_slot = {op.slot: lead for op, lead in zip(self.operands, leads)}
+        key = (tuple(id(o) for o in self.operands), width, height, self.digits)
+        if key == self._layout_key and not force:
+            for b in self.blocks:
+                if not b.fixed:
+                    b.lead = by_slot.get(b.op.slot, b.lead)
+            return
+        self._layout_key = key
+        blocks = [self._block(op, lead, width) for op, lead in zip(self.operands, leads)]
+        shelves = self._shelves(blocks, width)
+        # with room to spare, show every channel of a small 3-D tensor at once
+        if any(len(op.shape) == 3 and 2 <= op.shape[0] <= MAX_SIDE_BY_SIDE for op in self.operands):
+            wide: list[Block] = []
+            for op, lead in zip(self.operands, leads):
+                if len(op.shape) == 3 and 2 <= op.shape[0] <= MAX_SIDE_BY_SIDE:
+                    wide.extend(self._block(op, (c,), width, fixed=True) for c in range(op.shape[0]))
+                else:
+                    wide.append(self._block(op, lead, width))
+            wide_shelves = self._shelves(wide, width)
+            if len(wide_shelves) <= len(shelves) and \
+                    sum(max(b.height for b in sh) + 1 for sh in wide_shelves) - 1 <= height:
+                blocks, shelves = wide, wide_shelves
         # cap the rows so that every shelf fits the pane when possible (at least MIN_ROWS each)
         natural_h = sum(max(b.height for b in sh) + 1 for sh in shelves) - 1
         if natural_h > height and shelves:
@@ -296,9 +321,9 @@ class TensorPane(Widget, can_focus=False):
                 x += b.width + GAP
             y += max(b.height for b in sh) + 1
         self._height = max(0, y - 1)
-        old = {b.op.slot: b for b in self.blocks}
+        old = {(b.op.slot, b.lead if b.fixed else None): b for b in self.blocks}
         for b in blocks:
-            prev = old.get(b.op.slot)
+            prev = old.get((b.op.slot, b.lead if b.fixed else None))
             if prev is not None and not force and prev.op is b.op:
                 b.row_off, b.col_off = prev.row_off, prev.col_off
         self.blocks = blocks
@@ -353,14 +378,21 @@ class TensorPane(Widget, can_focus=False):
             self.refresh()
 
     def step_slice(self, slot: int, delta: int) -> tuple[int, ...] | None:
-        """Show the next (previous) slice of the operand in ``slot``; returns the new lead."""
-        for b in self.blocks:
-            if b.op.slot == slot and len(b.op.shape) > 2:
-                n = lead_count(b.op.shape)
-                k = (lead_number(b.op.shape, b.lead) + delta) % n
-                lead = lead_index(b.op.shape, k)
+        """Show the next (previous) slice of the operand in ``slot``; returns the new lead.
+
+        When that operand's channels are all shown side by side, nothing needs to
+        change on screen, but the new lead is still returned (the lab moves the
+        current element there when the operand is the one it moves through).
+        """
+        for op in self.operands:
+            if op.slot == slot and len(op.shape) > 2:
+                n = lead_count(op.shape)
+                current = self.leads.get(slot, (0,) * (len(op.shape) - 2))
+                lead = lead_index(op.shape, (lead_number(op.shape, current) + delta) % n)
                 self.leads[slot] = lead
-                b.lead = lead
+                for b in self.blocks:
+                    if b.op.slot == slot and not b.fixed:
+                        b.lead = lead
                 self._index_marks()
                 self.refresh()
                 return lead
@@ -369,6 +401,11 @@ class TensorPane(Widget, can_focus=False):
     # ------------------------------------------------------------------ text
     def _header_text(self, op: Any, lead: tuple[int, ...], b: Block | None) -> tuple[str, tuple[int, int] | None]:
         shape = true_shape(op)
+        if b is not None and b.fixed:
+            text = f"{op.title}[{','.join(str(i) for i in lead)}]  {'×'.join(str(s) for s in shape[1:])}"
+            if op.note and lead[0] == 0:
+                text += f"  {op.note}"
+            return text, None
         text = f"{op.title}  {'×'.join(str(s) for s in shape) if shape else 'scalar'}"
         arrows = None
         if len(op.shape) > 2:
