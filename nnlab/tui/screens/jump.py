@@ -29,7 +29,7 @@ class JumpScreen(ModalScreen[int | None]):
         """Input above the matching steps."""
         with Vertical(id="jump-box"):
             yield Static(Text("go to a node (name, ∂loss/∂name, grad(name) or step number)"), classes="jump-title")
-            yield Input(placeholder="z1", id="jump-input")
+            yield Input(placeholder="z1", id="jump-input", compact=True)
             yield OptionList(id="jump-list")
 
     def on_mount(self) -> None:
