@@ -108,11 +108,11 @@ class Run:
     # ------------------------------------------------------------ elements
     def element_count(self, step: Step) -> int:
         """How many elements Up/Down move through in ``step``."""
-        return sum(int(np.prod(shape)) for _, shape in self._spaces(step))
+        return sum(int(np.prod(shape)) for _, shape in self.element_spaces(step))
 
     def element_at(self, step: Step, k: int) -> tuple[int, tuple[int, ...]]:
         """The ``k``-th element of ``step`` as ``(slot, index)`` (slot −1 = the output)."""
-        for slot, shape in self._spaces(step):
+        for slot, shape in self.element_spaces(step):
             n = int(np.prod(shape))
             if k < n:
                 return slot, tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
@@ -122,13 +122,14 @@ class Run:
     def element_number(self, step: Step, slot: int, index: tuple[int, ...]) -> int:
         """Inverse of :meth:`element_at`."""
         k = 0
-        for s, shape in self._spaces(step):
+        for s, shape in self.element_spaces(step):
             if s == slot:
                 return k + (int(np.ravel_multi_index(index, shape)) if shape else 0)
             k += int(np.prod(shape))
         return 0
 
-    def _spaces(self, step: Step) -> list[tuple[int, tuple[int, ...]]]:
+    def element_spaces(self, step: Step) -> list[tuple[int, tuple[int, ...]]]:
+        """What Up/Down move through in ``step``: ``(slot, shape)`` pairs (slot −1 = the output)."""
         node = self.graph.nodes[step.node]
         if step.phase == FORWARD:
             return [(-1, node.shape)]
@@ -157,7 +158,7 @@ class Run:
 
     def default_slot(self, step: Step) -> int:
         """The input a backward step explains first: a learnable parameter, else a computed node."""
-        spaces = [k for k, _ in self._spaces(step)]
+        spaces = [k for k, _ in self.element_spaces(step)]
         if not spaces:
             return 0
         learn = set(self.scenario.learn)

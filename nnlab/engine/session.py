@@ -59,6 +59,14 @@ class Session:
         final = max(len(self.steps) - 1, 0)
         return check_run(self.run, resolve=self._resolve, extra=self.training.facts(), final_step=final)
 
+    def check_entry(self, entry: Any) -> Any:
+        """Check one (possibly edited) ``expect`` entry exactly as :meth:`check` would."""
+        from nnlab.check import check_entry
+
+        if self.training is None:
+            return check_entry(self.run, entry)
+        return check_entry(self.run, entry, self._resolve, self.training.facts(), max(len(self.steps) - 1, 0))
+
     def explain(self, step: Step | int, element: Any = None, **kwargs: Any) -> Explanation:
         """Explain one element of a step (see :meth:`Run.explain`); update steps show the update rule."""
         if isinstance(step, int):

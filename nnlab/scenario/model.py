@@ -445,8 +445,16 @@ def written_tolerance(raw: str) -> float:
         return float("inf")
 
 
-def _answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
-    """(answer, raw, abs tolerance) from an answer node."""
+def read_answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
+    """Read one answer the way the ``expect`` block does.
+
+    Args:
+        node: The answer's YAML node (a number, list, boolean or quoted expression).
+        ref: The reference it answers (for messages).
+
+    Returns:
+        ``(answer, raw text, absolute tolerance from the written digits)``.
+    """
     if node.kind == "scalar":
         v = node.value
         if isinstance(v, bool):
@@ -497,14 +505,14 @@ def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[Exp
                 if key not in ("value", "abs", "rel"):
                     raise NnlabError(f"unknown key '{key}' in the answer for '{ref}'", kloc,
                                      did_you_mean(key, ("value", "abs", "rel")), kind="format")
-            answer, raw, abs_tol = _answer(child.value["value"], ref)
+            answer, raw, abs_tol = read_answer(child.value["value"], ref)
             answer_loc = child.value["value"].loc
             if "abs" in child.value or "rel" in child.value:
                 explicit = True
                 abs_tol = float(child.value["abs"].value) if "abs" in child.value else 0.0
                 rel = float(child.value["rel"].value) if "rel" in child.value else 0.0
         else:
-            answer, raw, abs_tol = _answer(child, ref)
+            answer, raw, abs_tol = read_answer(child, ref)
             answer_loc = child.loc
             if tolerance is not None:
                 explicit = True

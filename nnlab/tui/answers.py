@@ -28,7 +28,7 @@ def parse_answer(text: str, entry: Any) -> Any:
             a valid expression.
     """
     from nnlab.scenario.expr import parse_expr
-    from nnlab.scenario.model import _answer  # the file's own reading of an answer
+    from nnlab.scenario.model import read_answer  # the file's own reading of an answer
 
     t = text.strip()
     if not t:
@@ -41,7 +41,7 @@ def parse_answer(text: str, entry: Any) -> Any:
         source = node.value if node is not None and node.kind == "scalar" else t
         answer, raw, tol = parse_expr(str(source)), str(source), 0.0
     else:
-        answer, raw, tol = _answer(node, entry.ref)
+        answer, raw, tol = read_answer(node, entry.ref)
     if entry.explicit_tol:
         tol = entry.abs_tol
     return dataclasses.replace(entry, answer=answer, raw=raw, abs_tol=tol)

@@ -229,12 +229,7 @@ class LabModel:
 
     def check_entry(self, entry: Any) -> Any:
         """Check one (possibly edited) expect entry the way ``nnlab check`` does."""
-        from nnlab.check import check_entry
-
-        if self.training is None:
-            return check_entry(self.run, entry)
-        return check_entry(self.run, entry, getattr(self.session, "_resolve", None), self.training.facts(),
-                           max(len(self.steps) - 1, 0))
+        return self.session.check_entry(entry)
 
     def summary(self) -> str:
         """How training ended (empty without training)."""
@@ -354,7 +349,7 @@ class LabModel:
             if inner is None:
                 spaces = [(-1, tuple(self.steps[step].shape))]
             else:
-                spaces = run._spaces(inner)
+                spaces = run.element_spaces(inner)
         except Exception:  # noqa: BLE001
             return None
         k = 0

@@ -214,3 +214,31 @@ def test_attention_scores_local_matches_one_hot_default():
 def test_cross_entropy_unnormalized_probability_targets():
     t = np.array([[0.5, 0.2, 0.1], [0.3, 0.3, 0.9]])
     check_op(REGISTRY["cross_entropy"], [r(2, 3), t], _kind="prob")
+
+
+@pytest.mark.parametrize("name,inputs", [
+    ("sigmoid", [(2, 3)]), ("relu", [(4,)]), ("exp", [(2, 2)]),
+    ("add", [(2, 3), (3,)]), ("mul", [(2, 3), (2, 1)]), ("div", [(3,), ()]), ("sub", [(), (2,)]),
+])
+def test_elementwise_local_and_dependents_match_one_hot_default(name, inputs):
+    from nnlab.engine.ops.base import Op
+
+    op = REGISTRY[name]()
+    xs = [pos(1, *s) if name == "div" else r(1, *s) for s in inputs]
+    out = op.forward(*xs)
+    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    for k, x in enumerate(xs):
+        for i in np.ndindex(*x.shape[1:]):
+            deps = op.dependents(k, i, out.shape[1:])
+            for o in np.ndindex(*out.shape[1:]):
+                want = Op.local(op, k, (0,) + o, (0,) + i)
+                assert op.local(k, (0,) + o, (0,) + i) == pytest.approx(want, rel=1e-12, abs=1e-15)
+                assert (want == 0) or (o in deps)
+
+
+def test_long_reductions_elide_the_middle():
+    op = REGISTRY["sum"]()
+    x = np.arange(100.0)
+    out = op.forward(x[None])
+    ex = op.explain((), [x], out[0], ["x"], "s", 4)
+    assert ex.arithmetic.startswith("0 + 1 + 2") and "(88 more terms)" in ex.arithmetic and ex.value == 4950

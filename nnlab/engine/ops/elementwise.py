@@ -54,6 +54,17 @@ class Unary(Op):
     def df(self, x, y):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def dependents(self, k, index, out_shape):
+        return [tuple(index)]
+
+    def local(self, k, out_index, in_index):
+        if tuple(out_index[1:]) != tuple(in_index[1:]):
+            return 0.0
+        x, y = self.saved["x"], self.saved["y"]
+        e = out_index[0] if x.shape[0] > 1 else 0
+        at = (e,) + tuple(in_index[1:])
+        return self.df(np.asarray(x[at]), np.asarray(y[at])).item()
+
     def explain(self, index, xs, out, names, out_name, digits):
         x = xs[0][index]
         head = self.shown or self.name
@@ -265,6 +276,29 @@ class Binary(Op):
 
     def f(self, a, b):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def dependents(self, k, index, out_shape):
+        in_shape = self.saved["_in_shapes"][k][1:]
+        if tuple(in_shape) == tuple(out_shape):
+            return [tuple(index)]
+        return [o for o in np.ndindex(*out_shape) if source_index(o, in_shape) == tuple(index)] \
+            if int(np.prod(out_shape)) <= 1_000_000 else None
+
+    def local(self, k, out_index, in_index):
+        """∂y[o]/∂input_k[i]: the op's backward on a one-element upstream, computed at that element only."""
+        in_shape = self.saved["_in_shapes"][k][1:]
+        if source_index(tuple(out_index[1:]), in_shape) != tuple(in_index[1:]):
+            return 0.0
+        a, b = self.saved["a"], self.saved["b"]
+        o = tuple(out_index)
+        ia = tuple(0 if s == 1 else i for i, s in zip(o, a.shape))
+        ib = tuple(0 if s == 1 else i for i, s in zip(o, b.shape))
+        cls = type(self)
+        one = cls(**self.params)
+        one.needs = (k == 0, k == 1)
+        one.forward(np.asarray(a[ia])[None], np.asarray(b[ib])[None])
+        grads = one.backward(np.ones((1,)))
+        return np.asarray(grads[k]).reshape(-1)[0]
 
 
 @register

@@ -52,8 +52,23 @@ class Reduce(Op):
         return "" if axis is None else f"axis={axis}"
 
 
+MAX_TERMS = 24
+
+
 def _product(ranges):
     return [tuple(p) for p in itertools.product(*ranges)]
+
+
+def _few(cells: list) -> list:
+    """The cells whose numbers are written out: all of a short sum, the first ones of a long one."""
+    return cells if len(cells) <= MAX_TERMS else cells[:MAX_TERMS]
+
+
+def _written(parts: list[str], total: int, sep: str) -> str:
+    """The terms joined; for a long sum only the first ones, then how many more."""
+    if total <= MAX_TERMS:
+        return sep.join(parts)
+    return sep.join(parts[:MAX_TERMS // 2]) + f"{sep}… ({total - MAX_TERMS // 2} more terms)"
 
 
 @register
@@ -71,9 +86,10 @@ class Sum(Reduce):
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
-        terms = [num(xs[0][c], digits) for c in cells]
+        terms = [num(xs[0][c], digits) for c in _few(cells)]
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Σ {names[0]}",
-                           " + ".join(terms), out[index], tuple(Use(0, c) for c in cells))
+                           _written(terms, len(cells), " + "),
+                           out[index], tuple(Use(0, c) for c in cells))
 
 
 @register
@@ -93,7 +109,8 @@ class Mean(Reduce):
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
-        terms = " + ".join(num(xs[0][c], digits) for c in cells)
+        parts = [num(xs[0][c], digits) for c in _few(cells)]
+        terms = _written(parts, len(cells), " + ")
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = (1/n) Σ {names[0]}",
                            f"({terms}) / {len(cells)}", out[index], tuple(Use(0, c) for c in cells))
 
@@ -135,14 +152,17 @@ class Max(Reduce):
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
-        vals = [xs[0][c] for c in cells]
-        best = int(np.argmax(np.array(vals, dtype=float))) if vals else 0
-        ties = sum(1 for v in vals if v == vals[best])
+        vals = np.array([xs[0][c] for c in cells], dtype=float)
+        best = int(np.argmax(vals)) if vals.size else 0
+        ties = int(np.sum(vals == vals[best])) if vals.size else 0
         uses = tuple(Use(0, c, "argmax" if i == best else "used") for i, c in enumerate(cells))
         note = f"{ties} elements tie; the gradient goes to the first" if ties > 1 else ""
+        shown = [plain(v, digits) for v in vals[:MAX_TERMS]]
+        inner = _written(shown, len(cells), ", ")
+        if len(cells) > MAX_TERMS:
+            note = (note + "; " if note else "") + f"the maximum is element {fmt_index(cells[best])}"
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = max {names[0]}",
-                           "max(" + ", ".join(plain(v, digits) for v in vals) + ")", out[index], uses,
-                           note=note)
+                           f"max({inner})", out[index], uses, note=note)
 
     def dependents(self, k, index, out_shape):
         return None
@@ -169,7 +189,8 @@ class Prod(Reduce):
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
-        terms = "×".join(num(xs[0][c], digits) for c in cells)
+        parts = [num(xs[0][c], digits) for c in _few(cells)]
+        terms = _written(parts, len(cells), "×")
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Π {names[0]}",
                            terms, out[index], tuple(Use(0, c) for c in cells))
 
