@@ -189,7 +189,7 @@ def attention_case(tokens: int = 512, d: int = 64, target: float = 1.5) -> Case:
 
     def loops():
         naive.attention(q, k, v, g, rows)
-    return Case("attention", target, ours, ref, loops, tokens / rows, repeats=10)
+    return Case("attention", target, ours, ref, loops, tokens / rows, repeats=30)
 
 
 def cases() -> list[Case]:
