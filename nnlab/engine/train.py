@@ -98,6 +98,7 @@ class Training:
     cycle_length: int | None = None
     _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     wrt: frozenset[str] | None = None
+    _data: dict = field(default_factory=dict, repr=False)  # data leaves, converted once
 
     # ---------------------------------------------------------------- facts
     @property
@@ -144,9 +145,17 @@ class Training:
         """Leaf arrays for the parameters after ``snapshot`` updates, on some (or all) examples."""
         leaves = dict(self.snapshots[snapshot])
         exact = self.arithmetic == "exact"
+        rows: Any = None
+        if examples is not None:  # a run of consecutive examples is a view, not a copy
+            first = examples[0]
+            consecutive = examples[-1] - first == len(examples) - 1 and list(examples) == list(
+                range(first, first + len(examples)))
+            rows = slice(first, first + len(examples)) if consecutive else list(examples)
         for name in self.scenario.data:
-            full = leaf_array(self.graph.nodes[name], exact)
-            leaves[name] = full if examples is None else full[list(examples)]
+            full = self._data.get(name)
+            if full is None:
+                full = self._data[name] = leaf_array(self.graph.nodes[name], exact)
+            leaves[name] = full if rows is None else full[rows]
         return leaves
 
     def run_at(self, snapshot: int, examples: tuple[int, ...] | None = None, target: str | None = None,
