@@ -153,16 +153,10 @@ train: {{rule: gd, loss: loss, lr: {LR}, epochs: 1, batch: {BATCH}, order: seque
 
 
 def best_ms(*fns, repeats: int = 5, rounds: int = 5) -> list[float]:
-    """Best wall time of each function in ms; they take turns (warm-up, then a block of repeats)."""
-    best = [float("inf")] * len(fns)
-    for _ in range(rounds):
-        for k, fn in enumerate(fns):
-            fn()
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                best[k] = min(best[k], time.perf_counter() - start)
-    return [t * 1e3 for t in best]
+    """Best wall time of each function in ms (see engine.best_ms: they take turns)."""
+    from engine import best_ms as take_turns
+
+    return take_turns(*fns, repeats=repeats, rounds=rounds)
 
 
 def sgd_mnist_epoch() -> bool:
