@@ -9,11 +9,10 @@ the one API views use to explain any element of any step.
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -435,8 +434,3 @@ def _hint_name(graph: Graph, name: str) -> str | None:
 def run_scenario(scenario: Scenario, **kwargs: Any) -> Run:
     """Build the graph of ``scenario`` and run it (see :func:`run_graph`)."""
     return run_graph(build_graph(scenario), **kwargs)
-
-
-def iter_elements(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
-    """All indices of a per-example shape, row-major."""
-    return itertools.product(*(range(n) for n in shape))

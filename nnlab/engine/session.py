@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from nnlab.check import CheckReport, check_run
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
@@ -183,4 +181,4 @@ def session_from_scenario(scenario: Scenario) -> Session:
     return Session(scenario, final, tr, TrainSteps(tr))
 
 
-__all__ = ["Session", "open_session", "session_from_scenario", "np"]
+__all__ = ["Session", "open_session", "session_from_scenario"]

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nnlab.engine.trace import Explanation, Use
+from nnlab.engine.trace import Explanation
 from nnlab.numfmt import fmt, fmt_index, fmt_paren
 
 REQUIRED = object()
