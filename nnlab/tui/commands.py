@@ -17,7 +17,31 @@ def _lab(screen: Any) -> Any:
     return screen if isinstance(screen, LabScreen) else None
 
 
-class LabCommands(Provider):
+class _Listed(Provider):
+    """A provider whose commands are a list of ``(title, callback, help)``; the first few show before typing."""
+
+    SHOWN_FIRST = 8
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        """The first commands, shown before typing."""
+        for k, (title, cmd, help_text) in enumerate(self._commands()):
+            if k >= self.SHOWN_FIRST:
+                break
+            yield DiscoveryHit(Text(title), cmd, text=title, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Fuzzy-match every command."""
+        matcher = self.matcher(query)
+        for title, cmd, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), cmd, text=title, help=help_text)
+
+
+class LabCommands(_Listed):
     """``step: next``, ``step: jump to backward pass``, ``step: jump to z1`` …"""
 
     def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
@@ -47,24 +71,11 @@ class LabCommands(Provider):
         yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
         yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"
 
-    async def discover(self) -> Hits:
-        """The main moves, shown before typing."""
-        for k, (title, cmd, help_text) in enumerate(self._commands()):
-            if k >= 8:
-                break
-            yield DiscoveryHit(Text(title), cmd, text=title, help=help_text)
 
-    async def search(self, query: str) -> Hits:
-        """Fuzzy-match every step command."""
-        matcher = self.matcher(query)
-        for title, cmd, help_text in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), cmd, text=title, help=help_text)
-
-
-class ScenarioCommands(Provider):
+class ScenarioCommands(_Listed):
     """``scenario: open …`` (bundled), ``scenario: reload``, ``scenario: check answers``, ``scenario: home``."""
+
+    SHOWN_FIRST = 3  # reload, check, home
 
     def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
         lab = _lab(self.screen)
@@ -89,18 +100,3 @@ class ScenarioCommands(Provider):
                     app.pop_screen()
                 return
         app.push_screen(HomeScreen())
-
-    async def discover(self) -> Hits:
-        """Reload, check and home before typing."""
-        for k, (title, cmd, help_text) in enumerate(self._commands()):
-            if k >= 3:
-                break
-            yield DiscoveryHit(Text(title), cmd, text=title, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        """Fuzzy-match the scenario commands."""
-        matcher = self.matcher(query)
-        for title, cmd, help_text in self._commands():
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), cmd, text=title, help=help_text)
