@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--naive", action="store_true",
                         help="compare with benchmarks/naive.py even if torch is installed")
+    parser.add_argument("--only", metavar="NAME", action="append",
+                        help="run only this case (repeatable), e.g. --only attention")
     args = parser.parse_args(argv)
     use_torch = torch is not None and not args.naive
     limits = None
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{f', torch {torch.get_num_threads()}' if use_torch else ''})", file=sys.stderr)
     ok = True
     for case in cases():
+        if args.only and case.name not in args.only:
+            continue
         if use_torch:
             ours, ref = best_ms(case.nnlab, case.torch, repeats=case.repeats)
             label, target, ratio = "torch", case.target, f"{ours / ref:.2f}"

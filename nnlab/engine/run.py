@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlab.engine import memory
 from nnlab.engine.graph import Graph, Node, build_graph
 from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
@@ -330,6 +331,8 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
+        if out.size >= memory.LARGE_ELEMENTS and not memory.tried:
+            memory.keep_freed_memory()
         if check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f" and not _finite(out):
             _nonfinite(graph, node, out, len(steps))
         op.saved["_out_shape"] = out.shape
@@ -350,7 +353,11 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
     with np.errstate(all="ignore"):
-        return bool(np.isfinite(np.add.reduce(a, axis=None))) or bool(np.isfinite(a).all())
+        if a.dtype == np.float64 and a.flags.c_contiguous:
+            quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
+        else:                      # (|x| > 1e154) only sends us to the full check
+            quick = np.add.reduce(a, axis=None)
+        return bool(np.isfinite(quick)) or bool(np.isfinite(a).all())
 
 
 def _label(graph: Graph, node: Node) -> str:

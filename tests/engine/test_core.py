@@ -274,3 +274,19 @@ def test_nan_is_reported_at_its_step():
         """)
     assert "step 2" in info.value.message and "b = log(x)" in info.value.message
     assert info.value.loc.line == 7
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (1, 64, 64)])
+def test_finite_check_finds_every_nan_and_inf(shape):
+    from nnlab.engine.run import _finite
+
+    a = np.random.default_rng(0).normal(size=shape)
+    assert _finite(a) and _finite(a.T) and _finite(a * 1e200)   # huge but finite: no false alarm
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in (0, a.size // 2, a.size - 1):
+            b = a.copy()
+            b.flat[pos] = bad
+            assert not _finite(b) and not _finite(b.T)
+    c = a.copy()
+    c.flat[0], c.flat[-1] = np.inf, -np.inf            # inf − inf would cancel to nan in a plain sum
+    assert not _finite(c)
