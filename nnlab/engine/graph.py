@@ -76,6 +76,8 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     lines: list[tuple[str, Equation]] = field(default_factory=list)
+    plans: dict = field(default_factory=dict, repr=False, compare=False)
+    """Backward plans per (target, wrt), made by the engine on first use."""
 
     def consumers(self) -> dict[str, list[str]]:
         """For each node id, the op nodes that use it (with repeats for repeated use)."""

@@ -318,16 +318,29 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         if node.kind != "op":
             values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
     batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
+    if not memory.tried and any(v.size >= memory.LARGE_ELEMENTS for v in values.values()):
+        memory.keep_freed_memory()
     steps: list[Step] = []
     ops: dict[str, Any] = {}
+    target = target if target is not None else s.backward
+    grads: dict[str, np.ndarray] = {}
+    contributions: dict[tuple[str, int], np.ndarray] = {}
+    with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
+        _forward(graph, values, ops, steps, exact, record, check_finite)
+        if target is not None:
+            _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
+                      check_finite)
+    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
+
+
+def _forward(graph, values, ops, steps, exact, record, check_finite):
     for nid in graph.order:
         node = graph.nodes[nid]
         xs = [values[i] if i else None for i in node.op_inputs]
         op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
         op.exact = exact
         try:
-            with np.errstate(all="ignore"):
-                out = op.forward(*xs)
+            out = op.forward(*xs)
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         out = np.asarray(out)
@@ -341,23 +354,16 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         if record:
             steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,
                               tuple(i or "" for i in node.op_inputs), node.line, node.shape))
-    target = target if target is not None else s.backward
-    grads: dict[str, np.ndarray] = {}
-    contributions: dict[tuple[str, int], np.ndarray] = {}
-    if target is not None:
-        _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
-                  check_finite)
-    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
 
 
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
-    with np.errstate(all="ignore"):
-        if a.dtype == np.float64 and a.flags.c_contiguous:
-            quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
-        else:                      # (|x| > 1e154) only sends us to the full check
+    if a.dtype == np.float64 and a.flags.c_contiguous:
+        quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
+    else:                      # (|x| > 1e154) only sends us to the full check
+        with np.errstate(all="ignore"):
             quick = np.add.reduce(a, axis=None)
-        return bool(np.isfinite(quick)) or bool(np.isfinite(a).all())
+    return bool(np.isfinite(quick)) or bool(np.isfinite(a).all())
 
 
 def _label(graph: Graph, node: Node) -> str:
@@ -386,12 +392,7 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
     if tnode.kind != "op":
         raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
                          "name the loss (or output) computed on a compute line.", kind="name")
-    live = graph.ancestors(target)
-    live_ops = [n for n in graph.order if n in live]
-    uses: dict[str, int] = {}
-    for nid in live_ops:
-        for i in graph.nodes[nid].inputs:
-            uses[i] = uses.get(i, 0) + 1
+    live_ops, uses, needs = _backward_plan(graph, target, wrt)
     seen: dict[str, int] = {}
     out = values[target]
     if exact:
@@ -405,10 +406,8 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
         if g is None:
             continue
         op = ops[nid]
-        op.needs = tuple(bool(i) and graph.nodes[i].kind != "const" and (wrt is None or i in wrt)
-                         for i in node.op_inputs)
-        with np.errstate(all="ignore"):
-            vjps = op.backward(g)
+        op.needs = needs[nid]
+        vjps = op.backward(g)
         acc = []
         for slot, (inp, vjp) in enumerate(zip(node.op_inputs, vjps)):
             if not inp or vjp is None or not op.needs[slot]:
@@ -429,6 +428,25 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                               tuple(i or "" for i in node.op_inputs), node.line, node.shape, tuple(acc)))
     for k, v in grads.items():
         freeze(v)
+
+
+def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None):
+    """The ops the backward pass visits (forward order), how often each node is used,
+    and which inputs of each op need a gradient — the same for every run of a training,
+    so it is made once per (graph, target, wrt)."""
+    key = (target, wrt)
+    plan = graph.plans.get(key)
+    if plan is None:
+        live = graph.ancestors(target)
+        live_ops = [n for n in graph.order if n in live]
+        uses: dict[str, int] = {}
+        for nid in live_ops:
+            for i in graph.nodes[nid].inputs:
+                uses[i] = uses.get(i, 0) + 1
+        needs = {nid: tuple(bool(i) and graph.nodes[i].kind != "const" and (wrt is None or i in wrt)
+                            for i in graph.nodes[nid].op_inputs) for nid in live_ops}
+        plan = graph.plans[key] = (live_ops, uses, needs)
+    return plan
 
 
 def _hint_name(graph: Graph, name: str) -> str | None:

@@ -158,3 +158,22 @@ def test_bad_train_block():
     with pytest.raises(NnlabError) as info:
         session(PERCEPTRON.format(y="[0, 0, 0, 1]").replace("rule: perceptron", "rule: perceptorn"))
     assert "perceptron" in (info.value.hint or "")
+
+
+def test_descend_reuses_only_gradients_it_owns():
+    from nnlab.engine.train import _descend
+
+    w, v = np.ones((1, 2, 3)), np.full((1, 3), 2.0)
+    own = np.arange(6.0).reshape(2, 3)[None]            # a view of a fresh array: reused
+    own.flags.writeable = False
+    shared = np.array([[1.0, 1.0, 1.0]])               # the same array for two parameters: copied
+    new = _descend({"w": w, "v": v, "u": v, "c": w}, {"w": own, "v": shared, "u": shared, "c": None}, 0.5)
+    np.testing.assert_array_equal(new["w"], 1 - 0.5 * np.arange(6.0).reshape(1, 2, 3))
+    assert new["w"] is own                             # no new allocation
+    np.testing.assert_array_equal(new["v"], [[1.5, 1.5, 1.5]])
+    np.testing.assert_array_equal(new["u"], [[1.5, 1.5, 1.5]])
+    np.testing.assert_array_equal(shared, [[1.0, 1.0, 1.0]])  # untouched
+    assert new["c"] is w
+    ones = np.broadcast_to(np.array(1.0), (1, 2, 3))     # a broadcast view: never written
+    new = _descend({"w": w}, {"w": ones}, 1.0)
+    np.testing.assert_array_equal(new["w"], np.zeros((1, 2, 3)))

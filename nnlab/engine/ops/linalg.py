@@ -351,6 +351,9 @@ class Affine(MatMul):
         m = MatMul.forward(self, a, b)
         m2, c2 = align(m, c)
         self.saved.update(m_shape=m.shape, c_shape=c.shape)
+        if m2.shape == np.broadcast_shapes(m2.shape, c2.shape) and m2.dtype == np.result_type(m2, c2):
+            m2 += c2  # the product is a fresh array: add the bias in place
+            return m2
         return m2 + c2
 
     def backward(self, g):

@@ -193,7 +193,8 @@ class CrossEntropy(Op):
         t = np.asarray(target)
         if t.dtype == object:
             t = t.astype(float)
-        if not np.all(t == np.round(t)) or t.min(initial=0) < 0 or t.max(initial=0) >= k:
+        whole = t.dtype.kind in "iub" or np.all(t == np.round(t))
+        if not whole or t.min(initial=0) < 0 or t.max(initial=0) >= k:
             bad = t[(t != np.round(t)) | (t < 0) | (t >= k)].ravel()[0]
             raise ShapeError(f"class index {bad} is not a whole number in 0..{k - 1}",
                              "targets are 0-based class indices (or give probability vectors).")
