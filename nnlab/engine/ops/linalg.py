@@ -13,6 +13,7 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
                                    unbroadcast)
+from nnlab.engine.pairs import both
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -85,29 +86,29 @@ class MatMul(Op):
         return A, B
 
     def backward(self, g):
-        ga, gb = self._backward(g)
-        needs = getattr(self, "needs", (True, True))
-        return (ga if needs[0] else None), (gb if needs[1] else None)
-
-    def _backward(self, g):
         a, b, va, vb = (self.saved[k] for k in ("a", "b", "va", "vb"))
-        needs = getattr(self, "needs", (True, True))
-        if vb and not va and a.ndim == 3 and a.shape[0] == 1 and not needs[1]:  # W @ x, x is data
-            return _matmul(g.T, b)[None], None
         if va and vb:
-            return g[:, None] * b, g[:, None] * a
-        if vb and not va and a.ndim == 3 and a.shape[0] == 1:
-            return _matmul(g.T, b)[None], _matmul(g, a[0])
-        if va and not vb and b.ndim == 3 and b.shape[0] == 1:
-            return _matmul(g, b[0].T), _matmul(a.T, g)[None]
+            return self._pair(lambda: g[:, None] * b, lambda: g[:, None] * a, 0)
+        work = 2 * g.size * a.shape[-1]
+        if vb and not va and a.ndim == 3 and a.shape[0] == 1:   # W @ x, x batched
+            return self._pair(lambda: _matmul(g.T, b)[None], lambda: _matmul(g, a[0]), work)
+        if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
+            return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None], work)
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
-            return _matmul(g[0], b[0].T)[None], _matmul(a[0].T, g[0])[None]
+            return self._pair(lambda: _matmul(g[0], b[0].T)[None], lambda: _matmul(a[0].T, g[0])[None], work)
         A, B = self._promote(a, b)
         G = g[..., None, :] if va else g
         G = G[..., None] if vb else G
-        gA = unbroadcast(_matmul(G, np.swapaxes(B, -1, -2)), A.shape)
-        gB = unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape)
-        return gA.reshape(a.shape), gB.reshape(b.shape)
+        return self._pair(lambda: unbroadcast(_matmul(G, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape),
+                          lambda: unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape).reshape(b.shape),
+                          work)
+
+    def _pair(self, grad_a, grad_b, work):
+        """The needed ones of the two input gradients; both at once when both are needed."""
+        need_a, need_b = getattr(self, "needs", (True, True))[:2]
+        if need_a and need_b:
+            return both(grad_a, grad_b, work)
+        return (grad_a() if need_a else None), (grad_b() if need_b else None)
 
     # -- explanations (per-example vectors and matrices)
     def explain(self, index, xs, out, names, out_name, digits):
@@ -418,9 +419,14 @@ class AttentionScores(Op):
 
     def backward(self, g):
         qs, k, s = self.saved["qs"], self.saved["k"], self.saved["s"]
+        need_q, need_k = getattr(self, "needs", (True, True))
         if g.shape[0] == 1 and k.shape[0] == 1:
-            return ((g[0] @ k[0]) * s)[None], (g[0].T @ qs[0])[None]
-        return _matmul(g, k) * s, _matmul(np.swapaxes(g, -1, -2), qs)
+            grad_q, grad_k = lambda: ((g[0] @ k[0]) * s)[None], lambda: (g[0].T @ qs[0])[None]
+        else:
+            grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
+        if need_q and need_k:
+            return both(grad_q, grad_k, 2 * g.size * k.shape[-1])
+        return (grad_q() if need_q else None), (grad_k() if need_k else None)
 
     def explain(self, index, xs, out, names, out_name, digits):
         q, k = xs

