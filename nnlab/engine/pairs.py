@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -24,7 +23,7 @@ U = TypeVar("U")
 MIN_MULTIPLY_ADDS = 1 << 21
 """Below this many multiply-adds (for the pair) the two products run in sequence."""
 
-_pool: ThreadPoolExecutor | None = None
+_pool: Any = None  # a one-thread ThreadPoolExecutor, made on first use (keeps `nnlab check` light)
 
 
 def _cpus() -> int:
@@ -49,6 +48,8 @@ def both(first: Callable[[], T], second: Callable[[], U], multiply_adds: int) ->
     if CPUS < 2 or multiply_adds < MIN_MULTIPLY_ADDS:
         return first(), second()
     if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlab-pair")
     later = _pool.submit(second)
     return first(), later.result()
