@@ -27,13 +27,20 @@ _pool: Any = None  # a one-thread ThreadPoolExecutor, made on first use (keeps `
 
 
 def _cpus() -> int:
+    """CPUs this process may use, lowered by a BLAS/OpenMP thread limit if one is set."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            cpus = min(cpus, int(value))
+    return cpus
 
 
 CPUS = _cpus()
+"""Two products run at once only if this is at least 2 (``OMP_NUM_THREADS=1`` turns it off)."""
 
 
 def both(first: Callable[[], T], second: Callable[[], U], multiply_adds: int) -> tuple[T, U]:

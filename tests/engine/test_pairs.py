@@ -1,5 +1,9 @@
 """The two products of a matrix product's backward: run together, only when needed."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from nnlab.engine.ops.linalg import AttentionScores, MatMul
@@ -14,6 +18,13 @@ def test_both_gives_the_same_bits_as_one_after_the_other():
         got = both(lambda: s @ k, lambda: s.T @ q, 1 << 30)   # large: on two threads
         assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
     assert both(lambda: 1, lambda: 2, 0) == (1, 2)             # small: in sequence
+
+
+def test_one_thread_limit_keeps_products_in_sequence():
+    out = subprocess.run([sys.executable, "-c", "from nnlab.engine import pairs; print(pairs.CPUS)"],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+    assert out.strip() == "1"
 
 
 def test_matmul_backward_computes_only_the_gradients_needed():
