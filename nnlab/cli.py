@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("explain", help="explain one element of a scenario")
     e.add_argument("file")
-    e.add_argument("ref")
+    e.add_argument("ref", help="e.g. 'Y[0,0]', 'grad(W1)[0,1]', 'yhat[3]' (example 3), "
+                                "'epoch(2).grad(w)[0]' (training)")
     e.add_argument("--digits", type=int, default=4)
     common(e)
     return p
@@ -310,9 +311,12 @@ def _explain(session: Any, ref: str, digits: int, symbolic: bool) -> int:
 
     try:
         found = session.explain_ref(ref, digits=digits)
+        run, plain_ref, context = session.ref_context(ref)
     except NnlabError as exc:
         _print_error(exc)
         return EXIT_INVALID
+    if context:
+        print(f"with {context}")
     for step, ex in found:
         print(f"step {step.index + 1} ({step.phase}: {step.label})")
         print(f"  {ex.formula}")
@@ -320,11 +324,11 @@ def _explain(session: Any, ref: str, digits: int, symbolic: bool) -> int:
         if ex.note:
             print(f"  note: {ex.note}")
     if symbolic:
-        _print_symbolic(session, ref, found, digits)
+        _print_symbolic(run, plain_ref, found, digits)
     return EXIT_OK
 
 
-def _print_symbolic(session: Any, ref: str, found: list, digits: int) -> None:
+def _print_symbolic(run: Any, ref: str, found: list, digits: int) -> None:
     """The sympy-derived chain (for a gradient) or rule (for a value) of an explained element."""
     from nnlab.errors import NnlabError
 
@@ -337,10 +341,10 @@ def _print_symbolic(session: Any, ref: str, found: list, digits: int) -> None:
     print()
     try:
         if ref.replace(" ", "").startswith("grad("):
-            print(format_chain(chain_for(session.run, ref), digits))
+            print(format_chain(chain_for(run, ref), digits))
         else:
             for step, _ in found:
-                for line in step_rule(session.run, step).lines:
+                for line in step_rule(run, step).lines:
                     print(f"  {line}")
     except NnlabError as exc:
         print(f"(no symbolic chain: {exc.message})")

@@ -67,3 +67,37 @@ def test_validate_and_list_and_version(good):
     assert nnlab("--version").stdout.startswith("nnlab ")
     p = nnlab("list")
     assert p.returncode == 0 and len(p.stdout.splitlines()) >= 1
+
+
+XOR_GD = "scenarios/train-mlp-xor-gd.yaml"
+
+
+def test_explain_on_training_explains_one_run_with_its_parameters():
+    from nnlab.engine.session import open_session
+
+    session = open_session(XOR_GD)
+    tr = session.training
+    final = session.explain_ref("grad(W1)[0,0]")
+    assert len(final) == 1                                    # one backward step, not one per update
+    assert final[0][1].value == pytest.approx(session.run.grads["W1"][0, 0, 0])
+    run, plain, context = session.ref_context("epoch(1).grad(W1)[0,0]")
+    assert plain == "grad(W1)[0, 0]" and context == "the parameters after epoch 1 (update 1), on all 4 examples"
+    (step, ex), = session.explain_ref("epoch(1).grad(W1)[0,0]")
+    first = tr.run_at(tr.epoch_end[1], None, target=tr.loss_target)
+    assert ex.value == pytest.approx(first.grads["W1"][0, 0, 0])
+    assert ex.value != pytest.approx(final[0][1].value)
+    (_, ex), = session.explain_ref("update(0).yhat[3]")          # the start, example 3
+    assert ex.value == pytest.approx(tr.run_at(0, None).values["yhat"][3])
+    assert session.ref_context("update(0).yhat[3]")[2] == "the starting parameters, on all 4 examples; example 3 of 4"
+
+
+def test_explain_cli_names_the_parameters_and_refuses_bad_prefixes():
+    p = nnlab("explain", XOR_GD, "epoch(1).yhat[2]")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "with the parameters after epoch 1 (update 1), on all 4 examples; example 2 of 4"
+    assert lines[1].startswith("step 4 (forward: yhat = sigmoid(z2))") and len(lines) < 20
+    for ref, message in [("epoch(99999).yhat", "out of range"), ("foo(1).yhat", "epoch(k). or update(k)."),
+                         ("yhat[7]", "example 7 is out of range")]:
+        p = nnlab("explain", XOR_GD, ref)
+        assert p.returncode == 2 and message in p.stdout + p.stderr, (ref, p.stdout, p.stderr)

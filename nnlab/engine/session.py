@@ -18,6 +18,19 @@ from nnlab.scenario.model import DEFAULT_MAX_ELEMENTS, Scenario, load
 
 
 @dataclass(frozen=True)
+class _Element:
+    """One element a reference names, and the run it is evaluated in."""
+
+    run: Run
+    plain: str            # the reference without a training prefix
+    context: str | None   # which parameters / example, in words
+    grad: bool            # grad(NAME)[...] rather than NAME[...]
+    name: str
+    index: tuple[int, ...]
+    example: int
+
+
+@dataclass(frozen=True)
 class Session:
     """A scenario and its run (the trace views step through).
 
@@ -119,39 +132,116 @@ class Session:
     def explain_ref(self, ref: str, digits: int = 4) -> list[tuple[Step, Explanation]]:
         """Explain the element a reference names: ``Y[0,0]``, ``a1``, ``grad(W1)[0,1]``.
 
-        For a gradient, every backward step that contributes to it is explained.
+        For a gradient, every backward step that contributes to it is explained. In a
+        training scenario the reference may name the parameters it is evaluated with,
+        ``epoch(2).grad(W1)[0,0]`` or ``update(5).z[1]``; without a prefix it means the
+        final parameters. With data, a per-example node takes the example first:
+        ``yhat[3]``, ``z1[3, 0]``. The steps returned belong to the run
+        :meth:`ref_context` names.
         """
-        expr = parse_expr(ref)
+        el = self._element(ref)
+        run = el.run
+        if el.grad:
+            out = [(step, run.explain(step, el.index, slot=slot, example=el.example, digits=digits))
+                   for step in run.steps if step.phase == BACKWARD
+                   for slot, inp in enumerate(step.inputs) if inp == el.name]
+            if not out:
+                raise NnlabError(f"no backward step computes grad({el.name})",
+                                 hint="is there a `backward:` target that depends on it?")
+            return out
+        step = run.step_of(el.name, FORWARD)
+        if step is None:
+            raise NnlabError(f"'{el.name}' is an input; there is no step computing it")
+        return [(step, run.explain(step, el.index, example=el.example, digits=digits))]
+
+    def ref_context(self, ref: str) -> tuple[Run, str, str | None]:
+        """Where :meth:`explain_ref` evaluates ``ref``.
+
+        Returns:
+            The run, the reference without its ``epoch(k).``/``update(k).`` prefix, and
+            a description of the parameters and example used (None when there is no
+            training and no data).
+        """
+        el = self._element(ref)
+        return el.run, el.plain, el.context
+
+    def _element(self, ref: str) -> _Element:
+        from nnlab.scenario.expr import to_text
+
+        run, expr, context = self._qualified(ref)
+        plain = to_text(expr)
         index: tuple = ()
         if isinstance(expr, Index):
             if any(isinstance(k, slice) for k in expr.key):
                 raise NnlabError(f"explain needs one element, not a slice: {ref}")
             index, expr = tuple(expr.key), expr.value
-        names = [n for n in self.run.graph.nodes if "#" not in n and not n.startswith("const:")]
-        if isinstance(expr, Call) and expr.func == "grad" and len(expr.args) == 1 and isinstance(expr.args[0], Name):
-            name = expr.args[0].id
-            if name not in self.run.graph.nodes:
-                raise NnlabError(f"unknown name '{name}' in {ref}", hint=did_you_mean(name, names))
-            index = _normalize(index, self.run.graph.nodes[name].shape, ref)
-            out = []
-            for step in self.steps:
-                if step.phase == BACKWARD:
-                    for slot, inp in enumerate(step.inputs):
-                        if inp == name:
-                            out.append((step, self.run.explain(step, index, slot=slot, digits=digits)))
-            if not out:
-                raise NnlabError(f"no backward step computes grad({name})",
-                                 hint="is there a `backward:` target that depends on it?")
-            return out
-        if isinstance(expr, Name):
-            step = self.run.step_of(expr.id, FORWARD)
-            if step is None:
-                if expr.id in self.run.graph.nodes:
-                    raise NnlabError(f"'{expr.id}' is an input; there is no step computing it")
-                raise NnlabError(f"unknown name '{expr.id}'", hint=did_you_mean(expr.id, names))
-            index = _normalize(index, self.run.graph.nodes[expr.id].shape, ref)
-            return [(step, self.run.explain(step, index, digits=digits))]
-        raise NnlabError(f"cannot explain '{ref}'", hint="use NAME, NAME[i, j] or grad(NAME)[i, j].")
+        grad = isinstance(expr, Call) and expr.func == "grad" and len(expr.args) == 1 and isinstance(
+            expr.args[0], Name)
+        if not grad and not isinstance(expr, Name):
+            hint = "use NAME, NAME[i, j] or grad(NAME)[i, j]"
+            if self.training is not None:
+                hint += ", optionally after epoch(k). or update(k)."
+            raise NnlabError(f"cannot explain '{ref}'", hint=hint + ".")
+        name = expr.args[0].id if grad else expr.id
+        if name not in run.graph.nodes:
+            names = [n for n in run.graph.nodes if "#" not in n and not n.startswith("const:")]
+            raise NnlabError(f"unknown name '{name}'" + (f" in {ref}" if grad else ""),
+                             hint=did_you_mean(name, names))
+        example, index = _example(run, name, index, ref)
+        if run.graph.nodes[name].batched and run.batch > 1:
+            where = f"example {example} of {run.batch}"
+            context = f"{context}; {where}" if context else where
+        return _Element(run, plain, context, grad, name, index, example)
+
+    def _qualified(self, ref: str) -> tuple[Run, Any, str | None]:
+        """Parse ``ref``; split off a training prefix and pick the run it names."""
+        tr = self.training
+        expr = parse_expr(ref, qualified=tr is not None)
+        if tr is None:
+            return self.run, expr, None
+        examples = f"all {self.run.batch} examples"
+        inner = expr.value if isinstance(expr, Index) else expr
+        if isinstance(inner, Attr) and isinstance(inner.value, Call):
+            prefix, inner = inner.value, Name(inner.name, inner.col, inner.end)
+        elif isinstance(inner, Call) and inner.target is not None:
+            prefix, inner = inner.target, inner._replace(target=None)
+        else:
+            return self.run, expr, (f"the final parameters (after epoch {tr.epochs}, update "
+                                    f"{len(tr.records)}), on {examples}")
+        if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
+                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)):
+            raise NnlabError(f"cannot explain '{ref}'", hint="a prefix is epoch(k). or update(k).")
+        k = prefix.args[0].value
+        if prefix.func == "epoch":
+            if not 0 <= k <= tr.epochs:
+                raise NnlabError(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)")
+            snapshot = tr.epoch_end[k]
+            context = f"the parameters after epoch {k} (update {snapshot}), on {examples}"
+        else:
+            if not 0 <= k <= len(tr.records):
+                raise NnlabError(f"update({k}) is out of range: training made {len(tr.records)} update(s)")
+            snapshot = k
+            epoch = tr.records[k - 1].epoch if k else 0
+            context = f"the parameters after update {k} (epoch {epoch}), on {examples}"
+        if k == 0:
+            context = f"the starting parameters, on {examples}"
+        expr = expr._replace(value=inner) if isinstance(expr, Index) else inner
+        return tr.run_at(snapshot, None, target=tr.loss_target), expr, context
+
+
+def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[int, ...]]:
+    """Split an example index off ``index`` for a node with one value per example.
+
+    ``yhat[3]`` is example 3 of ``yhat`` when the run has data and ``yhat`` is
+    per-example (shape ``()``); ``z1[3, 0]`` is element 0 of example 3. Without the
+    extra index the first example is meant.
+    """
+    node = run.graph.nodes[name]
+    if node.batched and run.batch > 1 and len(index) == len(node.shape) + 1:
+        if not -run.batch <= index[0] < run.batch:
+            raise NnlabError(f"{ref}: example {index[0]} is out of range: there are {run.batch} examples")
+        return int(index[0]) % run.batch, _normalize(index[1:], node.shape, ref)
+    return 0, _normalize(index, node.shape, ref)
 
 
 def _normalize(index: tuple, shape: tuple[int, ...], ref: str) -> tuple[int, ...]:
