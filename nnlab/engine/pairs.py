@@ -13,6 +13,7 @@ thread costs tens of microseconds.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -58,5 +59,17 @@ def both(first: Callable[[], T], second: Callable[[], U], multiply_adds: int) ->
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlab-pair")
-    later = _pool.submit(second)
+    # NumPy's error state (np.errstate) lives in a context variable: run the second
+    # product in a copy of the caller's context so it ignores or raises exactly alike.
+    later = _pool.submit(contextvars.copy_context().run, second)
     return first(), later.result()
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's thread does not exist: make a new pool when needed."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)

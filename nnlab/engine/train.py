@@ -355,10 +355,11 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
     for start in range(0, len(order), size):
         batch = tuple(order[start:start + size].tolist())
         params = tr.snapshots[-1]
-        run = run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
-                        arithmetic=tr.arithmetic, wrt=tr.wrt, check_finite=False)
+        leaves = tr.leaves_at(len(tr.snapshots) - 1, batch)
+        run = run_graph(tr.graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=tr.wrt,
+                        check_finite=False)
         loss = float(np.mean(to_float(run.values[cfg.loss])))
-        new = _descend(params, {p: run.grads.get(p) for p in tr.params}, lr)
+        new = _descend(params, {p: run.grads.get(p) for p in tr.params}, lr, keep=leaves.values())
         del run  # _descend may have reused its gradients' memory
         last = start + size >= len(order)  # parameters are checked once per epoch, the loss every update
         if not np.isfinite(loss) or (last and not all(np.isfinite(np.sum(to_float(v))) for v in new.values())):
@@ -371,17 +372,18 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
         tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, batch, True, loss=loss))
 
 
-def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any) -> dict[str, Any]:
+def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any = ()) -> dict[str, Any]:
     """The next snapshot, ``p − lr·∂L/∂p`` for every parameter (``p`` itself without a gradient).
 
     The gradients come from a run that is thrown away after the update, so a gradient
     array whose memory belongs to it alone (not shared with another parameter's
-    gradient, not a broadcast view) becomes the new value in place: one pass less and
-    no new allocation per parameter per update.
+    gradient, not a broadcast view, not a parameter or one of the arrays in ``keep``
+    such as the data) becomes the new value in place: one pass less and no new
+    allocation per parameter per update.
     """
     roots = {p: _root(g) for p, g in grads.items() if g is not None}
     shared = {id(r) for r in roots.values() if sum(r is q for q in roots.values()) > 1}
-    shared |= {id(_root(v)) for v in params.values() if isinstance(v, np.ndarray)}  # never an old snapshot
+    shared |= {id(_root(v)) for v in (*params.values(), *keep) if isinstance(v, np.ndarray)}
     new = {}
     for p, g in grads.items():
         if g is None:

@@ -3,8 +3,10 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
+import pytest
 
 from nnlab.engine.ops.linalg import AttentionScores, MatMul
 from nnlab.engine.pairs import both
@@ -54,3 +56,29 @@ def test_attention_scores_backward_respects_needs():
     np.testing.assert_allclose(gk[0], g[0].T @ q[0] / 2.0)
     op.needs = (False, True)
     assert op.backward(g)[0] is None
+
+
+def test_second_product_keeps_the_callers_numpy_error_state():
+    huge = np.full((256, 256), 1e200)
+    with np.errstate(all="raise"):
+        with pytest.raises(FloatingPointError):
+            both(lambda: None, lambda: huge @ huge, 1 << 30)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, out = both(lambda: None, lambda: huge @ huge, 1 << 30)   # no warning from the worker thread
+    assert np.isinf(out).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_can_still_pair_products():
+    script = ("import os, numpy as np\n"
+              "from nnlab.engine.pairs import both\n"
+              "a = np.ones((300, 300))\n"
+              "both(lambda: a @ a, lambda: a @ a, 1 << 30)\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    x, y = both(lambda: a @ a, lambda: a @ a, 1 << 30)\n"
+              "    os._exit(0 if x[0, 0] == y[0, 0] == 300 else 1)\n"
+              "print(os.waitpid(pid, 0)[1])\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "0"

@@ -247,7 +247,7 @@ class Softmax(_Softmaxish):
     def forward(self, x):
         z, axis, keep = self._shifted(x)
         p = np.exp(z, out=z) if z.dtype.kind == "f" else np.exp(z)  # z is a fresh array
-        p *= 1.0 / p.sum(axis=axis, keepdims=True)  # one division per row, as PyTorch does
+        p /= p.sum(axis=axis, keepdims=True)
         self.saved = {"p": p, "axis": axis}
         return p
 
