@@ -13,7 +13,6 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
                                    unbroadcast)
-from nnlab.engine.pairs import both
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -88,26 +87,22 @@ class MatMul(Op):
     def backward(self, g):
         a, b, va, vb = (self.saved[k] for k in ("a", "b", "va", "vb"))
         if va and vb:
-            return self._pair(lambda: g[:, None] * b, lambda: g[:, None] * a, 0)
-        work = 2 * g.size * a.shape[-1]
+            return self._pair(lambda: g[:, None] * b, lambda: g[:, None] * a)
         if vb and not va and a.ndim == 3 and a.shape[0] == 1:   # W @ x, x batched
-            return self._pair(lambda: _matmul(g.T, b)[None], lambda: _matmul(g, a[0]), work)
+            return self._pair(lambda: _matmul(g.T, b)[None], lambda: _matmul(g, a[0]))
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
-            return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None], work)
+            return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None])
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
-            return self._pair(lambda: _matmul(g[0], b[0].T)[None], lambda: _matmul(a[0].T, g[0])[None], work)
+            return self._pair(lambda: _matmul(g[0], b[0].T)[None], lambda: _matmul(a[0].T, g[0])[None])
         A, B = self._promote(a, b)
         G = g[..., None, :] if va else g
         G = G[..., None] if vb else G
         return self._pair(lambda: unbroadcast(_matmul(G, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape),
-                          lambda: unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape).reshape(b.shape),
-                          work)
+                          lambda: unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape).reshape(b.shape))
 
-    def _pair(self, grad_a, grad_b, work):
-        """The needed ones of the two input gradients; both at once when both are needed."""
+    def _pair(self, grad_a, grad_b):
+        """The needed ones of the two input gradients (None for the others)."""
         need_a, need_b = getattr(self, "needs", (True, True))[:2]
-        if need_a and need_b:
-            return both(grad_a, grad_b, work)
         return (grad_a() if need_a else None), (grad_b() if need_b else None)
 
     # -- explanations (per-example vectors and matrices)
@@ -424,8 +419,6 @@ class AttentionScores(Op):
             grad_q, grad_k = lambda: ((g[0] @ k[0]) * s)[None], lambda: (g[0].T @ qs[0])[None]
         else:
             grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
-        if need_q and need_k:
-            return both(grad_q, grad_k, 2 * g.size * k.shape[-1])
         return (grad_q() if need_q else None), (grad_k() if need_k else None)
 
     def explain(self, index, xs, out, names, out_name, digits):
