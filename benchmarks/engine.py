@@ -85,7 +85,9 @@ def best_ms(*fns: Callable[[], object], repeats: int, rounds: int = 3) -> list[f
     once and then timed ``repeats`` times in a row. Taking turns gives each the same
     process state: glibc's malloc adapts its mmap/trim thresholds to the allocations
     it has seen, and until it has, a large-array workload can spend a third of its
-    time in page faults (whichever library ran first would pay for both). Timing in
+    time in page faults (whichever library ran first would pay for both). nnlab's
+    first large run fixes those thresholds for the whole process (nnlab/engine/memory.py),
+    so torch, measured in the same process, gets the same malloc. Timing in
     blocks rather than alternating single calls keeps one library's idle BLAS/OpenMP
     threads from spinning while the other computes.
     """
