@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nnlab.engine.ops.base import REGISTRY, ShapeError
+from nnlab.engine.ops.base import REGISTRY, REQUIRED, ShapeError
 from nnlab.engine.trace import BACKWARD, FORWARD
 from nnlab.errors import Location, NnlabError, did_you_mean
 from nnlab.numfmt import fmt
@@ -238,6 +238,17 @@ def _learn_names(run: Any) -> list[str]:
     return out
 
 
+def _static(v: Any) -> Any:
+    """A keyword value as the op expects it: lists, and whole numbers as ints (``axis=[0, 1]``)."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, list):
+        return [_static(x) for x in v]
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
 def _apply(cls: Any, args: list, kwargs: dict, ev: ReferenceEvaluator, e: Call) -> Any:
     """Apply an op forward to plain arrays (no batch axis)."""
     sig = list(cls.signature)
@@ -246,7 +257,7 @@ def _apply(cls: Any, args: list, kwargs: dict, ev: ReferenceEvaluator, e: Call) 
         if p.tensor:
             tensors.append(np.asarray(a, dtype=float))
         else:
-            params[p.name] = a
+            params[p.name] = _static(a)
     for k, v in kwargs.items():
         match = [p for p in sig if p.name == k]
         if not match:
@@ -254,13 +265,16 @@ def _apply(cls: Any, args: list, kwargs: dict, ev: ReferenceEvaluator, e: Call) 
         if match[0].tensor:
             tensors.append(np.asarray(v, dtype=float))
         else:
-            params[k] = v.tolist() if isinstance(v, np.ndarray) else v
+            params[k] = _static(v)
+    missing = [p.name for p in sig if p.default is REQUIRED and not p.tensor and p.name not in params]
+    if missing:
+        raise ev._err(f"{e.func}() needs {', '.join(missing)}=…", e)
     op = cls(**params)
     try:
         op.infer(*[t.shape for t in tensors])
         with np.errstate(all="ignore"):
             out = op.forward(*[t[None] for t in tensors])
-    except (ShapeError, TypeError) as exc:
+    except (ShapeError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         raise ev._err(f"cannot compute {to_text(e)}: {getattr(exc, 'message', exc)}", e) from None
     return np.asarray(out)[0]
 

@@ -211,7 +211,9 @@ def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
     if as_json:
         import json
 
-        print(json.dumps([i.as_json() for i in report.items], indent=2))
+        from nnlab.numfmt import json_safe
+
+        print(json.dumps(json_safe([i.as_json() for i in report.items]), indent=2))
         return EXIT_OK if report.ok else EXIT_MISMATCH
     print(render_check(session, report, color=sys.stdout.isatty()))
     return EXIT_OK if report.ok else EXIT_MISMATCH
@@ -219,7 +221,9 @@ def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
 
 def render_check(session: Any, report: Any, color: bool = False) -> str:
     """The check table as plain text (aligned columns, ✓/✗)."""
-    from nnlab.numfmt import fmt
+    import math
+
+    from nnlab.numfmt import as_float, fmt
 
     def show(v: Any) -> str:
         import numpy as np
@@ -230,7 +234,8 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         if a.dtype == bool or isinstance(v, bool):
             return str(bool(a.reshape(-1)[0])).lower() if a.size == 1 else str(a.tolist())
         def num(x: Any) -> str:
-            return fmt(x) if float(x) == int(float(x)) else f"{float(x):.6g}"
+            f = as_float(x)
+            return fmt(x) if not math.isfinite(f) or f == int(f) else f"{f:.6g}"
 
         if a.ndim == 0:
             return num(a.item())
@@ -239,8 +244,8 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
                 return "[" + ", ".join(nested(v) for v in x) + "]" if isinstance(x, list) else num(x)
 
             return nested(a.tolist())
-        flat = [num(x) for x in a.reshape(-1).tolist()]
-        return "[" + ", ".join(flat[:8]) + ", …]" + f" shape {list(a.shape)}"
+        flat = [num(x) for x in a.reshape(-1)[:8].tolist()]  # only what is shown
+        return "[" + ", ".join(flat) + ", …]" + f" shape {list(a.shape)}"
 
     green, red, dim, bold, off = ("\033[32m", "\033[31m", "\033[2m", "\033[1m", "\033[0m") if color else ("",) * 5
     title = session.scenario.title
@@ -289,16 +294,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         steps = [s for s in session.steps if args.phase is None or s.phase == args.phase]
     import json
 
+    from nnlab.numfmt import json_safe
+
     if args.json and session.training is not None:
         tr = session.training
-        print(json.dumps({"title": session.scenario.title, "arithmetic": tr.arithmetic, "summary": tr.summary(),
-                          "facts": tr.facts(),
-                          "epochs": [{k: to_float(v[0]).tolist() for k, v in tr.snapshots[tr.epoch_end[e]].items()}
-                                     for e in range(tr.epochs + 1)]}, indent=1, default=str))
+        print(json.dumps(json_safe({
+            "title": session.scenario.title, "arithmetic": tr.arithmetic, "summary": tr.summary(),
+            "facts": tr.facts(),
+            "epochs": [{k: to_float(v[0]).tolist() for k, v in tr.snapshots[tr.epoch_end[e]].items()}
+                       for e in range(tr.epochs + 1)]}), indent=1, default=str))
         return EXIT_OK
     if args.json:
-        print(json.dumps({"title": session.scenario.title, "arithmetic": session.run.arithmetic,
-                          "steps": [session.step_json(s) for s in steps]}, indent=1))
+        print(json.dumps(json_safe({"title": session.scenario.title, "arithmetic": session.run.arithmetic,
+                                    "steps": [session.step_json(s) for s in steps]}), indent=1))
         return EXIT_OK
     from nnlab.render.console import print_run
 

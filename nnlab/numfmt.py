@@ -13,6 +13,26 @@ from fractions import Fraction
 DEFAULT_DIGITS = 4
 
 
+def as_float(value: object) -> float:
+    """``float(value)``, but ±inf for a Fraction or integer too large for a float."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
+
+
+def json_safe(value: object) -> object:
+    """``value`` with every non-finite float replaced by ``"inf"``, ``"-inf"`` or ``"nan"``
+    (JSON has no infinities; Python's ``json`` would write ``Infinity``, which is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return fmt(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def fmt(value: object, digits: int = DEFAULT_DIGITS) -> str:
     """Format one scalar for people.
 
@@ -26,11 +46,11 @@ def fmt(value: object, digits: int = DEFAULT_DIGITS) -> str:
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
         return str(bool(value))
     if isinstance(value, Fraction):
-        if value.denominator == 1:
+        if value.denominator == 1 and abs(value.numerator) < 10**15:
             return str(value.numerator)
-        value = float(value)
+        value = as_float(value)
     try:
-        x = float(value)  # type: ignore[arg-type]
+        x = as_float(value)
     except (TypeError, ValueError):
         return str(value)
     if math.isnan(x):

@@ -21,7 +21,7 @@ from nnlab.engine.graph import Graph, Node, build_graph
 from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
 from nnlab.errors import NnlabError
-from nnlab.numfmt import fmt, fmt_index
+from nnlab.numfmt import as_float, fmt, fmt_index
 from nnlab.scenario.model import Scenario
 
 EXACT_LIMIT = 20_000  # largest total of elements we compute with Fractions
@@ -244,11 +244,16 @@ def to_float(a: Any) -> np.ndarray:
     """A float64 (or int/bool) array from a possibly-Fraction object array."""
     a = np.asarray(a)
     if a.dtype == object:
-        return np.vectorize(float, otypes=[float])(a) if a.size else a.astype(float)
+        return np.vectorize(as_float, otypes=[float])(a) if a.size else a.astype(float)
     return a
 
 
 # ---------------------------------------------------------------------- running
+
+
+EXACT_MAX_POWER = 1000
+"""``x ** n`` stays exact up to this whole-number power (1.1 ** 10_000_000 as a fraction
+has ten million digits); a larger power computes in float64."""
 
 
 def choose_arithmetic(graph: Graph) -> str:
@@ -277,7 +282,7 @@ def _rational(graph: Graph, node: Node) -> bool:
         return False
     if op.name == "pow":
         b = graph.nodes[node.inputs[1]]
-        return b.kind == "const" and float(b.value) == int(b.value) and float(b.value) >= 0
+        return b.kind == "const" and float(b.value) == int(b.value) and 0 <= float(b.value) <= EXACT_MAX_POWER
     return True
 
 
@@ -343,6 +348,9 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
             out = op.forward(*xs)
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
+        except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
+            raise NnlabError(f"{_arith_error(exc)} at step {len(steps) + 1} ({_label(graph, node)})", node.loc,
+                             kind="nan") from None
         out = np.asarray(out)
         if out.size >= memory.LARGE_ELEMENTS and not memory.tried:
             memory.keep_freed_memory()
@@ -364,6 +372,10 @@ def _finite(a: np.ndarray) -> bool:
         with np.errstate(all="ignore"):
             quick = np.add.reduce(a, axis=None)
     return bool(np.isfinite(quick)) or bool(np.isfinite(a).all())
+
+
+def _arith_error(exc: ArithmeticError) -> str:
+    return "division by zero" if isinstance(exc, ZeroDivisionError) else "a number too large"
 
 
 def _label(graph: Graph, node: Node) -> str:
@@ -407,7 +419,11 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
             continue
         op = ops[nid]
         op.needs = needs[nid]
-        vjps = op.backward(g)
+        try:
+            vjps = op.backward(g)
+        except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
+            raise NnlabError(f"{_arith_error(exc)} in the backward step of {_label(graph, node)}", node.loc,
+                             kind="nan") from None
         acc = []
         for slot, (inp, vjp) in enumerate(zip(node.op_inputs, vjps)):
             if not inp or vjp is None or not op.needs[slot]:

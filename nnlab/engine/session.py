@@ -96,8 +96,9 @@ class Session:
         tr = self.training
         prefix = e.value if isinstance(e, Attr) else e.target
         if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
-                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)):
-            raise ev._err("expected epoch(k).NAME or update(k).NAME", e)
+                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)
+                and prefix.target is None):
+            raise ev._err("expected epoch(k).NAME or update(k).NAME (one prefix)", e)
         k = prefix.args[0].value
         if prefix.func == "epoch":
             if not 0 <= k <= tr.epochs:
@@ -145,6 +146,11 @@ class Session:
             out = [(step, run.explain(step, el.index, slot=slot, example=el.example, digits=digits))
                    for step in run.steps if step.phase == BACKWARD
                    for slot, inp in enumerate(step.inputs) if inp == el.name]
+            if not out and el.name == run.target:
+                raise NnlabError(f"grad({el.name}) is where the backward pass starts: ∂{el.name}/∂{el.name} = 1"
+                                 + (f", and each of the {run.batch} examples counts 1/{run.batch} in the mean"
+                                    if run.batch > 1 else ""), hint="explain a gradient further down, e.g. "
+                                 "the gradient of a parameter.")
             if not out:
                 raise NnlabError(f"no backward step computes grad({el.name})",
                                  hint="is there a `backward:` target that depends on it?")
@@ -209,8 +215,9 @@ class Session:
             return self.run, expr, (f"the final parameters (after epoch {tr.epochs}, update "
                                     f"{len(tr.records)}), on {examples}")
         if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
-                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)):
-            raise NnlabError(f"cannot explain '{ref}'", hint="a prefix is epoch(k). or update(k).")
+                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)
+                and prefix.target is None):
+            raise NnlabError(f"cannot explain '{ref}'", hint="one prefix: epoch(k). or update(k).")
         k = prefix.args[0].value
         if prefix.func == "epoch":
             if not 0 <= k <= tr.epochs:

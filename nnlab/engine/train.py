@@ -23,6 +23,7 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -215,6 +216,9 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if lr_node is None or isinstance(lr_node.value, bool) or not isinstance(lr_node.value, (int, float)):
         raise NnlabError("train.lr must be a number (the learning rate η)", vloc("lr") if lr_node else loc("rule"),
                          kind="format")
+    if not math.isfinite(lr_node.value) or lr_node.value <= 0:
+        raise NnlabError(f"train.lr must be a positive finite number, got {lr_node.raw}", vloc("lr"),
+                         "a learning rate such as 0.1", kind="format")
     lr = Fraction(lr_node.raw) if isinstance(lr_node.value, float) else Fraction(lr_node.value)
     epochs = t.get("epochs", 50)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -222,7 +226,9 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     order = t.get("order", "sequential")
     if order not in ("sequential", "shuffle"):
         raise NnlabError("train.order must be 'sequential' or 'shuffle'", vloc("order"), kind="format")
-    seed = int(t.get("seed", 0))
+    seed = t.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise NnlabError(f"train.seed must be a whole number ≥ 0, got {seed!r}", vloc("seed"), kind="format")
     batch = t.get("batch", "full")
     n = len(next(iter(s.data.values())).array)
     if batch == "full":

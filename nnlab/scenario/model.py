@@ -250,6 +250,7 @@ def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.n
             raise NnlabError(f"'{name}' must be a number, a nested list or a spec, got {node.raw!r}",
                              node.loc, "write e.g. `0.5`, `[1, 2]`, or `{shape: [2, 3], init: normal}`.",
                              kind="format")
+        _finite_number(node, name)
         return np.array(node.value), np.array(_fraction(node), dtype=object)
     shape = _shape_of(node, name)
     size = int(np.prod(shape))
@@ -257,6 +258,8 @@ def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.n
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
     leaves = _leaves(node)
+    for leaf in leaves:
+        _finite_number(leaf, name)
     nums = [leaf.value for leaf in leaves]
     as_int = all(isinstance(v, int) for v in nums)
     array = np.array(nums, dtype=np.int64 if as_int else np.float64).reshape(shape)
@@ -265,6 +268,14 @@ def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.n
     exact = np.empty(len(leaves), dtype=object)
     exact[:] = [_fraction(leaf) for leaf in leaves]
     return array, exact.reshape(shape)
+
+
+def _finite_number(node: YNode, name: str) -> None:
+    """Refuse ``.nan`` and ``.inf`` as written values: a computation cannot start from them."""
+    if isinstance(node.value, float) and not np.isfinite(node.value):
+        raise NnlabError(f"'{name}' holds {node.raw}, which is not a finite number", node.loc,
+                         "values and data must be ordinary numbers; a nan or inf that a step produces is "
+                         "reported at that step.", kind="format")
 
 
 def _fraction(node: YNode) -> Fraction:
@@ -328,9 +339,12 @@ def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.nda
         raise NnlabError(f"unknown init {init!r} for '{name}'", node.value["init"].loc,
                          did_you_mean(str(init), INITS) or f"use one of {', '.join(INITS)}.", kind="format")
     scale = spec.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale):
         raise NnlabError(f"scale of '{name}' must be a number", node.value["scale"].loc, kind="format")
     seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise NnlabError(f"seed of '{name}' must be a whole number ≥ 0, got {seed!r}", node.value["seed"].loc,
+                         "e.g. seed: 0", kind="format")
     if size > EXACT_MAX and init in ("zeros", "ones", "range"):
         a = np.zeros(shape) if init == "zeros" else np.full(shape, float(scale)) if init == "ones" else \
             np.arange(size, dtype=np.float64).reshape(shape) * scale

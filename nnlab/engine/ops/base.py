@@ -203,8 +203,17 @@ def broadcast_shapes(op: Op, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         ) from None
 
 
+def whole(value: Any, what: str, op: Op) -> int:
+    """``value`` as an int, or a ShapeError if it is not a whole number (``axis='a'``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ShapeError(f"{what} must be a whole number in '{op.name}', got {value!r}",
+                         f"e.g. {what}=-1 (the last axis)" if what == "axis" else None)
+    return int(value)
+
+
 def pe_axis(axis: int, ndim: int, op: Op) -> int:
     """Normalize a per-example axis (may be negative) to a batch-first axis."""
+    axis = whole(axis, "axis", op)
     if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of range for a tensor with {ndim} axes in '{op.name}'")
     return axis % ndim + 1
@@ -215,8 +224,8 @@ def pe_axes(axis: Any, ndim: int, op: Op) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(1, ndim + 1))
     if isinstance(axis, (list, tuple)):
-        return tuple(sorted({pe_axis(int(a), ndim, op) for a in axis}))
-    return (pe_axis(int(axis), ndim, op),)
+        return tuple(sorted({pe_axis(a, ndim, op) for a in axis}))
+    return (pe_axis(axis, ndim, op),)
 
 
 def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

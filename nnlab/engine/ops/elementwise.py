@@ -361,7 +361,7 @@ class Pow(Binary):
         a, b = self.saved["a"], self.saved["b"]
         needs = getattr(self, "needs", (True, True))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ga = g * b * a ** (b - 1) if needs[0] else None
+            ga = g * b * a ** np.where(b != 0, b - 1, 0) if needs[0] else None  # d(a⁰)/da = 0, even at a = 0
             gb = None
             if needs[1]:
                 af = np.asarray(a, dtype=float)

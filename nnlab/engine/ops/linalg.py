@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
-                                   unbroadcast)
+                                   unbroadcast, whole)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -187,7 +187,11 @@ class Transpose(Op):
 
     def _axes(self, n):
         axes = self.params.get("axes")
-        return tuple(range(n))[::-1] if axes is None else tuple(int(a) % max(n, 1) for a in axes)
+        if axes is None:
+            return tuple(range(n))[::-1]
+        if not isinstance(axes, (list, tuple)):
+            raise ShapeError(f"axes must be a list in 'transpose', got {axes!r}", "e.g. axes=[1, 0]")
+        return tuple(whole(a, "each of axes", self) % max(n, 1) for a in axes)
 
     def infer(self, shape):
         axes = self._axes(len(shape))

@@ -208,7 +208,7 @@ class _Softmaxish(Op):
     def infer(self, shape):
         if len(shape) == 0:
             raise ShapeError(f"{self.name} needs at least one axis, got a scalar")
-        pe_axis(int(self.params.get("axis", -1)), len(shape), self)
+        pe_axis(self.params.get("axis", -1), len(shape), self)
         mask = self.params.get("mask")
         if mask not in (None, "causal"):
             raise ShapeError(f"unknown mask {mask!r}", "use mask='causal' or leave it out.")
@@ -217,7 +217,7 @@ class _Softmaxish(Op):
         return tuple(shape)
 
     def _shifted(self, x):
-        axis = pe_axis(int(self.params.get("axis", -1)), x.ndim - 1, self)
+        axis = pe_axis(self.params.get("axis", -1), x.ndim - 1, self)
         keep = None
         if self.params.get("mask") == "causal":
             keep = np.broadcast_to(_causal(x.shape), x.shape)
