@@ -378,14 +378,20 @@ def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
         tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, batch, True, loss=loss))
 
 
+REUSE_MIN = 1024
+"""Gradients with at least this many elements become the next snapshot in place."""
+
+
 def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any = ()) -> dict[str, Any]:
     """The next snapshot, ``p − lr·∂L/∂p`` for every parameter (``p`` itself without a gradient).
 
-    The gradients come from a run that is thrown away after the update, so a gradient
-    array whose memory belongs to it alone (not shared with another parameter's
-    gradient, not a broadcast view, not a parameter or one of the arrays in ``keep``
-    such as the data) becomes the new value in place: one pass less and no new
-    allocation per parameter per update.
+    The gradients come from a run that is thrown away after the update, so the memory
+    of a large gradient that belongs to it alone (not shared with another parameter's
+    gradient, not a broadcast or transposed view, not a parameter or one of the arrays
+    in ``keep`` such as the data) becomes the new value in place: one pass less and no
+    new allocation per parameter per update. The snapshot is the owning array itself,
+    reshaped, so it keeps no view objects alive (10,001 snapshots of a small network
+    would otherwise carry 5 MB of them); small gradients are simply copied.
     """
     roots = {p: _root(g) for p, g in grads.items() if g is not None}
     shared = {id(r) for r in roots.values() if sum(r is q for q in roots.values()) > 1}
@@ -396,11 +402,12 @@ def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any =
             new[p] = params[p]
             continue
         root = roots[p]
-        if (g.dtype == np.float64 and g.flags.c_contiguous and root.flags.owndata and root.size == g.size
-                and id(root) not in shared):
+        if (g.size >= REUSE_MIN and g.dtype == np.float64 and g.flags.c_contiguous and root.flags.owndata
+                and root.flags.c_contiguous and root.size == g.size and id(root) not in shared
+                and root.__array_interface__["data"][0] == g.__array_interface__["data"][0]):
             root.flags.writeable = True
-            g.flags.writeable = True
-            step = g
+            root.shape = g.shape  # same memory, same order: only the view goes
+            step = root
             step *= -lr
         else:
             step = g * (-lr)

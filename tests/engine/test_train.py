@@ -163,17 +163,23 @@ def test_bad_train_block():
 def test_descend_reuses_only_gradients_it_owns():
     from nnlab.engine.train import _descend
 
-    w, v = np.ones((1, 2, 3)), np.full((1, 3), 2.0)
-    own = np.arange(6.0).reshape(2, 3)[None]            # a view of a fresh array: reused
+    w, v = np.ones((1, 32, 32)), np.full((1, 3), 2.0)
+    base = np.arange(1024.0)
+    own = base.reshape(32, 32)[None]                   # a view of a fresh array: its memory is reused
     own.flags.writeable = False
     shared = np.array([[1.0, 1.0, 1.0]])               # the same array for two parameters: copied
     new = _descend({"w": w, "v": v, "u": v, "c": w}, {"w": own, "v": shared, "u": shared, "c": None}, 0.5)
-    np.testing.assert_array_equal(new["w"], 1 - 0.5 * np.arange(6.0).reshape(1, 2, 3))
-    assert new["w"] is own                             # no new allocation
+    np.testing.assert_array_equal(new["w"], 1 - 0.5 * np.arange(1024.0).reshape(1, 32, 32))
+    assert new["w"] is base and new["w"].base is None  # no new allocation, no view kept alive
+    fortran = np.asfortranarray(np.arange(1024.0).reshape(32, 32))  # owns Fortran-ordered memory
+    expected = 1 - fortran.T[None]                    # fortran.T is C-contiguous over that memory
+    new = _descend({"w": w}, {"w": fortran.T[None]}, 1.0)
+    np.testing.assert_array_equal(new["w"], expected)  # not reinterpreted in place
+    assert new["w"] is not fortran and fortran[0, 1] == 1.0
     np.testing.assert_array_equal(new["v"], [[1.5, 1.5, 1.5]])
     np.testing.assert_array_equal(new["u"], [[1.5, 1.5, 1.5]])
     np.testing.assert_array_equal(shared, [[1.0, 1.0, 1.0]])  # untouched
     assert new["c"] is w
-    ones = np.broadcast_to(np.array(1.0), (1, 2, 3))     # a broadcast view: never written
+    ones = np.broadcast_to(np.array(1.0), (1, 32, 32))   # a broadcast view: never written
     new = _descend({"w": w}, {"w": ones}, 1.0)
-    np.testing.assert_array_equal(new["w"], np.zeros((1, 2, 3)))
+    np.testing.assert_array_equal(new["w"], np.zeros((1, 32, 32)))
