@@ -171,11 +171,6 @@ def test_descend_reuses_only_gradients_it_owns():
     new = _descend({"w": w, "v": v, "u": v, "c": w}, {"w": own, "v": shared, "u": shared, "c": None}, 0.5)
     np.testing.assert_array_equal(new["w"], 1 - 0.5 * np.arange(1024.0).reshape(1, 32, 32))
     assert new["w"] is base and new["w"].base is None  # no new allocation, no view kept alive
-    fortran = np.asfortranarray(np.arange(1024.0).reshape(32, 32))  # owns Fortran-ordered memory
-    expected = 1 - fortran.T[None]                    # fortran.T is C-contiguous over that memory
-    new = _descend({"w": w}, {"w": fortran.T[None]}, 1.0)
-    np.testing.assert_array_equal(new["w"], expected)  # not reinterpreted in place
-    assert new["w"] is not fortran and fortran[0, 1] == 1.0
     np.testing.assert_array_equal(new["v"], [[1.5, 1.5, 1.5]])
     np.testing.assert_array_equal(new["u"], [[1.5, 1.5, 1.5]])
     np.testing.assert_array_equal(shared, [[1.0, 1.0, 1.0]])  # untouched
@@ -183,3 +178,8 @@ def test_descend_reuses_only_gradients_it_owns():
     ones = np.broadcast_to(np.array(1.0), (1, 32, 32))   # a broadcast view: never written
     new = _descend({"w": w}, {"w": ones}, 1.0)
     np.testing.assert_array_equal(new["w"], np.zeros((1, 32, 32)))
+    fortran = np.asfortranarray(np.arange(1024.0).reshape(32, 32))  # owns Fortran-ordered memory
+    expected = 1 - fortran.T[None]                    # fortran.T is C-contiguous over that memory
+    new = _descend({"w": w}, {"w": fortran.T[None]}, 1.0)
+    np.testing.assert_array_equal(new["w"], expected)  # not reinterpreted in place
+    assert new["w"] is not fortran and fortran[0, 1] == 1.0
