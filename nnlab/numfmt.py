@@ -46,8 +46,12 @@ def fmt(value: object, digits: int = DEFAULT_DIGITS) -> str:
     if isinstance(value, (bool,)) or type(value).__name__ == "bool_":
         return str(bool(value))
     if isinstance(value, Fraction):
-        if value.denominator == 1 and abs(value.numerator) < 10**15:
+        if value.denominator == 1 and abs(value.numerator) < 10**30:
             return str(value.numerator)
+        if math.isinf(as_float(value)):  # exact, but beyond float64: scientific from the fraction itself
+            from decimal import Decimal
+
+            return f"{Decimal(value.numerator) / Decimal(value.denominator):.{digits}e}"
         value = as_float(value)
     try:
         x = as_float(value)

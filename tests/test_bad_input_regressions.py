@@ -42,6 +42,19 @@ CASES = [
      "check", 0, "all 1 answers match"),
     (PERCEPTRON + "train: {rule: perceptron, predict: yhat, target: y, lr: 1}\nexpect:\n"
      "  epoch(1).update(2).w: [1]\n", "check", 1, "one prefix"),
+    # found by a review of the fixes above
+    (HEAD + "values: {x: [[1, 2], [3, 4]]}\ncompute:\n  - y = sum(x, axis=1.0)\n  - t = transpose(x, axes=[1.0, 0])\n"
+     "expect:\n  y: [3, 7]\n  t: [[1, 3], [2, 4]]\n", "check", 0, "all 2 answers match"),
+    (HEAD + "values: {x: [[1, 2]]}\ncompute:\n  - y = transpose(x, axes=[3, 0])\n", "check", 2,
+     "axes [3, 0] name an axis"),
+    (PERCEPTRON + "train: {rule: perceptron, predict: yhat, target: y, lr: 1" + "0" * 400 + "}\n", "check", 2,
+     "train.lr must be a positive finite number"),
+    (HEAD + "values:\n  x: {shape: [2], init: ones, scale: 1" + "0" * 400 + "}\ncompute:\n  - y = x + 1\n",
+     "check", 2, "scale of 'x' must be a number"),
+    (PERCEPTRON + "train: {rule: perceptron, predict: yhat, target: y, lr: 1, seed: 3.0}\n", "check", 0,
+     "no expect"),
+    (HEAD + "values: {x: 2}\ncompute:\n  - y = x ** 90\nexpect:\n  y: 1237940039285380274899124224\n",
+     "check", 0, "1237940039285380274899124224"),
 ]
 
 
@@ -65,3 +78,30 @@ def test_check_table_formats_only_what_it_shows(tmp_path, capsys):
     assert main(["check", str(f)]) == 1
     out = capsys.readouterr().out
     assert "[0, 2, 4, 6, 8, 10, 12, 14, …] shape [1500, 1500]" in out
+
+
+def test_exact_errors_during_training_name_the_failing_step(tmp_path, capsys):
+    f = tmp_path / "t.yaml"
+    f.write_text("nnlab: 1\ntitle: t\nvalues: {w: [1], b: 0}\ndata:\n  x: [[1], [0]]\n  y: [1, 0]\n"
+                 "learn: [w, b]\ncompute:\n  - z = w @ x + b\n  - q = z / x[0]\n  - yhat = step(q)\n"
+                 "train: {rule: perceptron, predict: yhat, target: y, lr: 1}\n")
+    assert main(["check", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "division by zero at step 3 (q = z / x[0])" in err   # step 2 is x[0]
+
+
+def test_explain_takes_an_example_index_with_one_example(tmp_path, capsys):
+    f = tmp_path / "one.yaml"
+    f.write_text("nnlab: 1\ntitle: t\nvalues: {w: [2]}\ndata:\n  x: [[3]]\ncompute:\n  - y = w @ x\n")
+    assert main(["explain", str(f), "y[0]"]) == 0
+    assert "y = 2×3 = 6" in capsys.readouterr().out
+
+
+def test_exact_values_beyond_float_range_print_in_scientific_notation():
+    from fractions import Fraction
+
+    from nnlab.numfmt import fmt
+
+    assert fmt(Fraction(21, 2) ** 1000) == "1.5463e+1021"   # log10(10.5) × 1000 = 1021.189
+    assert fmt(-Fraction(10) ** 400, 2) == "-1.00e+400"
+    assert fmt(Fraction(2) ** 90) == "1237940039285380274899124224"

@@ -339,7 +339,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
 
 
 def _forward(graph, values, ops, steps, exact, record, check_finite):
-    for nid in graph.order:
+    for number, nid in enumerate(graph.order, start=1):
         node = graph.nodes[nid]
         xs = [values[i] if i else None for i in node.op_inputs]
         op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
@@ -349,13 +349,13 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
         except ShapeError as exc:
             raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
         except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
-            raise NnlabError(f"{_arith_error(exc)} at step {len(steps) + 1} ({_label(graph, node)})", node.loc,
+            raise NnlabError(f"{_arith_error(exc)} at step {number} ({_label(graph, node)})", node.loc,
                              kind="nan") from None
         out = np.asarray(out)
         if out.size >= memory.LARGE_ELEMENTS and not memory.tried:
             memory.keep_freed_memory()
         if check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f" and not _finite(out):
-            _nonfinite(graph, node, out, len(steps))
+            _nonfinite(graph, node, out, number - 1)
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
         values[nid] = freeze(out)

@@ -244,7 +244,7 @@ def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[in
     extra index the first example is meant.
     """
     node = run.graph.nodes[name]
-    if node.batched and run.batch > 1 and len(index) == len(node.shape) + 1:
+    if node.batched and len(index) == len(node.shape) + 1:
         if not -run.batch <= index[0] < run.batch:
             raise NnlabError(f"{ref}: example {index[0]} is out of range: there are {run.batch} examples")
         return int(index[0]) % run.batch, _normalize(index[1:], node.shape, ref)

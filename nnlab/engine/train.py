@@ -37,7 +37,7 @@ from nnlab.engine.ops.base import grad_label, num
 from nnlab.engine.run import Run, choose_arithmetic, leaf_array, run_graph, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step, Use
 from nnlab.errors import NnlabError, did_you_mean
-from nnlab.numfmt import fmt, fmt_index
+from nnlab.numfmt import as_float, fmt, fmt_index
 from nnlab.scenario.model import Scenario
 
 TRAIN_KEYS = ("rule", "predict", "target", "lr", "epochs", "order", "seed", "loss", "batch")
@@ -216,7 +216,7 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if lr_node is None or isinstance(lr_node.value, bool) or not isinstance(lr_node.value, (int, float)):
         raise NnlabError("train.lr must be a number (the learning rate η)", vloc("lr") if lr_node else loc("rule"),
                          kind="format")
-    if not math.isfinite(lr_node.value) or lr_node.value <= 0:
+    if not math.isfinite(as_float(lr_node.value)) or lr_node.value <= 0:
         raise NnlabError(f"train.lr must be a positive finite number, got {lr_node.raw}", vloc("lr"),
                          "a learning rate such as 0.1", kind="format")
     lr = Fraction(lr_node.raw) if isinstance(lr_node.value, float) else Fraction(lr_node.value)
@@ -227,6 +227,8 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if order not in ("sequential", "shuffle"):
         raise NnlabError("train.order must be 'sequential' or 'shuffle'", vloc("order"), kind="format")
     seed = t.get("seed", 0)
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise NnlabError(f"train.seed must be a whole number ≥ 0, got {seed!r}", vloc("seed"), kind="format")
     batch = t.get("batch", "full")
@@ -389,9 +391,9 @@ def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any =
     of a large gradient that belongs to it alone (not shared with another parameter's
     gradient, not a broadcast or transposed view, not a parameter or one of the arrays
     in ``keep`` such as the data) becomes the new value in place: one pass less and no
-    new allocation per parameter per update. The snapshot is the owning array itself,
-    reshaped, so it keeps no view objects alive (10,001 snapshots of a small network
-    would otherwise carry 5 MB of them); small gradients are simply copied.
+    new allocation per parameter per update. Gradients under :data:`REUSE_MIN`
+    elements are copied instead: for them the view object the snapshot would keep
+    alive weighs more than the array (10,001 snapshots of the XOR network: 5 MB).
     """
     roots = {p: _root(g) for p, g in grads.items() if g is not None}
     shared = {id(r) for r in roots.values() if sum(r is q for q in roots.values()) > 1}
@@ -403,11 +405,10 @@ def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any =
             continue
         root = roots[p]
         if (g.size >= REUSE_MIN and g.dtype == np.float64 and g.flags.c_contiguous and root.flags.owndata
-                and root.flags.c_contiguous and root.size == g.size and id(root) not in shared
-                and root.__array_interface__["data"][0] == g.__array_interface__["data"][0]):
+                and root.size == g.size and id(root) not in shared):
             root.flags.writeable = True
-            root.shape = g.shape  # same memory, same order: only the view goes
-            step = root
+            g.flags.writeable = True
+            step = g
             step *= -lr
         else:
             step = g * (-lr)

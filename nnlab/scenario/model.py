@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnlab.errors import Location, NnlabError, did_you_mean
+from nnlab.numfmt import as_float
 from nnlab.scenario.expr import Equation, Expr, parse_equation, parse_expr
 from nnlab.scenario.yamlsrc import YNode, load_yaml
 
@@ -339,9 +340,11 @@ def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.nda
         raise NnlabError(f"unknown init {init!r} for '{name}'", node.value["init"].loc,
                          did_you_mean(str(init), INITS) or f"use one of {', '.join(INITS)}.", kind="format")
     scale = spec.get("scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(scale):
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not np.isfinite(as_float(scale)):
         raise NnlabError(f"scale of '{name}' must be a number", node.value["scale"].loc, kind="format")
     seed = spec.get("seed", 0)
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise NnlabError(f"seed of '{name}' must be a whole number ≥ 0, got {seed!r}", node.value["seed"].loc,
                          "e.g. seed: 0", kind="format")

@@ -205,6 +205,8 @@ def broadcast_shapes(op: Op, *shapes: tuple[int, ...]) -> tuple[int, ...]:
 
 def whole(value: Any, what: str, op: Op) -> int:
     """``value`` as an int, or a ShapeError if it is not a whole number (``axis='a'``)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)  # axis=1.0 is axis 1, as in a reference
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ShapeError(f"{what} must be a whole number in '{op.name}', got {value!r}",
                          f"e.g. {what}=-1 (the last axis)" if what == "axis" else None)

@@ -191,7 +191,10 @@ class Transpose(Op):
             return tuple(range(n))[::-1]
         if not isinstance(axes, (list, tuple)):
             raise ShapeError(f"axes must be a list in 'transpose', got {axes!r}", "e.g. axes=[1, 0]")
-        return tuple(whole(a, "each of axes", self) % max(n, 1) for a in axes)
+        out = tuple(whole(a, "each of axes", self) for a in axes)
+        if any(not -n <= a < n for a in out):
+            raise ShapeError(f"axes {list(out)} name an axis a tensor with {n} axes does not have")
+        return tuple(a % max(n, 1) for a in out)
 
     def infer(self, shape):
         axes = self._axes(len(shape))
