@@ -95,21 +95,11 @@ class Session:
         """Qualified training references: ``epoch(k).NAME``, ``update(k).grad(NAME)``."""
         tr = self.training
         prefix = e.value if isinstance(e, Attr) else e.target
-        if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
-                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)
-                and prefix.target is None):
-            raise ev._err("expected epoch(k).NAME or update(k).NAME (one prefix)", e)
-        k = prefix.args[0].value
-        if prefix.func == "epoch":
-            if not 0 <= k <= tr.epochs:
-                raise ev._err(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)", prefix)
-            snap = tr.epoch_end[k]
-            ev.step = max(ev.step, tr.epoch_end[k] * self._steps.group - 1 if k else 0)
-        else:
-            if not 0 <= k <= len(tr.records):
-                raise ev._err(f"update({k}) is out of range: training made {len(tr.records)} update(s)", prefix)
-            snap = k
-            ev.step = max(ev.step, k * self._steps.group - 1 if k else 0)
+        try:
+            snap = self._snapshot(prefix)
+        except ValueError as exc:
+            raise ev._err(str(exc), prefix if isinstance(prefix, Call) and prefix.target is None else e) from None
+        ev.step = max(ev.step, snap * self._steps.group - 1 if snap else 0)
         run = tr.run_at(snap, None, target=tr.loss_target)
         sub = type(ev)(run, None, ev.extra)
         sub.loc = ev.loc
@@ -214,26 +204,40 @@ class Session:
         else:
             return self.run, expr, (f"the final parameters (after epoch {tr.epochs}, update "
                                     f"{len(tr.records)}), on {examples}")
+        try:
+            snapshot = self._snapshot(prefix)
+        except ValueError as exc:
+            raise NnlabError(f"cannot explain '{ref}': {exc}") from None
+        if snapshot == 0:
+            context = f"the starting parameters, on {examples}"
+        elif prefix.func == "epoch":
+            context = f"the parameters after epoch {prefix.args[0].value} (update {snapshot}), on {examples}"
+        else:
+            context = (f"the parameters after update {snapshot} (epoch {tr.records[snapshot - 1].epoch}), "
+                       f"on {examples}")
+        expr = expr._replace(value=inner) if isinstance(expr, Index) else inner
+        return tr.run_at(snapshot, None, target=tr.loss_target), expr, context
+
+
+    def _snapshot(self, prefix: Any) -> int:
+        """The parameter snapshot (number of updates made) a prefix ``epoch(k)``/``update(k)`` names.
+
+        Raises:
+            ValueError: Not one such prefix, or k out of range (the message says which).
+        """
+        tr = self.training
         if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
                 and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)
                 and prefix.target is None):
-            raise NnlabError(f"cannot explain '{ref}'", hint="one prefix: epoch(k). or update(k).")
+            raise ValueError("expected one prefix, epoch(k). or update(k).")
         k = prefix.args[0].value
         if prefix.func == "epoch":
             if not 0 <= k <= tr.epochs:
-                raise NnlabError(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)")
-            snapshot = tr.epoch_end[k]
-            context = f"the parameters after epoch {k} (update {snapshot}), on {examples}"
-        else:
-            if not 0 <= k <= len(tr.records):
-                raise NnlabError(f"update({k}) is out of range: training made {len(tr.records)} update(s)")
-            snapshot = k
-            epoch = tr.records[k - 1].epoch if k else 0
-            context = f"the parameters after update {k} (epoch {epoch}), on {examples}"
-        if k == 0:
-            context = f"the starting parameters, on {examples}"
-        expr = expr._replace(value=inner) if isinstance(expr, Index) else inner
-        return tr.run_at(snapshot, None, target=tr.loss_target), expr, context
+                raise ValueError(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)")
+            return tr.epoch_end[k]
+        if not 0 <= k <= len(tr.records):
+            raise ValueError(f"update({k}) is out of range: training made {len(tr.records)} update(s)")
+        return k
 
 
 def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[int, ...]]:
