@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,17 @@ async def wait_loaded(pilot, screen=None, timeout: float = 15.0) -> None:
             return
         await pilot.pause(0.02)
     raise AssertionError("the lab did not load in time")
+
+
+@asynccontextmanager
+async def open_lab(path, size=(100, 30), **kwargs):
+    """Run the app on ``path`` and wait for the lab to load: yields ``(app, pilot, lab)``."""
+    from nnlab.tui.app import NnlabApp
+
+    app = NnlabApp(path, **kwargs)
+    async with app.run_test(size=size) as pilot:
+        await wait_loaded(pilot)
+        yield app, pilot, app.screen
 
 
 async def wait_for(pilot, condition, timeout: float = 10.0) -> None:

@@ -16,7 +16,7 @@ from nnlab.tui.screens.lab import LabScreen
 from nnlab.tui.widgets.graph import GraphView
 from nnlab.tui.widgets.panes import MathPane, StatusBar
 from nnlab.tui.widgets.tensor import TensorPane
-from tests.tui.conftest import FIXTURES, wait_for, wait_loaded
+from tests.tui.conftest import FIXTURES, open_lab, wait_for, wait_loaded
 
 CONV = str(FIXTURES / "conv-pad.yaml")
 MLP = str(FIXTURES / "mlp.yaml")
@@ -57,10 +57,7 @@ async def test_opens_at_the_first_step_with_everything_shown():
 
 
 async def test_right_and_left_step_and_grey_out_at_the_ends():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         assert lab.check_action("prev_step", ()) is None   # greyed at the start
         await pilot.press("right")
         assert lab.step == 1
@@ -79,10 +76,7 @@ async def test_right_and_left_step_and_grey_out_at_the_ends():
 
 
 async def test_down_and_up_move_the_element_and_its_conv_window():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         await pilot.press("down")
         assert lab.element == 1
         pane = lab.query_one(TensorPane)
@@ -105,10 +99,7 @@ async def test_down_and_up_move_the_element_and_its_conv_window():
 
 
 async def test_padding_cells_are_drawn_in_the_padded_frame():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         pane = lab.query_one(TensorPane)
         x_block = pane.blocks[0]
         assert x_block.op.shape == (5, 5) and x_block.op.pads == ((1, 1), (1, 1))
@@ -119,10 +110,7 @@ async def test_padding_cells_are_drawn_in_the_padded_frame():
 
 
 async def test_n_p_and_pagedown_pageup_jump_between_phases():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         await pilot.press("n")
         assert lab.step == 3 and lab.model.steps[3].phase == "backward"
         assert lab.check_action("next_phase", ()) is None
@@ -137,10 +125,7 @@ async def test_n_p_and_pagedown_pageup_jump_between_phases():
 
 
 async def test_brackets_jump_between_epochs_of_a_training_run():
-    app = NnlabApp(TRAIN)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(TRAIN, size=SIZE) as (app, pilot, lab):
         m = lab.model
         assert m.epochs == [1, 2, 3, 4, 5, 6]
         await pilot.press("right_square_bracket")
@@ -155,20 +140,14 @@ async def test_brackets_jump_between_epochs_of_a_training_run():
 
 
 async def test_brackets_are_hidden_without_training():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         assert lab.check_action("next_epoch", ()) is False
         await pilot.press("right_square_bracket")
         assert lab.step == 0
 
 
 async def test_update_steps_show_before_and_after():
-    app = NnlabApp(TRAIN)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(TRAIN, size=SIZE) as (app, pilot, lab):
         await pilot.press("right", "right")
         st = lab.model.steps[lab.step]
         assert st.phase == "update" and st.node == "w"
@@ -179,10 +158,7 @@ async def test_update_steps_show_before_and_after():
 
 
 async def test_g_jumps_to_a_node_by_name():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         await pilot.press("g")
         assert isinstance(app.screen, JumpScreen)
         await pilot.press("P", "enter")
@@ -194,10 +170,7 @@ async def test_g_jumps_to_a_node_by_name():
 
 
 async def test_c_opens_the_check_screen_and_escape_returns():
-    app = NnlabApp(MLP)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(MLP, size=SIZE) as (app, pilot, lab):
         await pilot.press("c")
         assert isinstance(app.screen, CheckScreen)
         await pilot.press("escape")
@@ -205,10 +178,7 @@ async def test_c_opens_the_check_screen_and_escape_returns():
 
 
 async def test_question_mark_shows_every_key():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         shown = " ".join(f"{k} {d}" for k, d in app.screen.rows)
@@ -231,10 +201,7 @@ async def test_q_quits():
 
 async def test_r_reloads_the_file_now(copy_fixture):
     path = copy_fixture("conv-pad.yaml")
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         first = lab.model
         await pilot.press("down")
         path.write_text(path.read_text().replace("K: [[0, 1], [2, 3]]", "K: [[1, 1], [2, 3]]"))
@@ -289,10 +256,7 @@ async def test_a_big_tensor_shows_one_channel_with_a_selector():
 
 
 async def test_e_shows_the_next_example():
-    app = NnlabApp(DATA)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(DATA, size=SIZE) as (app, pilot, lab):
         assert "example 1/3" in status(lab)
         before = math(lab)
         await pilot.press("e")
@@ -304,10 +268,7 @@ async def test_e_shows_the_next_example():
 
 
 async def test_plus_and_minus_change_the_precision():
-    app = NnlabApp(MLP)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(MLP, size=SIZE) as (app, pilot, lab):
         await pilot.press("g", "a", "1", "enter")         # a1 = sigmoid(z1)
         assert "σ(0.5) = 0.6225" in math(lab)
         await pilot.press("plus")
@@ -317,10 +278,7 @@ async def test_plus_and_minus_change_the_precision():
 
 
 async def test_backward_step_shows_upstream_times_local():
-    app = NnlabApp(MLP)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(MLP, size=SIZE) as (app, pilot, lab):
         target = lab.model.step_for_name("grad(yhat)")
         await pilot.press("n")
         assert lab.model.steps[lab.step].phase == "backward"
@@ -335,10 +293,7 @@ async def test_backward_step_shows_upstream_times_local():
 
 
 async def test_tab_focuses_the_graph_where_arrows_move_a_cursor_and_enter_jumps():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         graph = lab.query_one(GraphView)
         await pilot.press("tab")
         assert graph.has_focus
@@ -355,10 +310,7 @@ async def test_tab_focuses_the_graph_where_arrows_move_a_cursor_and_enter_jumps(
 
 
 async def test_clicking_a_step_and_a_cell():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         row = lab.model.row_of_step(2)
         await pilot.click(GraphView, offset=(4, 1 + row))
         assert lab.step == 2
@@ -371,10 +323,7 @@ async def test_clicking_a_step_and_a_cell():
 
 
 async def test_command_palette_offers_namespaced_commands():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         await pilot.press("ctrl+p")
         await pilot.press(*"step: jump to backward pass")
         await pilot.pause(0.3)
@@ -384,23 +333,14 @@ async def test_command_palette_offers_namespaced_commands():
 
 
 async def test_step_argument_by_number_and_by_name():
-    app = NnlabApp(CONV, step="P")
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, step="P", size=SIZE) as (app, pilot, lab):
         assert lab.step == 1
-    app = NnlabApp(CONV, step="5")
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, step="5", size=SIZE) as (app, pilot, lab):
         assert lab.step == 4
 
 
 async def test_graph_dims_steps_not_reached():
-    app = NnlabApp(CONV)
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(CONV, size=SIZE) as (app, pilot, lab):
         graph = lab.query_one(GraphView)
         labels = [r.text for r in graph.rows]
         assert labels[:4] == ["forward", "Y = conv2d(X, K, stride=[3, 2], padding=1)",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from nnlab.tui.app import NnlabApp
 from nnlab.tui.screens.check import CheckScreen
 from nnlab.tui.widgets.panes import ErrorPanel, MathPane, StatusBar
-from tests.tui.conftest import FIXTURES, wait_for, wait_loaded
+from tests.tui.conftest import FIXTURES, open_lab, wait_for
 
 SIZE = (100, 30)
 BAD_K = "K: [[0, 1], [2, 3, 4]]"
@@ -17,10 +16,7 @@ def error_text(panel: ErrorPanel) -> str:
 
 async def test_a_change_on_disk_reruns_and_keeps_the_step(copy_fixture):
     path = copy_fixture("mlp.yaml")
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         first = lab.model
         lab.goto(lab.model.step_for_name("yhat"))
         await pilot.pause()
@@ -33,10 +29,7 @@ async def test_a_change_on_disk_reruns_and_keeps_the_step(copy_fixture):
 
 async def test_a_step_that_disappears_lands_on_the_nearest(copy_fixture):
     path = copy_fixture("conv-pad.yaml")
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         first = lab.model
         await pilot.press("end")
         assert lab.step == 5
@@ -50,10 +43,7 @@ async def test_a_step_that_disappears_lands_on_the_nearest(copy_fixture):
 async def test_an_invalid_edit_shows_the_error_and_keeps_the_last_good_run(copy_fixture):
     path = copy_fixture("conv-pad.yaml")
     good = path.read_text()
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         model = lab.model
         await pilot.press("right")
         path.write_text(good.replace("K: [[0, 1], [2, 3]]", BAD_K))
@@ -72,10 +62,7 @@ async def test_an_invalid_edit_shows_the_error_and_keeps_the_last_good_run(copy_
 
 async def test_a_broken_file_at_start_shows_the_error_alone_and_loads_once_fixed(copy_fixture):
     path = copy_fixture("broken.yaml")
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         await pilot.pause()
         panel = lab.error_panel()
         assert lab.model is None and panel.display and panel.has_class("-alone")
@@ -95,10 +82,7 @@ async def test_an_internal_error_in_the_worker_becomes_a_panel(monkeypatch):
         raise RuntimeError("something inside nnlab broke")
 
     monkeypatch.setattr(model, "load_model", boom)
-    app = NnlabApp(str(FIXTURES / "conv-pad.yaml"))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(FIXTURES / "conv-pad.yaml"), size=SIZE) as (app, pilot, lab):
         assert "internal error: RuntimeError: something inside nnlab broke" in lab.error
         await pilot.pause()
         assert lab.error_panel().display
@@ -107,10 +91,7 @@ async def test_an_internal_error_in_the_worker_becomes_a_panel(monkeypatch):
 
 async def test_typed_answers_survive_a_reload(copy_fixture):
     path = copy_fixture("mlp.yaml")
-    app = NnlabApp(str(path))
-    async with app.run_test(size=SIZE) as pilot:
-        lab = app.screen
-        await wait_loaded(pilot)
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
         first = lab.model
         await pilot.press("c")
         check = app.screen
