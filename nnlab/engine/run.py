@@ -10,13 +10,14 @@ the one API views use to explain any element of any step.
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from nnlab.engine import memory
+from nnlab.engine import memory, parallel
 from nnlab.engine.graph import Graph, Node, build_graph
 from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
@@ -323,14 +324,16 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         if node.kind != "op":
             values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
     batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
-    if not memory.tried and any(v.size >= memory.LARGE_ELEMENTS for v in values.values()):
+    large = any(v.size >= memory.LARGE_ELEMENTS for v in values.values())
+    if large and not memory.tried:
         memory.keep_freed_memory()
     steps: list[Step] = []
     ops: dict[str, Any] = {}
     target = target if target is not None else s.backward
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
-    with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
+    # nan/inf are found by the explicit checks, not by warnings; split steps hand off fast
+    with np.errstate(all="ignore"), (parallel.session() if large and not exact else nullcontext()):
         _forward(graph, values, ops, steps, exact, record, check_finite)
         if target is not None:
             _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
@@ -367,7 +370,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
     if a.dtype == np.float64 and a.flags.c_contiguous:
-        quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
+        with parallel.hold() if a.size >= memory.LARGE_ELEMENTS else nullcontext():  # see parallel.hold
+            quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
     else:                      # (|x| > 1e154) only sends us to the full check
         with np.errstate(all="ignore"):
             quick = np.add.reduce(a, axis=None)

@@ -13,6 +13,7 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
                                    unbroadcast, whole)
+from nnlab.engine.parallel import rows, split
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -22,6 +23,35 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype == object or b.dtype == object:
         return np.matmul(a.astype(object), b.astype(object))
     return np.matmul(a, b)
+
+
+MULTIPLY_ADDS_PER_ELEMENT = 16
+"""A product's multiply-adds count this many to one element of elementwise work
+(:func:`nnlab.engine.parallel.split` decides by elements of work)."""
+
+
+def _products(*pairs: tuple[np.ndarray, np.ndarray] | None) -> list[np.ndarray | None]:
+    """``x @ y`` for each ``(x, y)`` pair of matrices (None for a None pair).
+
+    Large float64 products are computed in row blocks at once
+    (:mod:`nnlab.engine.parallel`), each into a fresh C-contiguous array.
+    """
+    live = [p for p in pairs if p is not None]
+    if not live:
+        return [None] * len(pairs)
+    if not all(m.dtype == np.float64 for p in live for m in p):
+        return [None if p is None else _matmul(*p) for p in pairs]
+    outs = [None if p is None else np.empty((p[0].shape[0], p[1].shape[1])) for p in pairs]
+
+    def block(k, n):
+        for pair, out in zip(pairs, outs):
+            if pair is not None:
+                r = rows(len(out), k, n)
+                np.matmul(pair[0][r], pair[1], out=out[r])
+
+    work = sum(p[0].shape[0] * p[0].shape[1] * p[1].shape[1] for p in live) // MULTIPLY_ADDS_PER_ELEMENT
+    split(block, min(len(o) for o in outs if o is not None), work)
+    return outs
 
 
 @register
@@ -66,7 +96,7 @@ class MatMul(Op):
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
             return _matmul(a, b[0])
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1:  # one matrix product
-            return _matmul(a[0], b[0])[None]
+            return _products((a[0], b[0]))[0][None]
         A, B = self._promote(a, b)
         y = _matmul(A, B)
         if va:
@@ -93,7 +123,9 @@ class MatMul(Op):
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
             return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None])
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
-            return self._pair(lambda: _matmul(g[0], b[0].T)[None], lambda: _matmul(a[0].T, g[0])[None])
+            need_a, need_b = getattr(self, "needs", (True, True))[:2]
+            grads = _products((g[0], b[0].T) if need_a else None, (a[0].T, g[0]) if need_b else None)
+            return tuple(None if x is None else x[None] for x in grads)
         A, B = self._promote(a, b)
         G = g[..., None, :] if va else g
         G = G[..., None] if vb else G
@@ -416,16 +448,18 @@ class AttentionScores(Op):
         qs = q * s
         self.saved = {"qs": qs, "k": k, "s": s}
         if q.shape[0] == 1 and k.shape[0] == 1:
-            return (qs[0] @ k[0].T)[None]
+            return _products((qs[0], k[0].T))[0][None]
         return _matmul(qs, np.swapaxes(k, -1, -2))
 
     def backward(self, g):
         qs, k, s = self.saved["qs"], self.saved["k"], self.saved["s"]
         need_q, need_k = getattr(self, "needs", (True, True))
-        if g.shape[0] == 1 and k.shape[0] == 1:
-            grad_q, grad_k = lambda: ((g[0] @ k[0]) * s)[None], lambda: (g[0].T @ qs[0])[None]
-        else:
-            grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
+        if g.shape[0] == 1 and k.shape[0] == 1 and qs.shape[0] == 1:
+            gq, gk = _products((g[0], k[0]) if need_q else None, (g[0].T, qs[0]) if need_k else None)
+            if gq is not None:
+                gq *= s
+            return (None if gq is None else gq[None]), (None if gk is None else gk[None])
+        grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
         return (grad_q() if need_q else None), (grad_k() if need_k else None)
 
     def explain(self, index, xs, out, names, out_name, digits):

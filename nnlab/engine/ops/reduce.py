@@ -20,6 +20,7 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, num, pe_axes, pe_axis, plain, reduced_shape,
                                    register)
+from nnlab.engine.parallel import rows, split
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -245,19 +246,56 @@ class Softmax(_Softmaxish):
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
     def forward(self, x):
-        z, axis, keep = self._shifted(x)
-        p = np.exp(z, out=z) if z.dtype.kind == "f" else np.exp(z)  # z is a fresh array
-        p /= p.sum(axis=axis, keepdims=True)
+        axis = pe_axis(self.params.get("axis", -1), x.ndim - 1, self)
+        if axis == x.ndim - 1 and x.dtype == np.float64:
+            p = self._last_axis(x)
+        else:
+            z, axis, keep = self._shifted(x)
+            p = np.exp(z, out=z) if z.dtype.kind == "f" else np.exp(z)  # z is a fresh array
+            p /= p.sum(axis=axis, keepdims=True)
         self.saved = {"p": p, "axis": axis}
+        return p
+
+    def _last_axis(self, x):
+        """Softmax over the last axis, row by row, row blocks at once (:mod:`nnlab.engine.parallel`):
+        the same steps as ``_shifted`` + exp + divide, so the same bits."""
+        n = x.shape[-1]
+        flat = np.ascontiguousarray(x).reshape(-1, n)
+        p = np.empty(x.shape)
+        rows_p = p.reshape(-1, n)
+        keep = None
+        if self.params.get("mask") == "causal":
+            keep = np.broadcast_to(_causal(x.shape), x.shape).reshape(-1, n)
+
+        def block(k, parts):
+            r = rows(len(flat), k, parts)
+            z, out = flat[r], rows_p[r]
+            if keep is not None:
+                z = np.where(keep[r], z, -np.inf)
+            np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+            np.exp(out, out=out)
+            out /= out.sum(axis=-1, keepdims=True)
+
+        split(block, len(flat), x.size)
         return p
 
     def backward(self, g):
         p, axis = self.saved["p"], self.saved["axis"]
-        if axis == p.ndim - 1 and p.dtype.kind == "f" and g.dtype.kind == "f":
-            dot = np.einsum("...i,...i->...", g, p)[..., None]  # Σⱼ gⱼpⱼ without a temporary
-            out = np.subtract(g, dot)
-            out *= p
-            return (out,)
+        if axis == p.ndim - 1 and p.dtype == np.float64 and g.dtype == np.float64 and g.shape == p.shape:
+            n = p.shape[-1]
+            rows_g, rows_p = np.ascontiguousarray(g).reshape(-1, n), np.ascontiguousarray(p).reshape(-1, n)
+            grad = np.empty(p.shape)
+            rows_out = grad.reshape(-1, n)
+
+            def block(k, parts):
+                r = rows(len(rows_p), k, parts)
+                dot = np.einsum("ij,ij->i", rows_g[r], rows_p[r])[:, None]  # Σⱼ gⱼpⱼ, no temporary
+                out = rows_out[r]
+                np.subtract(rows_g[r], dot, out=out)
+                out *= rows_p[r]
+
+            split(block, len(rows_p), p.size)
+            return (grad,)
         gp = g * p
         gp -= p * gp.sum(axis=axis, keepdims=True)
         return (gp,)

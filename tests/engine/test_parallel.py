@@ -1,0 +1,186 @@
+"""Large steps split over threads (nnlab/engine/parallel.py) give the same results as in one piece."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from nnlab.engine import parallel
+from nnlab.engine.graph import build_graph
+from nnlab.engine.ops.linalg import MatMul
+from nnlab.engine.run import run_graph
+from nnlab.scenario import loads
+
+SPLITS = parallel.parts_for(512, 1 << 20) > 1
+needs_split = pytest.mark.skipif(not SPLITS, reason="needs Linux, OpenBLAS, pthread spin locks and 2+ CPUs")
+
+
+@pytest.fixture
+def one_piece(monkeypatch):
+    """Turns splitting off (as on a machine without OpenBLAS)."""
+    def off():
+        monkeypatch.setattr(parallel, "_blas", False)
+    return off
+
+
+def _graph(compute: str, shapes: dict[str, tuple[int, ...]], backward: str = "s"):
+    values = "".join(f"  {name}: {{shape: {list(shape)}, init: normal, seed: {i + 1}}}\n"
+                     for i, (name, shape) in enumerate(shapes.items()))
+    lines = "".join(f"  - {line}\n" for line in compute.splitlines())
+    return build_graph(loads(f"nnlab: 1\ntitle: t\nvalues:\n{values}compute:\n{lines}backward: {backward}\n"))
+
+
+CASES = {
+    "attention": ("C = attention(Q, K, V)\ns = sum(C * G)",
+                  {"Q": (512, 64), "K": (512, 64), "V": (512, 64), "G": (512, 64)}),
+    "causal, odd sizes": ("C = attention(Q, K, V, mask='causal')\ns = sum(C * G)",
+                          {"Q": (301, 48), "K": (333, 48), "V": (333, 40), "G": (301, 40)}),
+    "matmul and softmax": ("P = softmax(A @ B)\ns = sum(P * G)",
+                           {"A": (400, 300), "B": (300, 500), "G": (400, 500)}),
+    "softmax of a stack": ("P = softmax(X)\ns = sum(P * G)", {"X": (4, 130, 257), "G": (4, 130, 257)}),
+}
+
+
+def _run_all(graph):
+    run = run_graph(graph)
+    return {**{f"value {k}": v for k, v in run.values.items()}, **{f"grad {k}": v for k, v in run.grads.items()}}
+
+
+def _same(split: np.ndarray, whole: np.ndarray, exact: bool) -> bool:
+    """Softmax blocks are row-by-row NumPy: the same bits. A product's row blocks are
+    OpenBLAS products of their own, and OpenBLAS itself gives last-bit differences
+    between one and two threads for some shapes (301×48 @ 48×333: up to 9e-15), so
+    products are held to that, no more."""
+    if exact:
+        return np.array_equal(split, whole)
+    return np.allclose(split, whole, rtol=1e-13, atol=1e-13 * np.abs(whole).max())
+
+
+@needs_split
+@pytest.mark.parametrize("case", CASES)
+def test_split_steps_give_the_same_results(case, one_piece):
+    graph = _graph(*CASES[case])
+    split = _run_all(graph)
+    one_piece()
+    whole = _run_all(graph)
+    assert split.keys() == whole.keys()
+    for name, array in whole.items():
+        assert _same(split[name], array, exact=case == "softmax of a stack"), name
+
+
+@needs_split
+def test_attention_512_by_64_splits_to_the_same_bits(one_piece):
+    """The benchmark's shape: here OpenBLAS's row blocks and whole products agree exactly."""
+    graph = _graph(*CASES["attention"])
+    split = _run_all(graph)
+    one_piece()
+    whole = _run_all(graph)
+    assert all(np.array_equal(split[name], array) for name, array in whole.items())
+
+
+@needs_split
+@pytest.mark.parametrize("needs", [(True, False), (False, True), (True, True)])
+def test_a_product_computes_only_the_gradients_asked_for(needs, one_piece):
+    rng = np.random.default_rng(0)
+    a, b, g = rng.normal(size=(1, 300, 200)), rng.normal(size=(1, 200, 400)), rng.normal(size=(1, 300, 400))
+
+    def grads():
+        op = MatMul()
+        op.forward(a, b)
+        op.needs = needs
+        return op.backward(g)
+
+    split = grads()
+    one_piece()
+    whole = grads()
+    for got, want, needed in zip(split, whole, needs):
+        assert (got is None) == (not needed)
+        if needed:
+            assert _same(got, want, exact=False)
+
+
+@needs_split
+def test_a_block_that_fails_raises_in_the_caller_and_the_lanes_survive():
+    seen = []
+
+    def work(k, parts):
+        seen.append(k)
+        if k == parts - 1:
+            raise ValueError("block failed")
+
+    with pytest.raises(ValueError, match="block failed"):
+        parallel.split(work, 512, 1 << 20)
+    assert sorted(seen) == list(range(parallel.parts_for(512, 1 << 20)))
+    out = np.zeros(512)
+    parallel.split(lambda k, n: out.__setitem__(parallel.rows(512, k, n), k + 1), 512, 1 << 20)
+    assert set(out) == set(range(1, parallel.parts_for(512, 1 << 20) + 1))
+
+
+@needs_split
+def test_blocks_on_lanes_follow_the_callers_numpy_error_state():
+    x = np.zeros(1 << 16)
+
+    def work(k, parts):
+        np.divide(1.0, x[parallel.rows(len(x), k, parts)])
+
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        parallel.split(work, len(x), len(x))
+    with np.errstate(divide="ignore"):
+        parallel.split(work, len(x), len(x))
+
+
+@needs_split
+def test_hold_restores_the_blas_thread_count_and_lanes_sleep_after_a_run():
+    get, _ = parallel._controls()
+    before = get()
+    with parallel.hold():
+        assert get() == 1
+        with parallel.hold():
+            assert get() == 1
+        assert get() == 1
+    assert get() == before
+    run_graph(_graph(*CASES["attention"]))
+    assert get() == before
+    assert parallel._lanes and not any(lane._awake.is_set() for lane in parallel._lanes)
+
+
+def test_small_steps_run_in_one_piece_on_the_calling_thread():
+    calls = []
+    parallel.split(lambda k, n: calls.append((k, n)), 512, parallel.MIN_ELEMENTS - 1)
+    assert calls == [(0, 1)]
+
+
+SUBPROCESS = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    from nnlab.engine import parallel
+    parts = parallel.parts_for(512, 1 << 20)
+    if sys.argv[1] == "fork" and parts > 1:
+        out = np.zeros(512)
+        parallel.split(lambda k, n: out.__setitem__(parallel.rows(512, k, n), 1.0), 512, 1 << 20)
+        pid = os.fork()
+        if pid == 0:   # the child's lanes are gone: it must make its own, not wait forever
+            out[:] = 0
+            parallel.split(lambda k, n: out.__setitem__(parallel.rows(512, k, n), 2.0), 512, 1 << 20)
+            os._exit(0 if (out == 2.0).all() else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    print(parts)
+""")
+
+
+def test_openblas_num_threads_1_keeps_every_step_in_one_piece():
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", SUBPROCESS, "count"], env=env, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "1"
+
+
+@needs_split
+def test_a_forked_child_splits_with_lanes_of_its_own():
+    out = subprocess.run([sys.executable, "-c", SUBPROCESS, "fork"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert int(out) > 1
