@@ -53,6 +53,8 @@ except ImportError:
     torch = None
 
 RNG = np.random.default_rng(0)
+PAUSE = 0.15
+"""Seconds each turn waits first, for the other library's idle threads to stop spinning."""
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Case:
         torch: Runs torch's forward and backward once (None without torch).
         naive: Runs the loop reference once (on a slice, see ``naive_scale``).
         naive_scale: Full-size naive time = measured time × this.
-        repeats: How many timings to take the best of.
+        repeats: Timings per turn (see :func:`best_ms`; there are 10 turns).
     """
 
     name: str
@@ -75,25 +77,34 @@ class Case:
     torch: Callable[[], object] | None
     naive: Callable[[], object]
     naive_scale: float = 1.0
-    repeats: int = 20
+    repeats: int = 6
 
 
-def best_ms(*fns: Callable[[], object], repeats: int, rounds: int = 3) -> list[float]:
+def best_ms(*fns: Callable[[], object], repeats: int, rounds: int = 10, pause: float = PAUSE) -> list[float]:
     """Best wall time of each function, in milliseconds.
 
-    The functions take turns in ``rounds`` rounds; in each, a function is warmed up
-    once and then timed ``repeats`` times in a row. Taking turns gives each the same
-    process state: glibc's malloc adapts its mmap/trim thresholds to the allocations
-    it has seen, and until it has, a large-array workload can spend a third of its
-    time in page faults (whichever library ran first would pay for both). nnlab's
-    first large run fixes those thresholds for the whole process (nnlab/engine/memory.py),
-    so torch, measured in the same process, gets the same malloc. Timing in
-    blocks rather than alternating single calls keeps one library's idle BLAS/OpenMP
-    threads from spinning while the other computes.
+    The functions take turns in ``rounds`` rounds; in each, a function waits
+    ``pause`` seconds, is warmed up once and is then timed ``repeats`` times in a
+    row. Why this shape:
+
+    * **Turns.** They give each function the same process state: glibc's malloc
+      adapts its mmap/trim thresholds to the allocations it has seen, and until it
+      has, a large-array workload can spend a third of its time in page faults
+      (whichever library ran first would pay for both). nnlab's first large run fixes
+      those thresholds for the whole process (nnlab/engine/memory.py), so torch,
+      measured in the same process, gets the same malloc.
+    * **Many short turns.** This 2-core VM's speed drifts by up to 1.5× over
+      seconds; with 3 long turns a slow spell could cover most of one side's
+      timings (the same build measured 1.22 and 1.58 in two processes). Ten turns
+      spread both sides over the same spells.
+    * **The pause.** After a threaded call, OpenBLAS's idle worker threads spin for
+      about 0.13 s (2²⁸ cycles) and torch's OpenMP threads for a while too; without
+      a pause they would still be spinning in the other library's turn.
     """
     best = [float("inf")] * len(fns)
     for _ in range(rounds):
         for k, fn in enumerate(fns):
+            time.sleep(pause)
             fn()
             for _ in range(repeats):
                 start = time.perf_counter()
@@ -118,7 +129,7 @@ def torch_fn(forward, *arrays, upstream):
 
 
 def conv_case(name, x_shape, k_shape, stride, padding, target, naive_slice=(None, None),
-              repeats=20):
+              repeats=6):
     """Conv layer with bias: X ``(C, H, W)``, K ``(F, C, kh, kw)``, one example."""
     x, k, b = RNG.normal(size=x_shape), RNG.normal(size=k_shape), RNG.normal(size=k_shape[0])
     params = {"stride": stride, "padding": padding}
@@ -156,7 +167,7 @@ def maxpool_case(name, x_shape, size, stride, target):
         ref = torch_fn(lambda x_: torch.nn.functional.max_pool2d(x_, size, stride), x[None],
                        upstream=g)
     loops = lambda: naive.maxpool2d(x, (size, size), (stride, stride), g[0])  # noqa: E731
-    return Case(name, target, ours, ref, loops, repeats=100)
+    return Case(name, target, ours, ref, loops, repeats=30)
 
 
 # ============================================================================
@@ -191,7 +202,7 @@ def attention_case(tokens: int = 512, d: int = 64, target: float = 1.5) -> Case:
 
     def loops():
         naive.attention(q, k, v, g, rows)
-    return Case("attention", target, ours, ref, loops, tokens / rows, repeats=30)
+    return Case("attention", target, ours, ref, loops, tokens / rows, repeats=10)
 
 
 def cases() -> list[Case]:
@@ -199,7 +210,7 @@ def cases() -> list[Case]:
     found = [
         conv_case("conv_alexnet", (3, 227, 227), (96, 3, 11, 11), 4, 0, 1.5,
                   naive_slice=(4, None)),
-        conv_case("conv_mnist", (1, 28, 28), (8, 1, 3, 3), 1, 1, 2.0, repeats=100),
+        conv_case("conv_mnist", (1, 28, 28), (8, 1, 3, 3), 1, 1, 2.0, repeats=30),
         maxpool_case("maxpool", (96, 55, 55), 2, 2, 2.0),
         attention_case(),
     ]
@@ -241,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             label, target, ratio = "torch", case.target, f"{ours / ref:.2f}"
         else:
             (ours,) = best_ms(case.nnlab, repeats=case.repeats)
-            ref = best_ms(case.naive, repeats=1, rounds=1)[0] * case.naive_scale
+            ref = best_ms(case.naive, repeats=1, rounds=1, pause=0)[0] * case.naive_scale
             label, target, ratio = "naive", 0.01, f"{ours / ref:.2g}"
         ok &= ours / ref <= target
         print(f"{case.name}: nnlab {fmt_ms(ours)} ms, {label} {fmt_ms(ref)} ms,"

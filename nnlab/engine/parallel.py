@@ -27,9 +27,10 @@ benchmarks run on (``benchmarks/engine.py --only attention``):
   threads the split gained 0–3 %; with spinning ones about 10 %.
 * **The BLAS's own threads.** After a threaded call, OpenBLAS's worker threads spin
   for about a tenth of a second, and a block started next to one shares its core.
-  So the BLAS is held to one thread (:func:`hold`) during a split, and during the
-  run's other large BLAS call, the finiteness check's ``vdot``: leaving that one
-  free put attention at 1.8–2.4× torch's time instead of 1.3–1.5×.
+  So the BLAS is held to one thread (:func:`hold`) during a split, and, while the
+  lanes are awake, during the run's other large BLAS call, the finiteness check's
+  ``vdot``: leaving that one free put attention at 1.8–2.4× torch's time instead of
+  1.3–1.5×.
 * **Size.** Steps with fewer than :data:`MIN_ELEMENTS` elements of work run in one
   piece.
 
@@ -139,12 +140,19 @@ def session() -> Iterator[None]:
                     lane.park()
 
 
+def lanes_awake() -> bool:
+    """Whether lanes are spinning (a split happened in the runs in progress): then a
+    large BLAS call should :func:`hold` the BLAS too, or its worker threads would
+    wake up and spin next to the lanes."""
+    return any(lane.awake for lane in _lanes)
+
+
 @contextmanager
 def hold() -> Iterator[None]:
     """Keep the BLAS on one thread meanwhile (re-entrant; a no-op without OpenBLAS).
 
-    Every :func:`split` holds it; so does any other large BLAS call of a run (see the
-    module docstring).
+    Every :func:`split` holds it; so does any other large BLAS call while
+    :func:`lanes_awake` (see the module docstring).
     """
     global _depth, _before
     blas = _controls()
@@ -188,6 +196,10 @@ class _Lane:
         self._error: BaseException | None = None
         self._awake = threading.Event()
         threading.Thread(target=self._loop, name="nnlab-lane", daemon=True).start()
+
+    @property
+    def awake(self) -> bool:
+        return self._awake.is_set()
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         self._awake.set()

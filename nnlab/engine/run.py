@@ -370,7 +370,7 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
     if a.dtype == np.float64 and a.flags.c_contiguous:
-        with parallel.hold() if a.size >= memory.LARGE_ELEMENTS else nullcontext():  # see parallel.hold
+        with parallel.hold() if parallel.lanes_awake() else nullcontext():  # see parallel.hold
             quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
     else:                      # (|x| > 1e154) only sends us to the full check
         with np.errstate(all="ignore"):

@@ -144,7 +144,7 @@ def test_hold_restores_the_blas_thread_count_and_lanes_sleep_after_a_run():
     assert get() == before
     run_graph(_graph(*CASES["attention"]))
     assert get() == before
-    assert parallel._lanes and not any(lane._awake.is_set() for lane in parallel._lanes)
+    assert parallel._lanes and not parallel.lanes_awake()
 
 
 def test_small_steps_run_in_one_piece_on_the_calling_thread():
