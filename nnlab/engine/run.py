@@ -370,7 +370,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
     if a.dtype == np.float64 and a.flags.c_contiguous:
-        with parallel.hold() if parallel.lanes_awake() else nullcontext():  # see parallel.hold
+        awake = a.size > 10_000 and parallel.lanes_awake()  # OpenBLAS threads a longer dot product
+        with parallel.hold() if awake else nullcontext():  # see parallel.hold
             quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
     else:                      # (|x| > 1e154) only sends us to the full check
         with np.errstate(all="ignore"):
