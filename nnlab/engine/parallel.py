@@ -27,10 +27,13 @@ benchmarks run on (``benchmarks/engine.py --only attention``):
   threads the split gained 0–3 %; with spinning ones about 10 %.
 * **The BLAS's own threads.** After a threaded call, OpenBLAS's worker threads spin
   for about a tenth of a second, and a block started next to one shares its core.
-  So the BLAS is held to one thread (:func:`hold`) during a split, and, while the
-  lanes are awake, during the run's other large BLAS call, the finiteness check's
-  ``vdot``: leaving that one free put attention at 1.8–2.4× torch's time instead of
-  1.3–1.5×.
+  So the BLAS is held to one thread (:func:`hold`) during a split and, while lanes
+  are awake, during the finiteness check's ``vdot``: leaving that one free put
+  attention at 1.8–2.4× torch's time instead of 1.3–1.5×. The other way round, a
+  lane spinning next to OpenBLAS's threads slows a big product down (a convolution
+  after an attention ran 1.6× slower), so a run lets its lanes sleep (:func:`park`)
+  before any step that does not split, and a product that does not split parks them
+  too.
 * **Size.** Steps with fewer than :data:`MIN_ELEMENTS` elements of work run in one
   piece.
 
@@ -101,49 +104,66 @@ def split(work: Callable[[int, int], None], total_rows: int, size: int) -> None:
     with _split_lock, hold():
         lanes = _ready_lanes(parts - 1)
         _inside.busy = True
+        posted: list[_Lane] = []
         try:
             context = contextvars.copy_context()  # NumPy's errstate lives in a context variable
-            for k, lane in enumerate(lanes, start=1):
-                lane.post(context.copy().run, work, k, parts)
             try:
+                for k, lane in enumerate(lanes, start=1):
+                    posted.append(lane)
+                    lane.post(context.copy().run, work, k, parts)
                 work(0, parts)
             finally:
-                errors = [lane.wait() for lane in lanes]  # every block ends before anything is raised
+                errors = [lane.wait() for lane in posted]  # every block ends before anything is raised
             for error in errors:
                 if error is not None:
                     raise error
         finally:
             _inside.busy = False
             if not _sessions:
-                for lane in lanes:
-                    lane.park()
+                _park(lanes)
 
 
 @contextmanager
 def session() -> Iterator[None]:
     """A run in progress: between its splits the lanes spin instead of sleeping.
 
-    They are parked (sleep) when the last session ends. Re-entrant and thread-safe.
+    They are parked (sleep) when the last session ends, or earlier by :func:`park`.
+    Re-entrant and thread-safe.
     """
     global _sessions
-    with _state_lock:
-        _sessions += 1
+    entered = False
     try:
+        with _state_lock:
+            _sessions += 1
+            entered = True
         yield
     finally:
-        with _state_lock:
-            _sessions -= 1
-            last = _sessions == 0
-        if last and _lanes:
-            with _split_lock:
-                for lane in _lanes:
-                    lane.park()
+        if entered:
+            with _state_lock:
+                _sessions -= 1
+                last = _sessions == 0
+            if last and not getattr(_inside, "busy", False):  # inside a split, the split parks
+                park()
+
+
+def park() -> None:
+    """Let spinning lanes sleep now (a no-op if none is awake).
+
+    A run calls this before a step that does not split: a lane spinning next to
+    OpenBLAS's own threads (a convolution's product, say) slows both down.
+    """
+    if any(lane.awake for lane in _lanes) and not getattr(_inside, "busy", False):
+        with _split_lock:
+            _park(_lanes)
+
+
+def _park(lanes: list[_Lane]) -> None:
+    for lane in lanes:
+        lane.park()
 
 
 def lanes_awake() -> bool:
-    """Whether lanes are spinning (a split happened in the runs in progress): then a
-    large BLAS call should :func:`hold` the BLAS too, or its worker threads would
-    wake up and spin next to the lanes."""
+    """Whether lanes are spinning (a split happened since the last :func:`park`)."""
     return any(lane.awake for lane in _lanes)
 
 
@@ -159,18 +179,20 @@ def hold() -> Iterator[None]:
     if blas is None:
         yield
         return
-    with _state_lock:
-        if _depth == 0:
-            _before = blas[0]()
-            blas[1](1)
-        _depth += 1
+    entered = False
     try:
+        with _state_lock:
+            if _depth == 0:
+                _before = blas[0]()
+            _depth += 1
+            entered = True
+            blas[1](1)
         yield
     finally:
-        with _state_lock:
-            _depth -= 1
-            if _depth == 0:
-                blas[1](_before)
+        if entered:
+            with _state_lock:
+                _depth -= 1
+                blas[1](1 if _depth else _before)
 
 
 class _Lane:
@@ -215,8 +237,10 @@ class _Lane:
     def park(self) -> None:
         """Let the lane sleep until the next :meth:`post`."""
         if self._awake.is_set():
-            self.post(self._sleep)
-            self.wait()
+            try:
+                self.post(self._sleep)
+            finally:
+                self.wait()
 
     def _sleep(self) -> None:
         self._awake.clear()
@@ -232,6 +256,23 @@ class _Lane:
             except BaseException as exc:  # handed to the caller by wait()
                 self._error = exc
             self._unlock(self._done_ref)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: start from a clean state
+    (another thread of the parent may have been inside a split or a run)."""
+    global _lanes, _lanes_pid, _split_lock, _state_lock, _depth, _sessions, _inside
+    blas = _blas or None
+    if blas is not None and _depth:
+        blas[1](_before)
+    _lanes, _lanes_pid = [], os.getpid()
+    _split_lock, _state_lock = threading.Lock(), threading.Lock()
+    _depth = _sessions = 0
+    _inside = threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _ready_lanes(count: int) -> list[_Lane]:

@@ -184,3 +184,107 @@ def test_a_forked_child_splits_with_lanes_of_its_own():
     out = subprocess.run([sys.executable, "-c", SUBPROCESS, "fork"], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert int(out) > 1
+
+
+@needs_split
+def test_lanes_sleep_before_a_step_that_does_not_split(monkeypatch):
+    """A lane spinning next to OpenBLAS's own threads slows a big product (a conv) down."""
+    graph = _graph("C = attention(Q, K, V)\nE = exp(C)\ns = sum(E * G)",
+                   {"Q": (512, 64), "K": (512, 64), "V": (512, 64), "G": (512, 64)})
+    exp_op = type(graph.nodes["E"].op)
+    seen = []
+    forward, backward = exp_op.forward, exp_op.backward
+
+    def spy(method):
+        def wrapped(self, *args):
+            seen.append(parallel.lanes_awake())
+            return method(self, *args)
+        return wrapped
+
+    monkeypatch.setattr(exp_op, "forward", spy(forward))
+    monkeypatch.setattr(exp_op, "backward", spy(backward))
+    run_graph(graph)
+    assert seen == [False, False]
+    assert not parallel.lanes_awake()
+
+
+@needs_split
+def test_a_failure_after_posting_still_waits_for_the_lanes(monkeypatch):
+    out = np.zeros(512)
+
+    def slow_block(k, parts):
+        if k:
+            import time
+            time.sleep(0.05)
+        out[parallel.rows(512, k, parts)] = 1.0
+
+    post = parallel._Lane.post
+
+    def post_then_fail(self, *args):
+        post(self, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel._Lane, "post", post_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        parallel.split(slow_block, 512, 1 << 20)
+    assert out[256:].all()  # the lane's block had finished before the interrupt went on
+    monkeypatch.setattr(parallel._Lane, "post", post)
+    out[:] = 0
+    parallel.split(slow_block, 512, 1 << 20)
+    assert out.all()
+
+
+@needs_split
+def test_a_session_that_ends_inside_a_block_does_not_deadlock():
+    import threading
+
+    def block(k, parts):
+        with parallel.session():
+            pass
+
+    worker = threading.Thread(target=parallel.split, args=(block, 512, 1 << 20), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert not parallel.lanes_awake()
+
+
+FORK_WHILE_BUSY = textwrap.dedent("""
+    import os, threading
+    import numpy as np
+    from nnlab.engine import parallel
+    get = parallel._controls()[0]
+    threads = get()
+    inside, release = threading.Event(), threading.Event()
+
+    def runner():   # another thread: in a run, in a split, holding the lock and the BLAS
+        with parallel.session():
+            def block(k, n):
+                if k == 0:
+                    inside.set()
+                    release.wait()
+            parallel.split(block, 512, 1 << 20)
+
+    t = threading.Thread(target=runner)
+    t.start()
+    inside.wait()
+    pid = os.fork()
+    if pid == 0:
+        ok = get() == threads   # the BLAS got its threads back
+        out = np.zeros(512)
+        with parallel.session():
+            parallel.split(lambda k, n: out.__setitem__(parallel.rows(512, k, n), 1.0), 512, 1 << 20)
+        ok = ok and out.all() and not parallel.lanes_awake() and parallel._sessions == 0
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    t.join()
+    print(os.waitstatus_to_exitcode(status), get() == threads, parallel.lanes_awake())
+""")
+
+
+@needs_split
+def test_a_child_forked_during_another_threads_run_starts_clean():
+    out = subprocess.run([sys.executable, "-c", FORK_WHILE_BUSY], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.split() == ["0", "True", "False"]

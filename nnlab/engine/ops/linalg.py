@@ -13,15 +13,17 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
                                    unbroadcast, whole)
-from nnlab.engine.parallel import rows, split
+from nnlab.engine.parallel import park, rows, split
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``matmul`` that also works on object (exact Fraction) arrays."""
+    """``matmul`` that also works on object (exact Fraction) arrays; a product that
+    does not split first lets spinning lanes sleep (:func:`nnlab.engine.parallel.park`)."""
     if a.dtype == object or b.dtype == object:
         return np.matmul(a.astype(object), b.astype(object))
+    park()
     return np.matmul(a, b)
 
 
@@ -60,6 +62,7 @@ class MatMul(Op):
 
     name, symbol = "matmul", "@"
     signature = (Param("a"), Param("b"))
+    splits_rows = True  # one matrix product; its other products park the lanes (_matmul)
     formula = "y[i,k] = Σⱼ a[i,j]·b[j,k]"
     rational = True
 
@@ -435,6 +438,7 @@ class AttentionScores(Op):
 
     name = "attention_scores"
     signature = (Param("Q"), Param("K"))
+    splits_rows = True
     formula = "r[i,j] = ⟨q_i, k_j⟩ / √d"
 
     def infer(self, sq, sk):

@@ -243,11 +243,12 @@ class _Softmaxish(Op):
 class Softmax(_Softmaxish):
     name = "softmax"
     keeps_finite = True
+    splits_rows = True
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
     def forward(self, x):
         axis = pe_axis(self.params.get("axis", -1), x.ndim - 1, self)
-        if axis == x.ndim - 1 and x.dtype == np.float64:
+        if axis == x.ndim - 1 and x.dtype == np.float64 and x.flags.c_contiguous and x.size:
             p = self._last_axis(x)
         else:
             z, axis, keep = self._shifted(x)
@@ -257,10 +258,11 @@ class Softmax(_Softmaxish):
         return p
 
     def _last_axis(self, x):
-        """Softmax over the last axis, row by row, row blocks at once (:mod:`nnlab.engine.parallel`):
-        the same steps as ``_shifted`` + exp + divide, so the same bits."""
+        """Softmax over the last axis of a C-contiguous array, row by row, row blocks at
+        once (:mod:`nnlab.engine.parallel`): the same steps as ``_shifted`` + exp +
+        divide, so the same bits."""
         n = x.shape[-1]
-        flat = np.ascontiguousarray(x).reshape(-1, n)
+        flat = x.reshape(-1, n)
         p = np.empty(x.shape)
         rows_p = p.reshape(-1, n)
         keep = None
@@ -281,9 +283,10 @@ class Softmax(_Softmaxish):
 
     def backward(self, g):
         p, axis = self.saved["p"], self.saved["axis"]
-        if axis == p.ndim - 1 and p.dtype == np.float64 and g.dtype == np.float64 and g.shape == p.shape:
+        if (axis == p.ndim - 1 and p.dtype == g.dtype == np.float64 and g.shape == p.shape and p.size
+                and p.flags.c_contiguous and g.flags.c_contiguous):
             n = p.shape[-1]
-            rows_g, rows_p = np.ascontiguousarray(g).reshape(-1, n), np.ascontiguousarray(p).reshape(-1, n)
+            rows_g, rows_p = g.reshape(-1, n), p.reshape(-1, n)
             grad = np.empty(p.shape)
             rows_out = grad.reshape(-1, n)
 
@@ -296,6 +299,11 @@ class Softmax(_Softmaxish):
 
             split(block, len(rows_p), p.size)
             return (grad,)
+        if axis == p.ndim - 1 and p.dtype.kind == "f" and g.dtype.kind == "f":
+            dot = np.einsum("...i,...i->...", g, p)[..., None]  # Σⱼ gⱼpⱼ without a temporary
+            out = np.subtract(g, dot)
+            out *= p
+            return (out,)
         gp = g * p
         gp -= p * gp.sum(axis=axis, keepdims=True)
         return (gp,)
