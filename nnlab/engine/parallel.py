@@ -31,9 +31,10 @@ benchmarks run on (``benchmarks/engine.py --only attention``):
   are awake, during the finiteness check's ``vdot``: leaving that one free put
   attention at 1.8–2.4× torch's time instead of 1.3–1.5×. The other way round, a
   lane spinning next to OpenBLAS's threads slows a big product down (a convolution
-  after an attention ran 1.6× slower), so a run lets its lanes sleep (:func:`park`)
-  before any step that does not split, and a product that does not split parks them
-  too.
+  after an attention ran 1.6× slower), so a convolution or a product that does not
+  split lets the lanes sleep first (:func:`park`). Parking before every other step
+  is worse: a lane woken again a moment later often lands next to a busy thread
+  (10 ms splits were seen).
 * **Size.** Steps with fewer than :data:`MIN_ELEMENTS` elements of work run in one
   piece.
 
@@ -149,8 +150,8 @@ def session() -> Iterator[None]:
 def park() -> None:
     """Let spinning lanes sleep now (a no-op if none is awake).
 
-    A run calls this before a step that does not split: a lane spinning next to
-    OpenBLAS's own threads (a convolution's product, say) slows both down.
+    Call it before a large BLAS call that does not split (a convolution's product):
+    a lane spinning next to OpenBLAS's own threads slows both down.
     """
     if any(lane.awake for lane in _lanes) and not getattr(_inside, "busy", False):
         with _split_lock:

@@ -347,8 +347,6 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
         xs = [values[i] if i else None for i in node.op_inputs]
         op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
         op.exact = exact
-        if not op.splits_rows:
-            parallel.park()
         try:
             out = op.forward(*xs)
         except ShapeError as exc:
@@ -426,8 +424,6 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
             continue
         op = ops[nid]
         op.needs = needs[nid]
-        if not op.splits_rows:
-            parallel.park()
         try:
             vjps = op.backward(g)
         except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic

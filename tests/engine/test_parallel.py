@@ -187,24 +187,26 @@ def test_a_forked_child_splits_with_lanes_of_its_own():
 
 
 @needs_split
-def test_lanes_sleep_before_a_step_that_does_not_split(monkeypatch):
-    """A lane spinning next to OpenBLAS's own threads slows a big product (a conv) down."""
-    graph = _graph("C = attention(Q, K, V)\nE = exp(C)\ns = sum(E * G)",
-                   {"Q": (512, 64), "K": (512, 64), "V": (512, 64), "G": (512, 64)})
-    exp_op = type(graph.nodes["E"].op)
+def test_lanes_sleep_before_a_convolution(monkeypatch):
+    """A lane spinning next to OpenBLAS's own threads slows a convolution's product down."""
+    graph = _graph("C = attention(Q, K, V)\nY = conv2d(X, W)\ns = sum(C * G) + sum(Y * Y)",
+                   {"Q": (512, 64), "K": (512, 64), "V": (512, 64), "G": (512, 64),
+                    "X": (8, 32, 32), "W": (16, 8, 3, 3)})
+    conv = type(graph.nodes["Y"].op)
     seen = []
-    forward, backward = exp_op.forward, exp_op.backward
 
     def spy(method):
         def wrapped(self, *args):
+            result = method(self, *args)
             seen.append(parallel.lanes_awake())
-            return method(self, *args)
+            return result
         return wrapped
 
-    monkeypatch.setattr(exp_op, "forward", spy(forward))
-    monkeypatch.setattr(exp_op, "backward", spy(backward))
+    forward, backward = conv.forward, conv.backward
+    monkeypatch.setattr(conv, "forward", spy(forward))
+    monkeypatch.setattr(conv, "backward", spy(backward))
     run_graph(graph)
-    assert seen == [False, False]
+    assert seen == [False, False]  # asleep during the conv's products, forward and backward
     assert not parallel.lanes_awake()
 
 

@@ -75,9 +75,6 @@ class Op:
         symbol: Infix symbol for operators (``"+"``), else empty.
         keeps_finite: True if finite inputs (and upstream gradients below ~1e307) always
             give finite results, so the engine may skip its NaN/inf check for this op.
-        splits_rows: True if its large steps split over threads
-            (:mod:`nnlab.engine.parallel`); before any other op the engine lets the
-            helper threads sleep.
     """
 
     name: ClassVar[str] = ""
@@ -86,7 +83,6 @@ class Op:
     rational: ClassVar[bool] = False
     symbol: ClassVar[str] = ""
     keeps_finite: ClassVar[bool] = False  # finite inputs can only give finite outputs and gradients
-    splits_rows: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params

@@ -62,7 +62,6 @@ class MatMul(Op):
 
     name, symbol = "matmul", "@"
     signature = (Param("a"), Param("b"))
-    splits_rows = True  # one matrix product; its other products park the lanes (_matmul)
     formula = "y[i,k] = Σⱼ a[i,j]·b[j,k]"
     rational = True
 
@@ -438,7 +437,6 @@ class AttentionScores(Op):
 
     name = "attention_scores"
     signature = (Param("Q"), Param("K"))
-    splits_rows = True
     formula = "r[i,j] = ⟨q_i, k_j⟩ / √d"
 
     def infer(self, sq, sk):

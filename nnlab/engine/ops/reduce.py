@@ -243,7 +243,6 @@ class _Softmaxish(Op):
 class Softmax(_Softmaxish):
     name = "softmax"
     keeps_finite = True
-    splits_rows = True
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
     def forward(self, x):
