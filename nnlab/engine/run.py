@@ -357,7 +357,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
         out = np.asarray(out)
         if out.size >= memory.LARGE_ELEMENTS and not memory.tried:
             memory.keep_freed_memory()
-        if check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f" and not _finite(out):
+        if (check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f"
+                and not _checked_by(op, out) and not _finite(out)):
             _nonfinite(graph, node, out, number - 1)
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
@@ -365,6 +366,11 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
         if record:
             steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,
                               tuple(i or "" for i in node.op_inputs), node.line, node.shape))
+
+
+def _checked_by(op: Any, a: np.ndarray) -> bool:
+    """Whether the op found ``a`` (or the array it views) finite while computing it."""
+    return bool(op.checked) and (id(a) in op.checked or (a.base is not None and id(a.base) in op.checked))
 
 
 def _finite(a: np.ndarray) -> bool:
@@ -436,7 +442,7 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
             if (check_finite and not op.keeps_finite and not exact and contribution.dtype.kind == "f"
-                    and not _finite(contribution)):
+                    and not _checked_by(op, contribution) and not _finite(contribution)):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
                                  f"step of {_label(graph, node)}", node.loc, kind="nan")
             contributions[(nid, slot)] = freeze(contribution)

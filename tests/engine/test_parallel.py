@@ -290,3 +290,27 @@ def test_a_child_forked_during_another_threads_run_starts_clean():
     out = subprocess.run([sys.executable, "-c", FORK_WHILE_BUSY], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.split() == ["0", "True", "False"]
+
+
+def _attention_with(scale: float):
+    text = ("nnlab: 1\ntitle: t\nvalues:\n"
+            f"  Q: {{shape: [512, 64], init: normal, seed: 1, scale: {scale}}}\n"
+            f"  K: {{shape: [512, 64], init: normal, seed: 2, scale: {scale}}}\n"
+            "  V: {shape: [512, 64], init: normal, seed: 3}\n"
+            "compute:\n  - C = attention(Q, K, V)\n  - s = sum(C)\nbackward: s\n")
+    return build_graph(loads(text))
+
+
+@needs_split
+def test_an_overflow_inside_a_split_product_is_still_reported():
+    from nnlab.errors import NnlabError
+
+    with pytest.raises(NnlabError, match=r"inf appears at step 1 \(C.scores"):
+        run_graph(_attention_with(1e160))
+
+
+@needs_split
+def test_large_finite_products_are_not_reported():
+    """1e160-sized scores overflow a block's sum of squares but are finite: the engine checks again."""
+    run = run_graph(_attention_with(1e80))
+    assert np.isfinite(run.values["C.scores"]).all() and np.abs(run.values["C.scores"]).max() > 1e155

@@ -88,6 +88,7 @@ class Op:
         self.params = params
         self.saved: dict[str, Any] = {}
         self.exact = False  # set by the engine when computing on Fractions
+        self.checked: set[int] = set()  # ids of outputs/gradients this op found finite itself
 
     # -- the protocol ------------------------------------------------------------
     def infer(self, *shapes: tuple[int, ...] | None) -> tuple[int, ...]:

@@ -32,11 +32,15 @@ MULTIPLY_ADDS_PER_ELEMENT = 16
 (:func:`nnlab.engine.parallel.split` decides by elements of work)."""
 
 
-def _products(*pairs: tuple[np.ndarray, np.ndarray] | None) -> list[np.ndarray | None]:
+def _products(*pairs: tuple[np.ndarray, np.ndarray] | None, checked: set[int] | None = None
+              ) -> list[np.ndarray | None]:
     """``x @ y`` for each ``(x, y)`` pair of matrices (None for a None pair).
 
     Large float64 products are computed in row blocks at once
-    (:mod:`nnlab.engine.parallel`), each into a fresh C-contiguous array.
+    (:mod:`nnlab.engine.parallel`), each into a fresh C-contiguous array. With
+    ``checked``, each block also takes its rows' sum of squares while they are in
+    cache, and the ids of the outputs found finite are added to it (the engine then
+    skips its own NaN/inf check of them).
     """
     live = [p for p in pairs if p is not None]
     if not live:
@@ -44,15 +48,21 @@ def _products(*pairs: tuple[np.ndarray, np.ndarray] | None) -> list[np.ndarray |
     if not all(m.dtype == np.float64 for p in live for m in p):
         return [None if p is None else _matmul(*p) for p in pairs]
     outs = [None if p is None else np.empty((p[0].shape[0], p[1].shape[1])) for p in pairs]
+    squares: list[list[float]] = [[] for _ in pairs]
 
     def block(k, n):
-        for pair, out in zip(pairs, outs):
+        for i, (pair, out) in enumerate(zip(pairs, outs)):
             if pair is not None:
                 r = rows(len(out), k, n)
                 np.matmul(pair[0][r], pair[1], out=out[r])
+                if checked is not None:
+                    squares[i].append(np.vdot(out[r], out[r]))  # NaN/±inf survive a sum of squares
 
     work = sum(p[0].shape[0] * p[0].shape[1] * p[1].shape[1] for p in live) // MULTIPLY_ADDS_PER_ELEMENT
     split(block, min(len(o) for o in outs if o is not None), work)
+    if checked is not None:
+        checked.update(id(out) for out, sums in zip(outs, squares)
+                       if out is not None and np.isfinite(sums).all())  # an overflow only means "check again"
     return outs
 
 
@@ -98,7 +108,7 @@ class MatMul(Op):
         if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
             return _matmul(a, b[0])
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1:  # one matrix product
-            return _products((a[0], b[0]))[0][None]
+            return _products((a[0], b[0]), checked=self.checked)[0][None]
         A, B = self._promote(a, b)
         y = _matmul(A, B)
         if va:
@@ -126,7 +136,8 @@ class MatMul(Op):
             return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None])
         if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
             need_a, need_b = getattr(self, "needs", (True, True))[:2]
-            grads = _products((g[0], b[0].T) if need_a else None, (a[0].T, g[0]) if need_b else None)
+            grads = _products((g[0], b[0].T) if need_a else None, (a[0].T, g[0]) if need_b else None,
+                              checked=self.checked)
             return tuple(None if x is None else x[None] for x in grads)
         A, B = self._promote(a, b)
         G = g[..., None, :] if va else g
@@ -450,16 +461,17 @@ class AttentionScores(Op):
         qs = q * s
         self.saved = {"qs": qs, "k": k, "s": s}
         if q.shape[0] == 1 and k.shape[0] == 1:
-            return _products((qs[0], k[0].T))[0][None]
+            return _products((qs[0], k[0].T), checked=self.checked)[0][None]
         return _matmul(qs, np.swapaxes(k, -1, -2))
 
     def backward(self, g):
         qs, k, s = self.saved["qs"], self.saved["k"], self.saved["s"]
         need_q, need_k = getattr(self, "needs", (True, True))
         if g.shape[0] == 1 and k.shape[0] == 1 and qs.shape[0] == 1:
-            gq, gk = _products((g[0], k[0]) if need_q else None, (g[0].T, qs[0]) if need_k else None)
+            gq, gk = _products((g[0], k[0]) if need_q else None, (g[0].T, qs[0]) if need_k else None,
+                               checked=self.checked)
             if gq is not None:
-                gq *= s
+                gq *= s  # s = 1/√d ≤ 1 keeps a finite gradient finite
             return (None if gq is None else gq[None]), (None if gk is None else gk[None])
         grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
         return (grad_q() if need_q else None), (grad_k() if need_k else None)
