@@ -33,8 +33,10 @@ benchmarks run on (``benchmarks/engine.py --only attention``):
   lane spinning next to OpenBLAS's threads slows a big product down (a convolution
   after an attention ran 1.6× slower), so a convolution or a product that does not
   split lets the lanes sleep first (:func:`park`). Parking before every other step
-  is worse: a lane woken again a moment later often lands next to a busy thread
-  (10 ms splits were seen).
+  is worse: with the lanes asleep, the finiteness checks of the small steps in
+  between woke OpenBLAS's threads again, and the next splits took up to 10 ms.
+  (Split products take their blocks' sums of squares themselves, in cache, so the
+  engine's own check skips them: ``checked=`` in ``nnlab/engine/ops/linalg.py``.)
 * **Size.** Steps with fewer than :data:`MIN_ELEMENTS` elements of work run in one
   piece.
 
