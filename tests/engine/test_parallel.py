@@ -314,3 +314,18 @@ def test_large_finite_products_are_not_reported():
     """1e160-sized scores overflow a block's sum of squares but are finite: the engine checks again."""
     run = run_graph(_attention_with(1e80))
     assert np.isfinite(run.values["C.scores"]).all() and np.abs(run.values["C.scores"]).max() > 1e155
+
+
+@needs_split
+def test_a_product_changed_after_its_check_is_checked_again():
+    """Affine adds its bias in place to a product its blocks had found finite: the sum
+    is the engine's to check (here it cannot overflow, since a product whose sum of
+    squares is finite stays below 1e154, but the rule must not depend on that)."""
+    from nnlab.engine.run import _checked_by
+
+    graph = _graph("Y = A @ B + c\ns = sum(Y)", {"A": (300, 200), "B": (200, 400), "c": (400,)})
+    assert graph.nodes["Y"].op.name == "affine"
+    run = run_graph(graph, target=None)
+    assert not _checked_by(run.ops["Y"], run.values["Y"])
+    plain = run_graph(_graph("Y = A @ B\ns = sum(Y)", {"A": (300, 200), "B": (200, 400)}), target=None)
+    assert _checked_by(plain.ops["Y"], plain.values["Y"])

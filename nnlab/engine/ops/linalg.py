@@ -399,6 +399,7 @@ class Affine(MatMul):
         m = MatMul.forward(self, a, b)
         m2, c2 = align(m, c)
         self.saved.update(m_shape=m.shape, c_shape=c.shape)
+        self.checked.clear()  # the product was found finite, not the sum
         if m2.shape == np.broadcast_shapes(m2.shape, c2.shape) and m2.dtype == np.result_type(m2, c2):
             m2 += c2  # the product is a fresh array: add the bias in place
             return m2
