@@ -66,7 +66,6 @@ MIN_ROWS = 8
 _blas: Any = None       # (get_num_threads, set_num_threads) of the loaded OpenBLAS; False if none
 _spin: Any = None       # (pthread_spin_init, _lock, _unlock); False if unavailable
 _lanes: list[_Lane] = []
-_lanes_pid = 0          # the process that made them (a forked child makes its own)
 _split_lock = threading.Lock()     # one split at a time: it uses every lane
 _state_lock = threading.Lock()     # guards the counters below
 _depth = 0              # nesting depth of hold()
@@ -155,7 +154,7 @@ def park() -> None:
     Call it before a large BLAS call that does not split (a convolution's product):
     a lane spinning next to OpenBLAS's own threads slows both down.
     """
-    if any(lane.awake for lane in _lanes) and not getattr(_inside, "busy", False):
+    if lanes_awake() and not getattr(_inside, "busy", False):
         with _split_lock:
             _park(_lanes)
 
@@ -264,24 +263,21 @@ class _Lane:
 def _after_fork_in_child() -> None:
     """A forked child has none of its parent's threads: start from a clean state
     (another thread of the parent may have been inside a split or a run)."""
-    global _lanes, _lanes_pid, _split_lock, _state_lock, _depth, _sessions, _inside
+    global _lanes, _split_lock, _state_lock, _depth, _sessions, _inside
     blas = _blas or None
     if blas is not None and _depth:
         blas[1](_before)
-    _lanes, _lanes_pid = [], os.getpid()
+    _lanes = []
     _split_lock, _state_lock = threading.Lock(), threading.Lock()
     _depth = _sessions = 0
     _inside = threading.local()
 
 
-if hasattr(os, "register_at_fork"):
+if hasattr(os, "register_at_fork"):  # no fork on Windows
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _ready_lanes(count: int) -> list[_Lane]:
-    global _lanes, _lanes_pid
-    if _lanes_pid != os.getpid():
-        _lanes, _lanes_pid = [], os.getpid()
     while len(_lanes) < count:
         _lanes.append(_Lane())
     return _lanes[:count]
