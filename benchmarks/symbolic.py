@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = r"""
 import json, sys, time
-from nnlab.engine.session import open_session
+from nnlab.session import open_session
 session = open_session(sys.argv[1])
 t0 = time.perf_counter()
 import sympy

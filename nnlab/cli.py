@@ -143,7 +143,7 @@ def _resolve_path(file: str) -> str:
 
 
 def _load_and_run(file: str, max_elements: int) -> tuple[Any, Any]:
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
 
     return open_session(_resolve_path(file), max_elements=max_elements)
 

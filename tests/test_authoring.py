@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlab.engine.session import open_session
+from nnlab.session import open_session
 from nnlab.errors import NnlabError
 from nnlab.library import bundled
 from nnlab.scenario.schema import scenario_schema

@@ -10,7 +10,7 @@ SCENARIOS = bundled()
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 async def test_bundled_scenario_opens_in_the_lab(path):
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
     from nnlab.tui.app import NnlabApp
     from nnlab.tui.widgets.panes import MathPane
 

@@ -73,7 +73,7 @@ XOR_GD = "scenarios/train-mlp-xor-gd.yaml"
 
 
 def test_explain_on_training_explains_one_run_with_its_parameters():
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
 
     session = open_session(XOR_GD)
     tr = session.training

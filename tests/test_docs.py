@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlab.engine.session import session_from_scenario
+from nnlab.session import session_from_scenario
 from nnlab.scenario import loads
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md"

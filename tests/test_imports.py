@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 CORE = ["nnlab", "nnlab.errors", "nnlab.numfmt", "nnlab.scenario", "nnlab.scenario.expr",
-        "nnlab.scenario.model", "nnlab.engine.graph", "nnlab.engine.run", "nnlab.engine.session",
+        "nnlab.scenario.model", "nnlab.engine.graph", "nnlab.engine.run", "nnlab.session",
         "nnlab.engine.ops", "nnlab.check", "nnlab.library", "nnlab.cli"]
 
 

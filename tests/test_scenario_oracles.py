@@ -20,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from nnlab.engine.session import open_session  # noqa: E402
+from nnlab.session import open_session  # noqa: E402
 from nnlab.scenario import load  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nnlab.engine.session import open_session
+from nnlab.session import open_session
 from nnlab.library import bundled
 
 SCENARIOS = bundled()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnlab.engine.session import open_session, session_from_scenario
+from nnlab.session import open_session, session_from_scenario
 from nnlab.engine.trace import FORWARD, UPDATE
 from nnlab.engine.train import train
 from nnlab.scenario import loads

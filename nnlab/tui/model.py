@@ -27,7 +27,7 @@ import numpy as np
 
 from nnlab.engine.ops.base import Op, grad_label, num
 from nnlab.engine.run import to_float
-from nnlab.engine.session import Session, open_session
+from nnlab.session import Session, open_session
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Use
 from nnlab.numfmt import fmt, fmt_index
 

@@ -5,7 +5,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from nnlab.engine.session import session_from_scenario
+from nnlab.session import session_from_scenario
 from nnlab.errors import NnlabError
 from nnlab.scenario import loads
 

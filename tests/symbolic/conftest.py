@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def fixture_run(name: str):
     """Load ``tests/symbolic/fixtures/NAME.yaml`` and run it."""
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
 
     return open_session(str(FIXTURES / f"{name}.yaml")).run
 

@@ -137,7 +137,7 @@ def test_chain_is_frozen_data_with_a_json_form():
 
 
 def test_chain_for_one_element_of_the_bundled_2_layer_network_is_fast():
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
     from nnlab.library import find
 
     run = open_session(str(find("mlp-2layer-backprop"))).run

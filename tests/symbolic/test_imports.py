@@ -22,7 +22,7 @@ def test_nnlab_check_does_not_import_sympy():
 
 
 def test_the_core_does_not_import_the_symbolic_package():
-    mods = _modules_after("import nnlab.engine.session, nnlab.engine.run, nnlab.check, nnlab.cli")
+    mods = _modules_after("import nnlab.session, nnlab.engine.run, nnlab.check, nnlab.cli")
     assert not any(m == "sympy" or m.startswith("nnlab.symbolic") for m in mods)
 
 

@@ -43,7 +43,7 @@ def test_sigmoid_bce_collapse_keeps_the_unsimplified_factors_on_record():
 
 
 def test_bundled_backprop_scenario_gives_the_same_chain():
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
 
     run = open_session(str(find("mlp-2layer-backprop"))).run
     chain = chain_for(run, "grad(W1)[0,0]")
@@ -89,7 +89,7 @@ def test_quiz_dl_dz_is_sigma_2_minus_1():
 
 
 def test_the_bundled_quiz_too():
-    from nnlab.engine.session import open_session
+    from nnlab.session import open_session
 
     chain = chain_for(open_session(str(find("bce-quiz"))).run, "grad(z)")
     assert chain.exact_unicode == "σ(2) − 1" and chain.agree

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy as sp
 
 from nnlab.engine.ops import REGISTRY
-from nnlab.engine.session import open_session
+from nnlab.session import open_session
 from nnlab.library import bundled
 from nnlab.symbolic import ops as symops
 from nnlab.symbolic import rules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnlab.engine.session import open_session
+from nnlab.session import open_session
 from nnlab.library import bundled
 from nnlab.symbolic.verify import verify_gradients
 from tests.symbolic.conftest import FIXTURES, fixture_run, scenario_run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["nnlab.cli", "nnlab.engine.session", "nnlab.check", "nnlab.scenario.model", "nnlab.numfmt",
+CORE = ["nnlab.cli", "nnlab.session", "nnlab.check", "nnlab.scenario.model", "nnlab.numfmt",
         "nnlab.library", "nnlab.tui.model", "nnlab.tui.answers", "nnlab.tui.recent"]
 
 
