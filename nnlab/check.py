@@ -12,7 +12,7 @@ known earliest in the trace — where a student should start looking.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from nnlab.numfmt import fmt
 from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,
                                  to_text)
 from nnlab.scenario.model import ExpectEntry
+from nnlab.scenario.refs import PREFIXES, Ref, RefError, RefKind, Snapshot, atom, snapshot_of, split_prefix
+
+if TYPE_CHECKING:
+    from nnlab.engine.run import Run
 
 FLOOR_REL = 1e-9
 FLOOR_ABS = 1e-12
@@ -91,22 +95,32 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+AtHook = Callable[[Snapshot], "tuple[Run, int]"]
+"""Training's answer to ``epoch(k).…``/``update(k).…``: the run with those parameters and
+the step where they become known. Raises ValueError (with the reason) when k is out of range."""
+
+
 class ReferenceEvaluator:
     """Evaluates reference expressions against a :class:`~nnlab.engine.run.Run`.
 
+    References are read by :func:`nnlab.scenario.refs.atom`; everything else in an
+    expression (arithmetic, ops) is computed here on plain arrays.
+
     Args:
         run: The run.
-        resolve: Optional hook for qualified references (``epoch(3).w``) used by
-            training; called with the ``Call`` prefix, the attribute and the evaluator.
+        at: For training: the run a ``epoch(k).``/``update(k).`` prefix names.
+        facts: Extra names visible to references (training's ``train.*``).
+        final_step: For training: the step where unprefixed names become known.
     """
 
-    def __init__(self, run: Any, resolve: Callable | None = None, extra: dict | None = None,
+    def __init__(self, run: Run, at: AtHook | None = None, facts: dict[str, Any] | None = None,
                  final_step: int | None = None) -> None:
         self.run = run
-        self.resolve = resolve
-        self.extra = extra or {}
+        self.at = at
+        self.facts = facts or {}
         self.final_step = final_step
         self.step = -1
+        self.loc: Location | None = None
 
     def _avail(self, name: str, phase: str) -> None:
         """Note the step at which ``name`` (forward value or gradient) becomes known."""
@@ -127,29 +141,35 @@ class ReferenceEvaluator:
                 self.step = max(self.step, st.index)
 
     def names(self) -> list[str]:
-        return [n for n in self.run.graph.nodes if "#" not in n and not n.startswith("const:")] + ["params"]
+        """The names a reference may use (for "did you mean")."""
+        return visible_names(self.run) + ["params"]
 
     def eval(self, e: Expr, loc: Location | None = None) -> Any:
         """Evaluate ``e``; raises NnlabError when it names nothing or cannot be computed."""
         self.loc = loc
         return self._eval(e)
 
-    def _err(self, msg: str, e: Any, hint: str | None = None) -> NnlabError:
-        loc = self.loc.shifted(getattr(e, "col", 0), max(1, getattr(e, "end", 1) - getattr(e, "col", 0))) \
-            if self.loc else None
+    def _err(self, msg: str, e: Expr, hint: str | None = None) -> NnlabError:
+        loc = self.loc.shifted(e.col, max(1, e.end - e.col)) if self.loc else None
         return NnlabError(msg, loc, hint, kind="reference")
+
+    def _ref(self, e: Expr) -> Ref | None:
+        try:
+            return atom(e)
+        except RefError as exc:
+            raise self._err(exc.message, exc.node, exc.hint) from None
 
     def _name(self, e: Name) -> Any:
         run = self.run
-        if e.id in self.extra:
-            return self.extra[e.id]
+        if e.id in self.facts:
+            return self.facts[e.id]
         if e.id == "params":
             learn = run.scenario.learn
             if not learn:
                 raise self._err("'params' counts the learnable parameters, but the scenario has no learn: list",
                                 e, "add `learn: [W1, b1, …]`.")
             return sum(int(run.value(n).size) for n in _learn_names(run))
-        if run.has(e.id) and "#" not in e.id:
+        if run.has(e.id) and run.graph.nodes[e.id].named:
             self._avail(e.id, FORWARD)
             return run.value(e.id)
         raise self._err(f"the reference names nothing: '{e.id}'", e,
@@ -182,32 +202,41 @@ class ReferenceEvaluator:
             except IndexError:
                 raise self._err(f"index {list(e.key)} is out of range for shape {v.shape}", e,
                                 "indices start at 0.") from None
-        if isinstance(e, Attr):
-            if self.resolve is None:
-                raise self._err(f"'{to_text(e)}' is a training reference, but this scenario does not train", e)
-            return self.resolve(e, self)
+        if isinstance(e, Attr) or (isinstance(e, Call) and (e.target is not None or e.func in PREFIXES)):
+            return self._qualified(e)
         if isinstance(e, Call):
             return self._call(e)
         raise self._err("unsupported reference", e)  # pragma: no cover
 
+    def _qualified(self, e: Attr | Call) -> Any:
+        """``epoch(k).EXPR`` / ``update(k).EXPR``: EXPR evaluated with those parameters."""
+        if self.at is None:
+            what = f"{e.func}(…)" if isinstance(e, Call) and e.target is None else f"'{to_text(e)}'"
+            raise self._err(f"{what} is a training reference, but this scenario does not train", e)
+        prefix, inner = split_prefix(e)
+        blame = prefix if isinstance(prefix, Call) and prefix.target is None else e
+        try:
+            if prefix is None:
+                raise ValueError("expected one prefix, epoch(k). or update(k).")
+            run, step = self.at(snapshot_of(prefix))
+        except (ValueError, RefError) as exc:
+            raise self._err(str(exc), blame) from None
+        self.step = max(self.step, step)
+        sub = ReferenceEvaluator(run, None, self.facts)
+        sub.loc = self.loc
+        return sub._eval(inner)
+
     def _call(self, e: Call) -> Any:
         run = self.run
-        if e.target is not None:
-            if self.resolve is None:
-                raise self._err(f"'{to_text(e)}' is a training reference, but this scenario does not train", e)
-            return self.resolve(e, self)
-        if e.func in ("grad", "shape", "size"):
-            if len(e.args) != 1 or not isinstance(e.args[0], Name):
-                raise self._err(f"{e.func}() takes one name, e.g. {e.func}(W1)", e)
-            name = e.args[0].id
-            if e.func == "grad" and "grad" in self.extra:
-                return self.extra["grad"](name, e, self)
-            if not run.has(name) or "#" in name:
+        ref = self._ref(e)
+        if ref is not None:
+            name = ref.name
+            if not run.has(name) or not run.graph.nodes[name].named:
                 raise self._err(f"the reference names nothing: '{name}'", e.args[0],
                                 did_you_mean(name, self.names()))
-            if e.func == "shape":
+            if ref.kind is RefKind.SHAPE:
                 return list(run.value(name).shape)
-            if e.func == "size":
+            if ref.kind is RefKind.SIZE:
                 return int(run.value(name).size)
             if run.target is None:
                 raise self._err("grad() needs a backward target", e, "add `backward: loss` to the scenario.")
@@ -217,15 +246,16 @@ class ReferenceEvaluator:
                                     e.args[0])
             self._avail(name, BACKWARD)
             return run.grad(name)
-        if e.func in ("epoch", "update"):
-            if self.resolve is None:
-                raise self._err(f"{e.func}(…) is a training reference, but this scenario does not train", e)
-            return self.resolve(e, self)
         cls = REGISTRY.get(e.func)
         if cls is None or e.func in ("index",):
             raise self._err(f"unknown function '{e.func}'", e, did_you_mean(e.func, list(REGISTRY) + ["grad", "shape",
                                                                                                         "size"]))
         return _apply(cls, [self._eval(a) for a in e.args], {k: self._eval(v) for k, v in e.kwargs}, self, e)
+
+
+def visible_names(run: Run) -> list[str]:
+    """The node names a user may write: named nodes, not constants or sub-expressions."""
+    return [n for n, node in run.graph.nodes.items() if node.named and node.kind != "const"]
 
 
 def _learn_names(run: Any) -> list[str]:
@@ -309,27 +339,28 @@ def _tol_text(entry: ExpectEntry) -> str:
     return "exact"
 
 
-def check_run(run: Any, entries: tuple[ExpectEntry, ...] | None = None, resolve: Callable | None = None,
-              extra: dict | None = None, final_step: int | None = None) -> CheckReport:
+def check_run(run: Run, entries: tuple[ExpectEntry, ...] | None = None, at: AtHook | None = None,
+              facts: dict[str, Any] | None = None, final_step: int | None = None) -> CheckReport:
     """Check every ``expect`` entry against ``run``.
 
     Args:
         run: The run (or a training result exposing the same lookup API).
         entries: Entries to check (default: the scenario's own).
-        resolve: Hook for qualified training references.
-        extra: Extra names (e.g. ``train``) visible to references.
+        at: For training: the run an ``epoch(k).``/``update(k).`` prefix names.
+        facts: Extra names (training's ``train.*``) visible to references.
+        final_step: For training: the step where unprefixed names become known.
     """
     entries = run.scenario.expect if entries is None else entries
     items = []
     for entry in entries:
-        items.append(check_entry(run, entry, resolve, extra, final_step))
+        items.append(check_entry(run, entry, at, facts, final_step))
     return CheckReport(tuple(items))
 
 
-def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, extra: dict | None = None,
+def check_entry(run: Run, entry: ExpectEntry, at: AtHook | None = None, facts: dict[str, Any] | None = None,
                 final_step: int | None = None) -> CheckItem:
     """Check one entry; evaluation problems become a failed item with an error message."""
-    ev = ReferenceEvaluator(run, resolve, extra, final_step)
+    ev = ReferenceEvaluator(run, at, facts, final_step)
     expected_text = entry.raw if isinstance(entry.raw, str) else str(entry.raw)
     try:
         actual = ev.eval(entry.expr, entry.loc)
@@ -339,7 +370,7 @@ def check_entry(run: Any, entry: ExpectEntry, resolve: Callable | None = None, e
     expected = entry.answer
     if isinstance(expected, Expr.__args__):  # a quoted expression answer
         try:
-            expected = ReferenceEvaluator(run, resolve, extra, final_step).eval(expected, entry.answer_loc)
+            expected = ReferenceEvaluator(run, at, facts, final_step).eval(expected, entry.answer_loc)
         except NnlabError as exc:
             return CheckItem(entry.ref, expected_text, None, actual, False, f"answer: {exc.message}", step, "",
                              entry.loc)

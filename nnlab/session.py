@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab.check import CheckReport, check_run
+from nnlab.check import CheckItem, CheckReport, ReferenceEvaluator, check_entry, check_run, visible_names
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
-from nnlab.scenario.expr import Attr, Call, Index, Name, Num, parse_expr
-from nnlab.scenario.model import DEFAULT_MAX_ELEMENTS, Scenario, load
+from nnlab.scenario.expr import parse_expr
+from nnlab.scenario.model import DEFAULT_MAX_ELEMENTS, ExpectEntry, Scenario, load
+from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,24 @@ class Session:
         """Check the scenario's ``expect`` entries."""
         if self.training is None:
             return check_run(self.run)
-        final = max(len(self.steps) - 1, 0)
-        return check_run(self.run, resolve=self._resolve, extra=self.training.facts(), final_step=final)
+        return check_run(self.run, at=self._at, facts=self.training.facts(), final_step=self._final_step)
 
-    def check_entry(self, entry: Any) -> Any:
+    def check_entry(self, entry: ExpectEntry) -> CheckItem:
         """Check one (possibly edited) ``expect`` entry exactly as :meth:`check` would."""
-        from nnlab.check import check_entry
-
         if self.training is None:
             return check_entry(self.run, entry)
-        return check_entry(self.run, entry, self._resolve, self.training.facts(), max(len(self.steps) - 1, 0))
+        return check_entry(self.run, entry, self._at, self.training.facts(), self._final_step)
+
+    def evaluate(self, text: str) -> Any:
+        """The value of a reference expression as ``check`` computes it: ``"epoch(0).grad(W)[1]"``."""
+        expr = parse_expr(text, qualified=self.training is not None)
+        if self.training is None:
+            return ReferenceEvaluator(self.run).eval(expr)
+        return ReferenceEvaluator(self.run, self._at, self.training.facts(), self._final_step).eval(expr)
+
+    @property
+    def _final_step(self) -> int:
+        return max(len(self.steps) - 1, 0)
 
     def explain(self, step: Step | int, element: Any = None, **kwargs: Any) -> Explanation:
         """Explain one element of a step (see :meth:`Run.explain`); update steps show the update rule."""
@@ -91,21 +100,11 @@ class Session:
             return explain_update(self.training, step.update, step.node, index, kwargs.get("digits", 4))
         return self.run_for(step).explain(self.inner_step(step), element, **kwargs)
 
-    def _resolve(self, e: Any, ev: Any) -> Any:
-        """Qualified training references: ``epoch(k).NAME``, ``update(k).grad(NAME)``."""
+    def _at(self, snapshot: Snapshot) -> tuple[Run, int]:
+        """The run a training prefix names, and the step where its parameters are known."""
+        k = self._updates(snapshot)
         tr = self.training
-        prefix = e.value if isinstance(e, Attr) else e.target
-        try:
-            snap = self._snapshot(prefix)
-        except ValueError as exc:
-            raise ev._err(str(exc), prefix if isinstance(prefix, Call) and prefix.target is None else e) from None
-        ev.step = max(ev.step, snap * self._steps.group - 1 if snap else 0)
-        run = tr.run_at(snap, None, target=tr.loss_target)
-        sub = type(ev)(run, None, ev.extra)
-        sub.loc = ev.loc
-        if isinstance(e, Attr):
-            return sub._eval(Name(e.name, e.col, e.end))
-        return sub._eval(Call(e.func, e.args, e.kwargs, e.col, e.end))
+        return tr.run_at(k, None, target=tr.loss_target), (k * self._steps.group - 1 if k else 0)
 
     def step_json(self, step: Step, digits: int = 6) -> dict:
         """A JSON-friendly description of one step, with its data."""
@@ -161,77 +160,65 @@ class Session:
         el = self._element(ref)
         return el.run, el.plain, el.context
 
-    def _element(self, ref: str) -> _Element:
-        from nnlab.scenario.expr import to_text
-
-        run, expr, context = self._qualified(ref)
-        plain = to_text(expr)
-        index: tuple = ()
-        if isinstance(expr, Index):
-            if any(isinstance(k, slice) for k in expr.key):
-                raise NnlabError(f"explain needs one element, not a slice: {ref}")
-            index, expr = tuple(expr.key), expr.value
-        grad = isinstance(expr, Call) and expr.func == "grad" and len(expr.args) == 1 and isinstance(
-            expr.args[0], Name)
-        if not grad and not isinstance(expr, Name):
-            hint = "use NAME, NAME[i, j] or grad(NAME)[i, j]"
-            if self.training is not None:
-                hint += ", optionally after epoch(k). or update(k)."
-            raise NnlabError(f"cannot explain '{ref}'", hint=hint + ".")
-        name = expr.args[0].id if grad else expr.id
+    def _element(self, text: str) -> _Element:
+        ref, run, context = self._read(text)
+        if not ref.is_element:
+            raise NnlabError(f"explain needs one element, not a slice: {text}")
+        if ref.kind not in (RefKind.VALUE, RefKind.GRAD):
+            raise NnlabError(f"cannot explain '{text}'", hint=self._explain_hint())
+        grad = ref.kind is RefKind.GRAD
+        name = ref.name
         if name not in run.graph.nodes:
-            names = [n for n in run.graph.nodes if "#" not in n and not n.startswith("const:")]
-            raise NnlabError(f"unknown name '{name}'" + (f" in {ref}" if grad else ""),
-                             hint=did_you_mean(name, names))
-        example, index = _example(run, name, index, ref)
+            raise NnlabError(f"unknown name '{name}'" + (f" in {text}" if grad else ""),
+                             hint=did_you_mean(name, visible_names(run)))
+        example, index = _example(run, name, ref.index, text)
         if run.graph.nodes[name].batched and run.batch > 1:
             where = f"example {example} of {run.batch}"
             context = f"{context}; {where}" if context else where
-        return _Element(run, plain, context, grad, name, index, example)
+        return _Element(run, ref.plain, context, grad, name, index, example)
 
-    def _qualified(self, ref: str) -> tuple[Run, Any, str | None]:
-        """Parse ``ref``; split off a training prefix and pick the run it names."""
+    def _explain_hint(self) -> str:
+        hint = "use NAME, NAME[i, j] or grad(NAME)[i, j]"
+        if self.training is not None:
+            hint += ", optionally after epoch(k). or update(k)."
+        return hint + "."
+
+    def _read(self, text: str) -> tuple[Ref, Run, str | None]:
+        """Parse a reference to explain; pick the run its training prefix names, and say which."""
         tr = self.training
-        expr = parse_expr(ref, qualified=tr is not None)
-        if tr is None:
-            return self.run, expr, None
-        examples = f"all {self.run.batch} examples"
-        inner = expr.value if isinstance(expr, Index) else expr
-        if isinstance(inner, Attr) and isinstance(inner.value, Call):
-            prefix, inner = inner.value, Name(inner.name, inner.col, inner.end)
-        elif isinstance(inner, Call) and inner.target is not None:
-            prefix, inner = inner.target, inner._replace(target=None)
-        else:
-            return self.run, expr, (f"the final parameters (after epoch {tr.epochs}, update "
-                                    f"{len(tr.records)}), on {examples}")
         try:
-            snapshot = self._snapshot(prefix)
+            ref = atom(parse_expr(text, qualified=tr is not None))
+        except RefError as exc:
+            raise NnlabError(f"cannot explain '{text}': {exc.message}", hint=exc.hint) from None
+        if ref is None:
+            raise NnlabError(f"cannot explain '{text}'", hint=self._explain_hint())
+        if tr is None:
+            return ref, self.run, None
+        examples = f"all {self.run.batch} examples"
+        if ref.at is None:
+            return ref, self.run, (f"the final parameters (after epoch {tr.epochs}, update "
+                                   f"{len(tr.records)}), on {examples}")
+        try:
+            k = self._updates(ref.at)
         except ValueError as exc:
-            raise NnlabError(f"cannot explain '{ref}': {exc}") from None
-        if snapshot == 0:
+            raise NnlabError(f"cannot explain '{text}': {exc}") from None
+        if k == 0:
             context = f"the starting parameters, on {examples}"
-        elif prefix.func == "epoch":
-            context = f"the parameters after epoch {prefix.args[0].value} (update {snapshot}), on {examples}"
+        elif ref.at.unit == "epoch":
+            context = f"the parameters after epoch {ref.at.k} (update {k}), on {examples}"
         else:
-            context = (f"the parameters after update {snapshot} (epoch {tr.records[snapshot - 1].epoch}), "
-                       f"on {examples}")
-        expr = expr._replace(value=inner) if isinstance(expr, Index) else inner
-        return tr.run_at(snapshot, None, target=tr.loss_target), expr, context
+            context = f"the parameters after update {k} (epoch {tr.records[k - 1].epoch}), on {examples}"
+        return ref, tr.run_at(k, None, target=tr.loss_target), context
 
-
-    def _snapshot(self, prefix: Any) -> int:
-        """The parameter snapshot (number of updates made) a prefix ``epoch(k)``/``update(k)`` names.
+    def _updates(self, snapshot: Snapshot) -> int:
+        """How many updates had been made at ``epoch(k)``/``update(k)``.
 
         Raises:
-            ValueError: Not one such prefix, or k out of range (the message says which).
+            ValueError: k out of range (the message says which).
         """
         tr = self.training
-        if not (isinstance(prefix, Call) and prefix.func in ("epoch", "update") and len(prefix.args) == 1
-                and isinstance(prefix.args[0], Num) and isinstance(prefix.args[0].value, int)
-                and prefix.target is None):
-            raise ValueError("expected one prefix, epoch(k). or update(k).")
-        k = prefix.args[0].value
-        if prefix.func == "epoch":
+        k = snapshot.k
+        if snapshot.unit == "epoch":
             if not 0 <= k <= tr.epochs:
                 raise ValueError(f"epoch({k}) is out of range: training ran {tr.epochs} epoch(s)")
             return tr.epoch_end[k]

@@ -448,12 +448,7 @@ def test_scenario_references_match_finite_differences():
 
 def _eval_reference(session, ref):
     """Evaluate a qualified reference the way `check` does."""
-    from nnlab.check import ReferenceEvaluator
-    from nnlab.scenario.expr import parse_expr
-
-    ev = ReferenceEvaluator(session.run, resolve=session._resolve, extra=session.training.facts(),
-                            final_step=len(session.steps) - 1)
-    return float(np.asarray(ev.eval(parse_expr(ref, qualified=True))).reshape(-1)[0])
+    return float(np.asarray(session.evaluate(ref)).reshape(-1)[0])
 
 
 # --------------------------------------------------------------------------- undo

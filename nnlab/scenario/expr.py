@@ -391,7 +391,7 @@ def to_text(e: Expr) -> str:
         head = (to_text(e.target) + "." if e.target is not None else "") + e.func
         return f"{head}({', '.join(parts)})"
     if isinstance(e, Index):
-        return f"{_wrap(e.value, 'index', False)}[{', '.join(_key_text(k) for k in e.key)}]"
+        return f"{_wrap(e.value, 'index', False)}[{', '.join(key_text(k) for k in e.key)}]"
     if isinstance(e, Attr):
         return f"{to_text(e.value)}.{e.name}"
     raise TypeError(e)  # pragma: no cover
@@ -413,7 +413,7 @@ def _wrap(e: Expr, parent: str, right: bool) -> str:
     return text
 
 
-def _key_text(k: int | slice) -> str:
+def key_text(k: int | slice) -> str:
     if isinstance(k, slice):
         s = ("" if k.start is None else str(k.start)) + ":" + ("" if k.stop is None else str(k.stop))
         return s + (f":{k.step}" if k.step is not None else "")

@@ -44,6 +44,7 @@ import sympy as sp
 
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.numfmt import fmt, fmt_index
+from nnlab.scenario.refs import Ref, RefKind, parse_ref
 from nnlab.symbolic.expand import const_array, elem_symbol, example_of, symbols_of
 from nnlab.symbolic.ops import NEEDS_NUMBERS, NoSymbolicForm, forward, number
 from nnlab.symbolic.printing import latex, tidy, unicode
@@ -384,7 +385,7 @@ def clear_cache() -> None:
 # ---------------------------------------------------------------------- references
 
 
-def parse_grad_ref(run: Any, ref: str) -> tuple[str, tuple[int, ...], int | None]:
+def parse_grad_ref(run: Any, ref: str | Ref) -> tuple[str, tuple[int, ...], int | None]:
     """``grad(NAME)[i, j]`` → ``(NAME, per-example index, example or None)``.
 
     For a node with one row per example (data and what depends on it, when the run
@@ -393,28 +394,27 @@ def parse_grad_ref(run: Any, ref: str) -> tuple[str, tuple[int, ...], int | None
     Raises:
         NnlabError: A reference that is not ``grad(NAME)`` of one element.
     """
-    from nnlab.scenario.expr import Call, Index, Name, parse_expr
-
-    try:
-        expr = parse_expr(ref)
-    except NnlabError as exc:
-        raise NnlabError(f"cannot read the reference {ref!r}: {exc.message}",
-                         hint="write grad(NAME) or grad(NAME)[i, j].", kind="reference") from None
-    index: tuple = ()
-    if isinstance(expr, Index):
-        if any(not isinstance(k, int) for k in expr.key):
-            raise NnlabError(f"a chain is for one element, not a slice: {ref}", hint="e.g. grad(W1)[0, 0].",
-                             kind="reference")
-        index, expr = tuple(expr.key), expr.value
-    if not (isinstance(expr, Call) and expr.func == "grad" and len(expr.args) == 1
-            and isinstance(expr.args[0], Name)):
-        raise NnlabError(f"a chain needs a gradient reference, got {ref!r}",
+    text = str(ref)
+    if isinstance(ref, str):
+        try:
+            ref = parse_ref(ref, qualified=False)
+        except NnlabError as exc:
+            if exc.kind == "reference":  # read, but not a reference: said below
+                ref = Ref(RefKind.VALUE, text)
+            else:
+                raise NnlabError(f"cannot read the reference {text!r}: {exc.message}",
+                                 hint="write grad(NAME) or grad(NAME)[i, j].", kind="reference") from None
+    if not ref.is_element:
+        raise NnlabError(f"a chain is for one element, not a slice: {text}", hint="e.g. grad(W1)[0, 0].",
+                         kind="reference")
+    if ref.kind is not RefKind.GRAD:
+        raise NnlabError(f"a chain needs a gradient reference, got {text!r}",
                          hint="write grad(NAME) or grad(NAME)[i, j], e.g. grad(W1)[0, 0].", kind="reference")
-    name = expr.args[0].id
+    name, index = ref.name, ref.index
     g = run.graph
-    names = [n for n in g.nodes if "#" not in n and not n.startswith("const:")]
-    if name not in g.nodes or name.startswith("const:") or "#" in name:
-        raise NnlabError(f"unknown name '{name}' in {ref}", hint=did_you_mean(name, names), kind="reference")
+    if name not in g.nodes or not g.nodes[name].named or g.nodes[name].kind == "const":
+        names = [n for n, node in g.nodes.items() if node.named and node.kind != "const"]
+        raise NnlabError(f"unknown name '{name}' in {text}", hint=did_you_mean(name, names), kind="reference")
     node = g.nodes[name]
     shape = tuple(node.shape)
     example = None
@@ -446,7 +446,7 @@ def parse_grad_ref(run: Any, ref: str) -> tuple[str, tuple[int, ...], int | None
 # -------------------------------------------------------------------------- chains
 
 
-def chain_for(run: Any, ref: str) -> Chain:
+def chain_for(run: Any, ref: str | Ref) -> Chain:
     """The chain rule for one gradient element, e.g. ``grad(W1)[0, 0]`` or ``grad(z)``.
 
     Args:
@@ -466,6 +466,7 @@ def chain_for(run: Any, ref: str) -> Chain:
         raise NnlabError("the scenario has no backward target, so there is no chain rule to show",
                          hint="add `backward: loss` (the node to differentiate).", kind="reference")
     name, index, example = parse_grad_ref(run, ref)
+    ref = str(ref)
     fp = _fingerprint(run)
     key = fp + (name, index, example)
     with _LOCK:

@@ -259,9 +259,9 @@ def _reshape(c: _Ctx):
 
 
 def _index(c: _Ctx):
-    from nnlab.scenario.expr import _key_text
+    from nnlab.scenario.expr import key_text
 
-    key = ", ".join(_key_text(k) for k in c.params["key"])
+    key = ", ".join(key_text(k) for k in c.params["key"])
     y = _sym(c.out)
     sel = _sym(f"{c.names[0]}[{key}]")
     return sp.Eq(y, sel), (_deriv(c.names[0], 0, y, sel, 1),), \

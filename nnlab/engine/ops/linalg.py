@@ -374,9 +374,9 @@ class Index(Op):
                            f"{names[0]}{fmt_index(src)}", out[index], (Use(0, src),))
 
     def describe(self):
-        from nnlab.scenario.expr import _key_text
+        from nnlab.scenario.expr import key_text
 
-        return "[" + ", ".join(_key_text(k) for k in self.params["key"]) + "]"
+        return "[" + ", ".join(key_text(k) for k in self.params["key"]) + "]"
 
 
 @register
