@@ -10,14 +10,12 @@ the one API views use to explain any element of any step.
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from nnlab.engine import memory, parallel
 from nnlab.engine.graph import Graph, Node, build_graph
 from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
@@ -324,16 +322,12 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         if node.kind != "op":
             values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
     batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
-    large = any(v.size >= memory.LARGE_ELEMENTS for v in values.values())
-    if large and not memory.tried:
-        memory.keep_freed_memory()
     steps: list[Step] = []
     ops: dict[str, Any] = {}
     target = target if target is not None else s.backward
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
-    # nan/inf are found by the explicit checks, not by warnings; split steps hand off fast
-    with np.errstate(all="ignore"), (parallel.session() if large and not exact else nullcontext()):
+    with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
         _forward(graph, values, ops, steps, exact, record, check_finite)
         if target is not None:
             _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
@@ -355,10 +349,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
             raise NnlabError(f"{_arith_error(exc)} at step {number} ({_label(graph, node)})", node.loc,
                              kind="nan") from None
         out = np.asarray(out)
-        if out.size >= memory.LARGE_ELEMENTS and not memory.tried:
-            memory.keep_freed_memory()
         if (check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f"
-                and not _checked_by(op, out) and not _finite(out)):
+                and not _finite(out)):
             _nonfinite(graph, node, out, number - 1)
         op.saved["_out_shape"] = out.shape
         op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
@@ -368,17 +360,10 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
                               tuple(i or "" for i in node.op_inputs), node.line, node.shape))
 
 
-def _checked_by(op: Any, a: np.ndarray) -> bool:
-    """Whether the op found ``a`` (or the array it views) finite while computing it."""
-    return bool(op.checked) and (id(a) in op.checked or (a.base is not None and id(a.base) in op.checked))
-
-
 def _finite(a: np.ndarray) -> bool:
     """All finite? One cheap reduction first; the full check only if the sum is not finite."""
     if a.dtype == np.float64 and a.flags.c_contiguous:
-        awake = a.size > 10_000 and parallel.lanes_awake()  # OpenBLAS threads a longer dot product
-        with parallel.hold() if awake else nullcontext():  # see parallel.hold
-            quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
+        quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
     else:                      # (|x| > 1e154) only sends us to the full check
         with np.errstate(all="ignore"):
             quick = np.add.reduce(a, axis=None)
@@ -442,7 +427,7 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
             if (check_finite and not op.keeps_finite and not exact and contribution.dtype.kind == "f"
-                    and not _checked_by(op, contribution) and not _finite(contribution)):
+                    and not _finite(contribution)):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
                                  f"step of {_label(graph, node)}", node.loc, kind="nan")
             contributions[(nid, slot)] = freeze(contribution)

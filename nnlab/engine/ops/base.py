@@ -88,9 +88,7 @@ class Op:
         self.params = params
         self.saved: dict[str, Any] = {}
         self.exact = False  # set by the engine when computing on Fractions
-        # ids of outputs/gradients this op found finite itself (they stay alive in the run, so
-        # no id is reused); an op that changes such an array afterwards must drop its id
-        self.checked: set[int] = set()
+        self.needs: tuple[bool, ...] = (True,) * len(self.tensor_params)
 
     # -- the protocol ------------------------------------------------------------
     def infer(self, *shapes: tuple[int, ...] | None) -> tuple[int, ...]:

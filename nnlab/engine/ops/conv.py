@@ -47,7 +47,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnlab.engine.ops.base import Op, Param, ShapeError, num, register
-from nnlab.engine.parallel import park
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -360,7 +359,6 @@ class Conv2d(Op):
         xp = win.pad(x4)
         # im2col: rows (c, a, b), columns (example, i, j) — one contiguous copy.
         cols = win.windows(xp).transpose(1, 4, 5, 0, 2, 3).reshape(k2.shape[1], n * oh * ow)
-        park()  # OpenBLAS's threads get the cores (nnlab/engine/parallel.py)
         y = k2 @ cols                                   # (F, B·OH·OW): one BLAS call
         if b is not None:
             y += np.asarray(b, dtype=float).reshape(lay.filters, 1)
@@ -372,11 +370,10 @@ class Conv2d(Op):
         s = self.saved
         lay, win, n = s["lay"], s["lay"].win, s["batch"]
         (kh, kw), (oh, ow) = win.size, win.out_hw
-        needs = getattr(self, "needs", (True, True, True))
+        needs = self.needs
         g2 = np.asarray(g, dtype=float).reshape(n, lay.filters, oh * ow)
         g2 = g2.transpose(1, 0, 2).reshape(lay.filters, n * oh * ow)
         gx = gk = gb = None
-        park()
         if needs[0]:
             gp = win.on_phase_grid(g2.reshape(lay.filters, n, oh, ow))
             dcols = s["k2"].T @ gp.reshape(lay.filters, -1)      # ∂T/∂cols: one BLAS call

@@ -359,7 +359,7 @@ class Pow(Binary):
 
     def backward(self, g):
         a, b = self.saved["a"], self.saved["b"]
-        needs = getattr(self, "needs", (True, True))
+        needs = self.needs
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ga = g * b * a ** np.where(b != 0, b - 1, 0) if needs[0] else None  # d(a⁰)/da = 0, even at a = 0
             gb = None

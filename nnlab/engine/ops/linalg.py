@@ -13,57 +13,48 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
                                    unbroadcast, whole)
-from nnlab.engine.parallel import park, rows, split
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
 
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``matmul`` that also works on object (exact Fraction) arrays; a product that
-    does not split first lets spinning lanes sleep (:func:`nnlab.engine.parallel.park`)."""
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul`` that also works on object (exact Fraction) arrays."""
     if a.dtype == object or b.dtype == object:
         return np.matmul(a.astype(object), b.astype(object))
-    park()
     return np.matmul(a, b)
 
 
-MULTIPLY_ADDS_PER_ELEMENT = 16
-"""A product's multiply-adds count this many to one element of elementwise work
-(:func:`nnlab.engine.parallel.split` decides by elements of work)."""
+def _shared(x: np.ndarray) -> bool:
+    """True if ``x`` is one matrix for every example (all leading axes have size 1)."""
+    return all(n == 1 for n in x.shape[:-2])
 
 
-def _products(*pairs: tuple[np.ndarray, np.ndarray] | None, checked: set[int] | None = None
-              ) -> list[np.ndarray | None]:
-    """``x @ y`` for each ``(x, y)`` pair of matrices (None for a None pair).
+def product(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``x @ y`` over the last two axes, broadcast over the leading ones (batch first,
+    ``x`` and ``y`` with the same number of axes), summed down to ``shape`` if given.
 
-    Large float64 products are computed in row blocks at once
-    (:mod:`nnlab.engine.parallel`), each into a fresh C-contiguous array. With
-    ``checked``, each block also takes its rows' sum of squares while they are in
-    cache, and the ids of the outputs found finite are added to it (the engine then
-    skips its own NaN/inf check of them).
+    The one way every product of the engine is computed. A matrix shared by every
+    example meets the batch in *one* BLAS product: the examples' rows are stacked
+    (for a shared ``x`` through ``(yᵀ xᵀ)ᵀ``), and a result summed over the examples
+    (the gradient of a shared matrix) contracts them inside that one product.
     """
-    live = [p for p in pairs if p is not None]
-    if not live:
-        return [None] * len(pairs)
-    if not all(m.dtype == np.float64 for p in live for m in p):
-        return [None if p is None else _matmul(*p) for p in pairs]
-    outs = [None if p is None else np.empty((p[0].shape[0], p[1].shape[1])) for p in pairs]
-    squares: list[list[float]] = [[] for _ in pairs]
+    n, k = y.shape[-2:]
+    if (shape is not None and x.ndim == 3 and x.shape[0] == y.shape[0] > 1
+            and all(s == 1 for s in shape[:-2])):   # Σₑ xₑ @ yₑ = [x₁ … x_E] @ [y₁; …; y_E]
+        return _mm(np.swapaxes(x, 0, 1).reshape(x.shape[1], -1), y.reshape(-1, k)).reshape(shape)
+    if _shared(y):                                   # (E, m, n) @ (n, k): the rows stacked
+        out = _mm(x.reshape(-1, n), y.reshape(n, k)).reshape(x.shape[:-1] + (k,))
+    elif _shared(x):                                 # (m, n) @ (E, n, k) = ((E, k, n) @ (n, m))ᵀ
+        out = np.swapaxes(product(np.swapaxes(y, -1, -2), np.swapaxes(x, -1, -2)), -1, -2)
+    else:
+        out = _mm(x, y)
+    return out if shape is None else unbroadcast_sum(out, shape)
 
-    def block(k, n):
-        for i, (pair, out) in enumerate(zip(pairs, outs)):
-            if pair is not None:
-                r = rows(len(out), k, n)
-                np.matmul(pair[0][r], pair[1], out=out[r])
-                if checked is not None:
-                    squares[i].append(np.vdot(out[r], out[r]))  # NaN/±inf survive a sum of squares
 
-    work = sum(p[0].shape[0] * p[0].shape[1] * p[1].shape[1] for p in live) // MULTIPLY_ADDS_PER_ELEMENT
-    split(block, min(len(o) for o in outs if o is not None), work)
-    if checked is not None:
-        checked.update(id(out) for out, sums in zip(outs, squares)
-                       if out is not None and np.isfinite(sums).all())  # an overflow only means "check again"
-    return outs
+def unbroadcast_sum(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``g`` over the axes where ``shape`` (same number of axes) has size 1."""
+    axes = tuple(i for i, (a, b) in enumerate(zip(shape, g.shape)) if a == 1 and b != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 @register
@@ -97,20 +88,18 @@ class MatMul(Op):
             raise ShapeError(f"stacked shapes {tuple(sa)} @ {tuple(sb)} do not broadcast") from None
         return tuple(stack) + (sa[-2], sb[-1])
 
-    # a: (Ba, *pa), b: (Bb, *pb). Promote per-example vectors to matrices.
+    # a: (Ba, *pa), b: (Bb, *pb). Per-example vectors become matrices, then one product.
     def forward(self, a, b):
         va, vb = a.ndim == 2, b.ndim == 2  # per-example vectors
-        self.saved = {"a": a, "b": b, "va": va, "vb": vb}
-        if va and vb:
+        self.saved = {"a": a, "b": b}
+        if va and vb:  # a dot product: Σⱼ aⱼbⱼ as written (NumPy's pairwise sum, not BLAS)
             return (a * b).sum(axis=-1)
-        if vb and not va and a.ndim == 3 and a.shape[0] == 1:   # W @ x, x batched: one GEMM
-            return _matmul(b, a[0].T)
-        if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
-            return _matmul(a, b[0])
-        if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1:  # one matrix product
-            return _products((a[0], b[0]), checked=self.checked)[0][None]
         A, B = self._promote(a, b)
-        y = _matmul(A, B)
+        return self._squeeze(product(A, B), va, vb)
+
+    @staticmethod
+    def _squeeze(y, va, vb):
+        """Drop the axes :meth:`_promote` added for vectors."""
         if va:
             y = y[..., 0, :]
         if vb:
@@ -127,28 +116,16 @@ class MatMul(Op):
         return A, B
 
     def backward(self, g):
-        a, b, va, vb = (self.saved[k] for k in ("a", "b", "va", "vb"))
-        if va and vb:
-            return self._pair(lambda: g[:, None] * b, lambda: g[:, None] * a)
-        if vb and not va and a.ndim == 3 and a.shape[0] == 1:   # W @ x, x batched
-            return self._pair(lambda: _matmul(g.T, b)[None], lambda: _matmul(g, a[0]))
-        if va and not vb and b.ndim == 3 and b.shape[0] == 1:   # x @ W
-            return self._pair(lambda: _matmul(g, b[0].T), lambda: _matmul(a.T, g)[None])
-        if a.ndim == 3 and b.ndim == 3 and a.shape[0] == 1 and b.shape[0] == 1 and g.shape[0] == 1:
-            need_a, need_b = getattr(self, "needs", (True, True))[:2]
-            grads = _products((g[0], b[0].T) if need_a else None, (a[0].T, g[0]) if need_b else None,
-                              checked=self.checked)
-            return tuple(None if x is None else x[None] for x in grads)
+        a, b = self.saved["a"], self.saved["b"]
+        need_a, need_b = self.needs[:2]
+        if a.ndim == b.ndim == 2:  # dot product
+            return (g[:, None] * b if need_a else None), (g[:, None] * a if need_b else None)
         A, B = self._promote(a, b)
-        G = g[..., None, :] if va else g
-        G = G[..., None] if vb else G
-        return self._pair(lambda: unbroadcast(_matmul(G, np.swapaxes(B, -1, -2)), A.shape).reshape(a.shape),
-                          lambda: unbroadcast(_matmul(np.swapaxes(A, -1, -2), G), B.shape).reshape(b.shape))
-
-    def _pair(self, grad_a, grad_b):
-        """The needed ones of the two input gradients (None for the others)."""
-        need_a, need_b = getattr(self, "needs", (True, True))[:2]
-        return (grad_a() if need_a else None), (grad_b() if need_b else None)
+        stack = np.broadcast_shapes(A.shape[1:-2], B.shape[1:-2])
+        G = g.reshape((g.shape[0],) + stack + (A.shape[-2], B.shape[-1]))  # vectors' axes back
+        ga = product(G, np.swapaxes(B, -1, -2), A.shape).reshape(a.shape) if need_a else None
+        gb = product(np.swapaxes(A, -1, -2), G, B.shape).reshape(b.shape) if need_b else None
+        return ga, gb
 
     # -- explanations (per-example vectors and matrices)
     def explain(self, index, xs, out, names, out_name, digits):
@@ -399,7 +376,6 @@ class Affine(MatMul):
         m = MatMul.forward(self, a, b)
         m2, c2 = align(m, c)
         self.saved.update(m_shape=m.shape, c_shape=c.shape)
-        self.checked.clear()  # the product was found finite, not the sum
         if m2.shape == np.broadcast_shapes(m2.shape, c2.shape) and m2.dtype == np.result_type(m2, c2):
             m2 += c2  # the product is a fresh array: add the bias in place
             return m2
@@ -461,21 +437,14 @@ class AttentionScores(Op):
         s = 1.0 / np.sqrt(q.shape[-1])
         qs = q * s
         self.saved = {"qs": qs, "k": k, "s": s}
-        if q.shape[0] == 1 and k.shape[0] == 1:
-            return _products((qs[0], k[0].T), checked=self.checked)[0][None]
-        return _matmul(qs, np.swapaxes(k, -1, -2))
+        return product(qs, np.swapaxes(k, -1, -2))
 
     def backward(self, g):
         qs, k, s = self.saved["qs"], self.saved["k"], self.saved["s"]
-        need_q, need_k = getattr(self, "needs", (True, True))
-        if g.shape[0] == 1 and k.shape[0] == 1 and qs.shape[0] == 1:
-            gq, gk = _products((g[0], k[0]) if need_q else None, (g[0].T, qs[0]) if need_k else None,
-                               checked=self.checked)
-            if gq is not None:
-                gq *= s  # s = 1/√d ≤ 1 keeps a finite gradient finite
-            return (None if gq is None else gq[None]), (None if gk is None else gk[None])
-        grad_q, grad_k = lambda: _matmul(g, k) * s, lambda: _matmul(np.swapaxes(g, -1, -2), qs)
-        return (grad_q() if need_q else None), (grad_k() if need_k else None)
+        need_q, need_k = self.needs[:2]
+        gq = product(g, k, qs.shape) * s if need_q else None
+        gk = product(np.swapaxes(g, -1, -2), qs, k.shape) if need_k else None
+        return gq, gk
 
     def explain(self, index, xs, out, names, out_name, digits):
         q, k = xs

@@ -20,7 +20,6 @@ import numpy as np
 
 from nnlab.engine.ops.base import (Op, Param, ShapeError, num, pe_axes, pe_axis, plain, reduced_shape,
                                    register)
-from nnlab.engine.parallel import rows, split
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -246,66 +245,19 @@ class Softmax(_Softmaxish):
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
     def forward(self, x):
-        axis = pe_axis(self.params.get("axis", -1), x.ndim - 1, self)
-        if axis == x.ndim - 1 and x.dtype == np.float64 and x.flags.c_contiguous and x.size:
-            p = self._last_axis(x)
-        else:
-            z, axis, keep = self._shifted(x)
-            p = np.exp(z, out=z) if z.dtype.kind == "f" else np.exp(z)  # z is a fresh array
-            p /= p.sum(axis=axis, keepdims=True)
+        z, axis, keep = self._shifted(x)
+        p = np.exp(z, out=z)  # z is a fresh array
+        p /= p.sum(axis=axis, keepdims=True)
         self.saved = {"p": p, "axis": axis}
-        return p
-
-    def _last_axis(self, x):
-        """Softmax over the last axis of a C-contiguous array, row by row, row blocks at
-        once (:mod:`nnlab.engine.parallel`): the same steps as ``_shifted`` + exp +
-        divide, so the same bits."""
-        n = x.shape[-1]
-        flat = x.reshape(-1, n)
-        p = np.empty(x.shape)
-        rows_p = p.reshape(-1, n)
-        keep = None
-        if self.params.get("mask") == "causal":
-            keep = np.broadcast_to(_causal(x.shape), x.shape).reshape(-1, n)
-
-        def block(k, parts):
-            r = rows(len(flat), k, parts)
-            z, out = flat[r], rows_p[r]
-            if keep is not None:
-                z = np.where(keep[r], z, -np.inf)
-            np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
-            np.exp(out, out=out)
-            out /= out.sum(axis=-1, keepdims=True)
-
-        split(block, len(flat), x.size)
         return p
 
     def backward(self, g):
         p, axis = self.saved["p"], self.saved["axis"]
-        if (axis == p.ndim - 1 and p.dtype == g.dtype == np.float64 and g.shape == p.shape and p.size
-                and p.flags.c_contiguous and g.flags.c_contiguous):
-            n = p.shape[-1]
-            rows_g, rows_p = g.reshape(-1, n), p.reshape(-1, n)
-            grad = np.empty(p.shape)
-            rows_out = grad.reshape(-1, n)
-
-            def block(k, parts):
-                r = rows(len(rows_p), k, parts)
-                dot = np.einsum("ij,ij->i", rows_g[r], rows_p[r])[:, None]  # Σⱼ gⱼpⱼ, no temporary
-                out = rows_out[r]
-                np.subtract(rows_g[r], dot, out=out)
-                out *= rows_p[r]
-
-            split(block, len(rows_p), p.size)
-            return (grad,)
-        if axis == p.ndim - 1 and p.dtype.kind == "f" and g.dtype.kind == "f":
-            dot = np.einsum("...i,...i->...", g, p)[..., None]  # Σⱼ gⱼpⱼ without a temporary
-            out = np.subtract(g, dot)
-            out *= p
-            return (out,)
-        gp = g * p
-        gp -= p * gp.sum(axis=axis, keepdims=True)
-        return (gp,)
+        gm, pm = np.moveaxis(g, axis, -1), np.moveaxis(p, axis, -1)
+        dot = np.einsum("...i,...i->...", gm, pm)[..., None]  # Σⱼ gⱼpⱼ without a temporary
+        out = np.subtract(gm, dot)
+        out *= pm
+        return (np.moveaxis(out, -1, axis),)
 
     def explain(self, index, xs, out, names, out_name, digits):
         row, _ = self._row(index, xs[0].shape)
