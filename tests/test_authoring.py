@@ -1,8 +1,6 @@
 """Authoring: the JSON Schema, `nnlab new`, and the messages a newcomer gets for common mistakes."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from nnlab.library import bundled
 from nnlab.scenario.schema import scenario_schema
 from nnlab.scenario.yamlsrc import load_yaml
 from nnlab.templates import TEMPLATES
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 jsonschema = pytest.importorskip("jsonschema")
@@ -39,8 +38,9 @@ def test_schema_rejects_unknown_keys():
 @pytest.mark.parametrize("topic", sorted(TEMPLATES))
 def test_new_writes_a_scenario_that_runs_and_checks(topic, tmp_path):
     target = tmp_path / f"{topic}.yaml"
-    proc = subprocess.run([sys.executable, "-m", "nnlab", "new", topic, str(target)], capture_output=True, text=True)
+    proc = run_cli("new", topic, str(target))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {target}")
     session = open_session(str(target))
     report = session.check()
     assert report.items and report.ok, [(i.ref, i.actual, i.error) for i in report.items]

@@ -1,10 +1,13 @@
-"""The non-interactive commands, run as a user would."""
+"""The non-interactive commands, run in-process (``nnlab.cli.main``) and once as the console script."""
 
 import json
 import subprocess
-import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
+
+from tests.helpers import run_cli
 
 GOOD = """nnlab: 1
 title: Lecture conv
@@ -21,8 +24,7 @@ expect:
 """
 
 
-def nnlab(*args):
-    return subprocess.run([sys.executable, "-m", "nnlab", *args], capture_output=True, text=True)
+nnlab = run_cli
 
 
 @pytest.fixture
@@ -63,19 +65,45 @@ def test_run_prints_steps_and_explains(good):
 
 
 def test_validate_and_list_and_version(good):
-    assert nnlab("validate", str(good)).returncode == 0
-    assert nnlab("--version").stdout.startswith("nnlab ")
+    p = nnlab("validate", str(good))
+    assert p.returncode == 0 and p.stdout == f"{good}: OK (4 steps)\n"
+    p = nnlab("--version")
+    assert p.returncode == 0 and p.stdout.startswith("nnlab ")
     p = nnlab("list")
-    assert p.returncode == 0 and len(p.stdout.splitlines()) >= 1
+    names = [line.split()[0] for line in p.stdout.splitlines()]
+    assert p.returncode == 0 and "conv-lecture" in names and names == sorted(names)
 
 
-XOR_GD = "scenarios/train-mlp-xor-gd.yaml"
+def test_the_console_script_end_to_end(good):
+    """The installed ``nnlab`` script (``[project.scripts]``) in its own process: exit status and output."""
+    script = Path(sysconfig.get_path("scripts")) / "nnlab"
+    assert script.exists(), "the console script is missing: pip install -e '.[test]'"
+    p = subprocess.run([str(script), "check", str(good)], capture_output=True, text=True, check=False)
+    assert p.returncode == 0, p.stderr
+    assert "all 2 answers match" in p.stdout and p.stderr == ""
+    bad = good.with_name("bad.yaml")
+    bad.write_text(GOOD.replace("conv2d(X, K)", "conv2d(X, K"))
+    p = subprocess.run([str(script), "check", str(bad)], capture_output=True, text=True, check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and f"{bad}:" in p.stderr
 
 
-def test_explain_on_training_explains_one_run_with_its_parameters():
+XOR_GD = Path(__file__).resolve().parent.parent / "scenarios" / "train-mlp-xor-gd.yaml"
+
+
+@pytest.fixture(scope="module")
+def xor_gd(tmp_path_factory):
+    """The bundled XOR network trained for 3 epochs instead of 2000 (the answers are not checked here)."""
+    text = XOR_GD.read_text(encoding="utf-8")
+    assert "epochs: 2000," in text
+    f = tmp_path_factory.mktemp("xor") / "xor-gd-3.yaml"
+    f.write_text(text.replace("epochs: 2000,", "epochs: 3,").split("\nexpect:")[0] + "\n")
+    return str(f)
+
+
+def test_explain_on_training_explains_one_run_with_its_parameters(xor_gd):
     from nnlab.session import open_session
 
-    session = open_session(XOR_GD)
+    session = open_session(xor_gd)
     tr = session.training
     final = session.explain_ref("grad(W1)[0,0]")
     assert len(final) == 1                                    # one backward step, not one per update
@@ -91,13 +119,13 @@ def test_explain_on_training_explains_one_run_with_its_parameters():
     assert session.ref_context("update(0).yhat[3]")[2] == "the starting parameters, on all 4 examples; example 3 of 4"
 
 
-def test_explain_cli_names_the_parameters_and_refuses_bad_prefixes():
-    p = nnlab("explain", XOR_GD, "epoch(1).yhat[2]")
+def test_explain_cli_names_the_parameters_and_refuses_bad_prefixes(xor_gd):
+    p = nnlab("explain", xor_gd, "epoch(1).yhat[2]")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == "with the parameters after epoch 1 (update 1), on all 4 examples; example 2 of 4"
     assert lines[1].startswith("step 4 (forward: yhat = sigmoid(z2))") and len(lines) < 20
     for ref, message in [("epoch(99999).yhat", "out of range"), ("foo(1).yhat", "epoch(k). or update(k)."),
                          ("yhat[7]", "example 7 is out of range")]:
-        p = nnlab("explain", XOR_GD, ref)
+        p = nnlab("explain", xor_gd, ref)
         assert p.returncode == 2 and message in p.stdout + p.stderr, (ref, p.stdout, p.stderr)

@@ -1,7 +1,5 @@
 """Bad input gives a clear message with file, line and column — never a traceback."""
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -12,6 +10,7 @@ from nnlab.engine.run import run_scenario
 from nnlab.errors import NnlabError
 from nnlab.scenario import loads
 from nnlab.scenario.expr import parse_expr
+from tests.helpers import run_cli
 
 BASE = """\
 nnlab: 1
@@ -125,7 +124,7 @@ def test_dangerous_expressions_are_refused_as_syntax(text):
 def test_the_cli_never_shows_a_traceback(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text(BASE.replace("sigmoid(z1)", "sigmoid(z1"))
-    proc = subprocess.run([sys.executable, "-m", "nnlab", "check", str(f)], capture_output=True, text=True)
+    proc = run_cli("check", str(f))          # an exception escaping main() would fail the test here
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and f"{f}:9:" in proc.stderr
 

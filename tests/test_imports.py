@@ -1,29 +1,35 @@
-"""The core never imports the UI (or sympy); checked in a fresh interpreter."""
+"""The core never loads the UI (or sympy), checked in a fresh interpreter.
 
-import subprocess
-import sys
+The static contract (who may import whom, and when) is ``tests/unit/test_layers.py``;
+these probes catch what reading the source cannot, such as a dependency that pulls in
+rich by itself.
+"""
+
+from pathlib import Path
+
+from nnlab.library import find
+from tests.helpers import imports_package, modules_loaded_by
+
+LECTURE = Path(__file__).resolve().parent / "symbolic" / "fixtures" / "lecture-2layer.yaml"
 
 CORE = ["nnlab", "nnlab.errors", "nnlab.numfmt", "nnlab.scenario", "nnlab.scenario.expr",
         "nnlab.scenario.model", "nnlab.engine.graph", "nnlab.engine.run", "nnlab.session",
         "nnlab.engine.ops", "nnlab.check", "nnlab.library", "nnlab.cli"]
 
 
-def _loaded_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True).stdout
-    return set(out.split())
-
-
 def test_core_modules_import_neither_textual_rich_nor_sympy():
-    mods = _loaded_after("\n".join(f"import {m}" for m in CORE))
-    for heavy in ("textual", "rich", "sympy", "torch"):
-        assert heavy not in mods, f"core imports {heavy}"
+    mods = modules_loaded_by("\n".join(f"import {m}" for m in CORE))
+    assert "nnlab.engine.run" in mods and "numpy" in mods           # the probe did import them
+    for heavy in ("textual", "rich", "sympy", "torch", "nnlab.symbolic", "nnlab.tui", "nnlab.render"):
+        assert not imports_package(mods, heavy), f"the core imports {heavy}"
 
 
 def test_check_command_stays_light(tmp_path):
     f = tmp_path / "s.yaml"
     f.write_text("nnlab: 1\ntitle: t\nvalues: {x: 2.0}\ncompute:\n  - y = sigmoid(x)\nexpect:\n  y: 0.8808\n")
-    code = f"from nnlab.cli import main\nmain(['check', {str(f)!r}])"
-    mods = _loaded_after(code)
-    for heavy in ("textual", "sympy", "torch", "rich"):
-        assert heavy not in mods, f"nnlab check imports {heavy}"
+    files = [f, find("mlp-2layer-backprop"), LECTURE]
+    code = "from nnlab.cli import main\n" + "".join(f"assert main(['check', {str(p)!r}]) == 0\n" for p in files)
+    mods = modules_loaded_by(code)
+    assert "nnlab.check" in mods
+    for heavy in ("textual", "sympy", "torch", "rich", "nnlab.symbolic"):
+        assert not imports_package(mods, heavy), f"nnlab check imports {heavy}"

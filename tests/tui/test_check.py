@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from nnlab.tui.app import NnlabApp
 from nnlab.tui.screens.check import CheckScreen
+from tests.helpers import run_cli
 from tests.tui.conftest import FIXTURES, wait_for, wait_loaded
 
 SIZE = (100, 30)
@@ -90,8 +89,7 @@ async def test_ctrl_s_saves_answers_into_the_expect_block_keeping_comments(copy_
     expected = (original.replace("grad(W2)[0, 0]: 0.5     # wrong on purpose", "grad(W2)[0, 0]: -1.336     # wrong on purpose")
                 .replace("yhat: -0.073", "yhat: 'W2 @ a1'"))
     assert saved == expected                             # only the two answers changed
-    done = subprocess.run([sys.executable, "-m", "nnlab", "check", str(path)], capture_output=True, text=True,  # noqa: ASYNC221
-                          check=False)
+    done = run_cli("check", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
