@@ -132,9 +132,15 @@ class Session:
         el = self._element(ref)
         run = el.run
         if el.grad:
+            feeds = [(step, slot) for step in run.steps if step.phase == BACKWARD
+                     for slot, inp in enumerate(step.inputs) if inp == el.name]
             out = [(step, run.explain(step, el.index, slot=slot, example=el.example, digits=digits))
-                   for step in run.steps if step.phase == BACKWARD
-                   for slot, inp in enumerate(step.inputs) if inp == el.name]
+                   for step, slot in feeds if (step.node, slot) in run.contributions]
+            if feeds and not out:  # e.g. a class index: the op does not differentiate it
+                ops = " and ".join(sorted({step.op for step, _ in feeds}))
+                raise NnlabError(f"no gradient flows into {el.name}: {ops} treats it as a label, not as a "
+                                 "number to differentiate", hint="explain the gradient of a parameter or of "
+                                 "an activation instead.")
             if not out and el.name == run.target:
                 raise NnlabError(f"grad({el.name}) is where the backward pass starts: ∂{el.name}/∂{el.name} = 1"
                                  + (f", and each of the {run.batch} examples counts 1/{run.batch} in the mean"
@@ -246,7 +252,8 @@ def _normalize(index: tuple, shape: tuple[int, ...], ref: str) -> tuple[int, ...
     if len(index) != len(shape):
         if not index and not shape:
             return ()
-        raise NnlabError(f"{ref}: give {len(shape)} indices for shape {shape}", hint="e.g. [0, 0].")
+        raise NnlabError(f"{ref}: give {len(shape)} indices for shape {shape}",
+                         hint=f"e.g. [{', '.join('0' * len(shape))}].")
     for i, n in zip(index, shape):
         if not -n <= i < n:
             raise NnlabError(f"{ref}: index {i} is out of range for shape {shape}")
