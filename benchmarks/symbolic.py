@@ -4,6 +4,10 @@ Each sample is a fresh interpreter (so nothing of sympy's or nnlab's caches is w
 except what importing does): load the scenario, import sympy and nnlab.symbolic.chain,
 then time the first ``chain_for(run, 'grad(W1)[0, 0]')``. Also reported: the same
 call again (cached), every step's rule, and the whole-graph check.
+
+``chain_refusal``: a chain through a 300×300 convolution (267,618 tensor elements) must be
+refused from the sizes alone, before sympy builds anything: its time against loading and
+running that scenario, measured in the same process (target ratio ≤ 0.25; about 0.02).
 Run: python benchmarks/symbolic.py [SCENARIO] [REF]
 """
 
@@ -41,6 +45,40 @@ print(json.dumps({"import": t1 - t0, "chain": t2 - t1, "cached": t3 - t2, "rules
 """
 
 
+HUGE_CONV = ("nnlab: 1\ntitle: t\nvalues:\n  X: {shape: [300, 300], init: normal}\n"
+             "  K: {shape: [3, 3], init: normal}\ncompute:\n  - Y = conv2d(X, K)\n"
+             "  - loss = sum(Y)\nbackward: loss\n")
+REFUSAL_TARGET = 0.25
+
+
+def refusal() -> bool:
+    """Refusing the chain through a huge convolution vs running it, median of 15 pairs."""
+    import time
+
+    from nnlab.engine.run import run_scenario
+    from nnlab.errors import NnlabError
+    from nnlab.scenario import loads
+    from nnlab.symbolic.chain import chain_for
+
+    runs, refusals = [], []
+    for _ in range(15):
+        t0 = time.perf_counter()
+        run = run_scenario(loads(HUGE_CONV))
+        t1 = time.perf_counter()
+        try:
+            chain_for(run, "grad(K)[0, 0]")
+        except NnlabError as exc:
+            assert "too large" in exc.message, exc.message
+        else:
+            raise AssertionError("the chain through a 300×300 convolution was not refused")
+        refusals.append(time.perf_counter() - t1)
+        runs.append(t1 - t0)
+    ours, ref = statistics.median(refusals), statistics.median(runs)
+    print(f"chain_refusal: refused in {ours * 1000:.1f} ms, running the scenario {ref * 1000:.0f} ms, "
+          f"ratio {ours / ref:.3f} (target ≤ {REFUSAL_TARGET:g})", flush=True)
+    return ours / ref <= REFUSAL_TARGET
+
+
 def main() -> None:
     scenario = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "scenarios" / "mlp-2layer-backprop.yaml")
     ref = sys.argv[2] if len(sys.argv) > 2 else "grad(W1)[0, 0]"
@@ -58,6 +96,8 @@ def main() -> None:
     print(f"sympy_import: {ms('import'):.0f} ms (sympy + nnlab.symbolic, paid once, only when asked for)")
     print(f"step_rules: {ms('rules'):.0f} ms for all {runs[0]['steps']} steps")
     print(f"verify_gradients: {ms('verify'):.0f} ms")
+    if not refusal():
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Chains: several paths and their sum, examples, references, cache, text, timing."""
+"""Chains: several paths and their sum, examples, references, cache, text, refusals.
+
+Timings are in ``benchmarks/symbolic.py``, not here."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -136,23 +136,25 @@ def test_chain_is_frozen_data_with_a_json_form():
     assert data["agree"] and data["paths"][0]["factors"][0]["expr"] == "ŷ[0] − y"
 
 
-def test_chain_for_one_element_of_the_bundled_2_layer_network_is_fast():
-    from nnlab.session import open_session
+def test_chain_for_one_element_of_the_bundled_2_layer_network():
+    """Its time (≤ 300 ms after sympy is loaded) is measured by ``benchmarks/symbolic.py``."""
     from nnlab.library import find
+    from nnlab.session import open_session
 
     run = open_session(str(find("mlp-2layer-backprop"))).run
-    chain_for(run, "grad(b1)[1]")  # warm sympy's own caches
-    chain_mod.clear_cache()
-    t0 = time.perf_counter()
-    chain_for(run, "grad(W1)[0, 0]")
-    assert time.perf_counter() - t0 < 0.3
+    chain = chain_for(run, "grad(W1)[0, 0]")
+    assert chain.agree and chain.n_paths == 1
+    assert chain.total == pytest.approx(float(run.grad("W1")[0, 0]), rel=1e-12)
 
 
-def test_a_chain_through_huge_tensors_is_refused_quickly():
-    run = scenario_run("nnlab: 1\ntitle: t\nvalues:\n  X: {shape: [300, 300], init: normal}\n"
-                       "  K: {shape: [3, 3], init: normal}\ncompute:\n  - Y = conv2d(X, K)\n"
-                       "  - loss = sum(Y)\nbackward: loss\n")
-    t0 = time.perf_counter()
-    with pytest.raises(NnlabError, match="too large"):
+def test_a_chain_through_huge_tensors_is_refused():
+    """Refused from the sizes alone, before any symbol is built (timed by ``benchmarks/symbolic.py``)."""
+    run = scenario_run(HUGE_CONV)
+    with pytest.raises(NnlabError, match="too large") as info:
         chain_for(run, "grad(K)[0, 0]")
-    assert time.perf_counter() - t0 < 1.0
+    assert "267,618 tensor elements" in str(info.value)
+
+
+HUGE_CONV = ("nnlab: 1\ntitle: t\nvalues:\n  X: {shape: [300, 300], init: normal}\n"
+             "  K: {shape: [3, 3], init: normal}\ncompute:\n  - Y = conv2d(X, K)\n"
+             "  - loss = sum(Y)\nbackward: loss\n")
