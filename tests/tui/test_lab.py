@@ -154,7 +154,15 @@ async def test_update_steps_show_before_and_after():
         pane = lab.query_one(TensorPane)
         assert [b.op.title for b in pane.blocks] == ["w before", "w after"]
         assert "w ← w + η·(y − ŷ)·∂z/∂w" in math(lab)
-        assert "update" in status(lab)
+        assert "w[0] (update 1, epoch 1) = 0 + 1·(0 − 0)·0 = 0" in math(lab)
+        assert "note: ŷ = y: no change" in math(lab)
+        shown = status(lab)
+        for words in ("update", "step 3/96", "element 1/2", "example #0", "epoch 1 · update 1", "exact",
+                      "perceptron η=1"):
+            assert words in shown, words
+        graph = [r.text for r in lab.query_one(GraphView).rows]
+        assert graph[:4] == ["epoch 1", "update 1", "z = w @ x + b", "yhat = step(z)"]
+        assert pane.blocks[0].op.array.tolist() == [0, 0] and pane.blocks[1].op.array.tolist() == [0, 0]
 
 
 async def test_g_jumps_to_a_node_by_name():
@@ -228,6 +236,15 @@ async def test_channel_keys_move_through_output_channels_shown_side_by_side():
         assert "Y[1,0,0]" in math(lab)
         await pilot.press("less_than_sign")
         assert lab.element == 0
+        await pilot.press("down")
+        assert "Y[0,0,1] = (1×0 + 2×1 + 4×2 + 5×3) + (2×1 + 3×2 + 5×3 + 6×4) + 0 = 72" in math(lab)
+        assert "Y[f,i,j] = Σ_c Σₐ,ᵦ X[c, i+a, j+b]·K[f,c,a,b] + b[f]" in math(lab)
+        assert "stride 1 · no kernel flip" in status(lab) and "element 2/8" in status(lab)
+        lines = [line.rstrip() for line in pane.plain_lines()]
+        assert lines[0].startswith("X[0]  3×3   X[1]  3×3   K  2×2×2×2  ‹ [0,0,:,:] 1/4 ›   b  2")
+        assert lines[2].startswith("0  0 1 2    0  1 2 3    0  0 1")
+        assert lines[6:10] == ["Y[0]  2×2     Y[1]  2×2", "     0   1         0   1",
+                               "0   56  72    0   11  15", "1  104 120    1   23  27"]
 
 
 async def test_a_big_tensor_shows_one_channel_with_a_selector():
@@ -290,6 +307,17 @@ async def test_backward_step_shows_upstream_times_local():
         pane = lab.query_one(TensorPane)
         assert pane.blocks[0].op.title == "∂loss/∂yhat"
         assert pane.role_at(-2, (0,)) == "used"       # the upstream element it used
+        await pilot.press("down")                        # the next element: ∂loss/∂W2[0,1]
+        text = math(lab)
+        assert "∂loss/∂W2[0,1] = ∂loss/∂yhat[0] · ∂yhat[0]/∂W2[0,1]" in text
+        assert "upstream · local = (-2.1461)·0.7685" in text and "= -1.6493" in text
+        assert [b.op.title for b in pane.blocks] == ["∂loss/∂yhat", "∂loss/∂W2", "∂loss/∂a1"]
+        assert pane.role_at(0, (0, 1)) == "current"
+        shown = status(lab)
+        assert "backward" in shown and "step 6/8" in shown and "element 2/4" in shown
+        graph = lab.query_one(GraphView)
+        assert "▶" in graph.render_line(lab.model.row_of_step(lab.step)).text
+        assert "∂loss/∂yhat" in graph.render_line(lab.model.row_of_step(lab.step)).text
 
 
 async def test_tab_focuses_the_graph_where_arrows_move_a_cursor_and_enter_jumps():

@@ -67,6 +67,11 @@ async def test_a_broken_file_at_start_shows_the_error_alone_and_loads_once_fixed
         panel = lab.error_panel()
         assert lab.model is None and panel.display and panel.has_class("-alone")
         assert "broken.yaml:7:" in error_text(panel) and "hint:" in error_text(panel)
+        head = str(panel.query_one(".error-head").render())
+        code = str(panel.query_one(".error-code").render())
+        assert "broken.yaml:7:9: error: shapes (2, 2) @ (3,) do not match" in head
+        assert code.splitlines() == ["   7 |   - y = W @ x", "     |         ^^^^^"]
+        assert "transpose (.T)" in str(panel.query_one(".error-hint").render())
         assert "cannot load" in str(lab.query_one(StatusBar).render())
         await pilot.press("right", "down", "n", "g", "c")   # nothing to move through: no crash
         assert app.screen is lab and lab.model is None

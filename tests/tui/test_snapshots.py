@@ -1,5 +1,12 @@
 """SVG snapshots (pytest-textual-snapshot) of the lab's screens at fixed terminal sizes.
 
+Only three, for what Pilot tests cannot see: the layout of the home screen, of a
+convolution step (the window drawn on the padded input, the math pane under it) and of
+the check screen. Everything else on screen is asserted as text and state by the Pilot
+tests (``test_lab.py``, ``test_reload.py``, ``test_check.py``, ``test_home.py``). Textual is
+pinned to a minor version in ``pyproject.toml``, so a renderer change is a deliberate
+upgrade that re-baselines these.
+
 The apps are built from the files in ``tests/tui/fixtures`` (run from that folder, so
 paths shown on screen do not depend on where the repository is checked out).
 Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after checking
@@ -44,26 +51,6 @@ def test_conv_step_with_its_window_on_the_padded_input(snap_compare):
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
-def test_backward_step(snap_compare):
-    app, run_before = lab("mlp.yaml", "n", "right", "down")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-
-
 def test_check_screen(snap_compare):
     app, run_before = lab("mlp.yaml", "c")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-
-
-def test_error_panel(snap_compare):
-    app, run_before = lab("broken.yaml")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-
-
-def test_multichannel_conv_at_120x36(snap_compare):
-    app, run_before = lab("multichannel.yaml", "down")
-    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
-
-
-def test_training_update_at_120x36(snap_compare):
-    app, run_before = lab("train.yaml", "right", "right")
-    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
