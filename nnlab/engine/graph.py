@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nnlab.engine import ops as _ops  # noqa: F401  (registers the ops)
+from nnlab.engine.composites import COMPOSITES, Composite
 from nnlab.engine.ops.base import REGISTRY, REQUIRED, Op, ShapeError
 from nnlab.errors import Location, NnlabError, closest, did_you_mean
 from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Equation, Expr, Index, ListLit, Name, Neg,
@@ -25,11 +26,7 @@ from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Equation, Expr, Index,
 from nnlab.scenario.model import Scenario
 
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
-COMPOSITES = ("attention", "gru_cell", "rnn_cell", "dense")
 REFERENCE_FUNCS = ("grad", "shape", "size")
-GRU_WEIGHTS = ("W_ir", "W_hr", "W_iz", "W_hz", "W_in", "W_hn")
-GRU_BIASES = ("b_ir", "b_hr", "b_iz", "b_hz", "b_in", "b_hn")
-GRU_VARIANTS = ("reset_after", "reset_before")
 
 
 @dataclass
@@ -108,16 +105,6 @@ class Graph:
         return seen
 
 
-@dataclass(frozen=True)
-class _Const:
-    """A constant made by a composite expansion (e.g. √d_k), with a display label."""
-
-    value: float
-    label: str
-    col: int = 0
-    end: int = 0
-
-
 class GraphBuilder:
     """Compiles a scenario's equations into a :class:`Graph`."""
 
@@ -161,7 +148,7 @@ class GraphBuilder:
         self.eq = eq
         expr = eq.expr
         if isinstance(expr, Call) and expr.func in COMPOSITES:
-            getattr(self, f"_composite_{expr.func}")(eq.name, expr)
+            self._composite(eq.name, expr)
         else:
             self._compile(expr, out_name=eq.name, text=eq.text)
         self.g.lines.append((eq.name, eq))
@@ -185,8 +172,6 @@ class GraphBuilder:
             if out_name is not None:
                 return self._op("add", [nid, self._const(0, "0", e)], {}, e, out_name, text)
             return nid
-        if isinstance(e, _Const):
-            return self._const(e.value, e.label, e, exact=False)
         if isinstance(e, BinOp) and e.op == "+" and (_is_matmul(e.left) or _is_matmul(e.right)):
             prod, bias = (e.left, e.right) if _is_matmul(e.left) else (e.right, e.left)
             a, b = self._compile(prod.left), self._compile(prod.right)
@@ -325,14 +310,14 @@ class GraphBuilder:
         if out_name is None:
             self._temp += 1
             nid = f"{self.eq.name}#{self._temp}"
-            label = to_text(e) if not isinstance(e, _Const) else e.label
+            label = to_text(e)
         else:
             nid = out_name
             label = out_name
             self._temp = 0
         batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
         node = Node(nid, "op", label, shape, batched, op, tuple(i for i in inputs if i is not None),
-                    self.line, self._loc(e), text or (e.label if isinstance(e, _Const) else to_text(e)),
+                    self.line, self._loc(e), text or to_text(e),
                     named=out_name is not None if named is None else named)
         node.op_inputs = tuple(inputs)  # type: ignore[attr-defined]  # with None for absent optionals
         self.g.nodes[nid] = node
@@ -370,93 +355,42 @@ class GraphBuilder:
                 out[n] = defaults[n]
         return out
 
-    def _composite_dense(self, name: str, e: Call) -> None:
-        a = self._args(e, ("x", "W", "b"), {"b": None})
-        expr: Expr = BinOp("@", a["W"], a["x"], e.col, e.end)
-        if a["b"] is not None and not isinstance(a["b"], NoneLit):
-            expr = BinOp("+", expr, a["b"], e.col, e.end)
-        self._compile(expr, out_name=name, text=self.eq.text)
+    def _composite(self, name: str, e: Call) -> None:
+        """Expand a composite's template (:mod:`nnlab.engine.composites`) into named lines."""
+        comp = COMPOSITES[e.func]
+        args = self._args(e, comp.params, comp.defaults)
+        literals = {}
+        for key, choice in comp.choices.items():
+            value = self._literal(args[key], e.func, key)
+            if value not in choice.values:
+                raise NnlabError(f"unknown {choice.noun} {value!r}", self._loc(args[key]), choice.hint_for(value),
+                                 kind="arity")
+            literals[key] = value
+        members = self._group(comp, e, args[comp.group.param]) if comp.group else set()
+        for part in comp.expand(name, args, literals, members, self.eq.text, e.col, e.end):
+            self._sub_line(part.name, part.expr, part.text)
 
-    def _composite_rnn_cell(self, name: str, e: Call) -> None:
-        a = self._args(e, ("x", "h", "W_xh", "W_hh", "b"), {"b": None})
-        z: Expr = BinOp("+", BinOp("@", a["W_xh"], a["x"], e.col, e.end),
-                        BinOp("@", a["W_hh"], a["h"], e.col, e.end), e.col, e.end)
-        if a["b"] is not None and not isinstance(a["b"], NoneLit):
-            z = BinOp("+", z, a["b"], e.col, e.end)
-        self._compile(Call("tanh", (z,), (), e.col, e.end), out_name=name, text=self.eq.text)
-
-    def _composite_attention(self, name: str, e: Call) -> None:
-        a = self._args(e, ("Q", "K", "V", "mask"), {"mask": NoneLit()})
-        mask = self._literal(a["mask"], "attention", "mask")
-        if mask not in (None, "causal"):
-            raise NnlabError(f"unknown mask {mask!r}", self._loc(a["mask"]), "use mask='causal' or leave it out.",
+    def _group(self, comp: Composite, e: Call, arg: Expr) -> set[str]:
+        """The ids of the members of the group ``arg`` names, checked against what ``comp`` needs."""
+        spec = comp.group
+        assert spec is not None
+        if not isinstance(arg, Name):
+            nth = ("first", "second", "third", "fourth", "fifth")[comp.params.index(spec.param)]
+            raise NnlabError(f"the {nth} argument of {e.func} must name a group of weights", self._loc(arg),
                              kind="arity")
-        q, k, v = (to_text(a[n]) for n in ("Q", "K", "V"))
-        scores = Call("attention_scores", (a["Q"], a["K"]), (), e.col, e.end)
-        self._sub_line(f"{name}.scores", scores, f"{q} @ {k}.T / √d_k")
-        kwargs = (("axis", Num(-1, "-1")),) + ((("mask", Str("causal")),) if mask else ())
-        self._sub_line(f"{name}.weights", Call("softmax", (Name(f"{name}.scores", e.col, e.end),), kwargs,
-                                               e.col, e.end),
-                       f"softmax({name}.scores, axis=-1" + (", mask='causal')" if mask else ")"))
-        self._compile(BinOp("@", Name(f"{name}.weights", e.col, e.end), a["V"], e.col, e.end),
-                      out_name=name, text=f"{name}.weights @ {v}")
-
-    def _composite_gru_cell(self, name: str, e: Call) -> None:
-        a = self._args(e, ("x", "h", "P", "variant"), {"variant": Str("reset_after")})
-        variant = self._literal(a["variant"], "gru_cell", "variant")
-        if variant not in GRU_VARIANTS:
-            raise NnlabError(f"unknown GRU variant {variant!r}", self._loc(a["variant"]),
-                             did_you_mean(str(variant), GRU_VARIANTS) or "use 'reset_after' or 'reset_before'.",
-                             kind="arity")
-        if not isinstance(a["P"], Name):
-            raise NnlabError("the third argument of gru_cell must name a group of weights", self._loc(a["P"]),
-                             kind="arity")
-        group = a["P"].id
+        group = arg.id
         members = {n for n in self.g.nodes if n.startswith(group + ".")}
         if not members:
-            raise NnlabError(f"unknown group '{group}'", self._loc(a["P"]),
+            example = ", ".join(f"{m}: …" for m in spec.needs[:2])
+            raise NnlabError(f"unknown group '{group}'", self._loc(arg),
                              did_you_mean(group, {n.split(".")[0] for n in self.g.nodes if "." in n})
-                             or f"define values: {{{group}: {{W_ir: …, W_hr: …, …}}}}.", kind="name")
-        for w in GRU_WEIGHTS:
+                             or f"define values: {{{group}: {{{example}, …}}}}.", kind="name")
+        for w in spec.needs:
             if f"{group}.{w}" not in members:
-                raise NnlabError(f"group '{group}' has no {w}", self._loc(a["P"]),
-                                 "gru_cell needs W_ir W_hr W_iz W_hz W_in W_hn (biases b_… are optional).",
-                                 kind="name")
-        c = (e.col, e.end)
-        x, h = a["x"], a["h"]
-
-        def P(n):  # noqa: N802 - the group's member
-            return Name(f"{group}.{n}", *c)
-
-        def affine(w, inp, b):
-            t: Expr = BinOp("@", P(w), inp, *c)
-            if f"{group}.{b}" in members:
-                t = BinOp("+", t, P(b), *c)
-            return t
-
-        def gate(gi, gh):
-            return BinOp("+", affine(f"W_i{gi}", x, f"b_i{gi}"), affine(f"W_h{gh}", h, f"b_h{gh}"), *c)
-        # (each affine(...) with a bias compiles to one `affine` step: W·x + b)
-
-        xt, ht = to_text(x), to_text(h)
-        self._sub_line(f"{name}.r", Call("sigmoid", (gate("r", "r"),), (), *c),
-                       f"σ(W_ir·{xt} + b_ir + W_hr·{ht} + b_hr)")
-        self._sub_line(f"{name}.z", Call("sigmoid", (gate("z", "z"),), (), *c),
-                       f"σ(W_iz·{xt} + b_iz + W_hz·{ht} + b_hz)")
-        r = Name(f"{name}.r", *c)
-        if variant == "reset_after":
-            inner = BinOp("+", affine("W_in", x, "b_in"), BinOp("*", r, affine("W_hn", h, "b_hn"), *c), *c)
-            ntext = f"tanh(W_in·{xt} + b_in + r ⊙ (W_hn·{ht} + b_hn))"
-        else:
-            hn: Expr = BinOp("@", P("W_hn"), BinOp("*", r, h, *c), *c)
-            if f"{group}.b_hn" in members:
-                hn = BinOp("+", hn, P("b_hn"), *c)
-            inner = BinOp("+", affine("W_in", x, "b_in"), hn, *c)
-            ntext = f"tanh(W_in·{xt} + b_in + W_hn·(r ⊙ {ht}) + b_hn)"
-        self._sub_line(f"{name}.n", Call("tanh", (inner,), (), *c), ntext)
-        z, n = Name(f"{name}.z", *c), Name(f"{name}.n", *c)
-        blend = BinOp("+", BinOp("*", z, h, *c), BinOp("*", BinOp("-", Num(1, "1"), z, *c), n, *c), *c)
-        self._compile(blend, out_name=name, text=f"z ⊙ {ht} + (1 − z) ⊙ n   [{variant}]")
+                note = f" ({spec.note})" if spec.note else ""
+                raise NnlabError(f"group '{group}' has no {w}", self._loc(arg),
+                                 f"{e.func} needs {' '.join(spec.needs)}{note}.", kind="name")
+        return members
 
 
 def _is_matmul(e: Expr) -> bool:
