@@ -12,6 +12,7 @@ before anything runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -29,6 +30,19 @@ BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "
 REFERENCE_FUNCS = ("grad", "shape", "size")
 
 
+class NodeKind(StrEnum):
+    """What a graph node is. A ``StrEnum``: ``NodeKind.DATA == "data"``, and JSON writes the string."""
+
+    VALUE = "value"
+    """A leaf from ``values:`` (a parameter or constant tensor: one copy for every example)."""
+    DATA = "data"
+    """A leaf from ``data:`` (one row per example)."""
+    CONST = "const"
+    """A number written in an equation (``2`` in ``2 * x``); id ``const:2``, never shown as a name."""
+    OP = "op"
+    """The result of one primitive op: a named line or part, or an unnamed sub-expression (a temp)."""
+
+
 @dataclass
 class Node:
     """A vertex of the computation graph.
@@ -36,7 +50,7 @@ class Node:
     Attributes:
         id: Unique id: a value/data/line name, ``"C.scores"``, or ``"z1#2"`` for a
             sub-expression.
-        kind: ``"value"``, ``"data"``, ``"const"`` or ``"op"``.
+        kind: A :class:`NodeKind`.
         label: What to show: the name, the sub-expression text, or the number.
         shape: Per-example shape.
         batched: True if the node depends on ``data`` (one row per example).
@@ -51,7 +65,7 @@ class Node:
     """
 
     id: str
-    kind: str
+    kind: NodeKind
     label: str
     shape: tuple[int, ...]
     batched: bool = False
@@ -63,6 +77,19 @@ class Node:
     named: bool = False
     value: np.ndarray | None = None
     exact: np.ndarray | None = None
+
+    @property
+    def is_temp(self) -> bool:
+        """An unnamed sub-expression of a line (``W1 @ x`` inside ``z1 = W1 @ x + b1``; id ``z1#1``)."""
+        return self.kind is NodeKind.OP and not self.named
+
+    @property
+    def visible(self) -> bool:
+        """A name the user can write: a value, a data column, a line or a composite's part.
+
+        Constants and temps are not: they have no name of their own.
+        """
+        return self.named and self.kind is not NodeKind.CONST
 
 
 @dataclass
@@ -76,6 +103,10 @@ class Graph:
     plans: dict = field(default_factory=dict, repr=False, compare=False)
     """Backward plans per (target, wrt), made by the engine on first use."""
 
+    def names(self) -> list[str]:
+        """The user-visible node names (:attr:`Node.visible`), in graph order."""
+        return [nid for nid, node in self.nodes.items() if node.visible]
+
     def consumers(self) -> dict[str, list[str]]:
         """For each node id, the op nodes that use it (with repeats for repeated use)."""
         users: dict[str, list[str]] = {n: [] for n in self.nodes}
@@ -87,9 +118,9 @@ class Graph:
     def display(self, nid: str) -> str:
         """A name to use for a node inside formulas: its id, or ``(text)`` for temps."""
         node = self.nodes[nid]
-        if node.kind == "const":
+        if node.kind is NodeKind.CONST:
             return node.label
-        if node.kind == "op" and not node.named:
+        if node.is_temp:
             return f"({node.label})"
         return nid
 
@@ -115,16 +146,17 @@ class GraphBuilder:
         self.line_names: dict[str, int] = {}
         self._temp = 0
         for name, v in scenario.values.items():
-            self._leaf(name, "value", v.array, v.exact, v.loc, batched=False)
+            self._leaf(name, NodeKind.VALUE, v.array, v.exact, v.loc, batched=False)
         for name, v in scenario.data.items():
             if batch_data:
-                self._leaf(name, "data", v.array, v.exact, v.loc, batched=True)
+                self._leaf(name, NodeKind.DATA, v.array, v.exact, v.loc, batched=True)
             else:
-                self._leaf(name, "data", v.array[0], None if v.exact is None else v.exact[0], v.loc, batched=True)
+                self._leaf(name, NodeKind.DATA, v.array[0], None if v.exact is None else v.exact[0], v.loc, batched=True)
 
-    def _leaf(self, name, kind, array, exact, loc, batched):
-        shape = tuple(array.shape[1:]) if kind == "data" else tuple(array.shape)
-        self.g.nodes[name] = Node(name, kind, name, shape, batched=(kind == "data"), loc=loc,
+    def _leaf(self, name: str, kind: NodeKind, array: np.ndarray, exact: np.ndarray | None,
+              loc: Location | None, batched: bool) -> None:
+        shape = tuple(array.shape[1:]) if kind is NodeKind.DATA else tuple(array.shape)
+        self.g.nodes[name] = Node(name, kind, name, shape, batched=(kind is NodeKind.DATA), loc=loc,
                                   named=True, value=array, exact=exact)
 
     # ----------------------------------------------------------------- lines
@@ -139,7 +171,7 @@ class GraphBuilder:
     def _line(self, i: int, eq: Equation) -> None:
         if eq.name in self.g.nodes:
             prev = self.g.nodes[eq.name]
-            where = "in values" if prev.kind == "value" else "in data" if prev.kind == "data" else \
+            where = "in values" if prev.kind is NodeKind.VALUE else "in data" if prev.kind is NodeKind.DATA else \
                 f"on compute line {prev.line + 1}"
             raise NnlabError(f"'{eq.name}' is already defined {where}", eq.loc.shifted(
                 len(eq.loc.source) - len(eq.loc.source.lstrip(" -")), len(eq.name)),
@@ -211,7 +243,7 @@ class GraphBuilder:
             raise NnlabError(f"'{e.id}' is a group, not a tensor", self._loc(e),
                              f"use one of its members, e.g. {sorted(n for n in self.g.nodes if n.startswith(e.id + '.'))[0]}.",
                              kind="name")
-        names = [n for n in self.g.nodes if "#" not in n]
+        names = self.g.names()
         raise NnlabError(f"unknown name '{e.id}'", self._loc(e),
                          did_you_mean(e.id, names) or "define it under values: or on an earlier compute line.",
                          kind="name")
@@ -225,7 +257,7 @@ class GraphBuilder:
                     fr = np.array(Fraction(raw), dtype=object)
                 except (ValueError, ZeroDivisionError):
                     fr = None
-            self.g.nodes[nid] = Node(nid, "const", raw, (), value=np.array(float(value)), exact=fr)
+            self.g.nodes[nid] = Node(nid, NodeKind.CONST, raw, (), value=np.array(float(value)), exact=fr)
         return nid
 
     def _call(self, e: Call, out_name: str | None, text: str | None) -> str:
@@ -316,7 +348,7 @@ class GraphBuilder:
             label = out_name
             self._temp = 0
         batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
-        node = Node(nid, "op", label, shape, batched, op, tuple(i for i in inputs if i is not None),
+        node = Node(nid, NodeKind.OP, label, shape, batched, op, tuple(i for i in inputs if i is not None),
                     self.line, self._loc(e), text or to_text(e),
                     named=out_name is not None if named is None else named)
         node.op_inputs = tuple(inputs)  # type: ignore[attr-defined]  # with None for absent optionals
@@ -409,4 +441,4 @@ def build_graph(scenario: Scenario) -> Graph:
 
 def closest_name(graph: Graph, name: str) -> str | None:
     """The defined node name closest to ``name`` (for hints)."""
-    return closest(name, [n for n in graph.nodes if "#" not in n and not n.startswith("const:")])
+    return closest(name, graph.names())

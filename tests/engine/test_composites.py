@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnlab.engine.composites import COMPOSITES, Choice, Group, composite
-from nnlab.engine.graph import build_graph
+from nnlab.engine.graph import NodeKind, build_graph
 from nnlab.errors import NnlabError
 from nnlab.scenario import loads
 from nnlab.scenario.expr import Call, Name, parse_expr
@@ -124,3 +124,15 @@ def test_every_composite_is_documented_and_choices_are_literals():
         assert f"`{name}(" in docs, name
         for key, choice in comp.choices.items():
             assert isinstance(choice, Choice) and key in comp.params
+
+
+def test_node_kinds_and_visible_names():
+    g = _graph("y = 2 * W @ x", "C = attention(Q, Q, Q)")
+    assert g.nodes["x"].kind is NodeKind.VALUE and g.nodes["x"].kind == "value"
+    assert g.nodes["const:2"].kind is NodeKind.CONST and not g.nodes["const:2"].visible
+    assert g.nodes["y#1"].is_temp and not g.nodes["y#1"].visible
+    assert g.nodes["C.scores"].visible and not g.nodes["C.scores"].is_temp
+    names = g.names()
+    assert {"x", "W", "b", "y", "C.scores", "C.weights", "C", "P.W_ir"} <= set(names)
+    assert not any("#" in n or n.startswith("const:") for n in names)
+    assert json.dumps({"kind": g.nodes["y"].kind}) == '{"kind": "op"}'
