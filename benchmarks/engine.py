@@ -90,9 +90,8 @@ def best_ms(*fns: Callable[[], object], repeats: int, rounds: int = 10, pause: f
     * **Turns.** They give each function the same process state: glibc's malloc
       adapts its mmap/trim thresholds to the allocations it has seen, and until it
       has, a large-array workload can spend a third of its time in page faults
-      (whichever library ran first would pay for both). nnlab's first large run fixes
-      those thresholds for the whole process (nnlab/engine/memory.py), so torch,
-      measured in the same process, gets the same malloc.
+      (whichever library ran first would pay for both); the warm-up call of each
+      turn lets it adapt before anything is timed.
     * **Many short turns.** This 2-core VM's speed drifts by up to 1.5× over
       seconds; with 3 long turns a slow spell could cover most of one side's
       timings (the same build measured 1.22 and 1.58 in two processes). Ten turns
@@ -174,7 +173,7 @@ def maxpool_case(name, x_shape, size, stride, target):
 # attention: the engine's whole path (attention composite expanded into its primitive
 # steps, forward + backward through run_graph) against torch's scaled_dot_product_attention.
 # ============================================================================
-def attention_case(tokens: int = 512, d: int = 64, target: float = 1.5) -> Case:
+def attention_case(tokens: int = 512, d: int = 64, target: float = 2.0) -> Case:
     """Self-attention on ``tokens × d`` through the engine (graph run, recorded trace)."""
     from nnlab.engine.graph import build_graph
     from nnlab.engine.run import run_graph
