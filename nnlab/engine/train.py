@@ -1,9 +1,12 @@
 """Training: the perceptron rule and (minibatch) gradient descent, every update a step.
 
-A training run keeps only **parameter snapshots** (one per update) and a small
-record per update; the forward/backward detail of any update is recomputed from
-its snapshot on demand, so a 10,000-epoch run stays small and stepping backward
-"undoes" an update by moving an index.
+A training run keeps a small record per update and the parameters only as
+**checkpoints** every ``k`` updates (:class:`Snapshots`): the parameters after any
+other update are recomputed from the nearest checkpoint before it by replaying the
+recorded updates with the same arithmetic (bitwise the same values), and the
+forward/backward detail of any update is recomputed from its parameters on demand.
+So a 100,000-epoch run or a 784-128-10 MLP stays within a memory budget, and
+stepping backward "undoes" an update by moving an index.
 
 Conventions:
 
@@ -60,7 +63,7 @@ class TrainConfig:
     z: str | None  # perceptron: the argument of step feeding `predict`
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpdateRecord:
     """One update: which examples, in which epoch, and what happened.
 
@@ -81,6 +84,93 @@ class UpdateRecord:
     loss: float | None = None
 
 
+class Snapshots(Sequence):
+    """The parameters after every update, kept as checkpoints every ``interval`` updates.
+
+    ``snapshots[u]`` is the parameters after ``u`` updates (``[0]`` = start), a dict of
+    batch-first arrays, like a list of every update's parameters. Only every
+    ``interval``-th is stored (as one flat array; the latest is kept as it is); any
+    other is recomputed from the checkpoint before it by replaying the recorded updates
+    with training's own arithmetic, so the values are bitwise those training had.
+    Replaying costs at most ``interval − 1`` updates; the replayed segments (the last
+    :attr:`SEGMENTS` of them) are cached, so stepping forward or back within one
+    costs nothing and stepping on from its end costs one update.
+
+    Attributes:
+        interval: Updates between checkpoints (1 = every update kept).
+        replay: ``(params, number) → params after update number``; set by :func:`train`.
+    """
+
+    SEGMENTS = 2
+
+    def __init__(self, start: dict[str, np.ndarray], interval: int = 1) -> None:
+        self.interval = max(1, int(interval))
+        self.replay: Any = None
+        self._layout = [(name, np.asarray(a).shape, np.asarray(a).size) for name, a in start.items()]
+        self._flat = len({np.asarray(a).dtype for a in start.values()}) == 1
+        self._checkpoints: list[Any] = []
+        self._segments: OrderedDict[int, list[dict[str, np.ndarray]]] = OrderedDict()
+        self._count = 0
+        self._last = start
+        self.append(start)
+
+    def append(self, params: dict[str, np.ndarray]) -> None:
+        """Add the parameters after the next update (stored if a checkpoint falls on it)."""
+        if self._count % self.interval == 0:
+            if self._flat:
+                flat = np.concatenate([np.asarray(params[name]).reshape(-1) for name, _, _ in self._layout])
+            else:
+                flat = {name: np.array(params[name], copy=True) for name, _, _ in self._layout}
+            self._checkpoints.append(flat)
+        self._count += 1
+        self._last = params
+
+    @property
+    def checkpoints(self) -> int:
+        """How many checkpoints are stored."""
+        return len(self._checkpoints)
+
+    def forget(self) -> None:
+        """Drop the cached replayed segments (the checkpoints stay)."""
+        self._segments.clear()
+
+    def _restore(self, c: int) -> dict[str, np.ndarray]:
+        """Fresh arrays holding checkpoint ``c`` (the parameters after ``c · interval`` updates)."""
+        stored = self._checkpoints[c]
+        if not self._flat:
+            return {name: a.copy() for name, a in stored.items()}
+        out, offset = {}, 0
+        for name, shape, size in self._layout:
+            out[name] = stored[offset:offset + size].reshape(shape).copy()
+            offset += size
+        return out
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, u):  # type: ignore[override]
+        if isinstance(u, slice):
+            return [self[i] for i in range(*u.indices(len(self)))]
+        u = int(u)
+        if u < 0:
+            u += self._count
+        if not 0 <= u < self._count:
+            raise IndexError(u)
+        if u == self._count - 1:
+            return self._last
+        c = u - u % self.interval
+        seg = self._segments.get(c)
+        if seg is None:
+            seg = self._segments[c] = [self._restore(c // self.interval)]
+            while len(self._segments) > self.SEGMENTS:
+                self._segments.popitem(last=False)
+        else:
+            self._segments.move_to_end(c)
+        while len(seg) <= u - c:
+            seg.append(self.replay(seg[-1], c + len(seg)))
+        return seg[u - c]
+
+
 @dataclass
 class Training:
     """The result of training: snapshots, records and the summary facts."""
@@ -90,7 +180,7 @@ class Training:
     config: TrainConfig
     params: list[str]
     arithmetic: str
-    snapshots: list[dict[str, np.ndarray]]   # [0] = start, [u] = after update u (batch-first arrays)
+    snapshots: Snapshots                      # [0] = start, [u] = after update u (batch-first arrays)
     records: list[UpdateRecord]
     epoch_end: list[int]                      # update count at the end of each epoch ([0] = 0)
     mistakes: list[int] = field(default_factory=list)
@@ -144,7 +234,10 @@ class Training:
     # ------------------------------------------------------------ evaluation
     def leaves_at(self, snapshot: int, examples: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
         """Leaf arrays for the parameters after ``snapshot`` updates, on some (or all) examples."""
-        leaves = dict(self.snapshots[snapshot])
+        return self._leaves(self.snapshots[snapshot], examples)
+
+    def _leaves(self, params: dict[str, np.ndarray], examples: tuple[int, ...] | None) -> dict[str, np.ndarray]:
+        leaves = dict(params)
         exact = self.arithmetic == "exact"
         rows: Any = None
         if examples is not None:  # a run of consecutive examples is a view, not a copy
@@ -173,6 +266,19 @@ class Training:
         else:
             self._cache.move_to_end(key)
         return run
+
+    def _rate(self) -> Any:
+        """η as the arithmetic uses it: a Fraction in exact mode, else a float."""
+        return self.config.lr if self.arithmetic == "exact" else float(self.config.lr)
+
+    def _replay(self, params: dict[str, np.ndarray], number: int) -> dict[str, np.ndarray]:
+        """The parameters after update ``number`` from those before it, computed as training computed them."""
+        rec = self.records[number - 1]
+        if self.config.rule == "perceptron":
+            if not rec.changed:
+                return dict(params)
+            return _perceptron_update(self, params, rec.examples, self._rate())[0]
+        return _gd_update(self, params, rec.examples, self._rate())[0]
 
     @property
     def loss_target(self) -> str | None:
@@ -275,8 +381,39 @@ def _param_names(s: Scenario) -> list[str]:
 # ---------------------------------------------------------------------- training
 
 
-def train(scenario: Scenario) -> Training:
+CHECKPOINT_BUDGET = 128 * 2**20
+"""Bytes the parameter checkpoints of one training may take (128 MiB).
+
+The checkpoint interval ``k`` is the smallest that keeps
+``(most updates the training can make + 1) / k`` checkpoints of
+:func:`checkpoint_bytes` each within this budget, so small networks keep every
+update (``k = 1``: 100,000 XOR epochs are 20 MB) and large ones replay at most
+``k − 1`` updates to show any parameters (a 784-128-10 MLP, 50 epochs of 16
+updates: ``k = 5``)."""
+
+
+def checkpoint_bytes(params: dict[str, np.ndarray]) -> int:
+    """What one checkpoint of ``params`` costs: the values in one flat array, plus its header.
+
+    Exact (Fraction) values count 100 bytes more per element for the objects they point to.
+    """
+    size = sum(np.asarray(a).size for a in params.values())
+    exact = any(np.asarray(a).dtype == object for a in params.values())
+    return 8 * size + (100 * size if exact else 0) + 128
+
+
+def checkpoint_interval(params: dict[str, np.ndarray], updates: int, budget: int = CHECKPOINT_BUDGET) -> int:
+    """The interval ``k`` for a training that makes at most ``updates`` updates (see :data:`CHECKPOINT_BUDGET`)."""
+    return max(1, math.ceil((updates + 1) * checkpoint_bytes(params) / budget))
+
+
+def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Training:
     """Train a scenario with a ``train:`` block.
+
+    Args:
+        scenario: The loaded scenario.
+        checkpoint_every: Keep the parameters every this many updates (default: from
+            :data:`CHECKPOINT_BUDGET`); 1 keeps every update's, as tests compare.
 
     Raises:
         NnlabError: For an invalid ``train:`` block, or NaN/inf during training.
@@ -293,30 +430,44 @@ def train(scenario: Scenario) -> Training:
     start = {p: leaf_array(graph.nodes[p], exact) for p in params}
     if not exact:
         start = {p: a.astype(float) for p, a in start.items()}
-    tr = Training(scenario, graph, cfg, params, arithmetic, [start], [], [0])
-    lr = cfg.lr if exact else float(cfg.lr)
     n = len(next(iter(scenario.data.values())).array)
+    per_epoch = n if cfg.rule == "perceptron" else 1 if cfg.batch is None else -(-n // cfg.batch)
+    bound = cfg.epochs * per_epoch
+    limit = scenario.options.get("max_updates")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        bound = min(bound, limit)
+    snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound))
+    tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, [], [0])
+    snapshots.replay = tr._replay
+    lr = tr._rate()
     rng = np.random.default_rng(cfg.seed)
-    history = {_key(start): 0} if cfg.rule == "perceptron" else {}
+    history = {hash(_key(start)): [0]} if cfg.rule == "perceptron" else {}
     tr.wrt = _requires(graph, params)
+    current = start
+    examples = [(i,) for i in range(n)]  # one tuple per example, shared by the records
+    batches: list[tuple[int, ...]] | None = None
     for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
         if cfg.rule == "perceptron":
-            wrong = _perceptron_epoch(tr, order, epoch, lr)
+            current, wrong = _perceptron_epoch(tr, current, [examples[i] for i in order], epoch, lr)
             tr.mistakes.append(wrong)
         else:
-            _gd_epoch(tr, order, epoch, lr)
+            if batches is None or cfg.order == "shuffle":  # sequential: the same batches every epoch
+                size = n if cfg.batch is None else cfg.batch
+                batches = [tuple(order[s:s + size].tolist()) for s in range(0, n, size)]
+            current = _gd_epoch(tr, current, batches, epoch, lr)
         tr.epoch_end.append(len(tr.records))
         if cfg.rule == "perceptron":
             if wrong == 0:
                 tr.converged = True
                 break
-            key = _key(tr.snapshots[-1])
-            if key in history:
-                tr.cycle_start = history[key]
-                tr.cycle_length = epoch - history[key]
+            key = _key(current)
+            same = [e for e in history.get(hash(key), ()) if _key(tr.snapshots[tr.epoch_end[e]]) == key]
+            if same:
+                tr.cycle_start = same[0]
+                tr.cycle_length = epoch - same[0]
                 break
-            history[key] = epoch
+            history.setdefault(hash(key), []).append(epoch)
     return tr
 
 
@@ -330,54 +481,69 @@ def _requires(graph: Graph, params: list[str]) -> frozenset[str]:
 
 
 def _key(snapshot: dict[str, np.ndarray]) -> tuple:
+    """The parameters as exact Python values (epoch ends are compared by this, via its hash)."""
     return tuple((k, tuple(np.asarray(v).reshape(-1).tolist())) for k, v in sorted(snapshot.items()))
 
 
-def _perceptron_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> int:
-    cfg = tr.config
+def _perceptron_epoch(tr: Training, params: dict[str, Any], order: list[tuple[int]], epoch: int,
+                      lr: Any) -> tuple[dict[str, Any], int]:
     wrong = 0
-    for i in order:
-        params = tr.snapshots[-1]
-        run = run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, (int(i),)), target=cfg.z, record=False,
-                        arithmetic=tr.arithmetic, wrt=tr.wrt)
-        yhat = run.values[cfg.predict].reshape(-1)[0]
-        y = run.values[cfg.target].reshape(-1)[0]
-        err = y - yhat
-        new = dict(params)
-        changed = err != 0
-        if changed:
-            wrong += 1
-            for p in tr.params:
-                dz = run.grads.get(p)
-                if dz is None:
-                    continue
-                new[p] = params[p] + lr * err * dz
+    for example in order:
+        new, err, changed = _perceptron_update(tr, params, example, lr)
+        wrong += changed
         tr.snapshots.append(new)
-        tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, (int(i),), bool(changed), err))
-    return wrong
+        tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, example, changed, err))
+        params = new
+    return params, wrong
 
 
-def _gd_epoch(tr: Training, order: np.ndarray, epoch: int, lr: Any) -> None:
+def _perceptron_update(tr: Training, params: dict[str, Any], example: tuple[int], lr: Any) -> tuple[dict, Any, bool]:
+    """One perceptron update on one example: the new parameters, y − ŷ, and whether anything changed."""
     cfg = tr.config
-    size = len(order) if cfg.batch is None else cfg.batch
-    for start in range(0, len(order), size):
-        batch = tuple(order[start:start + size].tolist())
-        params = tr.snapshots[-1]
-        leaves = tr.leaves_at(len(tr.snapshots) - 1, batch)
-        run = run_graph(tr.graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=tr.wrt,
-                        check_finite=False)
-        loss = float(np.mean(to_float(run.values[cfg.loss])))
-        new = _descend(params, {p: run.grads.get(p) for p in tr.params}, lr, keep=leaves.values())
-        del run  # _descend may have reused its gradients' memory
-        last = start + size >= len(order)  # parameters are checked once per epoch, the loss every update
+    run = run_graph(tr.graph, tr._leaves(params, example), target=cfg.z, record=False, arithmetic=tr.arithmetic,
+                    wrt=tr.wrt)
+    yhat = run.values[cfg.predict].reshape(-1)[0]
+    y = run.values[cfg.target].reshape(-1)[0]
+    err = y - yhat
+    new = dict(params)
+    changed = bool(err != 0)
+    if changed:
+        for p in tr.params:
+            dz = run.grads.get(p)
+            if dz is None:
+                continue
+            new[p] = params[p] + lr * err * dz
+    return new, err, changed
+
+
+def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...]], epoch: int,
+              lr: Any) -> dict[str, Any]:
+    cfg = tr.config
+    for j, batch in enumerate(batches):
+        new, loss = _gd_update(tr, params, batch, lr)
+        last = j == len(batches) - 1  # parameters are checked once per epoch, the loss every update
         if not np.isfinite(loss) or (last and not all(np.isfinite(np.sum(to_float(v))) for v in new.values())):
             # find the first op where it happens, with the full checks on
-            run_graph(tr.graph, tr.leaves_at(len(tr.snapshots) - 1, batch), target=cfg.loss, record=False,
+            run_graph(tr.graph, tr._leaves(params, batch), target=cfg.loss, record=False,
                       arithmetic=tr.arithmetic, wrt=tr.wrt)
             raise NnlabError(f"the parameters become nan/inf at update {len(tr.records) + 1} (epoch {epoch}); "
                              "the learning rate may be too large", tr.scenario.loc_of("train", "lr"), kind="nan")
         tr.snapshots.append(new)
         tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, batch, True, loss=loss))
+        params = new
+    return params
+
+
+def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr: Any) -> tuple[dict, float]:
+    """One gradient-descent update on one batch: the new parameters and the batch's mean loss before it."""
+    cfg = tr.config
+    leaves = tr._leaves(params, batch)
+    run = run_graph(tr.graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=tr.wrt,
+                    check_finite=False)
+    loss = float(np.mean(to_float(run.values[cfg.loss])))
+    new = _descend(params, {p: run.grads.get(p) for p in tr.params}, lr, keep=leaves.values())
+    del run  # _descend may have reused its gradients' memory
+    return new, loss
 
 
 REUSE_MIN = 1024
@@ -504,4 +670,4 @@ def explain_update(tr: Training, number: int, param: str, element: tuple[int, ..
                        (Use(0, idx),), note=note)
 
 
-__all__ = ["Training", "TrainSteps", "train", "explain_update", "FORWARD", "BACKWARD", "grad_label"]
+__all__ = ["Training", "Snapshots", "TrainSteps", "train", "explain_update", "FORWARD", "BACKWARD", "grad_label"]
