@@ -77,6 +77,9 @@ class Node:
     named: bool = False
     value: np.ndarray | None = None
     exact: np.ndarray | None = None
+    op_inputs: tuple[str | None, ...] = ()
+    """One entry per tensor input of the op's signature (op nodes only): like ``inputs``,
+    with None for an absent optional input."""
 
     @property
     def is_temp(self) -> bool:
@@ -350,8 +353,7 @@ class GraphBuilder:
         batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
         node = Node(nid, NodeKind.OP, label, shape, batched, op, tuple(i for i in inputs if i is not None),
                     self.line, self._loc(e), text or to_text(e),
-                    named=out_name is not None if named is None else named)
-        node.op_inputs = tuple(inputs)  # type: ignore[attr-defined]  # with None for absent optionals
+                    named=out_name is not None if named is None else named, op_inputs=tuple(inputs))
         self.g.nodes[nid] = node
         self.g.order.append(nid)
         return nid

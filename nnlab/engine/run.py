@@ -352,8 +352,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
         if (check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f"
                 and not _finite(out)):
             _nonfinite(graph, node, out, number - 1)
-        op.saved["_out_shape"] = out.shape
-        op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
+        op.out_shape = out.shape
+        op.in_shapes = [None if x is None else x.shape for x in xs]
         values[nid] = freeze(out)
         if record:
             steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,

@@ -20,7 +20,6 @@ a power with a tensor exponent of a non-positive base).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from nnlab.numfmt import fmt_index
 from nnlab.symbolic.diff import gradient
 from nnlab.symbolic.expand import const_array, example_of, symbols_of
 from nnlab.symbolic.functions import NAMESPACE
-from nnlab.symbolic.ops import SUPPORTED, NoSymbolicForm, forward
+from nnlab.symbolic.ops import NoSymbolicForm, forward, has_symbolic_form
 
 MAX_LEAVES = 400
 MAX_ELEMENTS = 20_000
@@ -120,9 +119,9 @@ def _qualify(run: Any, max_leaves: int, max_elements: int) -> tuple[list[str], l
     live = g.ancestors(run.target)
     ops = [n for n in g.order if n in live]
     for nid in ops:
-        name = g.nodes[nid].op.name
-        if name not in SUPPORTED:
-            raise _NotQualified(f"op '{name}' has no symbolic form")
+        op = g.nodes[nid].op
+        if not has_symbolic_form(op):
+            raise _NotQualified(f"op '{op.name}' has no symbolic form")
     leaves = [n for n in g.nodes if n in live and g.nodes[n].kind in ("value", "data")]
     count = sum(int(np.prod(g.nodes[n].shape)) * (run.values[n].shape[0] if g.nodes[n].kind == "data" else 1)
                 for n in leaves)
@@ -143,15 +142,11 @@ def _conventions(run: Any, ops: list[str]) -> None:
     g = run.graph
     for nid in ops:
         node = g.nodes[nid]
-        name = node.op.name
-        if name == "bce":
-            p = to_float(run.values[node.op_inputs[0]])
-            if np.any(p * (1 - p) < 1e-12) or np.any(p <= math.exp(-100)):
-                raise _NotQualified(f"{nid}: bce at p ≈ 0 or 1, where its logs are clamped")
-        if name == "pow":
-            b = g.nodes[node.op_inputs[1]]
-            if b.kind != "const" and np.any(to_float(run.values[node.op_inputs[0]]) <= 0):
-                raise _NotQualified(f"{nid}: a tensor power of a non-positive base")
+        values = [None if i is None else to_float(run.values[i]) for i in node.op_inputs]
+        consts = [bool(i) and g.nodes[i].kind == "const" for i in node.op_inputs]
+        why = node.op.symbolic_caveat(values, consts)
+        if why:
+            raise _NotQualified(f"{nid}: {why}")
 
 
 def target_expression(run: Any, ops: list[str], leaves: list[str]) -> tuple[sp.Expr, list[tuple]]:

@@ -292,8 +292,8 @@ def forward_for_local(cls, xs, **params):
     op = cls(**params)
     xs = [None if x is None else np.asarray(x, float) for x in xs]
     out = op.forward(*xs)
-    op.saved["_out_shape"] = out.shape
-    op.saved["_in_shapes"] = [None if x is None else x.shape for x in xs]
+    op.out_shape = out.shape
+    op.in_shapes = [None if x is None else x.shape for x in xs]
     return op, xs, out
 
 

@@ -137,17 +137,16 @@ def test_cross_entropy_probabilities(shape, reduction):
     op = REGISTRY["cross_entropy"]
     inst = op(reduction=reduction)
     inst.infer(shape, shape)
-    check_op(op, [r(*shape), t], reduction=reduction, _kind="prob")
+    check_op(op, [r(*shape), t], reduction=reduction)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_cross_entropy_indices(reduction):
-    check_op(REGISTRY["cross_entropy"], [r(3, 4), np.array([0.0, 3.0, 1.0])], skip=(1,), reduction=reduction,
-             _kind="index")
+    check_op(REGISTRY["cross_entropy"], [r(3, 4), np.array([0.0, 3.0, 1.0])], skip=(1,), reduction=reduction)
 
 
 def test_cross_entropy_value():
-    op = REGISTRY["cross_entropy"](_kind="index")
+    op = REGISTRY["cross_entropy"]()
     out = op.forward(np.array([[[1.0, 2.0, 3.0]]]), np.array([[2.0]]))
     expected = -np.log(np.exp(3) / (np.exp(1) + np.exp(2) + np.exp(3)))
     assert out[0] == pytest.approx(expected, rel=1e-12)
@@ -179,7 +178,7 @@ def test_affine_local_matches_one_hot_default():
     op = REGISTRY["affine"]()
     xs = [r(1, 2, 3), r(1, 3), r(1, 2)]
     out = op.forward(*xs)
-    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    op.out_shape, op.in_shapes = out.shape, [x.shape for x in xs]
     for k, x in enumerate(xs):
         for i in np.ndindex(*x.shape[1:]):
             for o in np.ndindex(*out.shape[1:]):
@@ -201,7 +200,7 @@ def test_attention_scores_local_matches_one_hot_default():
     op = REGISTRY["attention_scores"]()
     xs = [r(1, 3, 2), r(1, 4, 2)]
     out = op.forward(*xs)
-    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    op.out_shape, op.in_shapes = out.shape, [x.shape for x in xs]
     for k, x in enumerate(xs):
         for i in np.ndindex(*x.shape[1:]):
             deps = set(op.dependents(k, i, out.shape[1:]))
@@ -213,7 +212,7 @@ def test_attention_scores_local_matches_one_hot_default():
 
 def test_cross_entropy_unnormalized_probability_targets():
     t = np.array([[0.5, 0.2, 0.1], [0.3, 0.3, 0.9]])
-    check_op(REGISTRY["cross_entropy"], [r(2, 3), t], _kind="prob")
+    check_op(REGISTRY["cross_entropy"], [r(2, 3), t])
 
 
 @pytest.mark.parametrize("name,inputs", [
@@ -226,7 +225,7 @@ def test_elementwise_local_and_dependents_match_one_hot_default(name, inputs):
     op = REGISTRY[name]()
     xs = [pos(1, *s) if name == "div" else r(1, *s) for s in inputs]
     out = op.forward(*xs)
-    op.saved["_out_shape"], op.saved["_in_shapes"] = out.shape, [x.shape for x in xs]
+    op.out_shape, op.in_shapes = out.shape, [x.shape for x in xs]
     for k, x in enumerate(xs):
         for i in np.ndindex(*x.shape[1:]):
             deps = op.dependents(k, i, out.shape[1:])

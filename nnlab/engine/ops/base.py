@@ -17,7 +17,7 @@ upstream ∂T/∂output ``g``; it may keep broadcast axes — the engine sums th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -54,6 +54,22 @@ class Param:
     default: Any = REQUIRED
 
 
+@dataclass(frozen=True)
+class Example:
+    """A tiny runnable use of an op, for the coverage tests that find every registered op.
+
+    Attributes:
+        compute: The compute line(s), the op's result named ``y``
+            (``"y = sigmoid(x)"``).
+        values: The inputs as a scenario writes them (``{"x": [0.5, -1.0]}``).
+        fixed: Inputs not to differentiate numerically (class indices…).
+    """
+
+    compute: str
+    values: dict[str, Any] = field(default_factory=dict)
+    fixed: tuple[str, ...] = ()
+
+
 REGISTRY: dict[str, type[Op]] = {}
 
 
@@ -70,25 +86,52 @@ class Op:
         name: Name used in equations (``"sigmoid"``) or for an operator (``"add"``).
         signature: Ordered call signature (tensor inputs and static settings).
         formula: The rule in symbols, shown beside every step.
+        derivative: The local derivative in symbols, written in ``x`` (input) and ``y``
+            (output), shown in backward explanations; empty where it depends on indices.
         rational: True if the op maps rationals to rationals exactly (usable in
             exact decimal arithmetic: + − × / @ step relu max sum…).
         symbol: Infix symbol for operators (``"+"``), else empty.
         keeps_finite: True if finite inputs (and upstream gradients below ~1e307) always
             give finite results, so the engine may skip its NaN/inf check for this op.
+        rule_notes: Conventions stated beside the op's symbolic rule.
+        reads_values: True if the symbolic form depends on input *values* (class indices).
+        example: A tiny runnable use (:class:`Example`) for the coverage tests.
+        written: How a scenario writes the op, as the op table of
+            ``docs/scenario-format.md`` lists it (``"*"``, ``"x[i, j]"``); empty = ``name``.
+        across_examples: True if the op computes across the example axis (batch statistics):
+            its output is one row from every example, shared by all (an unbatched node), and
+            forward, backward and explain get whole batch-first arrays.
+
+    Instance attributes:
+        params: The node's static settings, as written (never changed after creation).
+        saved: What forward keeps for backward and the explanations.
+        exact: True when computing on Fractions (set by the engine).
+        needs: Which tensor inputs need a gradient (set by the engine before backward;
+            an op may skip the others and return None for them).
+        out_shape, in_shapes: Batch-first shapes of this run's output and inputs
+            (set by the engine after forward; None for an absent optional input).
     """
 
     name: ClassVar[str] = ""
     signature: ClassVar[tuple[Param, ...]] = (Param("x"),)
     formula: ClassVar[str] = ""
+    derivative: ClassVar[str] = ""
     rational: ClassVar[bool] = False
     symbol: ClassVar[str] = ""
     keeps_finite: ClassVar[bool] = False  # finite inputs can only give finite outputs and gradients
+    rule_notes: ClassVar[tuple[str, ...]] = ()
+    reads_values: ClassVar[bool] = False
+    example: ClassVar[Example | None] = None
+    written: ClassVar[str] = ""
+    across_examples: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
-        self.params = params
+        self.params: dict[str, Any] = params
         self.saved: dict[str, Any] = {}
-        self.exact = False  # set by the engine when computing on Fractions
+        self.exact: bool = False
         self.needs: tuple[bool, ...] = (True,) * len(self.tensor_params)
+        self.out_shape: tuple[int, ...] = ()
+        self.in_shapes: list[tuple[int, ...] | None] = []
 
     # -- the protocol ------------------------------------------------------------
     def infer(self, *shapes: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -112,6 +155,44 @@ class Op:
         """The output-shape formula with numbers substituted (conv/pool), else ``""``."""
         return ""
 
+    # -- the symbolic oracle (``sym`` is nnlab.symbolic.kit, passed in so that the engine
+    #    never imports sympy) ------------------------------------------------------------
+    def symbolic(self, xs: list[np.ndarray | None], sym: Any, nums: list[Any] | None = None) -> np.ndarray:
+        """The output on per-example object arrays of sympy expressions (no batch axis).
+
+        A second, independent implementation written the way the math defines the op
+        (a product is a sum of products); never the engine's backward.
+
+        Args:
+            xs: One object array per tensor input (None for an absent optional input).
+            sym: The toolkit, :mod:`nnlab.symbolic.kit`.
+            nums: Per-example numeric input values (read only by ops with
+                :attr:`reads_values`).
+
+        Raises:
+            sym.NoSymbolicForm: For a setting without a symbolic form.
+        """
+        raise sym.NoSymbolicForm(f"no symbolic form for '{self.name}'")
+
+    def symbolic_caveat(self, values: list[np.ndarray | None], consts: list[bool]) -> str:
+        """Why the symbolic form does not hold at these input values (the engine's
+        numerical conventions take over from the math there), or ``""``.
+
+        Args:
+            values: Batch-first float64 input values (None for an absent input).
+            consts: Which inputs are constants written in the equation.
+        """
+        return ""
+
+    def rule(self, c: Any, sym: Any) -> tuple[Any, tuple[Any, ...], tuple[str, ...]]:
+        """The step's rule: ``(Eq(output, formula), local derivatives, notes)``.
+
+        ``c`` is a :class:`nnlab.symbolic.kit.RuleContext` (the step's names and
+        shapes). The default derives an elementwise rule from :meth:`symbolic`; ops
+        over indices write theirs with :class:`sympy.IndexedBase`.
+        """
+        return sym.elementwise_rule(self, c, notes=self.rule_notes)
+
     # -- backward explanations -------------------------------------------------------
     def dependents(self, k: int, index: tuple[int, ...],
                    out_shape: tuple[int, ...]) -> list[tuple[int, ...]] | None:
@@ -133,15 +214,15 @@ class Op:
         cache = self.saved.setdefault("_jac_rows", {})
         row = cache.get(out_index)
         if row is None:
-            out_shape = self.saved["_out_shape"]
-            g = np.zeros(out_shape)
+            g = np.zeros(self.out_shape)
             g[out_index] = 1.0
             row = self.backward(g)
             cache[out_index] = row
         grad = row[k]
         if grad is None:
             return 0.0
-        shape = self.saved["_in_shapes"][k]
+        shape = self.in_shapes[k]
+        assert shape is not None
         return unbroadcast(np.asarray(grad), shape)[in_index]
 
     # -- helpers -----------------------------------------------------------------

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlab.engine.ops.base import Op, Param, ShapeError, num, register
+from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, register
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -291,6 +291,9 @@ class Conv2d(Op):
     """
 
     name = "conv2d"
+    example = Example("y = conv2d(X, K, b, padding=1)",
+                      {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.0, -1.5]],
+                       "K": [[0.5, -1.0], [0.25, 2.0]], "b": 0.1})
     signature = (Param("X"), Param("K"), Param("b", default=None),
                  Param("stride", tensor=False, default=1),
                  Param("padding", tensor=False, default=0),
@@ -384,6 +387,73 @@ class Conv2d(Op):
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
             gb = g2.sum(axis=1).reshape((1, *lay.b_shape))
         return gx, gk, gb
+
+    # -- symbolic ------------------------------------------------------------------
+    def symbolic(self, xs, sym, nums=None):
+        X, K = xs[0], xs[1]
+        b = xs[2] if len(xs) > 2 else None
+        x3 = X if X.ndim == 3 else X[None]
+        k4 = K if K.ndim == 4 else K[None] if K.ndim == 3 else K[None, None]
+        F, C, kh, kw = k4.shape
+        win = self._layout(X.shape, K.shape, None if b is None else b.shape).win
+        (oh, ow), (sh, sw), ((t, _), (left, _)) = win.out_hw, win.stride, win.pads
+        H, W = win.in_hw
+        out = np.empty((F, oh, ow), dtype=object)
+        for f in range(F):
+            bias = sym.sp.S.Zero
+            if b is not None:
+                bias = b[()] if b.ndim == 0 else b[f] if K.ndim == 4 else b[0]
+            for i in range(oh):
+                for j in range(ow):
+                    terms = []
+                    for c in range(C):
+                        for a in range(kh):
+                            r = i * sh + a - t
+                            if not 0 <= r < H:
+                                continue
+                            for bb in range(kw):
+                                q = j * sw + bb - left
+                                if 0 <= q < W:
+                                    terms.append(x3[c, r, q] * k4[f, c, a, bb])
+                    out[f, i, j] = sym.sp.Add(*terms) + bias
+        return out if K.ndim == 4 else out[0]
+
+    def rule(self, c, sym):
+        has_b = len(c.names) > 2 and c.names[2] is not None
+        win = self._layout(c.shapes[0], c.shapes[1], c.shapes[2] if has_b else None).win
+        X, K, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.names[1]), sym.IndexedBase(c.out)
+        i, j, a, b, ch, f = (sym.idx(n) for n in ("i", "j", "a", "b", "c", "f"))
+        (sh, sw), ((t, _), (lft, _)) = win.stride, win.pads
+        (kh, kw) = win.size
+        row, col = sh * i + a - t, sw * j + b - lft
+        xs, ks = c.shapes[0], c.shapes[1]
+        multi = len(xs) == 3
+        x_el = X[ch, row, col] if multi else X[row, col]
+        k_el = {2: K[a, b], 3: K[ch, a, b], 4: K[f, ch, a, b]}[len(ks)]
+        y_el = Y[f, i, j] if len(ks) == 4 else Y[i, j]
+        s = sym.Sum(x_el * k_el, (a, 0, kh - 1), (b, 0, kw - 1))
+        if multi:
+            s = sym.Sum(s, (ch, 0, xs[0] - 1))
+        bias = None
+        if has_b:
+            bias = sym.IndexedBase(c.names[2])[f] if len(ks) == 4 else sym.symbol(c.names[2])
+            s = s + bias
+        r, q = sym.idx("r"), sym.idx("q")
+        xin = X[ch, r, q] if multi else X[r, q]
+        kin = {2: K[r - sh * i + t, q - sw * j + lft], 3: K[ch, r - sh * i + t, q - sw * j + lft],
+               4: K[f, ch, r - sh * i + t, q - sw * j + lft]}[len(ks)]
+        ders = []
+        if not c.consts[0]:
+            ders.append(sym.deriv(c.names[0], 0, y_el, xin, kin))
+        if not c.consts[1]:
+            ders.append(sym.deriv(c.names[1], 1, y_el, k_el, x_el))
+        if has_b and not c.consts[2]:
+            ders.append(sym.deriv(c.names[2], 2, y_el, bias, 1))
+        notes = ["cross-correlation (no kernel flip), like PyTorch and the lecture"]
+        if (t, lft) != (0, 0):
+            notes.append("padding cells are 0: terms that land on them vanish")
+        notes.append("∂Y/∂X is 0 where the kernel index falls outside the kernel")
+        return sym.sp.Eq(y_el, s), tuple(ders), tuple(notes)
 
     @staticmethod
     def _k_pe_shape(lay: _Layout) -> tuple[int, ...]:

@@ -14,11 +14,12 @@ Conventions (named, because references differ):
 
 from __future__ import annotations
 
-from typing import ClassVar
+from fractions import Fraction
+from typing import Any, ClassVar
 
 import numpy as np
 
-from nnlab.engine.ops.base import Op, Param, align, num, plain, register, source_index
+from nnlab.engine.ops.base import Example, Op, Param, align, num, plain, register, source_index
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -35,10 +36,19 @@ class Unary(Op):
 
     signature = (Param("x"),)
     shown: ClassVar[str] = ""      # how the function is written: "σ", "exp"
-    derivative: ClassVar[str] = ""  # f' in symbols, in terms of x and y
 
     def infer(self, shape):
         return tuple(shape)
+
+    def symbolic(self, xs, sym, nums=None):
+        return sym.amap(lambda v: self.sym_f(v, sym), xs[0])
+
+    def sym_f(self, v: Any, sym: Any) -> Any:
+        """``f`` of one sympy expression (``sym`` is :mod:`nnlab.symbolic.kit`)."""
+        raise NotImplementedError
+
+    def rule(self, c, sym):
+        return sym.elementwise_rule(self, c, in_output=True, notes=self.rule_notes, constants=False)
 
     def forward(self, x):
         y = self.f(x)
@@ -63,7 +73,7 @@ class Unary(Op):
         x, y = self.saved["x"], self.saved["y"]
         e = out_index[0] if x.shape[0] > 1 else 0
         at = (e,) + tuple(in_index[1:])
-        return self.df(np.asarray(x[at]), np.asarray(y[at])).item()
+        return np.asarray(self.df(np.asarray(x[at]), np.asarray(y[at]))).item()
 
     def explain(self, index, xs, out, names, out_name, digits):
         x = xs[0][index]
@@ -84,6 +94,8 @@ class Unary(Op):
 @register
 class Neg(Unary):
     name = "neg"
+    example = Example("y = -x", {"x": [0.5, -1.5]})
+    written = "-"
     keeps_finite = True
     shown = "-"
     rational = True
@@ -92,6 +104,9 @@ class Neg(Unary):
 
     def f(self, x):
         return -x
+
+    def sym_f(self, v, sym):
+        return -v
 
     def df(self, x, y):
         return -np.ones_like(x)
@@ -104,11 +119,15 @@ class Neg(Unary):
 @register
 class Exp(Unary):
     name = "exp"
+    example = Example("y = exp(x)", {"x": [0.5, -1.5, 2.0]})
     formula = "y = eˣ"
     derivative = "eˣ = y"
 
     def f(self, x):
         return np.exp(x)
+
+    def sym_f(self, v, sym):
+        return sym.sp.exp(v)
 
     def df(self, x, y):
         return y
@@ -117,6 +136,7 @@ class Exp(Unary):
 @register
 class Log(Unary):
     name = "log"
+    example = Example("y = log(x)", {"x": [0.5, 1.5, 3.0]})
     shown = "ln"
     formula = "y = ln x  (natural log)"
     derivative = "1/x"
@@ -124,6 +144,9 @@ class Log(Unary):
     def f(self, x):
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log(x)
+
+    def sym_f(self, v, sym):
+        return sym.sp.log(v)
 
     def df(self, x, y):
         with np.errstate(divide="ignore"):
@@ -133,6 +156,7 @@ class Log(Unary):
 @register
 class Sqrt(Unary):
     name = "sqrt"
+    example = Example("y = sqrt(x)", {"x": [0.5, 1.5, 4.0]})
     shown = "√"
     formula = "y = √x"
     derivative = "1/(2√x)"
@@ -140,6 +164,9 @@ class Sqrt(Unary):
     def f(self, x):
         with np.errstate(invalid="ignore"):
             return np.sqrt(x)
+
+    def sym_f(self, v, sym):
+        return sym.sp.sqrt(v)
 
     def df(self, x, y):
         with np.errstate(divide="ignore"):
@@ -149,13 +176,18 @@ class Sqrt(Unary):
 @register
 class Abs(Unary):
     name = "abs"
+    example = Example("y = abs(x)", {"x": [-1.5, 0.5, 2.0]})
     keeps_finite = True
     rational = True
     formula = "y = |x|"
     derivative = "sign(x)  (0 at x = 0)"
+    rule_notes = ("|x|' = sign(x), and 0 at x = 0",)
 
     def f(self, x):
         return np.abs(x) if not _is_exact(x) else np.where((x < 0).astype(bool), -x, x)
+
+    def sym_f(self, v, sym):
+        return sym.sp.Abs(v)
 
     def df(self, x, y):
         return np.sign(x.astype(float)) if _is_exact(x) else np.sign(x)
@@ -164,14 +196,19 @@ class Abs(Unary):
 @register
 class Sigmoid(Unary):
     name = "sigmoid"
+    example = Example("y = sigmoid(x)", {"x": [-1.5, 0.5, 2.0]})
     keeps_finite = True
     shown = "σ"
     formula = "y = σ(x) = 1/(1 + e⁻ˣ)"
     derivative = "σ(x)(1 − σ(x)) = y(1 − y)"
+    rule_notes = ("σ'(x) = σ(x)(1 − σ(x)): the derivative is written with the output",)
 
     def f(self, x):
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def sym_f(self, v, sym):
+        return sym.sigmoid(v)
 
     def df(self, x, y):
         return y * (1.0 - y)
@@ -180,12 +217,16 @@ class Sigmoid(Unary):
 @register
 class Tanh(Unary):
     name = "tanh"
+    example = Example("y = tanh(x)", {"x": [-1.5, 0.5, 2.0]})
     keeps_finite = True
     formula = "y = tanh(x)"
     derivative = "1 − tanh²(x) = 1 − y²"
 
     def f(self, x):
         return np.tanh(x)
+
+    def sym_f(self, v, sym):
+        return sym.sp.tanh(v)
 
     def df(self, x, y):
         return 1.0 - y * y
@@ -194,15 +235,20 @@ class Tanh(Unary):
 @register
 class Relu(Unary):
     name = "relu"
+    example = Example("y = relu(x)", {"x": [-1.5, 0.5, 2.0]})
     keeps_finite = True
     rational = True
     formula = "y = max(0, x)"
     derivative = "1 if x > 0 else 0"
+    rule_notes = ("relu'(0) = 0 (PyTorch's convention)",)
 
     def f(self, x):
         if _is_exact(x):
             return np.where((x > 0).astype(bool), x, 0 * x)
         return np.maximum(x, 0.0)
+
+    def sym_f(self, v, sym):
+        return sym.relu(v)
 
     def df(self, x, y):
         return (x > 0).astype(float) if not _is_exact(x) else (x > 0).astype(bool).astype(float)
@@ -222,12 +268,14 @@ class Relu(Unary):
 @register
 class Step(Unary):
     name = "step"
+    example = Example("y = step(x)", {"x": [-1.5, 0.5, 2.0]})
     keeps_finite = True
     shown = "step"
     rational = True
     signature = (Param("x"), Param("at_zero", tensor=False, default=0))
     formula = "y = 1 if x > 0 else 0"
     derivative = "0 (the step function is flat; undefined at 0)"
+    rule_notes = ("step is flat: its derivative is taken as 0 (undefined at 0)",)
 
     def f(self, x):
         at_zero = self.params.get("at_zero", 0)
@@ -235,6 +283,9 @@ class Step(Unary):
         zero = (x == 0).astype(bool)
         out = np.where(pos, 1, np.where(zero, at_zero, 0))
         return out.astype(object) if _is_exact(x) else out.astype(float)
+
+    def sym_f(self, v, sym):
+        return sym.step(v, sym.number(Fraction(str(self.params.get("at_zero", 0)))))
 
     def df(self, x, y):
         return np.zeros(x.shape)
@@ -277,8 +328,15 @@ class Binary(Op):
     def f(self, a, b):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def symbolic(self, xs, sym, nums=None):
+        return sym.binary(lambda a, b: self.sym_f(a, b, sym), xs[0], xs[1])
+
+    def sym_f(self, a: Any, b: Any, sym: Any) -> Any:
+        """``a ∘ b`` of two sympy expressions."""
+        raise NotImplementedError
+
     def dependents(self, k, index, out_shape):
-        in_shape = self.saved["_in_shapes"][k][1:]
+        in_shape = self.in_shapes[k][1:]
         if tuple(in_shape) == tuple(out_shape):
             return [tuple(index)]
         return [o for o in np.ndindex(*out_shape) if source_index(o, in_shape) == tuple(index)] \
@@ -286,7 +344,7 @@ class Binary(Op):
 
     def local(self, k, out_index, in_index):
         """∂y[o]/∂input_k[i]: the op's backward on a one-element upstream, computed at that element only."""
-        in_shape = self.saved["_in_shapes"][k][1:]
+        in_shape = self.in_shapes[k][1:]
         if source_index(tuple(out_index[1:]), in_shape) != tuple(in_index[1:]):
             return 0.0
         a, b = self.saved["a"], self.saved["b"]
@@ -304,8 +362,13 @@ class Binary(Op):
 @register
 class Add(Binary):
     name, symbol, formula = "add", "+", "y = a + b"
+    example = Example("y = a + b", {"a": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], "b": [0.5, 1.0, -2.0]})
+    written = "+"
 
     def f(self, a, b):
+        return a + b
+
+    def sym_f(self, a, b, sym):
         return a + b
 
     def backward(self, g):
@@ -315,8 +378,13 @@ class Add(Binary):
 @register
 class Sub(Binary):
     name, symbol, formula = "sub", "-", "y = a − b"
+    example = Example("y = a - b", {"a": [0.5, -1.0, 2.0], "b": [1.5, 0.25, -0.5]})
+    written = "-"
 
     def f(self, a, b):
+        return a - b
+
+    def sym_f(self, a, b, sym):
         return a - b
 
     def backward(self, g):
@@ -326,8 +394,13 @@ class Sub(Binary):
 @register
 class Mul(Binary):
     name, symbol, formula = "mul", "×", "y = a · b"
+    example = Example("y = a * b", {"a": [0.5, -1.0, 2.0], "b": [1.5, 0.25, -0.5]})
+    written = "*"
 
     def f(self, a, b):
+        return a * b
+
+    def sym_f(self, a, b, sym):
         return a * b
 
     def backward(self, g):
@@ -337,10 +410,15 @@ class Mul(Binary):
 @register
 class Div(Binary):
     name, symbol, formula = "div", "/", "y = a / b"
+    example = Example("y = a / b", {"a": [0.5, -1.0, 2.0], "b": [1.5, 0.25, -0.5]})
+    written = "/"
 
     def f(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore"):
             return a / b
+
+    def sym_f(self, a, b, sym):
+        return a / b
 
     def backward(self, g):
         a, b = self.saved["a"], self.saved["b"]
@@ -351,11 +429,26 @@ class Div(Binary):
 @register
 class Pow(Binary):
     name, symbol, formula = "pow", "^", "y = aᵇ"
+    example = Example("y = a ** b", {"a": [0.5, 1.5, 2.0], "b": [2.0, 0.5, -1.0]})
+    written = "**"
     rational = True  # exact only for whole-number exponents; the engine checks
 
     def f(self, a, b):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return a ** b
+
+    def sym_f(self, a, b, sym):
+        return a ** b
+
+    def symbolic_caveat(self, values, consts):
+        a = values[0]
+        if not consts[1] and a is not None and np.any(a <= 0):
+            return "a tensor power of a non-positive base"
+        return ""
+
+    def rule(self, c, sym):
+        notes = () if c.consts[1] else ("∂/∂b is taken as 0 where a ≤ 0 (ln a is undefined there)",)
+        return sym.elementwise_rule(self, c, in_output=True, notes=notes)
 
     def backward(self, g):
         a, b = self.saved["a"], self.saved["b"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlab.engine.ops.base import (Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index,
-                                   unbroadcast, whole)
+from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, align, broadcast_shapes, num, register,
+                                   source_index, unbroadcast, whole)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -62,6 +62,8 @@ class MatMul(Op):
     """``y = a @ b`` (matrix product, per example)."""
 
     name, symbol = "matmul", "@"
+    example = Example("y = W @ v", {"W": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], "v": [1.0, -2.0, 0.5]})
+    written = "@"
     signature = (Param("a"), Param("b"))
     formula = "y[i,k] = Σⱼ a[i,j]·b[j,k]"
     rational = True
@@ -126,6 +128,49 @@ class MatMul(Op):
         ga = product(G, np.swapaxes(B, -1, -2), A.shape).reshape(a.shape) if need_a else None
         gb = product(np.swapaxes(A, -1, -2), G, B.shape).reshape(b.shape) if need_b else None
         return ga, gb
+
+    # -- symbolic
+    def symbolic(self, xs, sym, nums=None):
+        return sym.matmul(xs[0], xs[1])
+
+    def rule(self, c, sym):
+        return self._product_rule(c, sym, bias=False)
+
+    def _product_rule(self, c, sym, bias: bool):
+        """``y[i,k] = Σⱼ a[i,j]·b[j,k]`` (``+ c[i,k]`` with ``bias``) and its derivatives."""
+        sp = sym.sp
+        A, B, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.names[1]), sym.IndexedBase(c.out)
+        i, j, k = sym.idx("i"), sym.idx("j"), sym.idx("k")
+        sa, sb = c.shapes[0], c.shapes[1]
+        n = sa[-1]
+        notes = []
+        if len(sa) > 2 or len(sb) > 2:
+            notes.append("stacked matrices: the rule holds for every matrix of the stack")
+        ra, rb = min(len(sa), 2), min(len(sb), 2)
+        a_el = A[i, j] if ra == 2 else A[j]
+        b_el = B[j, k] if rb == 2 else B[j]
+        y_el = {(2, 2): Y[i, k], (2, 1): Y[i], (1, 2): Y[k], (1, 1): sym.symbol(c.out)}[(ra, rb)]
+        rhs = sym.Sum(sp.Mul(a_el, b_el, evaluate=False), (j, 0, n - 1))
+        c_el = None
+        if bias:
+            sc = tuple(c.shapes[2])
+            if c.consts[2]:
+                c_el = c.const_values[2]
+            else:
+                free = list(y_el.indices) if isinstance(y_el, sp.Indexed) else []
+                c_el = sym.IndexedBase(c.names[2])[tuple(free[len(free) - len(sc):])] if sc else sym.symbol(c.names[2])
+                if sc and len(sc) < len(free) or any(s == 1 for s in sc):
+                    notes.append(f"{c.names[2]} {sc} is broadcast to {tuple(c.out_shape)}: "
+                                 f"its gradient sums over the repeated positions")
+            rhs = sp.Add(rhs, c_el, evaluate=False)
+        ders = []
+        if not c.consts[0]:
+            ders.append(sym.deriv(c.names[0], 0, y_el, a_el, b_el))
+        if not c.consts[1]:
+            ders.append(sym.deriv(c.names[1], 1, y_el, b_el, a_el))
+        if bias and not c.consts[2]:
+            ders.append(sym.deriv(c.names[2], 2, y_el, c_el, 1))
+        return sp.Eq(y_el, rhs), tuple(ders), tuple(notes)
 
     # -- explanations (per-example vectors and matrices)
     def explain(self, index, xs, out, names, out_name, digits):
@@ -202,6 +247,7 @@ class Transpose(Op):
     """``x.T`` / ``transpose(x, axes=None)``: reverse (or permute) the axes."""
 
     name = "transpose"
+    example = Example("y = transpose(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
     keeps_finite = True
     signature = (Param("x"), Param("axes", tensor=False, default=None))
     formula = "y[j,i] = x[i,j]"
@@ -232,6 +278,26 @@ class Transpose(Op):
     def backward(self, g):
         return (np.transpose(g, np.argsort(self.saved["perm"])),)
 
+    def symbolic(self, xs, sym, nums=None):
+        x = xs[0]
+        axes = self.params.get("axes")
+        axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
+        return sym.arr(np.transpose(x, axes))
+
+    def rule(self, c, sym):
+        X, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.out)
+        shape = c.shapes[0]
+        letters = [sym.idx(ch) for ch in "ijklmn"[:len(shape)]]
+        if not letters:
+            x, y = sym.symbol(c.names[0]), sym.symbol(c.out)
+            return sym.sp.Eq(y, x), (sym.deriv(c.names[0], 0, y, x, 1),), ()
+        axes = self.params.get("axes")
+        axes = list(range(len(shape)))[::-1] if axes is None else [int(a) % len(shape) for a in axes]
+        y_el = Y[tuple(letters[a] for a in axes)]
+        x_el = X[tuple(letters)]
+        return sym.sp.Eq(y_el, x_el), (sym.deriv(c.names[0], 0, y_el, x_el, 1),), \
+            ("a transpose only moves elements: each gradient element is routed back unchanged",)
+
     def explain(self, index, xs, out, names, out_name, digits):
         axes = self._axes(len(index))
         src = [0] * len(index)
@@ -247,14 +313,23 @@ class Reshape(Op):
     """``reshape(x, shape)`` in row-major (C) order; one entry may be −1."""
 
     name = "reshape"
+    example = Example("y = reshape(x, [3, 2])", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
     keeps_finite = True
     signature = (Param("x"), Param("shape", tensor=False))
     formula = "same elements, row-major order, new shape"
     rational = True
 
-    def infer(self, shape):
+    def _target(self) -> list[int]:
+        """The shape asked for, as written (one entry may be −1)."""
         target = self.params["shape"]
-        target = [int(target)] if isinstance(target, (int, float)) else [int(s) for s in target]
+        return [int(target)] if isinstance(target, (int, float)) else [int(s) for s in target]
+
+    def infer(self, shape):
+        return self._resolve(tuple(shape))
+
+    def _resolve(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-example output shape for a per-example input ``shape`` (−1 filled in)."""
+        target = self._target()
         size = int(np.prod(shape))
         if target.count(-1) > 1:
             raise ShapeError("reshape: at most one -1 is allowed")
@@ -266,12 +341,21 @@ class Reshape(Op):
         if int(np.prod(target)) != size:
             raise ShapeError(f"cannot reshape {tuple(shape)} ({size} elements) to {tuple(target)}",
                              "the number of elements must stay the same.")
-        self.params["resolved"] = tuple(target)
         return tuple(target)
 
     def forward(self, x):
         self.saved = {"shape": x.shape}
-        return x.reshape((x.shape[0],) + self.params["resolved"])
+        return x.reshape((x.shape[0],) + self._resolve(x.shape[1:]))
+
+    def symbolic(self, xs, sym, nums=None):
+        return sym.arr(xs[0].reshape(self._resolve(xs[0].shape)))
+
+    def rule(self, c, sym):
+        x, y = sym.symbol(c.names[0]), sym.symbol(c.out)
+        shape = self._resolve(tuple(c.shapes[0]))
+        fwd = sym.sp.Eq(y, sym.sp.Function("reshape")(x, sym.sp.Tuple(*shape)))
+        return fwd, (sym.deriv(c.names[0], 0, sym.symbol(f"{c.out}[k]"), sym.symbol(f"{c.names[0]}[unravel(k)]"), 1),), \
+            (f"same elements in row-major order, new shape {shape}; gradients are routed back unchanged",)
 
     def backward(self, g):
         return (g.reshape(self.saved["shape"]),)
@@ -291,12 +375,12 @@ class Flatten(Reshape):
     """``flatten(x)``: all elements in row-major order as a vector."""
 
     name = "flatten"
+    example = Example("y = flatten(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
     signature = (Param("x"),)
     formula = "y = x in row-major order"
 
-    def infer(self, shape):
-        self.params["shape"] = [-1]
-        return super().infer(shape)
+    def _target(self):
+        return [-1]
 
     def describe(self):
         return ""
@@ -307,6 +391,8 @@ class Index(Op):
     """``x[i, j]`` and slices ``x[0:2, :]`` (static indices, per example)."""
 
     name = "index"
+    example = Example("y = x[1, 0:2]", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
+    written = "x[i, j]"
     keeps_finite = True
     signature = (Param("x"), Param("key", tensor=False))
     formula = "y = x[key]"
@@ -332,6 +418,15 @@ class Index(Op):
             out[...] = 0
         out[(slice(None),) + tuple(self.params["key"])] = g
         return (out,)
+
+    def symbolic(self, xs, sym, nums=None):
+        return sym.arr(xs[0][tuple(self.params["key"])])
+
+    def rule(self, c, sym):
+        y = sym.symbol(c.out)
+        selected = sym.symbol(f"{c.names[0]}{self.describe()}")
+        return sym.sp.Eq(y, selected), (sym.deriv(c.names[0], 0, y, selected, 1),), \
+            ("elements not selected get gradient 0",)
 
     def source(self, index, shape):
         """Index into ``x`` of output element ``index``."""
@@ -366,6 +461,9 @@ class Affine(MatMul):
     """
 
     name, symbol = "affine", "@+"
+    example = Example("y = W @ v + b", {"W": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], "v": [1.0, -2.0, 0.5],
+                                    "b": [0.1, -0.2]})
+    written = "@"
     signature = (Param("a"), Param("b"), Param("c"))
     formula = "y[i] = Σⱼ a[i,j]·b[j] + c[i]"
 
@@ -385,9 +483,15 @@ class Affine(MatMul):
         ga, gb = MatMul.backward(self, unbroadcast(g, self.saved["m_shape"]))
         return ga, gb, g
 
+    def symbolic(self, xs, sym, nums=None):
+        return sym.binary(lambda m, c: m + c, sym.matmul(xs[0], xs[1]), xs[2])
+
+    def rule(self, c, sym):
+        return self._product_rule(c, sym, bias=True)
+
     def _plain(self) -> bool:
         """True when the bias does not broadcast the product to a larger shape."""
-        m, out = self.saved["m_shape"][1:], self.saved["_out_shape"][1:]
+        m, out = self.saved["m_shape"][1:], self.out_shape[1:]
         return tuple(m) == tuple(out)
 
     def explain(self, index, xs, out, names, out_name, digits):
@@ -410,7 +514,7 @@ class Affine(MatMul):
     def local(self, k, out_index, in_index):
         if k < 2 and self._plain():
             return MatMul.local(self, k, out_index, in_index)
-        if k == 2 and tuple(self.saved["c_shape"][1:]) == tuple(self.saved["_out_shape"][1:]):
+        if k == 2 and tuple(self.saved["c_shape"][1:]) == tuple(self.out_shape[1:]):
             return 1.0 if tuple(out_index[1:]) == tuple(in_index[1:]) else 0.0
         return Op.local(self, k, out_index, in_index)
 
@@ -424,6 +528,9 @@ class AttentionScores(Op):
     """
 
     name = "attention_scores"
+    example = Example("y = attention(Q, K, V)", {"Q": [[0.5, -1.0], [1.5, 0.25]], "K": [[1.0, 0.5], [-0.5, 2.0]],
+                                               "V": [[0.5, 1.0], [2.0, -1.0]]})
+    written = "attention"
     signature = (Param("Q"), Param("K"))
     formula = "r[i,j] = ⟨q_i, k_j⟩ / √d"
 
@@ -445,6 +552,25 @@ class AttentionScores(Op):
         gq = product(g, k, qs.shape) * s if need_q else None
         gk = product(np.swapaxes(g, -1, -2), qs, k.shape) if need_k else None
         return gq, gk
+
+    def symbolic(self, xs, sym, nums=None):
+        q, k = xs
+        d = q.shape[-1]
+        scores = sym.matmul(q, np.transpose(k))
+        return sym.arr(scores / sym.sp.sqrt(d)) if d else scores
+
+    def rule(self, c, sym):
+        Q, K, R = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.names[1]), sym.IndexedBase(c.out)
+        i, j, k = sym.idx("i"), sym.idx("j"), sym.idx("k")
+        d = c.shapes[0][-1]
+        root = sym.sp.Symbol(f"√{d}", positive=True)  # shown as written, not rationalized to √d·…/d
+        fwd = sym.sp.Eq(R[i, j], sym.Sum(sym.sp.Mul(Q[i, k], K[j, k], evaluate=False), (k, 0, d - 1)) / root)
+        ders = []
+        if not c.consts[0]:
+            ders.append(sym.deriv(c.names[0], 0, R[i, j], Q[i, k], K[j, k] / root))
+        if not c.consts[1]:
+            ders.append(sym.deriv(c.names[1], 1, R[i, j], K[j, k], Q[i, k] / root))
+        return fwd, tuple(ders), (f"scaled dot products: d = {d}, so every score is divided by √{d}",)
 
     def explain(self, index, xs, out, names, out_name, digits):
         q, k = xs

@@ -16,9 +16,12 @@ Conventions (PyTorch's, named here because textbooks differ):
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-from nnlab.engine.ops.base import Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index
+from nnlab.engine.ops.base import Example, Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -89,6 +92,50 @@ class Loss(Op):
         r = self.params.get("reduction", "mean")
         return "" if r == "mean" else f"reduction={r!r}"
 
+    # -- symbolic
+    def sym_term(self, a: Any, b: Any, sym: Any) -> Any:
+        """The loss of one element pair as a sympy expression."""
+        raise NotImplementedError
+
+    def symbolic(self, xs, sym, nums=None):
+        return _sym_reduced(self, sym.binary(lambda a, b: self.sym_term(a, b, sym), xs[0], xs[1]), sym)
+
+    def rule(self, c, sym):
+        sp = sym.sp
+        r = self.params.get("reduction", "mean")
+        shape = tuple(np.broadcast_shapes(c.shapes[0], c.shapes[1]))
+        n = int(np.prod(shape))
+        i = sym.idx("i")
+
+        def el(k: int):
+            if c.consts[k]:
+                return c.const_values[k]
+            return sym.IndexedBase(c.names[k])[i] if c.shapes[k] and n > 1 else sym.symbol(c.names[k])
+
+        a, b = el(0), el(1)
+        term = self.sym_term(a, b, sym)
+        notes = list(self.rule_notes)
+        scale = sp.Rational(1, n) if r == "mean" and n > 1 else sp.S.One
+        if r == "none" or n == 1:
+            lhs = sym.IndexedBase(c.out)[i] if r == "none" and n > 1 else sym.symbol(c.out)
+            fwd = sp.Eq(lhs, term)
+        else:
+            lhs = sym.symbol(c.out)
+            fwd = sp.Eq(lhs, scale * sym.Sum(term, (i, 0, n - 1)))
+            notes.append(f"reduction={r!r} over {n} elements")
+        ders = tuple(sym.deriv(c.names[slot], slot, lhs, s, sym.tidy(scale * sp.diff(term, s)))
+                     for slot, s in enumerate((a, b)) if not c.consts[slot])
+        return fwd, ders, tuple(notes)
+
+
+def _sym_reduced(op: Op, terms: np.ndarray, sym: Any) -> np.ndarray:
+    """Per-element (or per-row) symbolic losses reduced by the op's ``reduction``."""
+    r = op.params.get("reduction", "mean")
+    if r == "none":
+        return terms
+    total = sym.sp.Add(*terms.ravel().tolist())
+    return sym.arr(total / terms.size if r == "mean" else total)
+
 
 def _clamped_log(x):
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -98,6 +145,7 @@ def _clamped_log(x):
 @register
 class BCE(Loss):
     name = "bce"
+    example = Example("y = bce(p, t)", {"p": [0.3, 0.8, 0.6], "t": [0.0, 1.0, 1.0]})
     signature = (Param("p"), Param("y"), Param("reduction", tensor=False, default="mean"))
     formula = "ℓ = −[y·log p + (1 − y)·log(1 − p)]  (logs clamped at −100)"
 
@@ -116,6 +164,18 @@ class BCE(Loss):
         self.saved["p_"], self.saved["y_"] = self.saved["a"], self.saved["b"]
         return out
 
+    rule_notes = ("logs are clamped at −100 (PyTorch), so p = 0 or 1 gives a finite loss",
+                  "with ŷ = σ(z) the chain collapses: ∂ℓ/∂z = ŷ − y")
+
+    def sym_term(self, p, y, sym):
+        return -(y * sym.sp.log(p) + (1 - y) * sym.sp.log(1 - p))
+
+    def symbolic_caveat(self, values, consts):
+        p = values[0]
+        if p is not None and (np.any(p * (1 - p) < BCE_EPS) or np.any(p <= math.exp(LOG_CLAMP))):
+            return "bce at p ≈ 0 or 1, where its logs are clamped"
+        return ""
+
     def term_text(self, p, y, digits):
         return f"−[{num(y, digits)}·ln {num(p, digits)} + (1 − {num(y, digits)})·ln(1 − {num(p, digits)})]"
 
@@ -123,6 +183,7 @@ class BCE(Loss):
 @register
 class BCELogits(Loss):
     name = "bce_logits"
+    example = Example("y = bce_logits(z, t)", {"z": [-0.5, 1.5, 0.25], "t": [0.0, 1.0, 1.0]})
     signature = (Param("z"), Param("y"), Param("reduction", tensor=False, default="mean"))
     formula = "ℓ = max(z, 0) − z·y + log(1 + e^−|z|)  (= bce(σ(z), y), stable)"
 
@@ -136,6 +197,11 @@ class BCELogits(Loss):
         sig = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
         return g * (sig - y), g * (-z)
 
+    rule_notes = ("= bce(σ(z), y), computed stably; ∂ℓ/∂z = σ(z) − y in one step",)
+
+    def sym_term(self, z, y, sym):
+        return sym.softplus(z) - z * y
+
     def term_text(self, z, y, digits):
         return f"max({num(z, digits)}, 0) − {num(z, digits)}·{num(y, digits)} + ln(1 + e^−|{num(z, digits)}|)"
 
@@ -143,6 +209,7 @@ class BCELogits(Loss):
 @register
 class MSE(Loss):
     name = "mse"
+    example = Example("y = mse(a, b)", {"a": [0.5, -1.0, 2.0], "b": [1.5, 0.25, -0.5]})
     signature = (Param("yhat"), Param("y"), Param("reduction", tensor=False, default="mean"))
     formula = "ℓ = mean((ŷ − y)²)"
     rational = True
@@ -156,6 +223,11 @@ class MSE(Loss):
         g = self._spread(g)
         return 2 * g * (a - b), -2 * g * (a - b)
 
+    rule_notes = ("no ½ in front (PyTorch's mse)",)
+
+    def sym_term(self, a, b, sym):
+        return (a - b) ** 2
+
     def term_text(self, a, b, digits):
         return f"({num(a, digits)} − {num(b, digits)})²"
 
@@ -165,6 +237,8 @@ class CrossEntropy(Op):
     """``cross_entropy(logits, target)`` over the last axis; rows reduced by ``reduction``."""
 
     name = "cross_entropy"
+    example = Example("y = cross_entropy(z, t)", {"z": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], "t": [2, 0]},
+                      fixed=("t",))
     signature = (Param("logits"), Param("target"), Param("reduction", tensor=False, default="mean"))
     formula = "ℓ = −Σₖ tₖ·log softmax(logits)ₖ  (= −log p[target] for a class index)"
 
@@ -172,11 +246,7 @@ class CrossEntropy(Op):
         if len(sl) == 0:
             raise ShapeError("cross_entropy needs logits with a class axis (last axis), got a scalar")
         rows = tuple(sl[:-1])
-        if tuple(st) == tuple(sl):
-            self.params["_kind"] = "prob"
-        elif tuple(st) == rows:
-            self.params["_kind"] = "index"
-        else:
+        if tuple(st) not in (tuple(sl), rows):
             raise ShapeError(
                 f"target shape {tuple(st)} fits neither class indices {rows} nor probabilities {tuple(sl)}"
                 f" for logits {tuple(sl)}",
@@ -186,8 +256,14 @@ class CrossEntropy(Op):
             raise ShapeError(f"unknown reduction {r!r}", "use 'mean', 'sum' or 'none'.")
         return rows if r == "none" else ()
 
+    @staticmethod
+    def probabilities(logits_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> bool:
+        """True if the target holds probability vectors (its shape is the logits'), False
+        for class indices (one per row); both shapes with or without the batch axis."""
+        return tuple(target_shape) == tuple(logits_shape)
+
     def _onehot(self, logits, target):
-        if self.params.get("_kind") == "prob":
+        if self.probabilities(logits.shape[1:], target.shape[1:]):
             return target
         k = logits.shape[-1]
         t = np.asarray(target)
@@ -206,7 +282,8 @@ class CrossEntropy(Op):
         t = self._onehot(logits, target)
         rows = -(t * logp).sum(axis=-1)
         r = self.params.get("reduction", "mean")
-        self.saved.update(p=np.exp(logp), logp=logp, t=np.broadcast_to(t, logp.shape), rows=rows.shape)
+        self.saved.update(p=np.exp(logp), logp=logp, t=np.broadcast_to(t, logp.shape), rows=rows.shape,
+                          prob=self.probabilities(logits.shape[1:], target.shape[1:]))
         if r == "none":
             return rows
         axes = tuple(range(1, rows.ndim))
@@ -225,7 +302,7 @@ class CrossEntropy(Op):
                 g = g / s["n"]
         t = s["t"]  # ∂/∂z of −Σ t·log softmax(z) is p·Σt − t (= p − t when the row sums to 1)
         gl = g[..., None] * (s["p"] * t.sum(axis=-1, keepdims=True) - t)
-        gt = -g[..., None] * s["logp"] if self.params.get("_kind") == "prob" else None
+        gt = -g[..., None] * s["logp"] if s["prob"] else None
         return gl, gt
 
     def explain(self, index, xs, out, names, out_name, digits):
@@ -236,7 +313,7 @@ class CrossEntropy(Op):
         for r in rows:
             z = logits[r]
             denom = " + ".join(f"e^{num(v, digits)}" for v in z)
-            if self.params.get("_kind") == "prob":
+            if self.probabilities(logits.shape, target.shape):
                 terms = [f"{num(target[r + (c,)], digits)}·ln(e^{num(z[c], digits)}/({denom}))"
                          for c in range(k) if target[r + (c,)] != 0]
                 parts.append("−(" + " + ".join(terms) + ")")
@@ -254,3 +331,49 @@ class CrossEntropy(Op):
     def describe(self):
         r = self.params.get("reduction", "mean")
         return "" if r == "mean" else f"reduction={r!r}"
+
+    # -- symbolic
+    reads_values = True  # class indices pick the term
+
+    def symbolic(self, xs, sym, nums=None):
+        logits, target = xs
+        prob = self.probabilities(logits.shape, target.shape)
+        rows = np.empty(logits.shape[:-1], dtype=object)
+        k = logits.shape[-1]
+        for r in np.ndindex(*rows.shape):
+            row = [logits[r + (c,)] for c in range(k)]
+            if prob:
+                rows[r] = -sym.sp.Add(*[target[r + (c,)] * sym.log_softmax_at(sym.sp.Integer(c), *row)
+                                        for c in range(k)])
+            else:
+                if nums is None or nums[1] is None:
+                    raise sym.NoSymbolicForm("cross_entropy needs the class indices")
+                c = round(float(np.asarray(nums[1])[r]))
+                rows[r] = -sym.log_softmax_at(sym.sp.Integer(c), *row)
+        return _sym_reduced(self, rows, sym)
+
+    def rule(self, c, sym):
+        sp = sym.sp
+        Z = sym.IndexedBase(c.names[0])
+        k, j = sym.idx("k"), sym.idx("j")
+        K = c.shapes[0][-1]
+        p = sym.IndexedBase(f"softmax({c.names[0]})")
+        prob = self.probabilities(c.shapes[0], c.shapes[1])
+        t = sym.IndexedBase(c.names[1]) if prob else sym.IndexedBase(f"onehot({c.names[1]})")
+        rows = int(np.prod(c.shapes[0][:-1]))
+        r = self.params.get("reduction", "mean")
+        scale = sp.Rational(1, rows) if r == "mean" and rows > 1 else sp.S.One
+        ell = sym.symbol(c.out)
+        logp = Z[k] - sp.log(sym.Sum(sp.exp(Z[j]), (j, 0, K - 1)))
+        fwd = sp.Eq(ell, -scale * sym.Sum(t[k] * logp, (k, 0, K - 1)))
+        notes = ["softmax + cross-entropy → p − onehot: the softmax is inside the op (PyTorch)"]
+        if prob:
+            ders = [sym.deriv(c.names[0], 0, ell, Z[k], scale * (p[k] * sym.Sum(t[j], (j, 0, K - 1)) - t[k]))]
+            notes.append("probability targets: ∂ℓ/∂zₖ = pₖ·Σⱼ tⱼ − tₖ, which is p − t when each target row sums to 1")
+            if not c.consts[1]:
+                ders.append(sym.deriv(c.names[1], 1, ell, t[k], -scale * sp.log(p[k])))
+        else:
+            ders = [sym.deriv(c.names[0], 0, ell, Z[k], scale * (p[k] - t[k]))]
+        if rows > 1:
+            notes.append(f"{rows} rows, reduction={r!r}")
+        return fwd, tuple(ders), tuple(notes)

@@ -26,9 +26,11 @@ Conventions (named, because references differ):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from nnlab.engine.ops.base import Op, Param, ShapeError, num, plain, register
+from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, plain, register
 from nnlab.engine.ops.conv import Window, make_window, pair, per_side
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
@@ -109,6 +111,43 @@ class Pool2d(Op):
         rows, cols = win.index_text(0, "i", "a"), win.index_text(1, "j", "b")
         return f"{out_name}[{c}i,j]", f"{names[0]}[{c.replace(',', ', ')}{rows}, {cols}]"
 
+    # -- symbolic ------------------------------------------------------------------
+    def symbolic(self, xs, sym, nums=None):
+        X = xs[0]
+        x3 = X if X.ndim == 3 else X[None]
+        win = self._window(X.shape)
+        (oh, ow), (sh, sw), ((t, _), (left, _)), (kh, kw) = win.out_hw, win.stride, win.pads, win.size
+        H, W = win.in_hw
+        out = np.empty((x3.shape[0], oh, ow), dtype=object)
+        for c in range(x3.shape[0]):
+            for i in range(oh):
+                for j in range(ow):
+                    cells = [x3[c, r, q] for a in range(kh) for bb in range(kw)
+                             for r, q in [(i * sh + a - t, j * sw + bb - left)] if 0 <= r < H and 0 <= q < W]
+                    out[c, i, j] = self.sym_window(cells, kh * kw, sym)
+        return out if X.ndim == 3 else out[0]
+
+    def sym_window(self, cells: list, size: int, sym: Any) -> Any:
+        """One output from the real (non-padding) cells of its window, ``size`` = kh·kw."""
+        raise NotImplementedError
+
+    def rule(self, c, sym):
+        win = self._window(c.shapes[0])
+        X, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.out)
+        i, j, a, b, ch = (sym.idx(n) for n in ("i", "j", "a", "b", "c"))
+        (sh, sw), ((t, _), (lft, _)), (kh, kw) = win.stride, win.pads, win.size
+        multi = len(c.shapes[0]) == 3
+        x_el = X[ch, sh * i + a - t, sw * j + b - lft] if multi else X[sh * i + a - t, sw * j + b - lft]
+        y_el = Y[ch, i, j] if multi else Y[i, j]
+        r, q = sym.idx("r"), sym.idx("q")
+        xin = X[ch, r, q] if multi else X[r, q]
+        fwd, d, notes = self.sym_rule(x_el, xin, (i, j, a, b), win, sym)
+        return sym.sp.Eq(y_el, fwd), (sym.deriv(c.names[0], 0, y_el, xin, d),), notes
+
+    def sym_rule(self, x_el: Any, xin: Any, ijab: tuple, win: Window, sym: Any) -> tuple[Any, Any, tuple[str, ...]]:
+        """``(the window's formula over x_el, ∂y/∂xin, notes)``."""
+        raise NotImplementedError
+
     def dependents(self, k, index, out_shape):
         win = self.saved["win"]
         (t, _), (l, _) = win.pads
@@ -135,6 +174,8 @@ class MaxPool2d(Pool2d):
     """
 
     name = "maxpool2d"
+    example = Example("y = maxpool2d(X, size=2, stride=1)",
+                      {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.5, -1.5]]})
     formula = "Y[i,j] = maxₐ,ᵦ X[i·s+a−p, j·s+b−p]"
 
     def forward(self, X):
@@ -184,6 +225,16 @@ class MaxPool2d(Pool2d):
                            "max(" + ", ".join(plain(v, digits) for _, v in real) + ")",
                            out[tuple(index)], uses, ((0, win.pads),), "; ".join(notes))
 
+    def sym_window(self, cells, size, sym):
+        return sym.first_max(*cells)
+
+    def sym_rule(self, x_el, xin, ijab, win, sym):
+        i, j = ijab[:2]
+        d = sym.symbol(f"[{sym.unicode(xin)} is the first maximum of window ({sym.unicode(i)},{sym.unicode(j)})]")
+        return sym.sp.Function("max")(x_el), d, (
+            "the gradient goes only to the window's maximum (the first in row-major order on ties)",
+            "padding is −∞ and never wins")
+
     def local(self, k, out_index, in_index):
         off = self._offset(out_index, in_index)
         if off is None:
@@ -203,6 +254,8 @@ class AvgPool2d(Pool2d):
     """
 
     name = "avgpool2d"
+    example = Example("y = avgpool2d(X, size=2, stride=1, padding=1)",
+                      {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.5, -1.5]]})
     signature = Pool2d.signature + (Param("count_include_pad", tensor=False, default=True),)
     formula = "Y[i,j] = (1/(kh·kw)) Σₐ,ᵦ X[i·s+a−p, j·s+b−p]"
 
@@ -244,6 +297,18 @@ class AvgPool2d(Pool2d):
         return Explanation(f"{out_name}{fmt_index(tuple(index))}", f"{lhs} = {head}",
                            "(" + " + ".join(num(v, digits) for v in shown) + f")/{len(shown)}",
                            out[tuple(index)], uses, ((0, win.pads),), note)
+
+    def sym_window(self, cells, size, sym):
+        return sym.sp.Add(*cells) / (size if self.params.get("count_include_pad", True) else len(cells))
+
+    def sym_rule(self, x_el, xin, ijab, win, sym):
+        _, _, a, b = ijab
+        kh, kw = win.size
+        div = kh * kw
+        notes = ("every cell of the window gets 1/(kh·kw) of the gradient",)
+        if not self.params.get("count_include_pad", True):
+            notes = ("count_include_pad=False: divide by the number of real (non-padding) cells",)
+        return sym.Sum(x_el, (a, 0, kh - 1), (b, 0, kw - 1)) / div, sym.sp.Rational(1, div), notes
 
     def local(self, k, out_index, in_index):
         if self._offset(out_index, in_index) is None:

@@ -15,10 +15,11 @@ Conventions:
 from __future__ import annotations
 
 import itertools
+from typing import Any, ClassVar
 
 import numpy as np
 
-from nnlab.engine.ops.base import (Op, Param, ShapeError, num, pe_axes, pe_axis, plain, reduced_shape,
+from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, num, pe_axes, pe_axis, plain, reduced_shape,
                                    register)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
@@ -51,6 +52,29 @@ class Reduce(Op):
         axis = self.params.get("axis")
         return "" if axis is None else f"axis={axis}"
 
+    # -- symbolic
+    def symbolic(self, xs, sym, nums=None):
+        x = xs[0]
+        axes = tuple(a - 1 for a in pe_axes(self.params.get("axis"), x.ndim, self))
+        return sym.arr(sym.reduce(x, axes, lambda cells: self.sym_reduce(cells, sym)))
+
+    def sym_reduce(self, cells: list, sym: Any) -> Any:
+        """The reduction of the cells (row-major order) as one sympy expression."""
+        raise NotImplementedError
+
+    def rule(self, c, sym):
+        X, i = sym.IndexedBase(c.names[0]), sym.idx("i")
+        n = int(np.prod(c.shapes[0])) // max(1, int(np.prod(c.out_shape)))
+        y = sym.symbol(c.out)
+        axis = self.params.get("axis")
+        notes = () if axis is None else (f"over axis {axis}: one result per remaining position",)
+        fwd, d = self.sym_rule(X[i], i, n, c, sym)
+        return sym.sp.Eq(y, fwd), (sym.deriv(c.names[0], 0, y, X[i], d),), notes + self.rule_notes
+
+    def sym_rule(self, xi: Any, i: Any, n: int, c: Any, sym: Any) -> tuple[Any, Any]:
+        """``(y in index form over xᵢ, ∂y/∂xᵢ)``."""
+        raise NotImplementedError
+
 
 MAX_TERMS = 24
 
@@ -74,6 +98,7 @@ def _written(parts: list[str], total: int, sep: str) -> str:
 @register
 class Sum(Reduce):
     name, formula, rational = "sum", "y = Σᵢ xᵢ", True
+    example = Example("y = sum(x, axis=0)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
     def forward(self, x):
         self.saved = {"shape": x.shape}
@@ -83,6 +108,12 @@ class Sum(Reduce):
         shape = self.saved["shape"]
         axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
         return (np.broadcast_to(np.expand_dims(g, axes), shape),)
+
+    def sym_reduce(self, cells, sym):
+        return sym.sp.Add(*cells)
+
+    def sym_rule(self, xi, i, n, c, sym):
+        return sym.Sum(xi, (i, 0, n - 1)), sym.sp.S.One
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
@@ -95,6 +126,7 @@ class Sum(Reduce):
 @register
 class Mean(Reduce):
     name, formula, rational = "mean", "y = (1/n) Σᵢ xᵢ", True
+    example = Example("y = mean(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
     def forward(self, x):
         axes = self._axes(x)
@@ -106,6 +138,12 @@ class Mean(Reduce):
         shape = self.saved["shape"]
         axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
         return (np.broadcast_to(np.expand_dims(g, axes), shape) / self.saved["n"],)
+
+    def sym_reduce(self, cells, sym):
+        return sym.sp.Add(*cells) / len(cells)
+
+    def sym_rule(self, xi, i, n, c, sym):
+        return sym.Sum(xi, (i, 0, n - 1)) / n, sym.sp.Rational(1, n)
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
@@ -132,6 +170,7 @@ def _from_end(y, x_shape, axes, rest):
 @register
 class Max(Reduce):
     name, rational = "max", True
+    example = Example("y = max(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
     formula = "y = max xᵢ  (gradient to the first maximum)"
 
     def forward(self, x):
@@ -149,6 +188,14 @@ class Max(Reduce):
             flat[...] = 0
         np.put_along_axis(flat, s["arg"][..., None], g[..., None], axis=-1)
         return (_from_end(flat, s["shape"], s["axes"], s["rest"]),)
+
+    rule_notes = ("the whole gradient goes to the first maximum (row-major) when elements tie",)
+
+    def sym_reduce(self, cells, sym):
+        return sym.first_max(*cells)
+
+    def sym_rule(self, xi, i, n, c, sym):
+        return sym.sp.Function("max")(xi), sym.symbol(f"[{c.names[0]}[i] is the first maximum]")
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
@@ -171,6 +218,7 @@ class Max(Reduce):
 @register
 class Prod(Reduce):
     name, formula, rational = "prod", "y = Πᵢ xᵢ", True
+    example = Example("y = prod(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
     def forward(self, x):
         axes = self._axes(x)
@@ -186,6 +234,14 @@ class Prod(Reduce):
         right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
         others = left * right
         return (_from_end(others * g[..., None], s["shape"], s["axes"], s["rest"]),)
+
+    rule_notes = ("∂y/∂xᵢ is the product of the *other* elements (computed without dividing, so zeros work)",)
+
+    def sym_reduce(self, cells, sym):
+        return sym.sp.Mul(*cells)
+
+    def sym_rule(self, xi, i, n, c, sym):
+        return sym.sp.Product(xi, (i, 0, n - 1)), sym.symbol(f"Π_(j≠i) {c.names[0]}[j]")
 
     def explain(self, index, xs, out, names, out_name, digits):
         cells = self._window(index, xs[0].shape)
@@ -225,6 +281,49 @@ class _Softmaxish(Op):
         m = np.max(x, axis=axis, keepdims=True)
         return x - m, axis, keep
 
+    log: ClassVar[bool] = False
+
+    def symbolic(self, xs, sym, nums=None):
+        x = xs[0]
+        axis = pe_axis(int(self.params.get("axis", -1)), x.ndim, self) - 1
+        keep = np.ones(x.shape, dtype=bool)
+        if self.params.get("mask") == "causal":
+            if self.log:
+                raise sym.NoSymbolicForm("log_softmax with a causal mask")
+            keep = np.broadcast_to(_causal(x.shape), x.shape)
+        fn = sym.log_softmax_at if self.log else sym.softmax_at
+        out = np.empty(x.shape, dtype=object)
+        moved, kept = np.moveaxis(x, axis, -1), np.moveaxis(keep, axis, -1)
+        res = np.moveaxis(out, axis, -1)  # a view: filling it fills out
+        for index in np.ndindex(*moved.shape[:-1]):
+            row = [moved[index + (j,)] for j in range(moved.shape[-1]) if kept[index + (j,)]]
+            pos = 0
+            for j in range(moved.shape[-1]):
+                if kept[index + (j,)]:
+                    res[index + (j,)] = fn(sym.sp.Integer(pos), *row)
+                    pos += 1
+                else:
+                    res[index + (j,)] = sym.sp.S.Zero
+        return out
+
+    def rule(self, c, sym):
+        X, P = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.out)
+        i, j = sym.idx("i"), sym.idx("j")
+        n = c.shapes[0][int(self.params.get("axis", -1))]
+        denom = sym.Sum(sym.sp.exp(X[j]), (j, 0, n - 1))
+        notes = []
+        if self.params.get("axis", -1) != -1:
+            notes.append(f"along axis {self.params['axis']}")
+        if self.params.get("mask") == "causal":
+            notes.append("causal mask: keys after the query are left out of the sum; their weight is exactly 0")
+        if self.log:
+            fwd = sym.sp.Eq(P[i], X[i] - sym.sp.log(denom))
+            d = sym.KroneckerDelta(i, j) - sym.IndexedBase(f"softmax({c.names[0]})")[j]
+        else:
+            fwd = sym.sp.Eq(P[i], sym.sp.exp(X[i]) / denom)
+            d = P[i] * (sym.KroneckerDelta(i, j) - P[j])
+        return fwd, (sym.deriv(c.names[0], 0, P[i], X[j], d),), tuple(notes)
+
     def _row(self, index, shape):
         axis = int(self.params.get("axis", -1)) % len(shape)
         return [index[:axis] + (j,) + index[axis + 1:] for j in range(shape[axis])], axis
@@ -241,6 +340,7 @@ class _Softmaxish(Op):
 @register
 class Softmax(_Softmaxish):
     name = "softmax"
+    example = Example("y = softmax(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
     keeps_finite = True
     formula = "pᵢ = exp(xᵢ) / Σⱼ exp(xⱼ)"
 
@@ -277,6 +377,8 @@ class Softmax(_Softmaxish):
 @register
 class LogSoftmax(_Softmaxish):
     name = "log_softmax"
+    example = Example("y = log_softmax(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
+    log = True
     formula = "yᵢ = xᵢ − log Σⱼ exp(xⱼ)"
 
     def forward(self, x):
