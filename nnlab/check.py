@@ -49,6 +49,10 @@ class CheckItem:
         step: Index of the step where the value becomes known (for "first mistake").
         tolerance: Human description of the tolerance used.
         loc: Where the reference is written.
+        diagnosis: Why the answer may be what it is (:class:`nnlab.diagnosis.Finding`),
+            most likely first; empty for a plain check or when nothing applies.
+        via: The references (as written in ``expect``) whose given answers were used
+            to accept or assess this one (follow-through marking).
     """
 
     ref: str
@@ -60,11 +64,19 @@ class CheckItem:
     step: int | None
     tolerance: str
     loc: Location | None
+    diagnosis: tuple[Any, ...] = ()
+    via: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        """The ``--json`` form: ref, expected, actual, ok (plus step and error)."""
+        """The ``--json`` form: ref, expected, actual, ok, step, error, tolerance, diagnosis, via."""
         return {"ref": self.ref, "expected": _jsonable(self.expected_value), "actual": _jsonable(self.actual),
-                "ok": self.ok, "step": self.step, "error": self.error, "tolerance": self.tolerance}
+                "ok": self.ok, "step": self.step, "error": self.error, "tolerance": self.tolerance,
+                "diagnosis": [f.as_json() for f in self.diagnosis], "via": list(self.via)}
+
+    @property
+    def carried(self) -> bool:
+        """True when the only reason found is an earlier wrong answer (not an independent mistake)."""
+        return any(f.id == "carried-error" for f in self.diagnosis)
 
 
 @dataclass(frozen=True)
@@ -80,10 +92,11 @@ class CheckReport:
 
     @property
     def first_mistake(self) -> CheckItem | None:
-        """The wrong answer that becomes known earliest in the trace."""
+        """The earliest *independent* wrong answer in the trace (not one carried from an earlier mistake)."""
         wrong = [i for i in self.items if not i.ok]
         if not wrong:
             return None
+        wrong = [i for i in wrong if not i.carried] or wrong
         return min(wrong, key=lambda i: (i.step if i.step is not None else 10**9, self.items.index(i)))
 
 
@@ -168,7 +181,7 @@ class ReferenceEvaluator:
             if not learn:
                 raise self._err("'params' counts the learnable parameters, but the scenario has no learn: list",
                                 e, "add `learn: [W1, b1, …]`.")
-            return sum(int(run.value(n).size) for n in _learn_names(run))
+            return sum(int(run.value(n).size) for n in learn_names(run))
         if run.has(e.id) and run.graph.nodes[e.id].named:
             self._avail(e.id, FORWARD)
             return run.value(e.id)
@@ -258,7 +271,8 @@ def visible_names(run: Run) -> list[str]:
     return [n for n, node in run.graph.nodes.items() if node.named and node.kind != "const"]
 
 
-def _learn_names(run: Any) -> list[str]:
+def learn_names(run: Any) -> list[str]:
+    """The learnable parameters' node names (a group in ``learn`` stands for its members)."""
     out = []
     for n in run.scenario.learn:
         if run.has(n):

@@ -264,6 +264,7 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
             lines.append(f"{dim}{line}{off}")
             continue
         lines.append(line + (f"{green}{mark}{off}" if mark == "✓" else f"{red}{mark}{off}"))
+        lines.extend(f"{dim}{why}{off}" for why in _why_lines(session, report.items[k - 1]))
     n_ok = sum(i.ok for i in report.items)
     lines.append("")
     if not report.items:
@@ -276,9 +277,44 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         if first.step is not None and first.step < len(session.steps):
             st = session.steps[first.step]
             where = f" — look at step {first.step + 1} ({st.phase}: {st.label})"
-        lines.append(f"{red}{len(report.items) - n_ok} of {len(report.items)} answers differ{off}; "
-                     f"first mistake: {first.ref}{where}")
+        carried = sum(i.carried for i in report.items if not i.ok)
+        kind = "first independent mistake" if carried else "first mistake"
+        lines.append(f"{red}{len(report.items) - n_ok} of {len(report.items)} answers differ{off}"
+                     + (f" ({carried} carried from an earlier one)" if carried else "")
+                     + f"; {kind}: {first.ref}{where}")
+    notice = _step_zero_notice(session)
+    if notice:
+        lines.append(notice)
     return "\n".join(lines)
+
+
+def _why_lines(session: Any, item: Any) -> list[str]:
+    """The lines under a row of the check table: why a ✗ (and a ✓ accepted via the user's own values)."""
+    out = []
+    if item.ok and item.via:
+        out.append(f"      ✓ right for your own {', '.join(item.via)} (follow-through; tolerance {item.tolerance})")
+        return out
+    if item.ok or item.error is not None:
+        return out
+    for f in item.diagnosis:
+        step = ""
+        if f.step is not None and f.step < len(session.steps):
+            step = f" [step {f.step + 1}]"
+        out.append(f"      why ({f.id}): {f.message}{step}")
+    if not item.diagnosis:
+        out.append(f"      why: no known mistake reproduces this answer (tolerance {item.tolerance or 'exact'})")
+    else:
+        out.append(f"      tolerance {item.tolerance or 'exact'}")
+    return out
+
+
+def _step_zero_notice(session: Any) -> str | None:
+    """A note when a ``step`` saw exactly 0 (only scenarios with a step op load the diagnosis module)."""
+    if not any(n.op is not None and n.op.name == "step" for n in session.run.graph.nodes.values()):
+        return None
+    from nnlab.diagnosis import step_zero_notice
+
+    return step_zero_notice(session)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -311,6 +347,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nnlab.render.console import print_run
 
     print_run(session, steps, args.digits, symbolic=getattr(args, "symbolic", False))
+    notice = _step_zero_notice(session)
+    if notice:
+        print(notice)
     return EXIT_OK
 
 
@@ -318,6 +357,10 @@ def _explain(session: Any, ref: str, digits: int, symbolic: bool) -> int:
     from nnlab.errors import NnlabError
 
     try:
+        quantity = session.explain_quantity(ref)
+        if quantity is not None:
+            print("\n".join(quantity))
+            return EXIT_OK
         found = session.explain_ref(ref, digits=digits)
         run, plain_ref, context = session.ref_context(ref)
     except NnlabError as exc:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nnlab.check import CheckItem, CheckReport, ReferenceEvaluator, check_entry, check_run, visible_names
+import numpy as np
+
+from nnlab.check import (CheckItem, CheckReport, ReferenceEvaluator, check_entry, check_run, learn_names,
+                         visible_names)
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
@@ -64,11 +67,23 @@ class Session:
             return step
         return self._steps.inner(step)
 
-    def check(self) -> CheckReport:
-        """Check the scenario's ``expect`` entries."""
+    def check(self, entries: tuple[ExpectEntry, ...] | None = None, *, diagnose: bool = True) -> CheckReport:
+        """Check the scenario's ``expect`` entries (or ``entries``, e.g. edited in the lab).
+
+        With ``diagnose`` (the default), wrong answers are also marked from the user's
+        own earlier answers and matched against the misconception catalog
+        (:mod:`nnlab.diagnosis`); nothing extra runs when every answer is right.
+        """
         if self.training is None:
-            return check_run(self.run)
-        return check_run(self.run, at=self._at, facts=self.training.facts(), final_step=self._final_step)
+            report = check_run(self.run, entries)
+        else:
+            report = check_run(self.run, entries, at=self._at, facts=self.training.facts(),
+                               final_step=self._final_step)
+        if not diagnose or report.ok:
+            return report
+        from nnlab.diagnosis import diagnose as _diagnose
+
+        return _diagnose(self, report, entries)
 
     def check_entry(self, entry: ExpectEntry) -> CheckItem:
         """Check one (possibly edited) ``expect`` entry exactly as :meth:`check` would."""
@@ -154,6 +169,63 @@ class Session:
         if step is None:
             raise NnlabError(f"'{el.name}' is an input; there is no step computing it")
         return [(step, run.explain(step, el.index, example=el.example, digits=digits))]
+
+    def explain_quantity(self, text: str) -> list[str] | None:
+        """Explain ``shape(NAME)``, ``size(NAME)`` or ``params``: the formula with numbers.
+
+        Returns:
+            The lines of the explanation, or None if ``text`` names none of these
+            (then :meth:`explain_ref` applies).
+
+        Raises:
+            NnlabError: An unknown name.
+        """
+        try:
+            ref = atom(parse_expr(text, qualified=self.training is not None))
+        except (RefError, NnlabError):
+            return None
+        if ref is None or ref.kind not in (RefKind.SHAPE, RefKind.SIZE, RefKind.PARAMS) or ref.at is not None:
+            return None
+        run = self.run
+        if ref.kind is RefKind.PARAMS:
+            names = learn_names(run)
+            if not names:
+                raise NnlabError("'params' counts the learnable parameters, but the scenario has no learn: list",
+                                 hint="add `learn: [W1, b1, …]`.")
+            sizes = [(n, run.value(n).shape) for n in names]
+            terms = [("·".join(str(d) for d in shape) or "1") for _, shape in sizes]
+            total = sum(int(np.prod(shape)) for _, shape in sizes)
+            lines = [f"params = {' + '.join(f'size({n})' for n, _ in sizes)}",
+                     f"params = {' + '.join(terms)} = {total}"]
+            lines += [f"  {n}: shape {'×'.join(map(str, shape)) or '()'} → {int(np.prod(shape))}"
+                      for n, shape in sizes]
+            return lines
+        name = ref.name
+        if name not in run.graph.nodes or not run.graph.nodes[name].named:
+            raise NnlabError(f"unknown name '{name}'", hint=did_you_mean(name, visible_names(run)))
+        node = run.graph.nodes[name]
+        shape = tuple(run.value(name).shape[1:] if node.batched and run.batch_axis else node.shape)
+        lines = []
+        if node.kind == "op":
+            rule = node.op.shape_rule(*[run.graph.nodes[i].shape if i else None for i in node.op_inputs])
+            st = run.step_of(name, FORWARD)
+            where = f"step {st.index + 1} ({st.label})" if st is not None else node.text
+            lines.append(f"{name} is computed at {where}")
+            if rule:
+                lines.extend(f"  {part}" for part in rule.split("; "))
+            else:
+                ins = ", ".join(f"{run.graph.display(i)}: {'×'.join(map(str, run.graph.nodes[i].shape)) or '()'}"
+                                for i in node.inputs if run.graph.nodes[i].kind != "const")
+                lines.append(f"  {node.op.name} of {ins}")
+        else:
+            lines.append(f"{name} is given in {'data' if node.kind == 'data' else 'values'}")
+        dims = "×".join(map(str, shape)) or "() (a single number)"
+        if ref.kind is RefKind.SHAPE:
+            lines.append(f"shape({name}) = {list(shape)}  ({dims})")
+        else:
+            size = int(np.prod(shape)) if shape else 1
+            lines.append(f"size({name}) = {' · '.join(map(str, shape)) or '1'} = {size}")
+        return lines
 
     def ref_context(self, ref: str) -> tuple[Run, str, str | None]:
         """Where :meth:`explain_ref` evaluates ``ref``.

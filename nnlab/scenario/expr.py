@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 from nnlab.errors import Location, NnlabError
 
@@ -418,3 +418,114 @@ def key_text(k: int | slice) -> str:
         s = ("" if k.start is None else str(k.start)) + ":" + ("" if k.stop is None else str(k.stop))
         return s + (f":{k.step}" if k.step is not None else "")
     return str(k)
+
+
+# --------------------------------------------------------------------------- answers
+
+_ANSWER_SUBS = (
+    (re.compile(r"[\u2212\u2013\u2014]"), "-"),          # − – — (Unicode minus and dashes)
+    (re.compile(r"[\u00d7\u00b7\u22c5\u2219]"), "*"),    # × · ⋅ ∙
+    (re.compile(r"\^"), "**"),
+    (re.compile(r"\u03c3(?=\s*\()"), "sigmoid"),         # σ(…)
+    (re.compile(r"\u221a(?=\s*\()"), "sqrt"),            # √(…)
+    (re.compile(r"(?<![\w.])ln(?=\s*\()"), "log"),       # ln(…) is the natural log
+)
+_SHAPE = re.compile(r"^\(?\s*(\d+)\s*(?:[x×X*,]\s*\d+\s*)+,?\s*\)?$")
+_TUPLE = re.compile(r"^\(\s*([^()]*,[^()]*)\)$")
+
+
+def _normalize(text: str) -> tuple[str, list[int]]:
+    """Student notation → the equation language, and for each new character its original column."""
+    cols = list(range(len(text) + 1))
+    for pattern, repl in _ANSWER_SUBS:
+        out, new_cols, last = [], [], 0
+        for m in pattern.finditer(text):
+            out.append(text[last:m.start()])
+            new_cols.extend(cols[last:m.start()])
+            out.append(repl)
+            new_cols.extend([cols[m.start()]] * len(repl))
+            last = m.end()
+        out.append(text[last:])
+        new_cols.extend(cols[last:])
+        text, cols = "".join(out), new_cols
+    return text, cols
+
+
+def parse_answer(text: str, loc: Location | None = None, *, shape: bool = False) -> Expr:
+    """Parse an answer as students write it (and as nnlab prints numbers).
+
+    Beyond the equation language this reads Unicode minus ``−``, ``×`` and ``·`` for
+    products, ``^`` for powers, ``σ(…)``, ``√(…)``, ``ln(…)`` (the natural log), ``e``
+    (Euler's number: ``e^2``), ``(5, 7)`` as a list and, for a shape (``shape=True``),
+    ``5x7`` or ``5×7`` as ``[5, 7]``.
+
+    Args:
+        text: The answer.
+        loc: Where it is written (errors point at the original column).
+        shape: The answer is a shape: read ``A×B`` as a list, not a product.
+
+    Raises:
+        NnlabError: An unreadable answer, at its line and column.
+    """
+    stripped = text.strip()
+    lead = len(text) - len(text.lstrip())
+    if shape or re.match(r"^\d+\s*[xX]\s*\d+", stripped):
+        m = _SHAPE.match(stripped)
+        if m and (shape or not stripped.startswith("(")):
+            nums = [int(n) for n in re.findall(r"\d+", stripped)]
+            return ListLit(tuple(Num(n, str(n), lead, lead + len(stripped)) for n in nums), lead,
+                           lead + len(stripped))
+    norm, cols = _normalize(text)
+    m = _TUPLE.match(norm.strip()) or re.match(r"^\(\s*\)$", norm.strip())
+    if m:  # (5, 7) → [5, 7]; () → []
+        inner_lead = len(norm) - len(norm.lstrip())
+        norm = norm[:inner_lead] + "[" + norm.strip()[1:-1] + "]" + norm[inner_lead + len(norm.strip()):]
+    try:
+        expr = parse_expr(norm, None, qualified=True)
+    except NnlabError as exc:
+        col = exc.loc.col - 1 if exc.loc is not None and exc.loc.col else 0
+        orig = cols[min(max(col, 0), len(cols) - 1)]
+        length = exc.loc.length if exc.loc is not None else 1
+        where = _at(loc, orig, length) if loc is not None else Location("<answer>", 1, orig + 1, text, length)
+        raise NnlabError(f"cannot read the answer {text.strip()!r}: {exc.message}", where,
+                         exc.hint or "write a number (−0.25 or -0.25), a list [0.1, 0.2], a shape 5x7, "
+                         "or an expression such as σ(2) − 1, 2·0.5, e^2, ln(0.3).", kind="syntax") from None
+    return _with_e(_remap(expr, cols))
+
+
+def _remap(e: Any, cols: list[int]) -> Any:
+    """Move the columns of a parsed answer back to the text as written."""
+    if isinstance(e, tuple) and hasattr(e, "_fields"):
+        upd = {}
+        for f in e._fields:
+            v = getattr(e, f)
+            if f in ("col", "end") and isinstance(v, int):
+                upd[f] = cols[min(v, len(cols) - 1)]
+            elif isinstance(v, tuple) and v and not hasattr(v, "_fields"):
+                upd[f] = tuple(_remap(i, cols) for i in v)
+            elif hasattr(v, "_fields"):
+                upd[f] = _remap(v, cols)
+        return e._replace(**upd)
+    if isinstance(e, tuple):
+        return tuple(_remap(i, cols) for i in e)
+    return e
+
+
+def _with_e(e: Any) -> Any:
+    """``e`` alone is Euler's number in an answer (``e^2``)."""
+    if isinstance(e, Name) and e.id == "e":
+        import math
+
+        return Num(math.e, "e", e.col, e.end)
+    if isinstance(e, tuple) and hasattr(e, "_fields"):
+        upd = {}
+        for f in e._fields:
+            v = getattr(e, f)
+            if hasattr(v, "_fields"):
+                upd[f] = _with_e(v)
+            elif isinstance(v, tuple) and v and not isinstance(v[0], (int, slice)):
+                upd[f] = tuple(_with_e(i) for i in v)
+        return e._replace(**upd) if upd else e
+    if isinstance(e, tuple):
+        return tuple(_with_e(i) for i in e)
+    return e

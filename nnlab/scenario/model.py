@@ -18,7 +18,7 @@ import numpy as np
 
 from nnlab.errors import Location, NnlabError, did_you_mean
 from nnlab.numfmt import as_float
-from nnlab.scenario.expr import Equation, Expr, parse_equation, parse_expr
+from nnlab.scenario.expr import Equation, Expr, ListLit, Num, parse_answer, parse_equation, parse_expr
 from nnlab.scenario.yamlsrc import YNode, load_yaml
 
 FORMAT_VERSION = 1
@@ -479,23 +479,78 @@ def read_answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
         if isinstance(v, (int, float)):
             return v, node.raw, written_tolerance(node.raw)
         if isinstance(v, str):
-            expr = parse_expr(v, node.loc, qualified=True)
-            return expr, v, 0.0
+            return answer_from_text(v, ref, _text_loc(node))
         raise NnlabError(f"the answer for '{ref}' is empty", node.loc, kind="format")
     if node.kind == "seq":
         leaves = _leaves(node)
-        _shape_of(node, ref)
+        nums, raws = [], []
         for leaf in leaves:
-            if isinstance(leaf.value, bool) or not isinstance(leaf.value, (int, float)):
+            value, raw = leaf.value, leaf.raw
+            if isinstance(value, str) and leaf.kind == "scalar":  # −0.25 as students write it
+                number = _number(value, _text_loc(leaf))
+                if number is not None:
+                    value, raw = number
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise NnlabError(f"answers in a list must be numbers, got {leaf.raw!r}", leaf.loc,
                                  "quote a whole expression instead: '[...]' is not supported; use numbers.",
                                  kind="format")
-        shape = _shape_of(node, ref)
-        values = np.array([leaf.value for leaf in leaves], dtype=float).reshape(shape)
-        tol = np.array([written_tolerance(leaf.raw) for leaf in leaves]).reshape(shape)
+            nums.append(value)
+            raws.append(raw)
+        shape = _answer_shape(node, ref)
+        values = np.array(nums, dtype=float).reshape(shape)
+        tol = np.array([written_tolerance(r) for r in raws]).reshape(shape)
         return values, _raw_text(node), tol
     raise NnlabError(f"the answer for '{ref}' must be a number, a list, true/false or a quoted expression",
                      node.loc, kind="format")
+
+
+def answer_from_text(text: str, ref: str, loc: Location | None = None) -> tuple[Any, Any, Any]:
+    """Read an answer written as text, the way students write it (see :func:`parse_answer`).
+
+    A plain number (``−0.34``) keeps the tolerance of its written digits, a list of
+    numbers or a shape (``5x7``, ``(5, 7)``) becomes an array; anything else stays an
+    expression evaluated when checking (``σ(2) − 1``, ``e^2``).
+
+    Returns:
+        ``(answer, raw text, absolute tolerance)`` as :func:`read_answer`.
+
+    Raises:
+        NnlabError: An unreadable answer, at its line and column.
+    """
+    expr = parse_answer(text, loc, shape=ref.replace(" ", "").startswith("shape("))
+    if isinstance(expr, Num):
+        return expr.value, expr.raw, written_tolerance(expr.raw)
+    if isinstance(expr, ListLit) and all(isinstance(i, Num) for i in expr.items):
+        raws = [i.raw for i in expr.items]
+        return (np.array([i.value for i in expr.items], dtype=float), "[" + ", ".join(raws) + "]",
+                np.array([written_tolerance(r) for r in raws]))
+    return expr, text, 0.0
+
+
+def _number(text: str, loc: Location | None) -> tuple[float, str] | None:
+    """``(value, digits as written)`` if ``text`` is one number in student notation, else None."""
+    try:
+        expr = parse_answer(text, loc)
+    except NnlabError:
+        return None
+    return (expr.value, expr.raw) if isinstance(expr, Num) else None
+
+
+def _text_loc(node: YNode) -> Location:
+    """Where a scalar's text starts (after an opening quote)."""
+    return node.loc.shifted(1) if getattr(node, "quoted", False) else node.loc
+
+
+def _answer_shape(node: YNode, ref: str) -> tuple[int, ...]:
+    """The shape of a nested list answer (its leaves may be numbers written as text)."""
+    if node.kind == "scalar":
+        return ()
+    if node.kind != "seq" or not node.value:
+        return _shape_of(node, ref)
+    shapes = [_answer_shape(c, ref) for c in node.value]
+    if any(s != shapes[0] for s in shapes):
+        return _shape_of(node, ref)  # raises, naming the ragged row
+    return (len(node.value),) + shapes[0]
 
 
 def _raw_text(node: YNode) -> str:

@@ -39,13 +39,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnlab", "nnlab.errors", "nnlab.numfmt", "nnlab.templates", "nnlab.library"),
     ("nnlab.scenario",),
     ("nnlab.engine",),
-    ("nnlab.check", "nnlab.symbolic"),
+    ("nnlab.check", "nnlab.diagnosis", "nnlab.symbolic"),
     ("nnlab.session",),
     ("nnlab.render", "nnlab.tui", "nnlab.cli", "nnlab.__main__"),
 ]
 #: The core: what ``nnlab check`` and every engine user load; it must not pull in a UI or sympy.
 CORE = ("nnlab.errors", "nnlab.numfmt", "nnlab.templates", "nnlab.library", "nnlab.scenario", "nnlab.engine",
-        "nnlab.check", "nnlab.session")
+        "nnlab.check", "nnlab.diagnosis", "nnlab.session")
 HEAVY = ("textual", "rich", "sympy")
 UI = ("textual", "rich")  #: not even lazily: the core formats nothing for a screen
 
