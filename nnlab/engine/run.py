@@ -3,13 +3,12 @@
 Backward follows micrograd and early tinygrad: walk the ops in reverse topological
 order and *add* each op's vector-Jacobian product into its inputs' gradients
 (``+=``), so a node used twice collects both contributions — and the step says so.
-The result is a :class:`Run`: an immutable trace plus the values and gradients, and
-the one API views use to explain any element of any step.
+The result is a :class:`Run`: an immutable trace plus the values and gradients;
+:mod:`nnlab.engine.explain` explains any element of any step of it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -17,14 +16,13 @@ from typing import Any
 import numpy as np
 
 from nnlab.engine.graph import Graph, Node, build_graph
-from nnlab.engine.ops.base import ShapeError, as_number, grad_label, num, unbroadcast
-from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use, freeze
+from nnlab.engine.ops.base import ShapeError, grad_label, unbroadcast
+from nnlab.engine.trace import BACKWARD, FORWARD, Step, freeze
 from nnlab.errors import NnlabError
-from nnlab.numfmt import as_float, fmt, fmt_index
+from nnlab.numfmt import as_float, fmt_index
 from nnlab.scenario.model import Scenario
 
 EXACT_LIMIT = 20_000  # largest total of elements we compute with Fractions
-MAX_TERMS = 24        # longest sum written out in an explanation
 
 
 @dataclass(frozen=True)
@@ -103,140 +101,6 @@ class Run:
             if s.node == name and s.phase == phase:
                 return s
         return None
-
-    # ------------------------------------------------------------ elements
-    def element_count(self, step: Step) -> int:
-        """How many elements Up/Down move through in ``step``."""
-        return sum(int(np.prod(shape)) for _, shape in self.element_spaces(step))
-
-    def element_at(self, step: Step, k: int) -> tuple[int, tuple[int, ...]]:
-        """The ``k``-th element of ``step`` as ``(slot, index)`` (slot −1 = the output)."""
-        for slot, shape in self.element_spaces(step):
-            n = int(np.prod(shape))
-            if k < n:
-                return slot, tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
-            k -= n
-        raise IndexError(k)
-
-    def element_number(self, step: Step, slot: int, index: tuple[int, ...]) -> int:
-        """Inverse of :meth:`element_at`."""
-        k = 0
-        for s, shape in self.element_spaces(step):
-            if s == slot:
-                return k + (int(np.ravel_multi_index(index, shape)) if shape else 0)
-            k += int(np.prod(shape))
-        return 0
-
-    def element_spaces(self, step: Step) -> list[tuple[int, tuple[int, ...]]]:
-        """What Up/Down move through in ``step``: ``(slot, shape)`` pairs (slot −1 = the output)."""
-        node = self.graph.nodes[step.node]
-        if step.phase == FORWARD:
-            return [(-1, node.shape)]
-        return [(k, self.graph.nodes[i].shape) for k, i in enumerate(step.inputs)
-                if i and self.graph.nodes[i].kind != "const"]
-
-    # ---------------------------------------------------------- explaining
-    def explain(self, step: Step | int, element: tuple[int, ...] | None = None, *, slot: int | None = None,
-                example: int = 0, digits: int = 4) -> Explanation:
-        """Explain one element of a step.
-
-        Args:
-            step: The step (or its index).
-            element: Per-example index; defaults to the first element.
-            slot: Backward steps: which input's gradient (default: the first non-constant).
-            example: Which example, when the run has data.
-            digits: Decimal places in the arithmetic.
-        """
-        if isinstance(step, int):
-            step = self.steps[step]
-        if step.phase == FORWARD:
-            return self._explain_forward(step, element, example, digits)
-        if slot is None:
-            slot = self.default_slot(step)
-        return self._explain_backward(step, slot, element, example, digits)
-
-    def default_slot(self, step: Step) -> int:
-        """The input a backward step explains first: a learnable parameter, else a computed node."""
-        spaces = [k for k, _ in self.element_spaces(step)]
-        if not spaces:
-            return 0
-        learn = set(self.scenario.learn)
-
-        def rank(k: int) -> int:
-            node = self.graph.nodes[step.inputs[k]]
-            if node.id in learn or node.id.split(".")[0] in learn:
-                return 0
-            return {"op": 1, "value": 2, "data": 3}.get(node.kind, 4)
-
-        return min(spaces, key=lambda k: (rank(k), k))
-
-    def _example(self, nid: str, example: int) -> Any:
-        a = self.values[nid]
-        return np.asarray(a[example] if a.shape[0] > 1 else a[0], dtype=a.dtype)
-
-    def _explain_forward(self, step, element, example, digits):
-        node = self.graph.nodes[step.node]
-        element = tuple(element) if element is not None else (0,) * len(node.shape)
-        xs = [None if not i else self._example(i, example) for i in step.inputs]
-        names = [self.graph.display(i) if i else "None" for i in step.inputs]
-        out = self._example(step.node, example)
-        ex = self.op(step.node).explain(element, xs, out, names, self.graph.display(step.node), digits)
-        return ex
-
-    def _explain_backward(self, step, slot, element, example, digits):
-        node = self.graph.nodes[step.node]
-        inp_id = step.inputs[slot]
-        inp = self.graph.nodes[inp_id]
-        element = tuple(element) if element is not None else (0,) * len(inp.shape)
-        op = self.op(step.node)
-        g = self.grads[step.node]
-        deps = op.dependents(slot, element, node.shape)
-        if deps is None:
-            deps = list(np.ndindex(*node.shape)) if node.shape else [()]
-        in_batched = self.values[inp_id].shape[0] > 1
-        out_batched = g.shape[0] > 1
-        examples = [example] if (in_batched or not out_batched) else range(g.shape[0])
-        T = self.target
-        out_name, in_name = self.graph.display(step.node), self.graph.display(inp_id)
-        terms: list[str] = []
-        uses: list[Use] = []
-        count = 0
-        for ex in examples:
-            e_in = ex if in_batched else 0
-            e_out = ex if out_batched else 0
-            for o in deps:
-                local = op.local(slot, (e_out,) + tuple(o), (e_in,) + element)
-                if local == 0:
-                    continue
-                count += 1
-                if len(terms) < MAX_TERMS:
-                    terms.append(f"{num(g[(e_out,) + tuple(o)], digits)}·{num(local, digits)}")
-                    if ex == example:
-                        uses.append(Use(-2, tuple(o)))
-        value = self.contributions[(step.node, slot)][((example if in_batched else 0),) + element]
-        if count > MAX_TERMS:
-            terms.append(f"… ({count} terms)")
-        lhs = grad_label(T, in_name, element)
-        one = len(deps) == 1 and len(examples) == 1
-        o_text = fmt_index(tuple(deps[0])) if one else "[o]"
-        formula = (f"{lhs} = ∂{T}/∂{out_name}{o_text} · ∂{out_name}{o_text}/∂{in_name}{fmt_index(element)}")
-        if not one:
-            formula = f"{lhs} = Σₒ ∂{T}/∂{out_name}[o] · ∂{out_name}[o]/∂{in_name}{fmt_index(element)}"
-            if len(examples) > 1:
-                formula += f"  (summed over {len(examples)} examples)"
-        derivative = getattr(op, "derivative", "")
-        if derivative:  # written in x (input) and y (output): use this step's names
-            derivative = re.sub(r"(?<![\w.])y(?![\w])", out_name, re.sub(r"(?<![\w.])x(?![\w])", in_name,
-                                                                         derivative))
-            formula += f"   where ∂{out_name}/∂{in_name} = {derivative}"
-        arithmetic = " + ".join(terms) if terms else "0"
-        k, n = step.accumulates[slot] if slot < len(step.accumulates) else (1, 1)
-        note = ""
-        if n > 1:
-            total = self.grads[inp_id][((example if in_batched else 0),) + element]
-            note = (f"{in_name} is used {n} times: this step adds contribution {k} of {n}; "
-                    f"the total ∂{T}/∂{in_name}{fmt_index(element)} = {fmt(as_number(total), digits)}")
-        return Explanation(lhs, formula, arithmetic, value, tuple(uses) + (Use(slot, element),), note=note)
 
 
 def to_float(a: Any) -> np.ndarray:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from nnlab.errors import NnlabError
 from nnlab.scenario.model import load
+from nnlab.tui import model as model_module
 from nnlab.tui.answers import answer_spans, parse_answer, save_answers, yaml_value
 from nnlab.tui.model import LabModel, load_model
 from tests.tui.conftest import FIXTURES
@@ -92,6 +95,56 @@ def test_large_elementwise_backward_uses_the_recorded_arrays(tmp_path):
     # the forward sum over 90,000 elements is explained in the background
     assert not m.cheap(m.find_step("forward", "loss"))
     assert m.pending_focus(1, 0).explanation is None
+
+
+def test_one_view_per_step_element_example_and_digits_is_cached():
+    m = model("data.yaml")
+    f = m.focus(0, 0)
+    assert m.focus(0, 0) is f and m.has_focus(0, 0)
+    assert not m.has_focus(0, 0, digits=6)
+    assert m.focus(0, 0, digits=6) is not f
+    if m.examples_at(0) > 1:
+        assert m.focus(0, 0, example=1) is not f
+    assert m.operands(0) is m.operands(0)
+
+
+def test_a_label_is_not_an_element_of_the_loss_backward_step(tmp_path):
+    path = tmp_path / "ce.yaml"
+    path.write_text("nnlab: 1\ntitle: ce\nvalues:\n  f: [2.0, 1.0, 0.1]\n  y: 0\n"
+                    "compute:\n  - loss = cross_entropy(f, y)\nbackward: loss\n")
+    m = load_model(str(path))
+    k = m.find_step("backward", "loss")
+    assert m.element_count(k) == 3
+    assert [o.title for o in m.operands(k)] == ["∂loss/∂loss", "∂loss/∂f"]
+    for e in range(3):
+        f = m.focus(k, e)
+        assert f.error == "" and f.explanation is not None
+
+
+def test_the_model_asks_the_engine_and_catches_only_what_it_expects():
+    source = (Path(model_module.__file__)).read_text()
+    assert "getattr(" not in source and "hasattr(" not in source
+    assert "except Exception" not in source
+
+
+def test_training_update_steps_show_before_gradient_after():
+    t = model("train.yaml")
+    k = next(s.index for s in t.steps if s.phase == "update")
+    assert t.element_count(k) == int(np.prod(t.steps[k].shape))
+    titles = [o.title for o in t.operands(k)]
+    assert titles[0].endswith(" before") and titles[-1].endswith(" after")
+    f = t.focus(k, 0)
+    assert f.explanation is not None and "update" in f.explanation.lhs
+    assert t.conventions(k).split(" η=")[0] in ("gd", "perceptron")
+
+
+def test_each_update_shows_the_tensors_of_its_own_run():
+    t = model("train.yaml")
+    group = t.steps.group
+    for k in (0, group, 2 * group):                      # the same forward step in updates 1, 2, 3
+        run, _ = t.context(k)
+        for op in t.operands(k):
+            np.testing.assert_array_equal(op.array, run.value(op.node).reshape(op.array.shape))
 
 
 def test_parse_answer_reads_like_the_expect_block():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -25,9 +25,14 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from nnlab.errors import NnlabError
 from nnlab.tui.widgets.graph import GraphView
 from nnlab.tui.widgets.panes import ErrorPanel, KeyBar, MathPane, StatusBar
 from nnlab.tui.widgets.tensor import TensorPane
+
+if TYPE_CHECKING:
+    from nnlab.engine.trace import Step
+    from nnlab.tui.model import LabModel
 
 POLL_SECONDS = 0.5
 PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one explanation takes longer
@@ -37,12 +42,8 @@ PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondar
 
 def error_text(exc: BaseException) -> str:
     """A user-facing text for an exception raised while loading."""
-    fmt = getattr(exc, "format", None)
-    if callable(fmt) and type(exc).__name__ == "NnlabError":
-        try:
-            return str(fmt())
-        except Exception:  # noqa: BLE001, S110 - fall back to the generic text below
-            pass
+    if isinstance(exc, NnlabError):
+        return exc.format()
     import traceback
 
     tb = traceback.extract_tb(exc.__traceback__)
@@ -102,7 +103,7 @@ class LabScreen(Screen):
         super().__init__(**kwargs)
         self.path = path
         self.start = start
-        self.model: Any = None
+        self.model: LabModel | None = None
         self.error: str = ""
         self._elements: dict[int, int] = {}
         self._stamp: tuple[int, int] | None = None
@@ -111,8 +112,10 @@ class LabScreen(Screen):
         self._direction = 1
         self.show_chain = False
         self._chain: tuple | None = None  # (model, step, element, example, digits) -> text shown
+        self._chain_pending: tuple | None = None  # the key the chain worker is working on
         self.chain_text = ""
         self.answers: dict[str, str] = {}
+        self._binding_state: tuple | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -164,12 +167,9 @@ class LabScreen(Screen):
         """Apply a loaded model, or show why loading failed."""
         if event.worker.group == "chain":
             if event.state == WorkerState.SUCCESS:
-                key, text = event.worker.result
-                self._chain = (key, text)
-                if self.show_chain and self.model is not None and key == (
-                        self.model, self.step, self.element, self.example_here, self.digits):
-                    self.chain_text = text
-                    self.query_one(MathPane).show_chain(text)
+                self._chained(*event.worker.result)
+            elif event.state == WorkerState.ERROR:  # a bug, or sympy failing: said in the pane
+                self._chained(self._chain_pending, f"no symbolic chain here: {event.worker.error!r}")
             return
         if event.worker.group == "explain":
             if event.state == WorkerState.SUCCESS:
@@ -188,7 +188,7 @@ class LabScreen(Screen):
         elif event.state == WorkerState.CANCELLED:
             self._loading = False
 
-    def _prefetch(self, model: Any, step: int, k: int, example: int, digits: int) -> None:
+    def _prefetch(self, model: LabModel, step: int, k: int, example: int, digits: int) -> None:
         """Explain the next element in the direction of travel ahead of time (for steps whose
         explanations are slow), so that holding ↓ or ↑ does not wait for one.
 
@@ -207,8 +207,20 @@ class LabScreen(Screen):
         model, step, k, example, digits = key
         try:
             return key, model.chain_text(step, k, example, digits)
-        except Exception as exc:  # noqa: BLE001 - shown in the pane
-            return key, f"no symbolic chain here: {getattr(exc, 'message', exc)}"
+        except NnlabError as exc:  # no symbolic form here: said in the pane
+            return key, f"no symbolic chain here: {exc.message}"
+
+    @property
+    def _chain_key(self) -> tuple:
+        """What the symbolic chain shown now is for: (model, step, element, example, digits)."""
+        return self.model, self.step, self.element, self.example_here, self.digits
+
+    def _chained(self, key: tuple, text: str) -> None:
+        """A symbolic chain is worked out: show it if the user is still on its element."""
+        self._chain = (key, text)
+        if self.show_chain and self.model is not None and key == self._chain_key:
+            self.chain_text = text
+            self.query_one(MathPane).show_chain(text)
 
     def action_chain(self) -> None:
         """Show (or hide) the symbolic chain rule under the arithmetic."""
@@ -230,7 +242,7 @@ class LabScreen(Screen):
         return panel
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
-    def _explain(self, model: Any, step: int, k: int, example: int, digits: int) -> tuple:
+    def _explain(self, model: LabModel, step: int, k: int, example: int, digits: int) -> tuple:
         model.focus(step, k, example, digits)
         return model, step, k, example, digits
 
@@ -253,7 +265,7 @@ class LabScreen(Screen):
                                             ("cannot load: fix the file and save — nnlab reloads it", "bold $error")])
         self.refresh_bindings()
 
-    def apply_model(self, model: Any) -> None:
+    def apply_model(self, model: LabModel) -> None:
         """Show ``model``, keeping the current step (or the nearest) when reloading."""
         old = self.model
         old_step = old.steps[self.step] if old is not None and self.step < len(old.steps) else None
@@ -287,9 +299,10 @@ class LabScreen(Screen):
         self.refresh_bindings()
 
     def _remember_app(self) -> None:
-        remember = getattr(self.app, "remember_file", None)
-        if callable(remember):
-            remember(self.path)
+        from nnlab.tui.app import NnlabApp
+
+        if isinstance(self.app, NnlabApp):
+            self.app.remember_file(self.path)
 
     # ------------------------------------------------------------------ state
     def goto(self, step: int, element: int | None = None, force: bool = False) -> None:
@@ -359,6 +372,7 @@ class LabScreen(Screen):
                 math.show_chain(self._chain[1])
             else:
                 math.show_chain("symbolic chain: working it out…")
+                self._chain_pending = key
                 self._symbolic(key)
         self.query_one(StatusBar).show(self.status_parts())
 
@@ -384,10 +398,8 @@ class LabScreen(Screen):
             parts.append((f"example {self.example_here + 1}/{n_ex}", ""))
         elif data:
             parts.append((f"example #{data[0]}" if len(data) == 1 else f"batch {list(data)}", ""))
-        epoch = getattr(st, "epoch", None)
-        if epoch is not None:
-            upd = getattr(st, "update", None)
-            parts.append((f"epoch {epoch}" + (f" · update {upd}" if upd is not None else ""), ""))
+        if st.epoch is not None:
+            parts.append((f"epoch {st.epoch}" + (f" · update {st.update}" if st.update is not None else ""), ""))
         parts.append((m.arithmetic, "dim"))
         conv = m.conventions(self.step)
         if conv:
@@ -408,7 +420,7 @@ class LabScreen(Screen):
         # footer for, so the element actions stay enabled and stop at the ends themselves.
         state = (id(self.focused), self.model is None, self.error != "",
                  tuple(self.check_action(a, ()) for a in self._ACTIONS))
-        if state != getattr(self, "_binding_state", None):
+        if state != self._binding_state:
             self._binding_state = state
             super().refresh_bindings()
 
@@ -469,8 +481,8 @@ class LabScreen(Screen):
         if self.element > 0:
             self.element -= 1
 
-    def _group(self, st: Any) -> tuple:
-        return (getattr(st, "epoch", None), getattr(st, "update", None), st.phase)
+    def _group(self, st: Step) -> tuple:
+        return (st.epoch, st.update, st.phase)
 
     def _phase_target(self, delta: int) -> int | None:
         m = self.model
@@ -500,7 +512,7 @@ class LabScreen(Screen):
         m = self.model
         if m is None or not m.epochs:
             return None
-        cur = getattr(m.steps[self.step], "epoch", None)
+        cur = m.steps[self.step].epoch
         epochs = m.epochs
         if cur is None:
             want = epochs[0] if delta > 0 else None
