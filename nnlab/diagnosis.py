@@ -693,8 +693,10 @@ def _conv_pool_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
 
 def _bias_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
     """bias-missing: each bias (and all of them) set to 0 — or left out of ``params``."""
-    biases = _biases(ctx, ask.deps)
-    if not biases or (ask.shape_only and not ask.params):
+    biases = _biases(ctx, set(ctx.graph.nodes) if ask.shape_only else ask.deps)
+    if ask.shape_only and not ask.params:  # size(W2) + size(b2): only the biases it counts
+        biases = [b for b in biases if any(r.kind is RefKind.SIZE and r.name == b for r in ask.refs)]
+    if not biases:
         return []
     out = []
     for group in [[b] for b in biases] + ([biases] if len(biases) > 1 else []):
@@ -702,7 +704,7 @@ def _bias_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
         for b in group:
             _leaf(g, b, np.zeros_like(to_float(ctx.graph.nodes[b].value), dtype=float))
         what = f"the bias {group[0]}" if len(group) == 1 else f"the biases {', '.join(group)}"
-        if ask.params:
+        if ask.shape_only:
             count = sum(int(np.prod(ctx.graph.nodes[b].shape)) for b in group)
             message = (f"you left out {what} ({count} parameter{'s' if count != 1 else ''}): params counts the "
                        "weights and the biases (one per unit or filter)")
@@ -716,6 +718,13 @@ def _weight_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
     """weights-transposed: a square weight matrix used as Wᵀ."""
     out = []
     if ask.shape_only:
+        weights = {i for n in _nodes_with(ctx, set(ctx.graph.nodes), "matmul", "affine") for i in n.op_inputs[:2]}
+        for r in ask.refs:
+            node = ctx.graph.nodes.get(r.name)
+            if r.kind is RefKind.SHAPE and r.name in weights and node is not None and len(node.shape) == 2:
+                out.append(_Alt("weights-transposed", f"you gave the shape of {r.name}ᵀ: {r.name} @ x has one row "
+                                "per unit of the layer (rows = outputs, columns = inputs)",
+                                post=lambda v: list(reversed(list(np.asarray(v).tolist())))))
         return out
     for node in _nodes_with(ctx, ask.deps, "matmul", "affine"):
         for nid in node.op_inputs[:2]:
@@ -953,27 +962,31 @@ def _rule(node: Node, g: Graph) -> str:
 # --------------------------------------------------------------------------- shapes without running
 
 
+class _Shapes:
+    """Just enough of a :class:`Run` for shape, size and ``params`` references: shapes, no values."""
+
+    target = None
+
+    def __init__(self, graph: Graph, shapes: dict[str, tuple[int, ...]], drop: tuple[str, ...]) -> None:
+        self.graph, self.scenario, self._shapes, self._drop = graph, graph.scenario, shapes, drop
+
+    def has(self, name: str) -> bool:
+        return name in self._shapes
+
+    def value(self, name: str) -> np.ndarray:
+        return np.broadcast_to(np.float64(0), (0,) if name in self._drop else self._shapes[name])
+
+
 def _shape_eval(ctx: _Context, graph: Graph, entry: ExpectEntry, drop: tuple[str, ...] = ()) -> Any:
-    """A shape/size/params reference on a changed graph, by shape inference only (no run)."""
-    ref = atom(entry.expr)
-    if ref is None:
-        return None
+    """An expression of shape/size/params references on a changed graph, by shape inference only (no run)."""
     shapes: dict[str, tuple[int, ...]] = {n: node.shape for n, node in graph.nodes.items() if node.kind != "op"}
     try:
         for nid in graph.order:
             node = graph.nodes[nid]
             shapes[nid] = tuple(node.op.infer(*[shapes[i] if i else None for i in node.op_inputs]))
-    except (ShapeError, TypeError, ValueError, KeyError):
+        return ReferenceEvaluator(_Shapes(graph, shapes, drop)).eval(entry.expr)  # type: ignore[arg-type]
+    except (ShapeError, NnlabError, TypeError, ValueError, KeyError):
         return None
-    if ref.kind is RefKind.PARAMS:
-        return sum(int(np.prod(shapes[n])) for n in learn_names(ctx.run) if n not in drop)
-    if ref.name not in shapes:
-        return None
-    if ref.kind is RefKind.SHAPE:
-        return list(shapes[ref.name])
-    if ref.kind is RefKind.SIZE:
-        return int(np.prod(shapes[ref.name]))
-    return None
 
 
 # --------------------------------------------------------------------------- diagnosing
@@ -992,28 +1005,14 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
                                 f"answer{'s' if len(via) > 1 else ''} {', '.join(via)}, which "
                                 f"{'are' if len(via) > 1 else 'is'} wrong: fix {'those' if len(via) > 1 else 'that'} "
                                 "first", item.step, carried_value))
-    ref = None
-    try:
-        ref = atom(entry.expr)
-    except RefError:
-        pass
-    shape_ref = ref is not None and ref.kind in (RefKind.SHAPE, RefKind.SIZE, RefKind.PARAMS) and ref.at is None
+    refs = _ref_nodes(entry.expr)
+    shape_ref = ctx.tr is None and bool(refs) and all(
+        r.kind in (RefKind.SHAPE, RefKind.SIZE, RefKind.PARAMS) and r.at is None for r in refs)
     seen: set[str] = set()
     for alt in _alternatives(ctx, entry, item):
         if alt.id in seen:
             continue
-        if shape_ref and ctx.tr is None:
-            drop = alt.drop if ref.kind is RefKind.PARAMS else ()
-            if alt.graph is None and alt.post is None:
-                continue
-            value = _shape_eval(ctx, alt.graph or ctx.graph, entry, drop) if alt.graph is not None or drop \
-                else None
-            if value is None and alt.post is not None:
-                value = alt.post(item.actual)
-        elif alt.graph is None and alt.sign == 1 and alt.post is not None:
-            value = alt.post(item.actual)
-        else:
-            value = ctx.evaluate(entry, alt.graph, sign=alt.sign)
+        value = _alt_value(ctx, alt, entry, item, shape_ref)
         if value is None or not ctx.differs(value, item) or not ctx.matches(item, entry, value):
             continue
         step = alt.step if alt.step is not None or alt.graph is None else \
@@ -1026,6 +1025,16 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
             findings.append(r)
     findings.sort(key=lambda f: (f.id != "carried-error", _ORDER.index(f.id) if f.id in _ORDER else 99))
     return replace(item, diagnosis=tuple(findings), via=tuple(via))
+
+
+def _alt_value(ctx: _Context, alt: _Alt, entry: ExpectEntry, item: CheckItem, shape_ref: bool) -> Any:
+    """The reference's value under ``alt`` (shapes by inference alone), or None if it cannot be had."""
+    if alt.post is not None:  # post-processing the true value: nothing to re-run
+        return alt.post(item.actual)
+    if shape_ref:
+        return _shape_eval(ctx, alt.graph or ctx.graph, entry, alt.drop) if alt.graph is not None or alt.drop \
+            else None
+    return ctx.evaluate(entry, alt.graph, sign=alt.sign)
 
 
 def _shape_step(ctx: _Context, graph: Graph, item: CheckItem) -> int | None:
@@ -1080,7 +1089,10 @@ def diagnose(session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]
             continue
         if time.perf_counter() > deadline:
             break
-        items[k] = _diagnose_item(ctx, item, entries[k])
+        try:
+            items[k] = _diagnose_item(ctx, item, entries[k])
+        except Exception:  # noqa: BLE001 — a diagnosis is extra: a failure in it must never cost the check
+            continue
         # an answer accepted through follow-through counts as accepted for later answers
         ctx.items = tuple(items)
         ctx.facts = [replace(f, item=items[report.items.index(f.item)]) if f.item in report.items else f

@@ -343,12 +343,11 @@ def test_avgpool_count_pad():
 
 
 def test_every_id_has_a_test_here():
-    import inspect
-    import sys
+    from pathlib import Path
 
-    source = inspect.getsource(sys.modules[__name__])
-    source += inspect.getsource(sys.modules["tests.diagnosis.test_follow_through"])
-    missing = [i for i in CATALOG if f'"{i}"' not in source.replace(f'"{i}" in CATALOG', "")]
+    here = Path(__file__).parent
+    source = (here / "test_catalog.py").read_text() + (here / "test_follow_through.py").read_text()
+    missing = [i for i in CATALOG if f'"{i}"' not in source]
     assert missing == []
 
 
@@ -373,3 +372,26 @@ def test_a_random_wrong_answer_gets_no_diagnosis(which):
     report = check(textwrap.dedent(text) + "expect:\n" + "\n".join(lines) + "\n")
     assert [(i.ref, ids(i)) for i in report.items if i.diagnosis] == []
     assert all(not i.ok for i in report.items)
+
+
+PARAMS = """
+nnlab: 1
+title: params
+values:
+  x: [0.5, -1.0]
+  W1: {shape: [4, 2], init: ones}
+  b1: {shape: [4], init: zeros}
+  W2: {shape: [3, 4], init: ones}
+  b2: {shape: [3], init: zeros}
+learn: [W1, b1, W2, b2]
+compute:
+  - h = sigmoid(W1 @ x + b1)
+  - f = W2 @ h + b2
+"""
+
+
+def test_shapes_and_counts_without_running():
+    assert ids(check(PARAMS, "params", "20")) == ["bias-missing"]              # 4·2 + 3·4
+    assert ids(check(PARAMS, "size(W2) + size(b2)", "12")) == ["bias-missing"]
+    assert ids(check(PARAMS, "shape(W1)", "2x4")) == ["weights-transposed"]   # (in, out) instead of (out, in)
+    assert ids(check(PARAMS, "params", "22")) == []                            # nothing gives 22
