@@ -296,5 +296,13 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
     composite("dense(x, W, b=None)", """
         out = W @ x + b
         """),
+
+    # training-mode batch normalization over the examples of a data batch (biased variance)
+    composite("batchnorm(x, gamma, beta, eps=1e-5)", """
+        out.mean = batch_mean(x)
+        out.var = batch_mean((x - out.mean) ** 2)
+        out.xhat = (x - out.mean) / sqrt(out.var + eps)
+        out = gamma * out.xhat + beta                           # {gamma} ⊙ {out}.xhat + {beta}
+        """),
 )}
 """Every composite by name, in the order the docs list them."""

@@ -53,7 +53,8 @@ class Node:
         kind: A :class:`NodeKind`.
         label: What to show: the name, the sub-expression text, or the number.
         shape: Per-example shape.
-        batched: True if the node depends on ``data`` (one row per example).
+        batched: True if the node has one row per example: it depends on ``data``, and not
+            only through batch statistics (an op with ``across_examples`` makes one shared row).
         op: The op instance (op nodes only).
         inputs: Input node ids (op nodes only).
         line: Index of the compute line (−1 for leaves).
@@ -351,6 +352,12 @@ class GraphBuilder:
             label = out_name
             self._temp = 0
         batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
+        if cls.across_examples:  # batch statistics: one row from every example, shared by all
+            if not batched:
+                raise NnlabError(f"{name}() works across the examples of a data batch, but its input "
+                                 "does not depend on data", self._loc(e),
+                                 "put the examples under data: (one row each).", kind="shape")
+            batched = False
         node = Node(nid, NodeKind.OP, label, shape, batched, op, tuple(i for i in inputs if i is not None),
                     self.line, self._loc(e), text or to_text(e),
                     named=out_name is not None if named is None else named, op_inputs=tuple(inputs))

@@ -26,17 +26,24 @@ from nnlab.symbolic import kit
 from nnlab.symbolic.kit import NoSymbolicForm, amap, arr, number
 
 
-def forward(op: Op, xs: list[np.ndarray | None], nums: list[Any] | None = None) -> np.ndarray:
+def forward(op: Op, xs: list[np.ndarray | None], nums: list[Any] | None = None, *,
+            batch: bool = False) -> np.ndarray:
     """The output of ``op`` on per-example symbolic inputs ``xs`` (object arrays).
 
     Args:
         op: The graph node's op (its static ``params`` are used).
         xs: One object array per tensor input (None for an absent optional input).
         nums: Per-example numeric values of the inputs (read by ops with ``reads_values``).
+        batch: ``xs`` are batch-first, every example (what an op with ``across_examples``
+            needs; its output is then the one row shared by all examples).
 
     Raises:
-        NoSymbolicForm: For an op or setting without a symbolic form.
+        NoSymbolicForm: For an op or setting without a symbolic form, and for an op that
+            works across the examples when ``xs`` hold one example.
     """
+    if op.across_examples and not batch:
+        raise NoSymbolicForm(f"'{op.name}' works across the examples of a batch: "
+                             "it has no form on one example")
     return arr(op.symbolic([None if x is None else arr(x) for x in xs], kit, nums))
 
 

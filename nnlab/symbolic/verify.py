@@ -177,27 +177,30 @@ def target_expression(run: Any, ops: list[str], leaves: list[str]) -> tuple[sp.E
                 for idx in np.ndindex(*node.shape):
                     elems.append((env[nid][idx], nid, (e,) + tuple(idx), float(vals[idx])))
         per_example.append(env)
-    terms = []
-    for e in range(batch):
-        env = per_example[e]
-        for nid in ops:
-            node = g.nodes[nid]
+
+    def symbolic(i: str, e: int) -> np.ndarray:
+        inp, env = g.nodes[i], per_example[e]
+        return (const_array(inp) if inp.kind == "const" else
+                shared[i] if i in shared else env[i] if i in env else per_example[0][i])
+
+    for nid in ops:  # op by op over every example: an op across the examples reads all of them
+        node = g.nodes[nid]
+        if node.op.across_examples:
+            xs = [None if i is None else np.stack([symbolic(i, e) for e in range(batch)])
+                  for i in node.op_inputs]
+            row = forward(node.op, xs, batch=True)
+            for env in per_example:
+                env[nid] = row
+            continue
+        for e, env in enumerate(per_example):
             if not node.batched and e > 0:
                 env[nid] = per_example[0][nid]
                 continue
-            xs, nums = [], []
-            for i in node.op_inputs:
-                if i is None:
-                    xs.append(None)
-                    nums.append(None)
-                    continue
-                inp = g.nodes[i]
-                xs.append(const_array(inp) if inp.kind == "const" else
-                          shared[i] if i in shared else env[i] if i in env else per_example[0][i])
-                nums.append(example_of(run, i, e))
+            xs = [None if i is None else symbolic(i, e) for i in node.op_inputs]
+            nums = [None if i is None else example_of(run, i, e) for i in node.op_inputs]
             env[nid] = forward(node.op, xs, nums)
-        if e == 0 or g.nodes[run.target].batched:
-            terms.append(sp.Add(*env[run.target].ravel().tolist()))
+    terms = [sp.Add(*per_example[e][run.target].ravel().tolist())
+             for e in range(batch) if e == 0 or g.nodes[run.target].batched]
     total = sp.Add(*terms)
     if g.nodes[run.target].batched and batch > 1:
         total = total / batch

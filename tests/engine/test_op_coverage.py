@@ -37,7 +37,7 @@ def example_text(name: str) -> str:
     ex = REGISTRY[name].example
     assert ex is not None, f"op '{name}' declares no example (Op.example): add one to its class"
     lines = [line.strip() for line in ex.compute.splitlines() if line.strip()]
-    doc = {"nnlab": 1, "title": f"{name} example", "values": ex.values,
+    doc = {"nnlab": 1, "title": f"{name} example", "values": ex.values, **({"data": ex.data} if ex.data else {}),
            "compute": lines + ["L = sum(y * y)"], "backward": "L"}
     return yaml.safe_dump(doc, sort_keys=False)
 
@@ -86,9 +86,10 @@ def test_symbolic_cross_check(name):
     run = run_graph(graph, arithmetic="float64")
     for nid in nodes:
         node = graph.nodes[nid]
-        nums = [None if i is None else to_float(run.values[i])[0] for i in node.op_inputs]
+        batch = node.op.across_examples  # it reads every example: batch-first inputs
+        nums = [None if i is None else to_float(run.values[i])[slice(None) if batch else 0] for i in node.op_inputs]
         xs = [None if v is None else kit.amap(kit.number, np.asarray(v, dtype=object)) for v in nums]
-        out = forward(node.op, xs, nums)
+        out = forward(node.op, xs, nums, batch=batch)
         value = np.vectorize(lambda e: float(sp.N(e, 30)), otypes=[float])(out) if out.size else out
         engine = np.asarray(run.value(nid), dtype=float)
         assert np.allclose(value, engine, rtol=1e-12, atol=1e-12), \

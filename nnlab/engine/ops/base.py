@@ -63,11 +63,13 @@ class Example:
             (``"y = sigmoid(x)"``).
         values: The inputs as a scenario writes them (``{"x": [0.5, -1.0]}``).
         fixed: Inputs not to differentiate numerically (class indices…).
+        data: Inputs with one row per example, as under ``data:`` (ops across the examples).
     """
 
     compute: str
     values: dict[str, Any] = field(default_factory=dict)
     fixed: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, type[Op]] = {}
@@ -100,7 +102,7 @@ class Op:
             ``docs/scenario-format.md`` lists it (``"*"``, ``"x[i, j]"``); empty = ``name``.
         across_examples: True if the op computes across the example axis (batch statistics):
             its output is one row from every example, shared by all (an unbatched node), and
-            forward, backward and explain get whole batch-first arrays.
+            forward, backward, explain and symbolic get whole batch-first arrays.
 
     Instance attributes:
         params: The node's static settings, as written (never changed after creation).
