@@ -354,7 +354,8 @@ class GraphBuilder:
         batched = any(self.g.nodes[i].batched for i in inputs if i is not None)
         if cls.across_examples:  # batch statistics: one row from every example, shared by all
             if not batched:
-                raise NnlabError(f"{name}() works across the examples of a data batch, but its input "
+                given = " and ".join(self.g.display(i) for i in inputs if i is not None)
+                raise NnlabError(f"{to_text(e)} works across the examples of a data batch, but {given} "
                                  "does not depend on data", self._loc(e),
                                  "put the examples under data: (one row each).", kind="shape")
             batched = False
