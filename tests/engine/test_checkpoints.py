@@ -276,3 +276,34 @@ def test_stepping_replays_one_update_at_a_time():
     assert snaps[-1] is snaps[len(snaps) - 1] and snaps[len(snaps) - 1] is snaps._last
     with pytest.raises(IndexError):
         snaps[len(snaps)]
+
+
+def test_checkpoints_keep_dtypes_even_when_they_change():
+    from fractions import Fraction as F
+
+    start = {"w": np.array([[1.5, 2.5]]), "n": np.array([[3]])}           # mixed: a dict per checkpoint
+    snaps = Snapshots(start, 1)
+    snaps.append({"w": np.array([[0.5, 1.0]]), "n": np.array([[4]])})
+    snaps.append({"w": np.array([[0.0, 0.0]]), "n": np.array([[5]])})
+    assert same_params(snaps[0], start) and snaps[1]["n"].dtype == np.array([[4]]).dtype
+    exact = {"w": np.array([[F(1, 3)]], dtype=object)}
+    snaps = Snapshots(exact, 1)
+    snaps.append({"w": np.array([[0.25]])})                               # float after object: kept as float
+    snaps.append({"w": np.array([[F(1, 7)]], dtype=object)})
+    assert same_params(snaps[0], exact) and snaps[1]["w"].dtype == np.float64 and snaps[1]["w"][0, 0] == 0.25
+
+
+def test_records_are_a_sequence_of_update_records():
+    from nnlab.engine.train import Records, UpdateRecord
+
+    recs = Records()
+    made = [UpdateRecord(1, 1, (0,), True, 1), UpdateRecord(1, 2, (1,), False, 0),
+            UpdateRecord(2, 3, (0, 1), True, loss=0.25)]
+    for r in made:
+        recs.append(r)
+    assert list(recs) == made and recs == made and recs[-1] == made[-1] and recs[0:2] == made[0:2]
+    assert recs.changed_count() == 2 and recs.last_changed_epoch() == 2
+    with pytest.raises(ValueError):
+        recs.append(UpdateRecord(2, 9, (0,), True))
+    with pytest.raises(IndexError):
+        recs[3]
