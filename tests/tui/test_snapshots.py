@@ -9,7 +9,7 @@ upgrade that re-baselines these.
 
 The apps are built from the files in ``tests/tui/fixtures`` (run from that folder, so
 paths shown on screen do not depend on where the repository is checked out).
-Update with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after checking
+Update with ``pytest -n 0 tests/tui/test_snapshots.py --snapshot-update`` after checking
 the new pictures.
 """
 
