@@ -33,8 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--max-elements", type=int, default=50_000_000, metavar="N",
-                        help="refuse tensors larger than N elements (default 50,000,000)")
+        sp.add_argument("--max-elements", type=_positive_int, default=None, metavar="N",
+                        help="refuse tensors larger than N elements (default: the file's options.max_elements, "
+                             "else 50,000,000)")
+        sp.add_argument("--max-memory", type=_byte_size, default=None, metavar="SIZE",
+                        help="the memory budget of a run, e.g. 2G (default: half the machine's memory, "
+                             "at most 8G; or NNLAB_MAX_MEMORY)")
 
     r = sub.add_parser("run", help="print every step of a scenario")
     r.add_argument("file")
@@ -79,19 +83,103 @@ def _lab_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _byte_size(text: str) -> int:
+    from nnlab.limits import parse_bytes
+
+    value = parse_bytes(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (write e.g. 2G, 512M)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``nnlab`` console script."""
+    """Entry point of the ``nnlab`` console script.
+
+    Whatever the input, this returns 0, 1 or 2 (130 after Ctrl-C) and prints a located
+    error or a one-line reason — never a traceback. Run as the console script, Ctrl-C
+    ends the process at once (the default action of SIGINT, which a shell reports as
+    130) even inside a long NumPy or big-integer computation that would hold off
+    Python's KeyboardInterrupt.
+    """
+    console = argv is None
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        if console:
+            import signal
+
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        code = _main(argv, console)
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `nnlab run … | head`: the reader has gone
+        _drop_stdout()
+        return EXIT_OK
+    except OSError as exc:  # stdout on a full disk (/dev/full), a closed terminal…
+        _drop_stdout()
+        print(f"error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture stdout)
+        pass
+
+
+def _main(argv: list[str], console: bool) -> int:
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
         args = _parser().parse_args(argv)
-        try:
-            return _dispatch(args)
-        except KeyboardInterrupt:
-            return 130
-        except BrokenPipeError:
-            return 0
+        if getattr(args, "max_memory", None) is not None:
+            from nnlab.limits import set_memory_budget
+
+            set_memory_budget(args.max_memory)
+        if console and args.command in ("run", "check", "validate", "explain"):
+            _cap_process_memory()
+        return _dispatch(args)
     args = _lab_parser().parse_args(argv)
+    if args.file is not None and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(f"error: the lab needs a terminal; for text output use `nnlab check {args.file}` or "
+              f"`nnlab run {args.file}`", file=sys.stderr)
+        return EXIT_INVALID
     return _open_lab(args.file, args.step)
+
+
+def _cap_process_memory() -> None:
+    """Make the memory budget the process's data limit (RLIMIT_DATA), so an allocation
+    beyond it fails as a MemoryError (reported cleanly) instead of swapping the machine.
+
+    The engine refuses what it can foresee (tensor sizes, training length) before it
+    starts; this is the backstop for what it cannot (scratch space, expect expressions).
+    Only the console script does this: the library leaves its host process alone.
+    """
+    try:
+        import resource
+
+        from nnlab.limits import memory_budget
+
+        with open("/proc/self/status", encoding="ascii") as status:
+            used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmData:"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        want = used + memory_budget() + (512 << 20)  # room for the interpreter, sympy, rich
+        if (soft == resource.RLIM_INFINITY or want < soft) and (hard == resource.RLIM_INFINITY or want <= hard):
+            resource.setrlimit(resource.RLIMIT_DATA, (want, hard))
+    except (OSError, ValueError, StopIteration, ImportError):  # not Linux: the engine's own checks remain
+        pass
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -121,7 +209,47 @@ def _dispatch(args: argparse.Namespace) -> int:
     except NnlabError as exc:
         _print_error(exc)
         return EXIT_INVALID
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        if _output_failed(exc):
+            raise
+        _print_error(unexpected_error(exc, getattr(args, "file", None)))
+        return EXIT_INVALID
     return EXIT_OK
+
+
+def _output_failed(exc: BaseException) -> bool:
+    """Whether writing our own output failed (a closed pipe, a full disk): main() reports that once."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EBADF) \
+        and not exc.filename
+
+
+def unexpected_error(exc: BaseException, file: str | None) -> Any:
+    """An exception nnlab did not foresee, as a one-line :class:`NnlabError` naming the file.
+
+    Running out of memory or nesting too deeply is the input's doing and says so; any
+    other exception is a bug in nnlab, reported in one line (type and message) instead
+    of a traceback.
+    """
+    from nnlab.errors import Location, NnlabError
+    from nnlab.limits import fmt_bytes, memory_budget
+
+    loc = Location(file) if file else None
+    if isinstance(exc, MemoryError):
+        return NnlabError(f"out of memory: this needs more than the memory budget of {fmt_bytes(memory_budget())} "
+                          "or than the machine has", loc, "make the tensors smaller, or raise the budget with "
+                          "--max-memory.", kind="memory")
+    if isinstance(exc, RecursionError):
+        return NnlabError("an expression or list nests too deeply for nnlab to follow", loc,
+                          "split the long expression into several compute lines.", kind="size")
+    if isinstance(exc, OSError):
+        name = f" {exc.filename}" if exc.filename else ""
+        return NnlabError(f"cannot access{name}: {exc.strerror or exc}", loc, kind="file")
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 160 else text[:159] + "…"
+    return NnlabError(f"nnlab failed on this input ({type(exc).__name__}: {text}); this is a bug in nnlab, "
+                      "please report it with the file", loc, kind="internal")
 
 
 def _print_error(exc: Any) -> None:
@@ -182,9 +310,23 @@ def cmd_new(topic: str, path: str | None) -> int:
     if target.exists():
         print(f"error: {target} exists; choose another path", file=sys.stderr)
         return EXIT_INVALID
+    if not target.parent.is_dir():
+        print(f"error: cannot write {target}: the directory {target.parent} does not exist", file=sys.stderr)
+        return EXIT_INVALID
     schema = Path(__file__).resolve().parent / "scenario.schema.json"
     text = f"# yaml-language-server: $schema={schema.as_uri()}\n" + TEMPLATES[topic]
-    target.write_text(text, encoding="utf-8")
+    try:
+        out = open(target, "x", encoding="utf-8")  # "x": never overwrite a file made meanwhile
+    except OSError as exc:
+        print(f"error: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        with out:
+            out.write(text)
+    except OSError as exc:
+        target.unlink(missing_ok=True)  # ours, half-written: nothing left behind
+        print(f"error: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
     print(f"wrote {target} — open it with `nnlab {target}` or check it with `nnlab check {target}`")
     return EXIT_OK
 
@@ -200,6 +342,11 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
             print(f"{f}: OK ({len(session.steps)} steps)")
         except NnlabError as exc:
             _print_error(exc)
+            status = EXIT_INVALID
+        except Exception as exc:  # noqa: BLE001 - one file's bug stops neither the others nor the command
+            if _output_failed(exc):
+                raise
+            _print_error(unexpected_error(exc, f))
             status = EXIT_INVALID
     return status
 

@@ -79,9 +79,10 @@ class NnlabError(Exception):
         lines = [f"{where}{head}: {self.message}"]
         if loc is not None and loc.line and loc.source:
             gutter = f"{loc.line:>4} | "
-            lines.append(gutter + loc.source.rstrip("\n"))
+            source, col, length = _window(loc.source.rstrip("\n"), max(0, loc.col - 1), max(1, loc.length))
+            lines.append(gutter + source)
             pad = " " * (len(gutter) - 2) + "| "
-            lines.append(pad + " " * max(0, loc.col - 1) + "^" * max(1, loc.length))
+            lines.append(pad + " " * col + "^" * length)
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
@@ -101,6 +102,21 @@ class NnlabError(Exception):
 
     def __str__(self) -> str:
         return self.format()
+
+
+SHOWN_WIDTH = 100
+"""A source line longer than this is shown as a window around the error's column."""
+
+
+def _window(source: str, col: int, length: int) -> tuple[str, int, int]:
+    """The part of a long line around ``col`` (with … where cut), the column and caret length in it."""
+    if len(source) <= SHOWN_WIDTH:
+        return source, col, length
+    start = max(0, min(col - SHOWN_WIDTH // 3, len(source) - SHOWN_WIDTH))
+    end = start + SHOWN_WIDTH
+    text = ("…" if start else "") + source[start:end] + ("…" if end < len(source) else "")
+    col = col - start + (1 if start else 0)
+    return text, col, max(1, min(length, len(text) - col))
 
 
 def closest(word: str, candidates: Iterable[str], cutoff: float = 0.5) -> str | None:

@@ -9,6 +9,7 @@ its float64 array, so training can compute the way a student does by hand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nnlab import limits
 from nnlab.errors import Location, NnlabError, did_you_mean
 from nnlab.numfmt import as_float
 from nnlab.scenario.expr import Equation, Expr, ListLit, Num, parse_answer, parse_equation, parse_expr
@@ -25,11 +27,14 @@ FORMAT_VERSION = 1
 TOP_KEYS = ("nnlab", "title", "topic", "about", "values", "data", "learn", "compute", "backward",
             "train", "options", "expect", "tolerance")
 OPTION_KEYS = {"step_at_zero": "value of step(0) (default 0)",
-               "arithmetic": "'auto' (exact decimals when possible), 'exact' or 'float'"}
+               "arithmetic": "'auto' (exact decimals when possible), 'exact' or 'float'",
+               "max_elements": f"the largest tensor, in elements (default {limits.DEFAULT_MAX_ELEMENTS:,})",
+               "max_updates": f"the most parameter updates a training may make (default {limits.DEFAULT_MAX_UPDATES:,})"}
 SPEC_KEYS = ("shape", "init", "seed", "scale")
 INITS = ("zeros", "ones", "range", "normal", "uniform")
-DEFAULT_MAX_ELEMENTS = 50_000_000
+DEFAULT_MAX_ELEMENTS = limits.DEFAULT_MAX_ELEMENTS
 EXACT_MAX = 20_000  # keep exact Fractions only for tensors a student could compute by hand
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -115,8 +120,13 @@ class Scenario:
 # ------------------------------------------------------------------------- loading
 
 
-def load(path: str | Path, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Scenario:
+def load(path: str | Path, *, max_elements: int | None = None) -> Scenario:
     """Read and validate a scenario file.
+
+    Args:
+        path: The file.
+        max_elements: The largest tensor in elements; None: the file's
+            ``options.max_elements``, else :data:`DEFAULT_MAX_ELEMENTS`.
 
     Raises:
         NnlabError: With file, line and column for anything wrong.
@@ -135,9 +145,9 @@ def load(path: str | Path, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Scena
     return loads(text, str(path), max_elements=max_elements)
 
 
-def loads(text: str, file: str = "<string>", *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Scenario:
+def loads(text: str, file: str = "<string>", *, max_elements: int | None = None) -> Scenario:
     """Validate scenario text (see :func:`load`)."""
-    root = load_yaml(text, file)
+    root = load_yaml(text, file, max_values=max_elements or DEFAULT_MAX_ELEMENTS)
     if root.kind != "map":
         raise NnlabError("a scenario must be a YAML mapping (key: value lines)", root.loc,
                          "start with `nnlab: 1` and `title: …`.", kind="format")
@@ -157,8 +167,12 @@ def loads(text: str, file: str = "<string>", *, max_elements: int = DEFAULT_MAX_
     topic = _string(root, "topic", file)
     about = _string(root, "about", file)
 
-    values = _values(root.get("values"), file, max_elements, data=False)
-    data = _values(root.get("data"), file, max_elements, data=True)
+    options = _options(root.get("options"))
+    if max_elements is None:
+        max_elements = options.get("max_elements", DEFAULT_MAX_ELEMENTS)
+    budget = _Budget(limits.memory_budget())
+    values = _values(root.get("values"), file, max_elements, data=False, budget=budget)
+    data = _values(root.get("data"), file, max_elements, data=True, budget=budget)
     clash = set(values) & set(data)
     if clash:
         name = sorted(clash)[0]
@@ -173,7 +187,6 @@ def loads(text: str, file: str = "<string>", *, max_elements: int = DEFAULT_MAX_
         if node.kind != "scalar" or not isinstance(node.value, str):
             raise NnlabError("backward must name one node, e.g. `backward: loss`", node.loc, kind="format")
         backward, backward_loc = node.value.strip(), node.loc
-    options = _options(root.get("options"))
     tolerance = _tolerance(root.get("tolerance"))
     expect = _expect(root.get("expect"), tolerance)
     train_node = root.get("train")
@@ -207,14 +220,31 @@ def _string(root: YNode, key: str, file: str, required: bool = False) -> str:
 # -------------------------------------------------------------------------- values
 
 
-def _values(node: YNode | None, file: str, max_elements: int, data: bool) -> dict[str, ValueDef]:
+@dataclass
+class _Budget:
+    """Bytes the values still may take (see :func:`nnlab.limits.memory_budget`)."""
+
+    left: int
+
+    def take(self, elements: int, name: str, loc: Location) -> None:
+        """Count a tensor of ``elements`` float64 numbers, or refuse it before it is made."""
+        need = elements * 8
+        if need > self.left:
+            raise NnlabError(f"'{name}' needs {limits.fmt_bytes(need)}, more than the memory budget leaves "
+                             f"({limits.fmt_bytes(max(self.left, 0))} of {limits.fmt_bytes(limits.memory_budget())})",
+                             loc, "make the tensors smaller, or raise the budget with --max-memory.", kind="size")
+        self.left -= need
+
+
+def _values(node: YNode | None, file: str, max_elements: int, data: bool,
+            budget: _Budget | None = None) -> dict[str, ValueDef]:
     out: dict[str, ValueDef] = {}
     if node is None:
         return out
     section = "data" if data else "values"
     if node.kind != "map":
         raise NnlabError(f"{section} must be a mapping of name: tensor", node.loc, kind="format")
-    _collect(node, "", out, file, max_elements, section)
+    _collect(node, "", out, file, max_elements, section, budget or _Budget(limits.memory_budget()))
     if data:
         counts = {v.array.shape[0] if v.array.ndim else None for v in out.values()}
         for v in out.values():
@@ -227,7 +257,8 @@ def _values(node: YNode | None, file: str, max_elements: int, data: bool) -> dic
     return out
 
 
-def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, section: str) -> None:
+def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, section: str,
+             budget: _Budget) -> None:
     for name, child in node.value.items():
         full = prefix + name
         loc = node.key_locs[name].shifted(0, len(name))
@@ -237,32 +268,40 @@ def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, 
         if child.kind == "map" and "shape" not in child.value:
             if section == "data":
                 raise NnlabError("data cannot hold groups", loc, kind="format")
-            _collect(child, full + ".", out, file, max_elements, section)
+            _collect(child, full + ".", out, file, max_elements, section, budget)
             continue
-        array, exact = _tensor(child, full, max_elements)
+        array, exact = _tensor(child, full, max_elements, budget)
         out[full] = ValueDef(full, array, exact, loc)
 
 
-def _tensor(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _tensor(node: YNode, name: str, max_elements: int,
+            budget: _Budget | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     if node.kind == "map":
-        return _spec(node, name, max_elements)
+        return _spec(node, name, max_elements, budget)
     if node.kind == "scalar":
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise NnlabError(f"'{name}' must be a number, a nested list or a spec, got {node.raw!r}",
                              node.loc, "write e.g. `0.5`, `[1, 2]`, or `{shape: [2, 3], init: normal}`.",
                              kind="format")
         _finite_number(node, name)
-        return np.array(node.value), np.array(_fraction(node), dtype=object)
+        v = node.value
+        array = np.array(float(v) if isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX else v)
+        return array, np.array(_fraction(node), dtype=object)
     shape = _shape_of(node, name)
-    size = int(np.prod(shape))
+    if len(shape) > limits.MAX_TENSOR_DIMS:
+        raise NnlabError(f"'{name}' has {len(shape)} dimensions, more than the {limits.MAX_TENSOR_DIMS} nnlab supports",
+                         node.loc, kind="shape")
+    size = math.prod(shape)
     if size > max_elements:
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
+    if budget is not None:
+        budget.take(size, name, node.loc)
     leaves = _leaves(node)
     for leaf in leaves:
         _finite_number(leaf, name)
     nums = [leaf.value for leaf in leaves]
-    as_int = all(isinstance(v, int) for v in nums)
+    as_int = all(isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX for v in nums)
     array = np.array(nums, dtype=np.int64 if as_int else np.float64).reshape(shape)
     if size > EXACT_MAX:
         return array, None
@@ -319,7 +358,8 @@ def _leaves(node: YNode) -> list[YNode]:
     return [leaf for child in node.value for leaf in _leaves(child)]
 
 
-def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _spec(node: YNode, name: str, max_elements: int,
+          budget: _Budget | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     for key, loc in node.key_locs.items():
         if key not in SPEC_KEYS:
             raise NnlabError(f"unknown key '{key}' in the spec of '{name}'", loc.shifted(0, len(key)),
@@ -331,10 +371,15 @@ def _spec(node: YNode, name: str, max_elements: int) -> tuple[np.ndarray, np.nda
     if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
         raise NnlabError(f"the shape of '{name}' must be a list of positive whole numbers", node.value["shape"].loc,
                          kind="format")
-    size = int(np.prod(shape))
+    if len(shape) > limits.MAX_TENSOR_DIMS:
+        raise NnlabError(f"the shape of '{name}' has {len(shape)} dimensions, more than the "
+                         f"{limits.MAX_TENSOR_DIMS} nnlab supports", node.value["shape"].loc, kind="shape")
+    size = math.prod(shape)  # Python integers: a product cannot wrap around to 0
     if size > max_elements:
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
+    if budget is not None:
+        budget.take(size, name, node.loc)
     init = spec.get("init", "zeros")
     if init not in INITS:
         raise NnlabError(f"unknown init {init!r} for '{name}'", node.value["init"].loc,
@@ -430,7 +475,31 @@ def _options(node: YNode | None) -> dict[str, Any]:
             raise NnlabError("step_at_zero must be a number (0, 0.5 or 1)", node.value["step_at_zero"].loc,
                              kind="format")
         opts["step_at_zero_exact"] = _fraction(node.value["step_at_zero"])
+    for key in ("max_elements", "max_updates"):
+        if key in opts:
+            opts[key] = _positive_whole(node.value[key], f"options.{key}")
     return opts
+
+
+def _positive_whole(node: YNode, what: str) -> int:
+    """A limit written as a whole number ≥ 1 (``1e6`` is read as 1,000,000)."""
+    v = node.value
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise NnlabError(f"{what} must be a whole number ≥ 1, got {node.raw!r}", node.loc, "e.g. 1000000",
+                         kind="format")
+    return v
+
+
+def _tolerance_number(node: YNode, what: str) -> float:
+    """A tolerance: a finite number ≥ 0."""
+    v = node.value
+    if node.kind != "scalar" or isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+        shown = node.raw if node.kind == "scalar" else "a list" if node.kind == "seq" else "a mapping"
+        raise NnlabError(f"{what} must be a number ≥ 0, got {shown!r}" if node.kind == "scalar" else
+                         f"{what} must be a number ≥ 0, got {shown}", node.loc, "e.g. abs: 0.001", kind="format")
+    return float(v)
 
 
 # -------------------------------------------------------------------------- expect
@@ -445,7 +514,7 @@ def _tolerance(node: YNode | None) -> dict[str, float] | None:
         if key not in ("abs", "rel"):
             raise NnlabError(f"unknown tolerance key '{key}'", loc, did_you_mean(key, ("abs", "rel")),
                              kind="format")
-    return {k: float(v) for k, v in node.to_py().items()}
+    return {k: _tolerance_number(v, f"tolerance {k}") for k, v in node.value.items()}
 
 
 def written_tolerance(raw: str) -> float:
@@ -581,8 +650,8 @@ def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[Exp
             answer_loc = child.value["value"].loc
             if "abs" in child.value or "rel" in child.value:
                 explicit = True
-                abs_tol = float(child.value["abs"].value) if "abs" in child.value else 0.0
-                rel = float(child.value["rel"].value) if "rel" in child.value else 0.0
+                abs_tol = _tolerance_number(child.value["abs"], "abs") if "abs" in child.value else 0.0
+                rel = _tolerance_number(child.value["rel"], "rel") if "rel" in child.value else 0.0
         else:
             answer, raw, abs_tol = read_answer(child, ref)
             answer_loc = child.loc

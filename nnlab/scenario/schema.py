@@ -63,7 +63,11 @@ def scenario_schema() -> dict[str, Any]:
         },
         "options": {"type": "object", "additionalProperties": False,
                     "properties": {"step_at_zero": {"type": "number"},
-                                   "arithmetic": {"enum": ["auto", "exact", "float"]}}},
+                                   "arithmetic": {"enum": ["auto", "exact", "float"]},
+                                   "max_elements": {"type": "integer", "minimum": 1,
+                                                    "description": OPTION_KEYS["max_elements"]},
+                                   "max_updates": {"type": "integer", "minimum": 1,
+                                                   "description": OPTION_KEYS["max_updates"]}}},
         "expect": {"type": "object", "additionalProperties": {"anyOf": [
             answer,
             {"type": "object", "required": ["value"], "additionalProperties": False,

@@ -1,0 +1,89 @@
+"""How much work a scenario file may ask for: every limit in one place.
+
+A file from a classmate or the internet must not be able to freeze a laptop, so each
+kind of work a file can ask for has a bound, checked *before* the work is done, and
+each bound is reported as an ordinary located error (``nnlab`` exits 2) naming the
+limit and how to raise it. The defaults are generous: every bundled scenario stays
+far below them.
+"""
+
+from __future__ import annotations
+
+import os
+
+MAX_DEPTH = 64
+"""YAML collections nested deeper than this are refused (NumPy arrays have at most 64 axes)."""
+
+MAX_TENSOR_DIMS = 32
+"""A tensor written in a file has at most this many axes (NumPy's einsum and friends stop at 32)."""
+
+MAX_ALIAS_NODES = 100_000
+"""YAML aliases may repeat at most this many nodes in total (a "billion laughs" file stops here)."""
+
+MAX_NUMBER_DIGITS = 100
+"""A number written in a file has at most this many digits (more is never a hand-computed value)."""
+
+MAX_EXPONENT = 400
+"""``1e±N`` with N beyond this is refused: float64 ends near 1e±308, and an exact decimal
+with a huge exponent is a huge integer."""
+
+DEFAULT_MAX_ELEMENTS = 50_000_000
+"""Elements per tensor (``--max-elements``, ``options.max_elements``)."""
+
+DEFAULT_MAX_UPDATES = 1_000_000
+"""Parameter updates of a training run (``options.max_updates``): 100,000 XOR epochs are 100,000."""
+
+BYTES_PER_WRITTEN_VALUE = 400
+"""What one number written in the file costs while it is parsed (YAML event, node, position)."""
+
+
+_budget: int | None = None
+
+
+def memory_budget() -> int:
+    """The bytes a run's arrays may take: :func:`set_memory_budget`'s value, else the default."""
+    return _budget if _budget is not None else default_memory_budget()
+
+
+def set_memory_budget(n: int | None) -> None:
+    """Set the memory budget for this process (the CLI's ``--max-memory``); None restores the default."""
+    global _budget
+    _budget = n
+
+
+def default_memory_budget() -> int:
+    """Bytes a run may hold in arrays: ``NNLAB_MAX_MEMORY`` (e.g. ``2G``), else half the machine's memory, at most 8 GiB."""
+    text = os.environ.get("NNLAB_MAX_MEMORY", "").strip()
+    if text:
+        parsed = parse_bytes(text)
+        if parsed is not None:
+            return parsed
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 8 << 30
+    return int(min(total // 2, 8 << 30))
+
+
+def parse_bytes(text: str) -> int | None:
+    """``"2G"``, ``"512M"``, ``"1000000"`` → bytes; None if unreadable."""
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in "KMGT" and text else text
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    if not 0 < value < 1e18:
+        return None
+    return int(value * scale)
+
+
+def fmt_bytes(n: int) -> str:
+    """``1536`` → ``"1.5 KiB"``."""
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"  # pragma: no cover
