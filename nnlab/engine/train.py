@@ -748,4 +748,5 @@ def explain_update(tr: Training, number: int, param: str, element: tuple[int, ..
                        (Use(0, idx),), note=note)
 
 
-__all__ = ["Training", "Records", "Snapshots", "TrainSteps", "train", "explain_update", "FORWARD", "BACKWARD", "grad_label"]
+__all__ = ["Training", "Records", "Snapshots", "TrainSteps", "train", "explain_update", "FORWARD", "BACKWARD",
+           "grad_label"]
