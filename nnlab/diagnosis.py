@@ -109,11 +109,9 @@ class _Fixed(Op):
 
     def forward(self, x):
         v = self.params["value"]
-        if self.exact and v.dtype != object:
-            out = np.empty(v.shape, dtype=object)
-            out[...] = [Fraction(repr(float(f))) for f in v.reshape(-1)] if v.size else []
-            return out.reshape(v.shape)
-        return v.astype(float) if not self.exact else v
+        if self.exact:
+            return v if v.dtype == object else _fractions(v)
+        return v.astype(float)
 
     def backward(self, g):
         return (g,)
@@ -134,7 +132,7 @@ class _FixedGrad(Op):
 
     def backward(self, g):
         v = self.params["grad"]
-        return (v if not self.exact else np.vectorize(lambda f: Fraction(repr(float(f))), otypes=[object])(v),)
+        return (_fractions(v) if self.exact else v,)
 
 
 def _variant(cls: type[Op], tag: str, forward: Callable | None = None, backward: Callable | None = None) -> type[Op]:
@@ -223,10 +221,16 @@ def _wrap(graph: Graph, nid: str, op: Op, tag: str) -> None:
 
 
 def _leaf(graph: Graph, nid: str, value: np.ndarray) -> None:
+    """Give leaf ``nid`` another value (exact too, so an exact run stays exact)."""
     node = copy.copy(graph.nodes[nid])
     node.value = np.asarray(value, dtype=float)
-    node.exact = None
+    node.exact = None if graph.nodes[nid].exact is None else _fractions(node.value)
     graph.nodes[nid] = node
+
+
+def _fractions(a: Any) -> np.ndarray:
+    """A float array as exact decimals (``0.1`` → 1/10, as the student wrote it)."""
+    return np.vectorize(lambda f: Fraction(repr(float(f))), otypes=[object])(np.asarray(a, dtype=float))
 
 
 # --------------------------------------------------------------------------- user facts
@@ -593,7 +597,7 @@ def _train_follow_through(ctx: _Context, item: CheckItem, entry: ExpectEntry) ->
         except (ValueError, IndexError):
             return None
     if tr.arithmetic == "exact":
-        start = {p: np.vectorize(lambda x: Fraction(repr(float(x))), otypes=[object])(v) for p, v in start.items()}
+        start = {p: _fractions(v) for p, v in start.items()}
     value = ctx.evaluate(entry, start=(u0, start))
     if not ctx.matches(item, entry, value):
         return None
@@ -1101,26 +1105,36 @@ def diagnose(session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]
 
 
 def step_zero_notice(session: Any) -> str | None:
-    """A note when a ``step`` saw exactly 0 anywhere (its value there is a convention), else None."""
+    """A note when a ``step`` saw exactly 0 anywhere (its value there is a convention), else None.
+
+    Training is looked at update by update, on the example(s) each update used; the
+    first zero found is reported.
+    """
     graph = session.run.graph
-    steps = [n for n in graph.order if graph.nodes[n].op.name == "step"]
+    steps = [n for n in graph.order if graph.nodes[n].op is not None and graph.nodes[n].op.name == "step"]
     if not steps:
         return None
-    runs = [session.run]
     tr = session.training
-    if tr is not None:
-        runs = []
-        for u, examples in enumerate(r.examples for r in tr.records):
-            runs.append(tr.run_at(u, examples, record=False))
-        runs.append(session.run)
-    for run in runs:
+
+    def runs():
+        if tr is None:
+            yield None, session.run
+            return
+        for u, rec in enumerate(tr.records):
+            yield rec.number, tr.run_at(u, rec.examples, record=False)
+        yield None, session.run
+
+    for update, run in runs():
         for nid in steps:
-            z = run.values.get(graph.nodes[nid].inputs[0])
-            if z is not None and np.any(to_float(z) == 0):
-                at = graph.nodes[nid].op.params.get("at_zero", 0)
-                return (f"note: step({graph.nodes[nid].inputs[0]}) saw exactly 0, where its value is a convention: "
-                        f"here step(0) = {fmt(at)} (options.step_at_zero); with step(0) = {fmt(1 - at if at in (0, 1) else 0)} "
-                        "the answers change")
+            arg = graph.nodes[nid].inputs[0]
+            z = run.values.get(arg)
+            if z is None or not np.any(to_float(z) == 0):
+                continue
+            at = graph.nodes[nid].op.params.get("at_zero", 0)
+            where = f" at update {update}" if update is not None else ""
+            return (f"note: {graph.display(nid)} = step({graph.display(arg)}) saw exactly 0{where}, where its value is "
+                    f"a convention: here step(0) = {fmt(at)} (options.step_at_zero; the lecture's step is 1 only "
+                    "if z > 0)")
     return None
 
 
