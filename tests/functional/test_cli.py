@@ -87,7 +87,7 @@ def test_the_console_script_end_to_end(good):
     assert p.returncode == 2 and "Traceback" not in p.stderr and f"{bad}:" in p.stderr
 
 
-XOR_GD = Path(__file__).resolve().parent.parent / "scenarios" / "train-mlp-xor-gd.yaml"
+XOR_GD = Path(__file__).resolve().parents[2] / "scenarios" / "train-mlp-xor-gd.yaml"
 
 
 @pytest.fixture(scope="module")

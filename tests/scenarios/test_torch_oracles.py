@@ -23,7 +23,7 @@ F = torch.nn.functional
 from nnlab.session import open_session  # noqa: E402
 from nnlab.scenario import load  # noqa: E402
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 TOL = 1e-10
 
 

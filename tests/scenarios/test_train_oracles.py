@@ -29,7 +29,7 @@ from nnlab.engine.trace import FORWARD, UPDATE
 from nnlab.engine.train import train
 from nnlab.scenario import loads
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 X4 = [[0, 0], [0, 1], [1, 0], [1, 1]]
 
@@ -128,7 +128,7 @@ def test_perceptron_matches_fraction_oracle(name):
     facts = tr.facts()
     assert facts["train.updates"] == sum(oracle["mistakes"])
     assert facts["train.first_clean_epoch"] == (len(oracle["mistakes"]) if oracle["converged"] else None)
-    # (its expect: block is checked by tests/test_scenarios.py)
+    # (its expect: block is checked by tests/scenarios/test_bundled.py)
 
 
 def test_xor_cycle_is_detected_not_run_to_the_epoch_limit():

@@ -1,6 +1,6 @@
 """sympy is loaded only when symbolic output is asked for.
 
-That ``nnlab check`` and the core never load it is probed in ``tests/test_imports.py``.
+That ``nnlab check`` and the core never load it is probed in ``tests/functional/test_imports.py``.
 """
 
 from __future__ import annotations
