@@ -14,6 +14,7 @@ business, never the engine's backward.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -204,7 +205,7 @@ def elementwise_rule(op: Any, c: RuleContext, in_output: bool = False, notes: tu
     y = symbol(c.out)
     consts = c.consts if constants else [False] * len(c.names)
     xs = [c.const_values[k] if consts[k] else symbol(c.names[k] or "") for k in range(len(c.names))]
-    f = op.symbolic([arr(x) for x in xs], _SELF)[()]
+    f = op.symbolic([arr(x) for x in xs], sys.modules[__name__])[()]
     ders = []
     for slot, s in enumerate(xs):
         if consts[slot]:
@@ -216,8 +217,3 @@ def elementwise_rule(op: Any, c: RuleContext, in_output: bool = False, notes: tu
                       f"its gradient sums over the repeated positions"
                       for k in range(len(xs)) if not consts[k] and tuple(c.shapes[k] or ()) != tuple(c.out_shape))
     return sp.Eq(y, f), tuple(ders), broadcast + tuple(notes)
-
-
-import sys as _sys  # noqa: E402
-
-_SELF = _sys.modules[__name__]
