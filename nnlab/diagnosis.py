@@ -473,10 +473,13 @@ def _depends(ctx: _Context, entry: ExpectEntry) -> set[str]:
     return out
 
 
-def _substituted(ctx: _Context, facts: list[_Fact]) -> Graph:
-    """A copy of the graph with the user's values (and gradients) in place of the truth."""
+def _substituted(ctx: _Context, facts: list[_Fact], run: Run | None = None) -> Graph:
+    """A copy of the graph with the user's values (and gradients) in place of the truth.
+
+    ``run`` gives the true values the user's elements are written into (default: the check's run).
+    """
     g = _copy_graph(ctx.graph)
-    run = ctx.run
+    run = run or ctx.run
     by_node: dict[tuple[str, bool], np.ndarray] = {}
     for f in facts:
         grad = f.ref.kind is RefKind.GRAD
@@ -561,31 +564,38 @@ def _follow_through(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> tuple
 
 
 def _train_follow_through(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> tuple[str, list[str], Any] | None:
-    """Training: recompute from the user's parameters at the latest earlier snapshot they answered."""
+    """Training: recompute from the user's own answers — the parameters at the latest earlier
+    snapshot they answered (training replayed from there), and values computed earlier in
+    the same snapshot's run (``epoch(0).yhat`` before ``mean(epoch(0).loss)``)."""
     tr = ctx.tr
     refs = _ref_nodes(entry.expr)
-    if len(refs) != 1 or refs[0].at is None:
+    snaps = {r.at for r in refs}
+    if not refs or None in snaps or len(snaps) != 1:
         return None
-    r = refs[0]
     try:
-        u = ctx.updates_of(r.at)
+        u = ctx.updates_of(refs[0].at)
     except ValueError:
         return None
+    names = {r.name for r in refs}
+    before = set().union(*(ctx.graph.ancestors(n) for n in names if n in ctx.graph.nodes)) - names
     params = set(tr.params)
     cands: dict[int, list[_Fact]] = {}
+    values: list[_Fact] = []
     for f in ctx.facts:
-        if f.item is item or f.ref.at is None or f.ref.kind is not RefKind.VALUE or f.ref.name not in params:
+        if f.item is item or f.ref.at is None or f.ref.kind is not RefKind.VALUE:
             continue
         try:
             fu = ctx.updates_of(f.ref.at)
         except ValueError:
             continue
-        if fu < u or (fu == u and r.name not in params):
+        if f.ref.name in params and (fu < u or (fu == u and not names & params)):
             cands.setdefault(fu, []).append(f)
-    if not cands:
+        elif fu == u and f.ref.name in before and ctx.graph.nodes[f.ref.name].kind == "op":
+            values.append(f)
+    if not cands and not values:
         return None
-    u0 = max(cands)
-    facts = cands[u0]
+    u0 = max(cands) if cands else u
+    facts = cands.get(u0, [])
     start = {p: np.array(to_float(v), dtype=float) for p, v in tr.snapshots[u0].items()}
     for f in facts:
         arr = start[f.ref.name]
@@ -598,11 +608,22 @@ def _train_follow_through(ctx: _Context, item: CheckItem, entry: ExpectEntry) ->
             return None
     if tr.arithmetic == "exact":
         start = {p: _fractions(v) for p, v in start.items()}
-    value = ctx.evaluate(entry, start=(u0, start))
+    graph = ctx.graph
+    if values:  # the user's values at snapshot u: first the parameters there, then the values put in place
+        try:
+            params_u = ctx.replay(ctx.graph, u, 1, (u0, start)) if u0 < u else start
+        except ValueError:
+            return None
+        leaves = tr.leaves_at(0, None)
+        leaves.update(params_u)
+        run_u = run_graph(ctx.graph, leaves, target=tr.loss_target, arithmetic=tr.arithmetic, check_finite=False)
+        graph = _substituted(ctx, values, run_u)
+        u0, start = u, params_u
+    value = ctx.evaluate(entry, graph, start=(u0, start))
     if not ctx.matches(item, entry, value):
         return None
-    via = [f.item.ref for f in facts]
-    return ("accepted" if all(f.item.ok for f in facts) else "carried"), via, value
+    used = facts + values
+    return ("accepted" if all(f.item.ok for f in used) else "carried"), [f.item.ref for f in used], value
 
 
 # --------------------------------------------------------------------------- the catalog

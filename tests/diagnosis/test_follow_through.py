@@ -174,3 +174,16 @@ def test_step_at_zero_notice(tmp_path):
     res = run_cli("check", str(f))
     assert res.returncode == 0 and "saw exactly 0" in res.stdout
     assert "saw exactly 0" in run_cli("run", str(f)).stdout
+
+
+def test_training_values_of_the_same_snapshot_are_used():
+    """ŷ at the start rounded to 2 decimals (✓), then the mean loss computed from those ŷ."""
+    sig = GD.replace("yhat = w @ x + b", "yhat = sigmoid(w @ x + b)")
+    yhat = np.round(value(sig, "epoch(0).yhat"), 2)
+    y = np.array([1, 0, 2])
+    loss = float(np.mean((yhat - y) ** 2))
+    text = sig + f"expect:\n  epoch(0).yhat: {answer_text(yhat, 2)}\n  mean(epoch(0).loss): {loss:.6f}\n"
+    report = check(text)
+    assert report.ok and report.items[1].via == ("epoch(0).yhat",)
+    plain = session(text).check(diagnose=False)
+    assert not plain.items[1].ok
