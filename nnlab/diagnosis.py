@@ -39,7 +39,7 @@ from nnlab.engine.run import Run, run_graph, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD
 from nnlab.errors import NnlabError
 from nnlab.numfmt import fmt
-from nnlab.scenario.expr import BinOp, Call, Expr, Index, ListLit, Neg, Str
+from nnlab.scenario.expr import BinOp, Call, Expr, Index, ListLit, Neg, Str, to_text
 from nnlab.scenario.model import ExpectEntry
 from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
@@ -640,6 +640,7 @@ class _Alt:
     post: Callable | None = None
     step: int | None = None  # known in advance (post-processing)
     drop: tuple[str, ...] = ()  # parameters left out of ``params``
+    expr: Expr | None = None  # the reference itself read otherwise (``sum(loss)`` for ``mean(loss)``)
 
 
 def _nodes_with(ctx: _Context, deps: set[str], *ops: str) -> list[Node]:
@@ -660,6 +661,7 @@ class _Ask:
     deps: set[str]
     refs: list[Ref]
     item: CheckItem
+    entry: ExpectEntry
 
     @property
     def grad(self) -> bool:
@@ -812,6 +814,11 @@ def _loss_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
         kh, kw = _pair(node.op.params.get("size"))
         out.append(_Alt("sum-vs-mean", f"{node.id}: you summed each window; average pooling divides the sum by "
                         f"{kh}·{kw} = {kh * kw}", _op_variant(ctx, node, _scaled(type(node.op), kh * kw))))
+    e = ask.entry.expr
+    if isinstance(e, Call) and e.func in ("mean", "sum") and e.target is None and len(e.args) == 1:
+        other = "sum" if e.func == "mean" else "mean"
+        out.append(_Alt("sum-vs-mean", f"you took the {other} where the reference takes the {e.func}: "
+                        f"{to_text(e)}", expr=e._replace(func=other), step=ask.item.step))
     n = ctx.run.batch
     if ask.grad and n > 1:
         out.append(_Alt("sum-vs-mean", f"you summed the gradient over the {n} examples; the loss is the mean over "
@@ -921,7 +928,7 @@ FAMILIES = (_conv_pool_alts, _bias_alts, _weight_alts, _activation_alts, _loss_a
 
 
 def _alternatives(ctx: _Context, entry: ExpectEntry, item: CheckItem) -> list[_Alt]:
-    ask = _Ask(_depends(ctx, entry), _ref_nodes(entry.expr), item)
+    ask = _Ask(_depends(ctx, entry), _ref_nodes(entry.expr), item, entry)
     return [alt for family in FAMILIES for alt in family(ctx, ask)]
 
 
@@ -1056,6 +1063,8 @@ def _alt_value(ctx: _Context, alt: _Alt, entry: ExpectEntry, item: CheckItem, sh
     """The reference's value under ``alt`` (shapes by inference alone), or None if it cannot be had."""
     if alt.post is not None:  # post-processing the true value: nothing to re-run
         return alt.post(item.actual)
+    if alt.expr is not None:
+        return ctx.evaluate(replace(entry, expr=alt.expr))
     if shape_ref:
         return _shape_eval(ctx, alt.graph or ctx.graph, entry, alt.drop) if alt.graph is not None or alt.drop \
             else None

@@ -395,3 +395,8 @@ def test_shapes_and_counts_without_running():
     assert ids(check(PARAMS, "size(W2) + size(b2)", "12")) == ["bias-missing"]
     assert ids(check(PARAMS, "shape(W1)", "2x4")) == ["weights-transposed"]   # (in, out) instead of (out, in)
     assert ids(check(PARAMS, "params", "22")) == []                            # nothing gives 22
+
+
+def test_sum_vs_mean_in_the_reference():
+    total = float(np.sum(value(GD, "epoch(0).loss")))
+    assert "sum-vs-mean" in ids(check(GD, "mean(epoch(0).loss)", answer_text(total)))
