@@ -59,3 +59,42 @@ def test_the_negative_is_named_sign_flipped(case):
         return
     item = check(text, ref, answer_text(-true))
     assert "sign-flipped" in [f.id for f in item.diagnosis]
+
+
+@st.composite
+def conv_graphs(draw):
+    """A random convolution (and pooling) with random settings."""
+    n, k = draw(st.integers(4, 6)), draw(st.integers(2, 3))
+    num = st.integers(-3, 3)
+    X = [[draw(num) for _ in range(n)] for _ in range(n)]
+    K = [[draw(num) for _ in range(k)] for _ in range(k)]
+    stride = draw(st.sampled_from([1, 2]))
+    pad = draw(st.sampled_from(["", ", padding=1", ", padding_total=1", ", padding_total=2"]))
+    pool = draw(st.sampled_from(["maxpool2d", "avgpool2d"]))
+    text = (f"nnlab: 1\ntitle: conv\nvalues:\n  X: {X}\n  K: {K}\n  b: {draw(num)}\ncompute:\n"
+            f"  - Y = conv2d(X, K, b, stride={stride}{pad})\n  - P = {pool}(Y, 2, stride=1, padding=1)\n"
+            "  - L = sum(P)\nbackward: L\n")
+    return text, draw(st.sampled_from(["Y", "P", "L", "shape(Y)", "shape(P)", "grad(K)", "grad(b)"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_graphs(), st.floats(0.5, 9.0), st.integers(0, 2**32 - 1))
+def test_conv_no_diagnosis_without_reproducing_the_answer(case, amount, seed):
+    text, ref = case
+    true = np.asarray(value(text, ref), dtype=float)
+    rng = np.random.default_rng(seed)
+    if ref.startswith("shape"):
+        wrong = true + rng.integers(1, 4, size=true.shape)
+        answer = answer_text(wrong, digits=0)
+    else:
+        wrong = true + amount * rng.uniform(0.5, 1.5, size=true.shape) * rng.choice([-1, 1], size=true.shape)
+        answer = answer_text(wrong)
+    item = check(text, ref, answer)
+    assert not item.ok
+    for f in item.diagnosis:
+        assert f.value is not None and compare(f.value, item.expected_value, item_tol(answer), 0.0), (f.id, answer)
+        assert not compare(f.value, true, 0.0, 1e-9), f.id
+
+
+def item_tol(answer: str) -> float:
+    return 0.0 if "." not in answer else 5e-7
