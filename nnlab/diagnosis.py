@@ -243,6 +243,7 @@ class _Fact:
     item: CheckItem
     ref: Ref
     value: np.ndarray
+    k: int  # the answer's position in the report
 
 
 def _ref_nodes(e: Expr) -> list[Ref]:
@@ -286,7 +287,6 @@ class _Context:
     """One check's run(s), answers and the evaluation of references under changes."""
 
     def __init__(self, session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]) -> None:
-        self.session = session
         self.run: Run = session.run
         self.tr = session.training
         self.items = report.items
@@ -297,7 +297,7 @@ class _Context:
     # -- answers as facts
     def _facts(self) -> list[_Fact]:
         out = []
-        for item, entry in zip(self.items, self.entries):
+        for k, (item, entry) in enumerate(zip(self.items, self.entries)):
             if item.error is not None or item.expected_value is None:
                 continue
             try:
@@ -313,7 +313,7 @@ class _Context:
                 arr = np.asarray(v, dtype=float)
             except (TypeError, ValueError):
                 continue
-            out.append(_Fact(item, ref, arr))
+            out.append(_Fact(item, ref, arr, k))
         return out
 
     # -- evaluation
@@ -1129,8 +1129,7 @@ def diagnose(session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]
             continue
         # an answer accepted through follow-through counts as accepted for later answers
         ctx.items = tuple(items)
-        ctx.facts = [replace(f, item=items[report.items.index(f.item)]) if f.item in report.items else f
-                     for f in ctx.facts]
+        ctx.facts = [replace(f, item=items[f.k]) for f in ctx.facts]
     return CheckReport(tuple(items))
 
 
