@@ -207,3 +207,18 @@ def test_local_and_dependents_match_the_backward():
                 g = np.zeros(out.shape)
                 g[(0,) + o] = 1
                 assert op.local(0, (0,) + o, (n,) + i) == pytest.approx(op.backward(g)[0][(n,) + i])
+
+
+def test_sympy_agrees_through_the_batch_statistics():
+    """The symbolic oracle evaluates batch_mean on every example's symbols and differentiates."""
+    pytest.importorskip("sympy")
+    from nnlab.symbolic.kit import NoSymbolicForm
+    from nnlab.symbolic.ops import forward
+    from nnlab.symbolic.verify import verify_gradients
+
+    run = run_graph(build_graph(load(ROOT / "scenarios" / "batchnorm-batch.yaml")))
+    report = verify_gradients(run)
+    assert report.qualified and report.ok, report.summary
+    assert report.checked == 12 + 3 + 3 + 12  # x and t (4×3 each), gamma, beta
+    with pytest.raises(NoSymbolicForm, match="across the examples"):
+        forward(run.graph.nodes["h.mean"].op, [np.zeros(3, dtype=object)])
