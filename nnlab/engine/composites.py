@@ -209,12 +209,15 @@ def composite(signature: str, body: str | dict[str, str], *, choose: str | None 
         ValueError: A template that names something it does not define (a bug in this file).
     """
     call = parse_expr(signature)
-    assert isinstance(call, Call), signature
+    if not isinstance(call, Call):
+        raise ValueError(f"a signature is a call, e.g. 'f(x, b=None)', got {signature!r}")
     params = tuple(a.id for a in call.args if isinstance(a, Name)) + tuple(k for k, _ in call.kwargs)
     bodies = body if isinstance(body, dict) else {None: body}
     comp = Composite(call.func, params, dict(call.kwargs),
                      {key: tuple(_line(raw) for raw in text.splitlines() if raw.strip()) for key, text in bodies.items()},
                      choose, dict(choices or {}), group)
+    if set(comp.choices) - set(params) or (choose and set(comp.bodies) != set(comp.choices[choose].values)):
+        raise ValueError(f"{comp.name}: choices must be parameters, and each choice of {choose} needs a body")
     for lines in comp.bodies.values():
         _check(comp, lines)
     return comp
@@ -246,7 +249,7 @@ def _names(e: Expr) -> list[str]:
         return [e.id]
     if isinstance(e, BinOp):
         return _names(e.left) + _names(e.right)
-    if isinstance(e, (Neg,)):
+    if isinstance(e, Neg):
         return _names(e.operand)
     if isinstance(e, Call):
         return [n for a in e.args for n in _names(a)] + [n for _, v in e.kwargs for n in _names(v)]
