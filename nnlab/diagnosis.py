@@ -288,6 +288,7 @@ class _Context:
 
     def __init__(self, session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]) -> None:
         self.run: Run = session.run
+        self.steps = session.steps
         self.tr = session.training
         self.items = report.items
         self.entries = entries
@@ -427,10 +428,13 @@ class _Context:
         return ReferenceEvaluator(base, hook, tr.facts(), 0).eval(entry.expr)
 
     # -- where a change first shows
-    def first_difference(self, graph: Graph, item: CheckItem) -> int | None:
-        """The first step of the true run whose value (then gradient) differs on ``graph``."""
+    def first_difference(self, graph: Graph, item: CheckItem, sign: int = 1) -> int | None:
+        """The first step of the true run whose value (then gradient) differs on ``graph``.
+
+        In training: the update step of the first update whose parameters differ.
+        """
         if self.tr is not None:
-            return item.step
+            return self._first_update_difference(graph, item, sign)
         try:
             alt = self._run(graph, None)
         except (NnlabError, ShapeError, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
@@ -446,6 +450,21 @@ class _Context:
                 a, b = to_float(a), to_float(b)
                 if a.shape != b.shape or not np.allclose(a, b, rtol=1e-9, atol=1e-12):
                     return st.index
+        return item.step
+
+
+    def _first_update_difference(self, graph: Graph, item: CheckItem, sign: int) -> int | None:
+        tr = self.tr
+        params = dict(tr.snapshots[0])
+        try:
+            for u in range(1, min(len(tr.records), MAX_REPLAY) + 1):
+                params = self.replay(graph, u, sign, (u - 1, params))
+                if any(not np.allclose(to_float(params[p]), to_float(tr.snapshots[u][p]), rtol=1e-9, atol=1e-12)
+                       for p in tr.params):
+                    group = self.steps.group
+                    return (u - 1) * group + group - len(tr.params)  # the first update step of update u
+        except (NnlabError, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
+            pass
         return item.step
 
 
@@ -1047,8 +1066,12 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
         value = _alt_value(ctx, alt, entry, item, shape_ref)
         if value is None or not ctx.differs(value, item) or not ctx.matches(item, entry, value):
             continue
-        step = alt.step if alt.step is not None or alt.graph is None else \
-            ctx.first_difference(alt.graph, item) if not shape_ref else _shape_step(ctx, alt.graph, item)
+        if alt.step is not None or (alt.graph is None and alt.sign == 1):
+            step = alt.step
+        elif shape_ref:
+            step = _shape_step(ctx, alt.graph, item)
+        else:
+            step = ctx.first_difference(alt.graph or ctx.graph, item, alt.sign)
         findings.append(Finding(alt.id, alt.message, step, value))
         seen.add(alt.id)
     if not any(f.id != "carried-error" for f in findings) and ctx.tr is None and not shape_ref:
