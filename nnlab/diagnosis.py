@@ -319,21 +319,21 @@ class _Context:
 
     # -- evaluation
     def evaluate(self, entry: ExpectEntry, graph: Graph | None = None, *, sign: int = 1,
-                 start: tuple[int, dict] | None = None, post: Callable | None = None) -> Any:
+                 start: tuple[int, dict] | None = None) -> Any:
         """The value of ``entry``'s reference computed on ``graph`` (a changed copy), or None."""
         graph = graph or self.graph
         try:
             if self.tr is None:
-                run = self._run(graph, entry)
+                run = self._run(graph)
                 value = ReferenceEvaluator(run).eval(entry.expr)
             else:
                 value = self._train_eval(graph, entry, sign, start)
         except (NnlabError, ShapeError, ValueError, TypeError, KeyError, IndexError, ArithmeticError,
                 AttributeError, RefError):
             return None
-        return post(value) if post is not None else value
+        return value
 
-    def _run(self, graph: Graph, entry: ExpectEntry | None) -> Run:
+    def _run(self, graph: Graph) -> Run:
         target = self.run.target
         return run_graph(graph, target=target, arithmetic=self.run.arithmetic, check_finite=False)
 
@@ -436,7 +436,7 @@ class _Context:
         if self.tr is not None:
             return self._first_update_difference(graph, item, sign)
         try:
-            alt = self._run(graph, None)
+            alt = self._run(graph)
         except (NnlabError, ShapeError, ValueError, TypeError, KeyError, IndexError, ArithmeticError):
             return item.step
         base = self.run
