@@ -27,6 +27,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -177,6 +178,7 @@ class Snapshots(Sequence):
         self._odd: dict[int, dict[str, np.ndarray]] = {}
         self._stored = 0
         self._segments: OrderedDict[int, list[dict[str, np.ndarray]]] = OrderedDict()
+        self._lock = threading.RLock()
         self._count = 0
         self._last = start
         self.append(start)
@@ -231,16 +233,17 @@ class Snapshots(Sequence):
         if u == self._count - 1:
             return self._last
         c = u - u % self.interval
-        seg = self._segments.get(c)
-        if seg is None:
-            seg = self._segments[c] = [self._restore(c // self.interval)]
-            while len(self._segments) > self.SEGMENTS:
-                self._segments.popitem(last=False)
-        else:
-            self._segments.move_to_end(c)
-        while len(seg) <= u - c:
-            seg.append(self.replay(seg[-1], c + len(seg)))
-        return seg[u - c]
+        with self._lock:  # the lab explains ahead in a thread: a segment is extended by one at a time
+            seg = self._segments.get(c)
+            if seg is None:
+                seg = self._segments[c] = [self._restore(c // self.interval)]
+                while len(self._segments) > self.SEGMENTS:
+                    self._segments.popitem(last=False)
+            else:
+                self._segments.move_to_end(c)
+            while len(seg) <= u - c:
+                seg.append(self.replay(seg[-1], c + len(seg)))
+            return seg[u - c]
 
 
 @dataclass
@@ -511,9 +514,6 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
         raise NnlabError(f"training would make up to {bound:,} updates ({cfg.epochs:,} epochs of {per_epoch:,}), "
                          f"over the limit of {most:,}", scenario.loc_of("train", "epochs"),
                          "raise it with options.max_updates.", kind="size")
-    limit = scenario.options.get("max_updates")
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-        bound = min(bound, limit)
     snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound))
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
     snapshots.replay = tr._replay

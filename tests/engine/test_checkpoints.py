@@ -307,3 +307,17 @@ def test_records_are_a_sequence_of_update_records():
         recs.append(UpdateRecord(2, 9, (0,), True))
     with pytest.raises(IndexError):
         recs[3]
+
+
+def test_threads_stepping_at_once_see_the_same_parameters():
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = MLP.format(h=3, d=2, seed=4, seed2=5, x=[[0, 0], [0, 1], [1, 0], [1, 1]], y=[0, 1, 1, 0], act="tanh",
+                      lr=1, epochs=30, batch=1, order="shuffle")
+    scenario = loads(text, "t.yaml")
+    full, ck = train(scenario, checkpoint_every=1), train(scenario, checkpoint_every=9)
+    us = [u for u in range(len(full.snapshots)) for _ in range(3)]
+    random.Random(0).shuffle(us)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda u: (u, ck.snapshots[u]), us))
+    assert all(same_params(params, full.snapshots[u]) for u, params in got)
