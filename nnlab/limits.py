@@ -10,6 +10,8 @@ far below them.
 from __future__ import annotations
 
 import os
+import re
+from typing import Any
 
 MAX_DEPTH = 64
 """YAML collections nested deeper than this are refused (NumPy arrays have at most 64 axes)."""
@@ -87,3 +89,60 @@ def fmt_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"  # pragma: no cover
+
+
+def charge_node(total: int, elements: int, batched: bool, scenario: Any, loc: Any) -> int:
+    """Add a computed node to a graph's estimated memory, or refuse it before anything runs.
+
+    A node holds its value and, in the backward pass, its gradient: 16 bytes an element,
+    times the number of examples if it has one row per example.
+
+    Args:
+        total: The bytes counted so far.
+        elements: The node's elements (per example).
+        batched: Whether it has one row per example.
+        scenario: The scenario (for the number of examples).
+        loc: Where the node is written.
+
+    Returns:
+        The new total.
+
+    Raises:
+        NnlabError: The total passes :func:`memory_budget`.
+    """
+    examples = 1
+    if batched and scenario.data:
+        first = next(iter(scenario.data.values())).array
+        examples = len(first) if first.ndim else 1
+    total += elements * examples * 16
+    budget = memory_budget()
+    if total > budget:
+        from nnlab.errors import NnlabError
+
+        raise NnlabError(f"the computation needs more than the memory budget of {fmt_bytes(budget)} "
+                         f"(about {fmt_bytes(total)} up to here)", loc,
+                         "make the tensors smaller, or raise the budget with --max-memory.", kind="size")
+    return total
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$").match
+
+
+def number_problem(text: str) -> str | None:
+    """Why a number written in a file or an equation is too big to read, or None.
+
+    Reading ``9``×5000 or ``1e-999999999`` exactly would build integers with thousands
+    or a billion digits; no hand computation needs more than :data:`MAX_NUMBER_DIGITS`
+    digits or an exponent beyond :data:`MAX_EXPONENT`.
+    """
+    if (len(text) <= 24 and "e" not in text and "E" not in text) or _NUMBER(text) is None:
+        return None
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = sum(c.isdigit() for c in mantissa)
+    if digits > MAX_NUMBER_DIGITS:
+        return f"a number with {digits:,} digits; nnlab reads numbers of at most {MAX_NUMBER_DIGITS} digits"
+    exp_digits = exponent.lstrip("+-").lstrip("0")
+    if len(exp_digits) > 6 or (exp_digits and int(exp_digits) > MAX_EXPONENT):
+        shown = text if len(text) <= 24 else text[:23] + "…"
+        return f"the exponent of {shown} is beyond ±{MAX_EXPONENT} (float64 reaches about 1e±308)"
+    return None

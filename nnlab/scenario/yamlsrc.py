@@ -129,7 +129,7 @@ def resolve_scalar(text: str, quoted: bool) -> Any:
 
     YAML 1.1 (PyYAML) reads ``1e-3`` as a string and ``yes`` as a bool; we read
     numbers the way a student means them and accept only true/false as booleans.
-    Callers check :func:`number_problem` first: a 5000-digit integer is not read.
+    Callers check :func:`nnlab.limits.number_problem` first: a 5000-digit integer is not read.
     """
     if quoted:
         return text
@@ -147,26 +147,6 @@ def resolve_scalar(text: str, quoted: bool) -> Any:
     if text.lower() in _SPECIAL_FLOAT:
         return _SPECIAL_FLOAT[text.lower()]
     return text
-
-
-def number_problem(text: str) -> str | None:
-    """Why a plain scalar that looks like a number is too big to read, or None.
-
-    Reading ``9``×5000 or ``1e-999999999`` exactly would build integers with thousands
-    or a billion digits; no hand computation needs more than ``MAX_NUMBER_DIGITS`` digits
-    or an exponent beyond ``MAX_EXPONENT``.
-    """
-    if (len(text) <= 24 and "e" not in text and "E" not in text) or _NUMBER(text) is None:
-        return None
-    mantissa, _, exponent = text.lower().partition("e")
-    digits = sum(c.isdigit() for c in mantissa)
-    if digits > limits.MAX_NUMBER_DIGITS:
-        return f"a number with {digits:,} digits; nnlab reads numbers of at most {limits.MAX_NUMBER_DIGITS} digits"
-    exp_digits = exponent.lstrip("+-").lstrip("0")
-    if len(exp_digits) > 6 or (exp_digits and int(exp_digits) > limits.MAX_EXPONENT):
-        return (f"the exponent of {_short(text)} is beyond ±{limits.MAX_EXPONENT} "
-                "(float64 reaches about 1e±308)")
-    return None
 
 
 def _short(text: str, width: int = 24) -> str:
@@ -329,14 +309,14 @@ class _Composer:
         mark = event.start_mark
         if style is None and event.tag is None:  # plain: the common case, kept short
             if len(text) > 24 or "e" in text or "E" in text:
-                problem = number_problem(text)
+                problem = limits.number_problem(text)
                 if problem:
                     raise NnlabError(problem, self.loc(mark, min(len(text), 40)), kind="format")
             return YNode("scalar", resolve_scalar(text, False), text, False,
                          mark=(self.file, self.lines, mark.line, mark.column, len(text) or 1, 0))
         quoted = style in ("'", '"', "|", ">") or event.tag == "tag:yaml.org,2002:str"
         if not quoted:
-            problem = number_problem(text)
+            problem = limits.number_problem(text)
             if problem:
                 raise NnlabError(problem, self.loc(mark, min(len(text), 40)), kind="format")
         shift = 1 if style in ("'", '"') else 0

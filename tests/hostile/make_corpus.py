@@ -109,9 +109,9 @@ def corpus() -> dict[str, str]:
     add("minus-chain-answer", SIMPLE.replace("  y: 0\n", "  y: '" + "-" * 2000 + "1'\n"))
     add("product-800", HEAD + "values: {x: 1}\ncompute:\n  - y = " + " * ".join(["x"] * 800) + "\n")
     add("power-tower-300", HEAD + "values: {x: 1}\ncompute:\n  - y = " + " ** ".join(["x"] * 300) + "\n")
-    add("index-chain-500", HEAD + "values: {x: [1]}\ncompute:\n  - y = x" + "[0:1]" * 500 + "\n")
-    add("many-lines-3000", HEAD + "values: {x: 1}\ncompute:\n  - y0 = x + 1\n" + "".join(
-        f"  - y{i} = y{i - 1} + 1\n" for i in range(1, 3000)))
+    add("index-chain-200", HEAD + "values: {x: [1]}\ncompute:\n  - y = x" + "[0:1]" * 200 + "\n")
+    add("many-lines-2000", HEAD + "values: {x: 1}\ncompute:\n  - y0 = x + 1\n" + "".join(
+        f"  - y{i} = y{i - 1} + 1\n" for i in range(1, 2000)))
     for depth in (32, 33, 40, 64, 65, 100, 1000, 5000):
         nest = "[" * depth + "1" + "]" * depth
         add(f"nested-list-{depth}-values", HEAD + f"values:\n  x: {nest}\ncompute:\n  - y = x + 1\n")
@@ -223,8 +223,8 @@ def corpus() -> dict[str, str]:
     add("gd-epochs-1e6-batch1", GD + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 1000000, batch: 1}\n")
     add("gd-exact-1000", GD.replace("sigmoid(z)", "z").replace("bce(yhat, y)", "(yhat - y) * (yhat - y)")
         + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 1000}\noptions: {arithmetic: exact}\n")
-    add("gd-big-params", HEAD + "values:\n  W: {shape: [4000, 4000], init: normal}\ndata:\n  x: {shape: [64, 4000]}\n"
-        "learn: [W]\ncompute:\n  - loss = sum(W @ x)\ntrain: {rule: gd, loss: loss, lr: 0.1, epochs: 1000}\n")
+    add("gd-big-params", HEAD + "values:\n  W: {shape: [40, 40], init: normal}\ndata:\n  x: {shape: [64, 40]}\n"
+        "learn: [W]\ncompute:\n  - loss = sum(W @ x)\ntrain: {rule: gd, loss: loss, lr: 0.1, epochs: 2000000}\n")
     add("max-updates-0", GD + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 5}\noptions: {max_updates: 0}\n")
     add("max-updates-low", GD + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 500, batch: 1}\n"
         "options: {max_updates: 10}\n")
@@ -249,7 +249,7 @@ def corpus() -> dict[str, str]:
     add("mem-broadcast", HEAD + "values:\n  a: {shape: [40000, 1]}\n  b: {shape: [40000]}\ncompute:\n  - c = a + b\n")
     add("mem-data-batch", HEAD + "values:\n  W: {shape: [5000, 5000]}\ndata:\n  x: {shape: [2000, 5000]}\n"
         "compute:\n  - h = W @ x\n  - o = W @ h\n")
-    add("mem-literal-200k", HEAD + "values:\n  x: [" + ", ".join(str(i % 10) for i in range(100000)) + "]\n"
+    add("mem-literal-20k", HEAD + "values:\n  x: [" + ", ".join(str(i % 10) for i in range(20000)) + "]\n"
         "compute:\n  - y = sum(x)\n")
     add("mem-literal-over-limit", HEAD + "options: {max_elements: 1000}\nvalues:\n  x: ["
         + ", ".join("1" for _ in range(5000)) + "]\ncompute:\n  - y = sum(x)\n")

@@ -22,6 +22,8 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]
 AS_LIMIT = 3 << 30
 """Address-space limit of a worker: numpy and OpenBLAS map about 1 GB of their own at start."""
+MEMORY_BUDGET = "256M"
+"""nnlab's memory budget in the workers: files that are merely big are refused at once."""
 FILE_SECONDS = 20.0
 """A file whose three commands take longer than this (wall clock) is a timeout."""
 
@@ -32,7 +34,7 @@ class _Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.hostile.runner", "--as-limit", str(AS_LIMIT), *files],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONFAULTHANDLER": ""})
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNLAB_MAX_MEMORY": MEMORY_BUDGET})
         self.done = 0           # commands reported
         self.last = time.monotonic()
         self.buffer = ""
