@@ -22,6 +22,7 @@ from nnlab.engine import ops as _ops  # noqa: F401  (registers the ops)
 from nnlab.engine.composites import COMPOSITES, Composite
 from nnlab.engine.ops.base import REGISTRY, REQUIRED, Op, ShapeError
 from nnlab.errors import Location, NnlabError, closest, did_you_mean
+from nnlab.limits import charge_node
 from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Equation, Expr, Index, ListLit, Name, Neg,
                                  NoneLit, Num, Str, to_text)
 from nnlab.scenario.model import Scenario
@@ -169,7 +170,11 @@ class GraphBuilder:
         planned = [eq.name for eq in self.s.equations]
         self._planned = set(planned)
         for i, eq in enumerate(self.s.equations):
-            self._line(i, eq)
+            try:
+                self._line(i, eq)
+            except RecursionError:  # e.g. a sum of 800 terms: Python's stack ends before the line does
+                raise NnlabError("this line nests too deeply for nnlab to follow", eq.expr_loc,
+                                 "split it into several compute lines.", kind="size") from None
         return self.g
 
     def _line(self, i: int, eq: Equation) -> None:
@@ -338,7 +343,7 @@ class GraphBuilder:
             shape = tuple(op.infer(*shapes))
         except ShapeError as exc:
             raise NnlabError(exc.message, self._loc(e), exc.hint, kind="shape") from None
-        size = int(np.prod(shape)) if shape else 1
+        size = int(np.prod(shape, dtype=object)) if shape else 1  # Python ints: no int64 wrap-around
         if size > self.s.max_elements:
             raise NnlabError(f"this result would have {size:,} elements, over the limit of "
                              f"{self.s.max_elements:,}", self._loc(e), "raise it with --max-elements.",
@@ -364,6 +369,7 @@ class GraphBuilder:
                     named=out_name is not None if named is None else named, op_inputs=tuple(inputs))
         self.g.nodes[nid] = node
         self.g.order.append(nid)
+        self._bytes = charge_node(getattr(self, "_bytes", 0), size, batched, self.s, self._loc(e))
         return nid
 
     def _sub_line(self, name: str, e: Expr, text: str) -> str:

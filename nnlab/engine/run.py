@@ -191,12 +191,43 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     target = target if target is not None else s.backward
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
-    with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-        _forward(graph, values, ops, steps, exact, record, check_finite)
-        if target is not None:
-            _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
-                      check_finite)
+    try:
+        with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
+            _forward(graph, values, ops, steps, exact, record, check_finite)
+            if target is not None:
+                _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
+                          check_finite)
+    except _Outgrown as big:  # exact fractions too long: float64 if the scenario left it to us
+        if arithmetic is not None or s.options.get("arithmetic") == "exact":
+            raise NnlabError(f"exact arithmetic: the numbers at {big.where} grew past {EXACT_MAX_BITS:,} bits",
+                             big.loc, "use options.arithmetic: float (or auto) to compute in float64.",
+                             kind="size") from None
+        return run_graph(graph, leaves, target=target, record=record, arithmetic=EXACT_FALLBACK, wrt=wrt,
+                         check_finite=check_finite)
     return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
+
+
+EXACT_MAX_BITS = 2048
+"""An exact fraction whose numerator or denominator passes this many bits (about 617 digits)
+stops exact arithmetic: chained powers or repeated squaring would otherwise build numbers
+with millions of digits."""
+EXACT_FALLBACK = f"float64 (exact fractions passed {EXACT_MAX_BITS:,} bits)"
+"""The arithmetic of a run that started exact and fell back to float64 (shown as such)."""
+
+
+class _Outgrown(Exception):
+    def __init__(self, where: str, loc: Any) -> None:
+        super().__init__(where)
+        self.where, self.loc = where, loc
+
+
+def _outgrown(a: np.ndarray) -> bool:
+    """Whether any Fraction in an object array has a numerator or denominator beyond EXACT_MAX_BITS."""
+    for x in a.flat:
+        if isinstance(x, Fraction) and (x.numerator.bit_length() > EXACT_MAX_BITS
+                                        or x.denominator.bit_length() > EXACT_MAX_BITS):
+            return True
+    return False
 
 
 def _forward(graph, values, ops, steps, exact, record, check_finite):
@@ -213,6 +244,8 @@ def _forward(graph, values, ops, steps, exact, record, check_finite):
             raise NnlabError(f"{_arith_error(exc)} at step {number} ({_label(graph, node)})", node.loc,
                              kind="nan") from None
         out = np.asarray(out)
+        if exact and out.dtype == object and _outgrown(out):
+            raise _Outgrown(f"step {number} ({_label(graph, node)})", node.loc)
         if (check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f"
                 and not _finite(out)):
             _nonfinite(graph, node, out, number - 1)
@@ -290,6 +323,8 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
                 acc.append((0, 0))
                 continue
             contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
+            if exact and contribution.dtype == object and _outgrown(contribution):
+                raise _Outgrown(f"the backward step of {_label(graph, node)}", node.loc)
             if (check_finite and not op.keeps_finite and not exact and contribution.dtype.kind == "f"
                     and not _finite(contribution)):
                 raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "

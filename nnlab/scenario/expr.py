@@ -16,6 +16,7 @@ import re
 from typing import Any, NamedTuple, Union
 
 from nnlab.errors import Location, NnlabError
+from nnlab.limits import number_problem
 
 # --------------------------------------------------------------------------- nodes
 
@@ -195,6 +196,9 @@ class _Parser:
             if isinstance(value, bool):
                 return Bool(value, col, end)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
+                problem = number_problem(self.source(col, end))  # 1e-999999999 would be a billion digits exactly
+                if problem:
+                    raise self.error(problem, node)
                 return Num(value, self.source(col, end), col, end)
             if isinstance(value, str):
                 return Str(value, col, end)
