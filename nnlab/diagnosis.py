@@ -97,26 +97,6 @@ class Finding:
 # --------------------------------------------------------------------------- private op variants
 
 
-class _Fixed(Op):
-    """A node's value replaced by the user's (backward passes the gradient through)."""
-
-    name = "fixed"
-    rational = True
-    keeps_finite = True
-
-    def infer(self, *shapes):
-        return tuple(self.params["value"].shape[1:])
-
-    def forward(self, x):
-        v = self.params["value"]
-        if self.exact:
-            return v if v.dtype == object else _fractions(v)
-        return v.astype(float)
-
-    def backward(self, g):
-        return (g,)
-
-
 class _FixedGrad(Op):
     """Identity forward; backward hands on the user's gradient instead of the upstream one."""
 
@@ -133,6 +113,20 @@ class _FixedGrad(Op):
     def backward(self, g):
         v = self.params["grad"]
         return (_fractions(v) if self.exact else v,)
+
+
+def _pinned(cls: type[Op], value: np.ndarray) -> type[Op]:
+    """``cls`` whose output is the user's ``value`` (batch-first). What backward reads of the
+    output is the user's too (σ′ = ŷ(1 − ŷ) with their ŷ, as they would write it)."""
+    def forward(self, *xs):
+        cls.forward(self, *xs)  # saves what backward needs from the inputs
+        v = (value if value.dtype == object else _fractions(value)) if self.exact else value.astype(float)
+        key = "p" if cls.name == "softmax" else "y"  # the output as saved by softmax / elementwise ops
+        if key in self.saved:
+            self.saved[key] = v
+        return v
+
+    return _variant(cls, "Pinned", forward, None)
 
 
 def _variant(cls: type[Op], tag: str, forward: Callable | None = None, backward: Callable | None = None) -> type[Op]:
@@ -523,7 +517,7 @@ def _substituted(ctx: _Context, facts: list[_Fact], run: Run | None = None) -> G
         if grad:
             _wrap(g, name, _FixedGrad(grad=internal), "g")
         else:
-            _wrap(g, name, _Fixed(value=internal), "v")
+            g.nodes[name] = _with_op(g.nodes[name], _pinned(type(node.op), internal)(**node.op.params))
     return g
 
 
@@ -1052,28 +1046,27 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
         kind, via, carried_value = ft
         if kind == "accepted":
             return replace(item, ok=True, via=tuple(via), diagnosis=())
-        findings.append(Finding("carried-error", f"right method, but the number follows from your earlier "
-                                f"answer{'s' if len(via) > 1 else ''} {', '.join(via)}, which "
-                                f"{'are' if len(via) > 1 else 'is'} wrong: fix {'those' if len(via) > 1 else 'that'} "
-                                "first", item.step, carried_value))
+        findings.append(Finding("carried-error", _carried_message(ctx, via), item.step, carried_value))
     refs = _ref_nodes(entry.expr)
     shape_ref = ctx.tr is None and bool(refs) and all(
         r.kind in (RefKind.SHAPE, RefKind.SIZE, RefKind.PARAMS) and r.at is None for r in refs)
     seen: set[str] = set()
-    for alt in _alternatives(ctx, entry, item):
-        if alt.id in seen:
-            continue
-        value = _alt_value(ctx, alt, entry, item, shape_ref)
-        if value is None or not ctx.differs(value, item) or not ctx.matches(item, entry, value):
-            continue
-        if alt.step is not None or (alt.graph is None and alt.sign == 1):
-            step = alt.step
-        elif shape_ref:
-            step = _shape_step(ctx, alt.graph, item)
-        else:
-            step = ctx.first_difference(alt.graph or ctx.graph, item, alt.sign)
-        findings.append(Finding(alt.id, alt.message, step, value))
-        seen.add(alt.id)
+    for base, actual, own in _bases(ctx, item, entry):
+        for alt in _alternatives(base, entry, item):
+            if alt.id in seen:
+                continue
+            value = _alt_value(base, alt, entry, actual, shape_ref)
+            if value is None or not ctx.differs(value, item) or not ctx.matches(item, entry, value):
+                continue
+            if alt.step is not None or (alt.graph is None and alt.sign == 1):
+                step = alt.step
+            elif shape_ref:
+                step = _shape_step(ctx, alt.graph, item)
+            else:
+                step = ctx.first_difference(alt.graph or base.graph, item, alt.sign)
+            message = alt.message + (f" (computed from your own {', '.join(own)})" if own else "")
+            findings.append(Finding(alt.id, message, step, value))
+            seen.add(alt.id)
     if not any(f.id != "carried-error" for f in findings) and ctx.tr is None and not shape_ref:
         r = _rounding(ctx, item, entry)
         if r is not None:
@@ -1082,10 +1075,45 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
     return replace(item, diagnosis=tuple(findings), via=tuple(via))
 
 
-def _alt_value(ctx: _Context, alt: _Alt, entry: ExpectEntry, item: CheckItem, shape_ref: bool) -> Any:
-    """The reference's value under ``alt`` (shapes by inference alone), or None if it cannot be had."""
-    if alt.post is not None:  # post-processing the true value: nothing to re-run
-        return alt.post(item.actual)
+def _bases(ctx: _Context, item: CheckItem, entry: ExpectEntry):
+    """Where misconceptions are tried: the true computation, then the one from the user's accepted
+    answers (a sign error made on a rounded ŷ reproduces only from that ŷ).
+
+    Yields:
+        ``(context, the reference's value there, the answers it uses)``.
+    """
+    yield ctx, item.actual, []
+    if ctx.tr is not None:
+        return
+    good = [f for f in _earlier(ctx, item, entry) if f.item.ok]
+    if not good:
+        return
+    g = _substituted(ctx, good)
+    value = ctx.evaluate(entry, g)
+    if value is None or not ctx.differs(value, item):
+        return
+    mine = copy.copy(ctx)
+    mine.graph = g
+    yield mine, value, [f.item.ref for f in good if ctx.differs(f.value, f.item)]
+
+
+def _carried_message(ctx: _Context, via: list[str]) -> str:
+    ok = {i.ref: i.ok for i in ctx.items}
+    wrong = [r for r in via if not ok.get(r, False)]
+    mine = [r for r in via if ok.get(r, False)]
+    many = len(wrong) > 1
+    text = (f"right method, but the number follows from your earlier answer{'s' if many else ''} "
+            f"{', '.join(wrong)}, which {'are' if many else 'is'} wrong: fix {'those' if many else 'that'} first")
+    return text + (f" (with your own {', '.join(mine)})" if mine else "")
+
+
+def _alt_value(ctx: _Context, alt: _Alt, entry: ExpectEntry, actual: Any, shape_ref: bool) -> Any:
+    """The reference's value under ``alt`` (shapes by inference alone), or None if it cannot be had.
+
+    ``actual`` is the reference's value without the change (what post-processing starts from).
+    """
+    if alt.post is not None:  # post-processing the value: nothing to re-run
+        return alt.post(actual)
     if alt.expr is not None:
         return ctx.evaluate(replace(entry, expr=alt.expr))
     if shape_ref:

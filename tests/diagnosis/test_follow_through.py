@@ -187,3 +187,12 @@ def test_training_values_of_the_same_snapshot_are_used():
     assert report.ok and report.items[1].via == ("epoch(0).yhat",)
     plain = session(text).check(diagnose=False)
     assert not plain.items[1].ok
+
+
+def test_a_mistake_made_on_the_users_own_rounded_values_is_found():
+    """ŷ rounded (✓), then ∂ℓ/∂z2 = 1 − ŷ from it: the sign error shows only from the user's ŷ."""
+    yhat = round(float(value(MLP, "yhat")), 3)  # 0.584: within ±0.0005 of 0.58428
+    text = MLP + f"expect:\n  yhat: {yhat:.3f}\n  grad(z2): {1 - yhat:.4f}\n"  # 0.4160, not −(−0.41572)
+    first, second = check(text).items
+    assert first.ok
+    assert ids(second) == ["sign-flipped"] and "your own yhat" in second.diagnosis[0].message
