@@ -421,9 +421,11 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
     else:
         first = report.first_mistake
         where = ""
-        if first.step is not None and first.step < len(session.steps):
-            st = session.steps[first.step]
-            where = f" — look at step {first.step + 1} ({st.phase}: {st.label})"
+        step = first.step if first.step is not None else next(
+            (f.step for f in first.diagnosis if f.step is not None), None)  # e.g. a shape: where it is made
+        if step is not None and step < len(session.steps):
+            st = session.steps[step]
+            where = f" — look at step {step + 1} ({st.phase}: {st.label})"
         carried = sum(i.carried for i in report.items if not i.ok)
         kind = "first independent mistake" if carried else "first mistake"
         lines.append(f"{red}{len(report.items) - n_ok} of {len(report.items)} answers differ{off}"
