@@ -348,8 +348,12 @@ class _Context:
 
     # -- training
     def _schedule(self, updates: int) -> list[tuple[int, ...]]:
-        """The examples of updates 1..``updates``, as training orders them (independent of the weights)."""
+        """The examples of updates 1..``updates``: those training recorded, then (a changed rule may
+        train longer) continued the way training orders them, which does not depend on the weights."""
         tr = self.tr
+        recorded = [r.examples for r in tr.records[:updates]]
+        if len(recorded) == updates:
+            return recorded
         cfg = tr.config
         n = len(next(iter(tr.scenario.data.values())).array)
         size = 1 if cfg.rule == "perceptron" else n if cfg.batch is None else cfg.batch
