@@ -1,7 +1,11 @@
-"""`nnlab check` as a whole process vs `python -c "import numpy, yaml"` (target ≤ 1.5×).
+"""Whole nnlab processes vs `python -c "import numpy, yaml"`, started the same way.
 
-Both are started the same way, in 30 back-to-back pairs; the median of the pairs' time
-ratios is printed.
+- `nnlab check SCENARIO` (target ≤ 1.5×),
+- `nnlab list` (target ≤ 1.1×: it reads the title of every bundled scenario),
+- `nnlab validate scenarios/*.yaml` (target ≤ 2×: it loads and runs all of them),
+
+each in 30 back-to-back pairs with the bare start; the median of the pairs' time ratios
+is printed. YAML goes through libyaml when PyYAML has it (``yaml.__with_libyaml__``).
 Run: python benchmarks/startup.py [SCENARIO]
 """
 
@@ -27,30 +31,39 @@ def _time(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
-    scenario = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "scenarios" / "conv-lecture.yaml")
-    check = [sys.executable, "-m", "nnlab", "check", scenario]
-    base = [sys.executable, "-c", "import numpy, yaml"]
-    # An installed package has its bytecode compiled by pip; do the same for a source checkout
-    # (some environments set PYTHONDONTWRITEBYTECODE, which would make every start compile).
-    compileall.compile_dir(str(ROOT / "nnlab"), quiet=1)
-    for cmd in (check, base):  # warm the page cache
-        _time(cmd)
+def _pairs(cmd: list[str], base: list[str], pairs: int = 30) -> tuple[float, float, float]:
+    """Median times (ms) of ``cmd`` and ``base`` and the median of their pairs' ratios."""
+    for c in (cmd, base):  # warm the page cache
+        _time(c)
     # Pairs run back to back share the machine's state of the moment (its speed drifts by up
     # to 1.5× over seconds here); the order alternates within pairs. The ratio printed is
     # the median of the pairs' ratios, the times the medians of each command.
     a, b, ratios = [], [], []
-    for i in range(30):
+    for i in range(pairs):
         if i % 2:
-            tb, ta = _time(base), _time(check)
+            tb, ta = _time(base), _time(cmd)
         else:
-            ta, tb = _time(check), _time(base)
+            ta, tb = _time(cmd), _time(base)
         a.append(ta)
         b.append(tb)
         ratios.append(ta / tb)
-    ta, tb = statistics.median(a) * 1000, statistics.median(b) * 1000
-    ratio = statistics.median(ratios)
-    print(f"check_startup: nnlab check {ta:.0f} ms, import numpy+yaml {tb:.0f} ms, ratio {ratio:.2f} (target ≤ 1.5)")
+    return statistics.median(a) * 1000, statistics.median(b) * 1000, statistics.median(ratios)
+
+
+def main() -> None:
+    scenario = sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "scenarios" / "conv-lecture.yaml")
+    nnlab = [sys.executable, "-m", "nnlab"]
+    base = [sys.executable, "-c", "import numpy, yaml"]
+    # An installed package has its bytecode compiled by pip; do the same for a source checkout
+    # (some environments set PYTHONDONTWRITEBYTECODE, which would make every start compile).
+    compileall.compile_dir(str(ROOT / "nnlab"), quiet=1)
+    bundled = sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
+    cases = (("check_startup", "nnlab check", [*nnlab, "check", scenario], 1.5),
+             ("list_startup", "nnlab list", [*nnlab, "list"], 1.1),
+             ("validate_bundled", f"nnlab validate ({len(bundled)} files)", [*nnlab, "validate", *bundled], 2.0))
+    for name, what, cmd, target in cases:
+        ta, tb, ratio = _pairs(cmd, base)
+        print(f"{name}: {what} {ta:.0f} ms, import numpy+yaml {tb:.0f} ms, ratio {ratio:.2f} (target ≤ {target})")
 
 
 if __name__ == "__main__":

@@ -282,17 +282,15 @@ def _load_and_run(file: str, max_elements: int) -> tuple[Any, Any]:
 def cmd_list() -> int:
     """Print the bundled scenarios, one per line: name, topic, title."""
     from nnlab.library import bundled
-    from nnlab.scenario.yamlsrc import load_yaml
+    from nnlab.scenario.yamlsrc import read_header
 
     rows = []
     for path in bundled():
         try:
-            root = load_yaml(path.read_text(encoding="utf-8"), str(path))
-            title = root.value["title"].value if "title" in root.value else ""
-            topic = root.value["topic"].value if "topic" in root.value else ""
-        except Exception:  # noqa: BLE001 - a broken bundled file still gets listed
-            title, topic = "(invalid)", ""
-        rows.append((path.stem, str(topic or ""), str(title)))
+            head = read_header(path.read_text(encoding="utf-8"))  # stops once title and topic are read
+        except (OSError, UnicodeDecodeError):  # a broken bundled file still gets listed
+            head = {"title": "(invalid)"}
+        rows.append((path.stem, head.get("topic", ""), head.get("title", "")))
     w0 = max((len(r[0]) for r in rows), default=0)
     w1 = max((len(r[1]) for r in rows), default=0)
     for name, topic, title in rows:

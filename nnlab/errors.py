@@ -9,7 +9,6 @@ traceback.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -125,6 +124,8 @@ def closest(word: str, candidates: Iterable[str], cutoff: float = 0.5) -> str | 
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered:
         return lowered[word.lower()]
+    import difflib  # only when there is a mistake to name
+
     match = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
     return match[0] if match else None
 

@@ -184,6 +184,47 @@ def load_yaml(text: str, file: str = "<string>", *, max_values: int | None = Non
     return _load(_PyParser, text, lines, file, max_values)
 
 
+def read_header(text: str, keys: tuple[str, ...] = ("title", "topic")) -> dict[str, str]:
+    """The plain-text values of a few top-level keys, reading no further than needed.
+
+    For listing scenarios: the title sits near the top, so the rest of the file is
+    never parsed. Keys that are missing, not plain text, or after a syntax error are
+    left out.
+    """
+    found: dict[str, str] = {}
+    try:
+        get = (CParser or _PyParser)(text).get_event
+        get(), get()  # the stream and document starts
+        if not isinstance(get(), MappingStartEvent):
+            return found
+        while len(found) < len(keys):
+            event = get()  # a key, or the end of the top-level mapping
+            if isinstance(event, MappingEndEvent):
+                break
+            key = event.value if isinstance(event, ScalarEvent) else None
+            _skip(get, event)
+            value = get()
+            if isinstance(value, ScalarEvent) and key in keys and value.tag is None:
+                found[key] = value.value
+            _skip(get, value)
+    except yaml.YAMLError:
+        pass
+    return found
+
+
+def _skip(get: Any, event: Any) -> None:
+    """Read past the collection ``event`` starts (nothing to do for a scalar or an alias)."""
+    if not isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+        return
+    depth = 1
+    while depth:
+        event = get()
+        if isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+            depth += 1
+        elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+            depth -= 1
+
+
 def _load(parser_class: Any, text: str, lines: list[str], file: str, max_values: int) -> YNode:
     """Parse with one parser; YAML errors from the pure-Python parser become :class:`NnlabError`."""
     try:
