@@ -188,7 +188,7 @@ def _explain_backward(run: Run, step: Step, slot: int, element: tuple[int, ...] 
     g = run.grads[step.node]
     deps = op.dependents(slot, element, node.shape)
     if deps is None and _size(run, step.node) > QUICK_ELEMENTS:
-        return _explain_backward_summed(run, step, slot, element, example)
+        return _explain_backward_summed(run, step, slot, element, example, digits)
     if deps is None:
         deps = list(np.ndindex(*node.shape)) if node.shape else [()]
     in_batched = run.values[inp_id].shape[0] > 1
@@ -230,8 +230,8 @@ def _explain_backward(run: Run, step: Step, slot: int, element: tuple[int, ...] 
     return Explanation(lhs, formula, arithmetic, value, tuple(uses) + (Use(slot, element),), note=note)
 
 
-def _explain_backward_summed(run: Run, step: Step, slot: int, element: tuple[int, ...],
-                             example: int) -> Explanation:
+def _explain_backward_summed(run: Run, step: Step, slot: int, element: tuple[int, ...], example: int,
+                             digits: int) -> Explanation:
     """An op that does not say which outputs an input feeds, with a large output: asking
     each output element for its local derivative would take minutes, so the element
     gets the rule and the value the run recorded."""
@@ -243,7 +243,7 @@ def _explain_backward_summed(run: Run, step: Step, slot: int, element: tuple[int
     value = run.contributions[(step.node, slot)][((example if in_batched else 0),) + element]
     n = int(np.prod(run.graph.nodes[step.node].shape))
     note = f"the sum runs over the {n} elements of {out_name}: too many terms to write out"
-    more = _accumulation_note(run, step, slot, element, example, 4)
+    more = _accumulation_note(run, step, slot, element, example, digits)
     return Explanation(lhs, formula, "", value, (Use(slot, element),), note=f"{note}; {more}" if more else note)
 
 

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from nnlab.errors import NnlabError
 from nnlab.tui.widgets.panes import KeyBar
 
 
@@ -158,9 +159,9 @@ class CheckScreen(Screen[int | None]):
         try:
             new = parse_answer(row.input.value, entry)
             item = self.model.check_entry(new)
-        except Exception as exc:  # noqa: BLE001 - a half-typed answer is normal
+        except NnlabError as exc:  # a half-typed answer is normal
             self.items.pop(row.k, None)
-            row.computed.update(Text(getattr(exc, "message", str(exc)), style="italic"))
+            row.computed.update(Text(exc.message, style="italic"))
             row.mark.update(Text("…"))
             row.set_class(False, "-ok")
             row.set_class(False, "-wrong")
