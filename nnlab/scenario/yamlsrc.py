@@ -19,7 +19,10 @@ does not depend on how PyYAML was built.
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -56,6 +59,10 @@ class _PyParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
         yaml.parser.Parser.__init__(self)
 
 
+_NO_KEYS: Mapping[str, Location] = MappingProxyType({})
+"""The ``key_locs`` of every list and scalar (one shared, read-only empty mapping)."""
+
+
 class YNode:
     """One YAML node with its position.
 
@@ -80,7 +87,7 @@ class YNode:
         self.value = value
         self.raw = raw
         self.quoted = quoted
-        self.key_locs = {} if key_locs is None else key_locs
+        self.key_locs = _NO_KEYS if key_locs is None else key_locs
         self.size = size
         self._loc = loc
         self._mark = mark  # (file, lines, line, column, length, shift) until loc is asked for
@@ -226,13 +233,22 @@ def _skip(get: Any, event: Any) -> None:
 
 
 def _load(parser_class: Any, text: str, lines: list[str], file: str, max_values: int) -> YNode:
-    """Parse with one parser; YAML errors from the pure-Python parser become :class:`NnlabError`."""
+    """Parse with one parser; YAML errors from the pure-Python parser become :class:`NnlabError`.
+
+    The cyclic garbage collector pauses meanwhile: the tree has no cycles, and for a file
+    of a million numbers its passes over the growing tree took longer than the parsing.
+    """
+    paused = gc.isenabled()
+    gc.disable()
     try:
         root = _Composer(parser_class(text), lines, file, max_values).document()
     except yaml.YAMLError as exc:
         if parser_class is CParser:
             raise
         raise _syntax_error(exc, lines, file) from None
+    finally:
+        if paused:
+            gc.enable()
     if root is None:
         raise NnlabError("the file is empty", Location(file, 1, 1), kind="yaml")
     return root
@@ -366,13 +382,28 @@ class _Composer:
 
     def sequence(self, start: Any, depth: int) -> YNode:
         items: list[YNode] = []
+        append = items.append
         size = 1
         get = self.parser.get_event
+        file, lines = self.file, self.lines
         event = get()
-        while not isinstance(event, SequenceEndEvent):
-            child = self.node(event, depth)
-            items.append(child)
-            size += child.size
+        while type(event) is not SequenceEndEvent:
+            if (type(event) is ScalarEvent and event.style is None and event.tag is None and event.anchor is None
+                    and self.values < self.limit):  # a plain number in a list: the bulk of a big file
+                self.values += 1
+                text = event.value
+                if len(text) > 24 or "e" in text or "E" in text:
+                    problem = limits.number_problem(text)
+                    if problem:
+                        raise NnlabError(problem, self.loc(event.start_mark, min(len(text), 40)), kind="format")
+                mark = event.start_mark
+                append(YNode("scalar", resolve_scalar(text, False), text, False,
+                             mark=(file, lines, mark.line, mark.column, len(text) or 1, 0)))
+                size += 1
+            else:
+                child = self.node(event, depth)
+                append(child)
+                size += child.size
             event = get()
         mark = start.start_mark
         return YNode("seq", items, size=size, mark=(self.file, self.lines, mark.line, mark.column, 1, 0))
