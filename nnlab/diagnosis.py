@@ -126,7 +126,9 @@ def _pinned(cls: type[Op], value: np.ndarray) -> type[Op]:
             self.saved[key] = v
         return v
 
-    return _variant(cls, "Pinned", forward, None)
+    pinned = _variant(cls, "Pinned", forward, None)
+    pinned.pinned = True  # a user's value: misconceptions about this node cannot show through it
+    return pinned
 
 
 def _variant(cls: type[Op], tag: str, forward: Callable | None = None, backward: Callable | None = None) -> type[Op]:
@@ -662,7 +664,8 @@ class _Alt:
 
 def _nodes_with(ctx: _Context, deps: set[str], *ops: str) -> list[Node]:
     nodes = ctx.graph.nodes
-    return [nodes[n] for n in ctx.graph.order if n in deps and nodes[n].op is not None and nodes[n].op.name in ops]
+    return [nodes[n] for n in ctx.graph.order if n in deps and nodes[n].op is not None and nodes[n].op.name in ops
+            and not getattr(nodes[n].op, "pinned", False)]
 
 
 def _changed(ctx: _Context, nid: str, node: Node) -> Graph:

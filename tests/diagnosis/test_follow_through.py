@@ -196,3 +196,13 @@ def test_a_mistake_made_on_the_users_own_rounded_values_is_found():
     first, second = check(text).items
     assert first.ok
     assert ids(second) == ["sign-flipped"] and "your own yhat" in second.diagnosis[0].message
+
+
+def test_a_node_the_user_gave_is_not_varied_behind_their_value():
+    """With a1 answered, 'activation-missing' of a1 cannot show (its forward is the user's a1):
+    the missing σ′ is what remains."""
+    text = MLP + ("expect:\n  a1: [0.61, 0.55]\n  z2: 0.3400\n  yhat: 0.5842\n"
+                  "  grad(W1)[0, 0]: -0.1039\n")
+    report = check(text)
+    assert [i.ok for i in report.items] == [True, True, True, False]
+    assert ids(report.items[3]) == ["activation-derivative-missing"]
