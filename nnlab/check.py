@@ -6,7 +6,9 @@ names, elements (``W1[0, 1]``), ``grad(NAME)``, ``shape(NAME)``, ``size(NAME)``,
 ``grad(z) - (sigmoid(2) - 1)``). Answers match within the precision the student
 wrote: ``0.12`` passes within ±0.005, ``19`` must be exact; never tighter than 1e-9
 relative + 1e-12 absolute. The first mistake is the wrong answer whose value becomes
-known earliest in the trace — where a student should start looking.
+known earliest in the trace — where a student should start looking — leaving out answers
+that only carry an earlier mistake (``carried-error``, see :mod:`nnlab.diagnosis`, which
+fills in each item's ``diagnosis`` and ``via``).
 """
 
 from __future__ import annotations
