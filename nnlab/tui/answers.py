@@ -57,14 +57,16 @@ def answer_text(entry: Any) -> str:
 
 
 def _span_text(entry: Any) -> str | None:
+    if not entry.loc.file:
+        return None
     try:
-        spans = answer_spans(entry.loc.file and _read(entry.loc.file))
-    except Exception:  # noqa: BLE001
+        text = _read(entry.loc.file)
+        spans = answer_spans(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # the file changed or went away: the parsed answer
         return None
     span = spans.get(entry.ref)
     if span is None:
         return None
-    text = _read(entry.loc.file)
     s = text[span[0]:span[1]]
     s = " ".join(line.strip() for line in s.splitlines())
     if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
@@ -115,6 +117,11 @@ def save_answers(path: str, answers: dict[str, str]) -> list[str]:
 
     Returns:
         The references that were changed. References not found in the file are skipped.
+
+    Raises:
+        OSError: The file cannot be read or written.
+        UnicodeError: It is not UTF-8 text.
+        yaml.YAMLError: It is no longer valid YAML (then nothing is written).
     """
     text = _read(path)
     spans = answer_spans(text)

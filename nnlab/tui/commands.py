@@ -78,17 +78,22 @@ class ScenarioCommands(_Listed):
     SHOWN_FIRST = 3  # reload, check, home
 
     def _commands(self) -> Iterator[tuple[str, Callable[[], Any], str]]:
+        from nnlab.tui.app import NnlabApp
+
         lab = _lab(self.screen)
-        app: Any = self.app
         if lab is not None:
             yield "scenario: reload", lab.action_reload, "Re-run the file now (r)"
             yield "scenario: check answers", lab.action_check, "Compare your expect: answers (c)"
         yield "scenario: home", self._home, "The list of bundled scenarios"
-        try:
-            for p in app.scenario_paths():
-                yield f"scenario: open {p.stem}", partial(app.open_lab, str(p)), str(p)
-        except Exception:  # noqa: BLE001 - a palette must not fail
+        app = self.app
+        if not isinstance(app, NnlabApp):
             return
+        try:
+            paths = app.scenario_paths()
+        except OSError:  # an unreadable library folder: no scenarios to offer
+            return
+        for p in paths:
+            yield f"scenario: open {p.stem}", partial(app.open_lab, str(p)), str(p)
 
     def _home(self) -> None:
         from nnlab.tui.screens.home import HomeScreen

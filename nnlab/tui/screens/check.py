@@ -236,12 +236,14 @@ class CheckScreen(Screen[int | None]):
 
     def action_save(self) -> None:
         """Write the typed answers into the file's expect: block."""
+        import yaml
+
         from nnlab.tui.answers import save_answers
 
         answers = {r.ref: r.input.value for r in self.rows if r.input.value.strip()}
         try:
             changed = save_answers(self.lab.path, answers)
-        except Exception as exc:  # noqa: BLE001
+        except (OSError, UnicodeError, yaml.YAMLError) as exc:
             self.notify(f"could not save: {exc}", severity="error")
             return
         if changed:

@@ -25,6 +25,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
+from nnlab.errors import NnlabError
 from nnlab.tui.widgets.panes import KeyBar
 
 _KEY = re.compile(r"^(title|topic):\s*(.*?)\s*$")
@@ -92,9 +93,13 @@ def preview_parts(path: str) -> tuple[Text, str, Text]:
     text = Text()
     try:
         root = load_yaml(Path(path).read_text(encoding="utf-8"), path)
-    except Exception as exc:  # noqa: BLE001 - shown, never raised
+    except NnlabError as exc:  # shown, never raised
         text.append(os.path.basename(path) + "\n", style="bold")
-        text.append(getattr(exc, "message", str(exc)), style="italic")
+        text.append(exc.message, style="italic")
+        return text, "", Text()
+    except (OSError, UnicodeDecodeError) as exc:  # not a readable text file
+        text.append(os.path.basename(path) + "\n", style="bold")
+        text.append(str(exc), style="italic")
         return text, "", Text()
     get = root.value.get if root.kind == "map" else (lambda k: None)
     title = get("title")
@@ -142,6 +147,7 @@ class HomeScreen(Screen):
         super().__init__(**kwargs)
         self.paths: dict[str, str] = {}
         self._shapes: dict[str, str] = {}
+        self._shown: str | None = None  # the path the preview shows
         self.preview_plain = ""
         """The preview as plain text (what the preview pane shows)."""
 
@@ -213,14 +219,17 @@ class HomeScreen(Screen):
         self.preview_plain = preview_text(path).plain + extra
         box = self.query_one("#preview", Static)
         box.update(preview(path, extra))
-        box.path = path  # type: ignore[attr-defined]
+        self._shown = path
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
     def _graph_shapes(self, path: str) -> tuple[str, str]:
         from nnlab.engine.graph import build_graph
         from nnlab.scenario.model import load
 
-        graph = build_graph(load(path))
+        try:
+            graph = build_graph(load(path))
+        except NnlabError as exc:
+            return path, f"\ndoes not load: {exc.message}\n"
         parts = [f"{nid} {'×'.join(str(s) for s in n.shape) or 'scalar'}"
                  for nid, n in graph.nodes.items() if n.kind == "op" and n.named]
         return path, "\nshapes  " + ", ".join(parts) + "\n"
@@ -229,19 +238,14 @@ class HomeScreen(Screen):
         """Add computed shapes to the preview (errors: show the message)."""
         if event.worker.group != "preview":
             return
-        preview = self.query_one("#preview", Static)
         if event.state == WorkerState.SUCCESS:
             path, shapes = event.worker.result
             self._shapes[path] = shapes
-            if getattr(preview, "path", None) == path:
+            if self._shown == path:
                 self._show(path)
-        elif event.state == WorkerState.ERROR:
-            err = event.worker.error
-            msg = getattr(err, "message", str(err))
-            path = getattr(preview, "path", None)
-            if path:
-                self._shapes[path] = f"\ndoes not load: {msg}\n"
-                self._show(path)
+        elif event.state == WorkerState.ERROR and self._shown:  # a bug, or an unreadable file: said
+            self._shapes[self._shown] = f"\ndoes not load: {event.worker.error}\n"
+            self._show(self._shown)
 
     @on(OptionList.OptionSelected, "#scenarios")
     def open_selected(self, event: OptionList.OptionSelected) -> None:
