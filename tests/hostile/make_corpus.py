@@ -238,10 +238,12 @@ def corpus() -> dict[str, str]:
         f"  x{i}: {{shape: [45000000]}}\n" for i in range(8)) + "compute:\n  - y = x0 + x1\n")
     add("mem-outer", HEAD + "values:\n  a: {shape: [7000, 1]}\n  b: {shape: [1, 7000]}\ncompute:\n"
         "  - y = a * b\n  - z = y * y\n  - w = z + y\n")
-    add("mem-conv-im2col", HEAD + "values:\n  X: {shape: [1, 3, 1500, 1500]}\n  K: {shape: [64, 3, 11, 11]}\n"
+    add("mem-conv-im2col", HEAD + "values:\n  X: {shape: [3, 1500, 1500]}\n  K: {shape: [8, 3, 11, 11]}\n"
         "compute:\n  - Y = conv2d(X, K)\n")
-    add("mem-conv-im2col-2", HEAD + "values:\n  X: {shape: [1, 1, 4000, 4000]}\n  K: {shape: [1, 1, 50, 50]}\n"
+    add("mem-conv-im2col-2", HEAD + "values:\n  X: {shape: [3000, 3000]}\n  K: {shape: [60, 60]}\n"
         "compute:\n  - Y = conv2d(X, K)\n")
+    add("mem-conv-im2col-3", HEAD + "values:\n  X: {shape: [2000, 2000]}\n  K: {shape: [1000, 1000]}\n"
+        "compute:\n  - Y = conv2d(X, K)\nbackward: Y\n")
     add("mem-expect-outer", SIMPLE.replace("  y: 0\n", "  'sum(reshape(x, shape=[2, 1]) * ones(shape=[1, 40000000]))': 1\n"))
     add("mem-expect-ones", SIMPLE.replace("  y: 0\n", "  'sum(ones(shape=[50000, 50000]))': 1\n"))
     add("mem-matmul", HEAD + "values:\n  A: {shape: [20000, 2000]}\n  B: {shape: [2000, 20000]}\ncompute:\n"
