@@ -86,11 +86,11 @@ def answer_spans(text: str) -> dict[str, tuple[int, int]]:
     if not isinstance(root, yaml.MappingNode):
         return out
     for key, value in root.value:
-        if getattr(key, "value", None) != "expect" or not isinstance(value, yaml.MappingNode):
+        if key.value != "expect" or not isinstance(value, yaml.MappingNode):
             continue
         for k, v in value.value:
             if isinstance(v, yaml.MappingNode):
-                inner = [vv for kk, vv in v.value if getattr(kk, "value", None) == "value"]
+                inner = [vv for kk, vv in v.value if kk.value == "value"]
                 if not inner:
                     continue
                 v = inner[0]

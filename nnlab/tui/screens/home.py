@@ -163,10 +163,11 @@ class HomeScreen(Screen):
         yield KeyBar()
 
     def _options(self) -> list[Any]:
+        from nnlab.tui.app import NnlabApp
         from nnlab.tui.recent import load_recent
 
         groups: dict[str, list[tuple[str, str, str]]] = {}
-        paths = self.app.scenario_paths() if hasattr(self.app, "scenario_paths") else []
+        paths = self.app.scenario_paths() if isinstance(self.app, NnlabApp) else []
         for p in paths:
             title, topic = scan_header(p)
             groups.setdefault(topic or "other", []).append((p.stem, title, str(p)))

@@ -100,10 +100,8 @@ def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
 
 
 def _scalar(v: Any) -> Any:
-    try:
-        return v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v
-    except Exception:  # noqa: BLE001
-        return v
+    """A NumPy scalar or 0-d array as the Python value it holds (``np.True_`` → ``True``)."""
+    return v.item() if getattr(v, "ndim", None) == 0 else v
 
 
 class StatusBar(Static, can_focus=False):

@@ -477,7 +477,7 @@ class TensorPane(Widget, can_focus=False):
         a = op.array
         nd = len(op.shape)
         if nd == 0:
-            row = [a.item() if hasattr(a, "item") else a]
+            row = [a.item()]
         elif nd == 1:
             row = a[c0:c1].tolist()
         elif nd == 2:
