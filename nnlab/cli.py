@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         if console:
             import signal
 
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if a parent ignores it
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
         code = _main(argv, console)
         sys.stdout.flush()
         return code
