@@ -153,9 +153,10 @@ def _main(argv: list[str], console: bool) -> int:
             _cap_process_memory()
         return _dispatch(args)
     args = _lab_parser().parse_args(argv)
-    if args.file is not None and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print(f"error: the lab needs a terminal; for text output use `nnlab check {args.file}` or "
-              f"`nnlab run {args.file}`", file=sys.stderr)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # a pipe, a cron job, CI: the lab would wait forever
+        instead = (f"for text output use `nnlab check {args.file}` or `nnlab run {args.file}`" if args.file
+                   else "`nnlab list` lists the bundled scenarios, `nnlab --help` the commands")
+        print(f"error: the lab needs a terminal; {instead}", file=sys.stderr)
         return EXIT_INVALID
     return _open_lab(args.file, args.step)
 
