@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--phase", choices=("forward", "backward", "update"), help="only this phase")
     r.add_argument("--explain", metavar="REF", help="explain one element, e.g. 'Y[0,0]' or 'grad(W1)[0,1]'")
     r.add_argument("--json", action="store_true", help="machine-readable output")
-    r.add_argument("--digits", type=int, default=4, help="decimal places (default 4)")
+    r.add_argument("--digits", type=_digits, default=4, help="decimal places, 0 to 30 (default 4)")
     r.add_argument("--symbolic", action="store_true", help="add each step's symbolic rule (needs sympy)")
     common(r)
 
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("file")
     e.add_argument("ref", help="e.g. 'Y[0,0]', 'grad(W1)[0,1]', 'yhat[3]' (example 3), "
                                 "'epoch(2).grad(w)[0]' (training)")
-    e.add_argument("--digits", type=int, default=4)
+    e.add_argument("--digits", type=_digits, default=4, help="decimal places, 0 to 30 (default 4)")
     common(e)
     return p
 
@@ -90,6 +90,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _digits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 30:
+        raise argparse.ArgumentTypeError(f"must be 0 to 30: {text!r}")
     return value
 
 
