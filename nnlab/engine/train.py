@@ -150,11 +150,12 @@ class Snapshots(Sequence):
 
     ``snapshots[u]`` is the parameters after ``u`` updates (``[0]`` = start), a dict of
     batch-first arrays, like a list of every update's parameters. Only every
-    ``interval``-th is stored, as one row of a block of checkpoints (about
-    :attr:`BLOCK_BYTES` each; the latest parameters are also kept as they are); any
-    other is recomputed from the checkpoint before it by replaying the recorded
-    updates with training's own arithmetic, so the values are bitwise those training
-    had. Replaying costs at most ``interval − 1`` updates; the replayed segments (the
+    ``interval``-th is stored: small parameters as one row of a block of checkpoints
+    (about :attr:`BLOCK_BYTES` each, 8 bytes a value instead of an array object per
+    parameter), parameters of half a block or more as the arrays training made (no
+    copy; training never writes into an array once it is a parameter). Any other is
+    recomputed from the checkpoint before it by replaying the recorded updates with
+    training's own arithmetic, so the values are bitwise those training had. Replaying costs at most ``interval − 1`` updates; the replayed segments (the
     last :attr:`SEGMENTS` of them) are cached, so stepping forward or back within one
     costs nothing and stepping on from its end costs one update.
 
@@ -173,7 +174,7 @@ class Snapshots(Sequence):
         dtypes = {np.asarray(a).dtype for a in start.values()}
         self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # None: mixed, each checkpoint a dict
         self._width = sum(size for _, _, size in self._layout)
-        self._rows = max(1, self.BLOCK_BYTES // max(1, 8 * self._width))
+        self._rows = self.BLOCK_BYTES // max(1, 8 * self._width) if self._dtype is not None else 0
         self._blocks: list[np.ndarray] = []
         self._odd: dict[int, dict[str, np.ndarray]] = {}
         self._stored = 0
@@ -186,14 +187,13 @@ class Snapshots(Sequence):
     def append(self, params: dict[str, np.ndarray]) -> None:
         """Add the parameters after the next update (stored if a checkpoint falls on it)."""
         if self._count % self.interval == 0:
-            block, row = divmod(self._stored, self._rows)
-            if self._dtype is not None and all(np.asarray(params[name]).dtype == self._dtype
-                                               for name, _, _ in self._layout):
+            if self._rows > 1 and all(np.asarray(params[name]).dtype == self._dtype for name, _, _ in self._layout):
+                block, row = divmod(self._stored, self._rows)
                 while len(self._blocks) <= block:
                     self._blocks.append(np.empty((self._rows, self._width), self._dtype))
                 np.concatenate([params[name] for name, _, _ in self._layout], axis=None, out=self._blocks[block][row])
-            else:  # dtypes that differ from the start's: kept as they are
-                self._odd[self._stored] = {name: np.array(params[name], copy=True) for name, _, _ in self._layout}
+            else:  # large parameters (or dtypes that differ from the start's): the arrays themselves
+                self._odd[self._stored] = dict(params)
             self._stored += 1
         self._count += 1
         self._last = params
@@ -210,7 +210,7 @@ class Snapshots(Sequence):
     def _restore(self, c: int) -> dict[str, np.ndarray]:
         """Fresh arrays holding checkpoint ``c`` (the parameters after ``c · interval`` updates)."""
         if c in self._odd:
-            return {name: a.copy() for name, a in self._odd[c].items()}
+            return dict(self._odd[c])
         block, row = divmod(c, self._rows)
         line = self._blocks[block][row]
         out, offset = {}, 0

@@ -65,7 +65,10 @@ def interval(monkeypatch, k):
 
 @pytest.mark.parametrize("path", TRAINING, ids=lambda p: p.stem)
 @pytest.mark.parametrize("k", [2, 3, 7])
-def test_bundled_training_equals_full_snapshots(path, k, monkeypatch):
+@pytest.mark.parametrize("stored", ["rows", "arrays"])
+def test_bundled_training_equals_full_snapshots(path, k, stored, monkeypatch):
+    if stored == "arrays":  # as a large network's checkpoints are kept: the arrays themselves
+        monkeypatch.setattr(Snapshots, "BLOCK_BYTES", 8)
     scenario = loads(path.read_text(), str(path))
     full = train(scenario, checkpoint_every=1)
     ck = train(scenario, checkpoint_every=k)
@@ -217,6 +220,13 @@ def test_random_trainings_equal_full_snapshots(text, k, visits):
     scenario = loads(text, "random.yaml")
     full = train(scenario, checkpoint_every=1)
     ck = train(scenario, checkpoint_every=k)
+    Snapshots.BLOCK_BYTES, block = 8, Snapshots.BLOCK_BYTES
+    try:
+        by_array = train(scenario, checkpoint_every=k + 1)  # checkpoints kept as the arrays themselves
+    finally:
+        Snapshots.BLOCK_BYTES = block
+    assert by_array.snapshots._rows <= 1
+    assert_same_training(full, by_array, [v % len(full.snapshots) for v in visits])
     n = len(full.snapshots)
     assert_same_training(full, ck, [v % n for v in visits] + list(range(n)))
     if full.arithmetic == "exact":
