@@ -16,8 +16,8 @@ from typing import Any
 MAX_DEPTH = 64
 """YAML collections nested deeper than this are refused (NumPy arrays have at most 64 axes)."""
 
-MAX_TENSOR_DIMS = 32
-"""A tensor written in a file has at most this many axes (NumPy's einsum and friends stop at 32)."""
+MAX_TENSOR_DIMS = 16
+"""A tensor written in a file has at most this many axes (the engine adds one for examples; NumPy stops at 32 in places)."""
 
 MAX_ALIAS_NODES = 100_000
 """YAML aliases may repeat at most this many nodes in total (a "billion laughs" file stops here)."""

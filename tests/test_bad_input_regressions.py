@@ -137,7 +137,7 @@ LIMIT_CASES = [
     (HEAD + "values: {x: [1, 2]}\ncompute:\n  - y = x + 1\nexpect:\n  y: {value: [2, 3], rel: [1]}\n", 2,
      "rel must be a number ≥ 0, got a list"),
     (HEAD + "values: {x: " + "[" * 40 + "1" + "]" * 40 + "}\ncompute:\n  - y = x + 1\n", 2,
-     "'x' has 40 dimensions, more than the 32 nnlab supports"),
+     "'x' has 40 dimensions, more than the 16 nnlab supports"),
     (HEAD + "values: {x: 1}\ncompute:\n  - y = " + " + ".join(["x"] * 800) + "\n", 2,
      "5:8: error: this line nests too deeply for nnlab to follow"),
 ]

@@ -322,7 +322,13 @@ class Reshape(Op):
     def _target(self) -> list[int]:
         """The shape asked for, as written (one entry may be −1)."""
         target = self.params["shape"]
-        return [int(target)] if isinstance(target, (int, float)) else [int(s) for s in target]
+        items = [target] if isinstance(target, (int, float)) else target
+        if not isinstance(items, (list, tuple)) or not all(
+                isinstance(s, (int, float)) and not isinstance(s, bool) and float(s).is_integer() for s in items):
+            raise ShapeError(f"reshape: shape must be a list of whole numbers, got {target!r}", "e.g. shape=[2, 3]")
+        if len(items) > 16:
+            raise ShapeError(f"reshape: {len(items)} dimensions is more than the 16 nnlab supports")
+        return [int(s) for s in items]
 
     def infer(self, shape):
         return self._resolve(tuple(shape))
@@ -403,6 +409,8 @@ class Index(Op):
         if len(key) > len(shape):
             raise ShapeError(f"too many indices ({len(key)}) for a tensor of shape {tuple(shape)}")
         for k, n in zip(key, shape):
+            if isinstance(k, slice) and k.step == 0:
+                raise ShapeError("a slice step cannot be 0", "e.g. x[::2] takes every other element, x[::-1] reverses.")
             if isinstance(k, int) and not -n <= k < n:
                 raise ShapeError(f"index {k} is out of range for an axis of length {n} (shape {tuple(shape)})",
                                  "indices start at 0; the last element is n-1 (or -1).")
