@@ -162,6 +162,8 @@ class ReferenceEvaluator:
     def eval(self, e: Expr, loc: Location | None = None) -> Any:
         """Evaluate ``e``; raises NnlabError when it names nothing or cannot be computed."""
         self.loc = loc
+        if isinstance(e, Str):
+            raise self._err("a quoted text is not a value to check", e, "write a name, e.g. yhat or grad(W1)[0, 1].")
         return self._eval(e)
 
     def _err(self, msg: str, e: Expr, hint: str | None = None) -> NnlabError:
@@ -198,7 +200,10 @@ class ReferenceEvaluator:
         if isinstance(e, NoneLit):
             return None
         if isinstance(e, ListLit):
-            return np.array([self._eval(i) for i in e.items], dtype=float)
+            try:
+                return np.array([self._eval(i) for i in e.items], dtype=float)
+            except (ValueError, TypeError):  # ragged, or text inside
+                raise self._err("a list here must hold numbers, row by row of equal length", e) from None
         if isinstance(e, Name):
             return self._name(e)
         if isinstance(e, BinOp):
@@ -214,9 +219,11 @@ class ReferenceEvaluator:
             v = np.asarray(self._eval(e.value))
             try:
                 return v[tuple(e.key)]
-            except IndexError:
+            except (IndexError, OverflowError):
                 raise self._err(f"index {list(e.key)} is out of range for shape {v.shape}", e,
                                 "indices start at 0.") from None
+            except ValueError as exc:  # a slice step of 0
+                raise self._err(f"cannot index {to_text(e)}: {exc}", e) from None
         if isinstance(e, Attr) or (isinstance(e, Call) and (e.target is not None or e.func in PREFIXES)):
             return self._qualified(e)
         if isinstance(e, Call):
