@@ -424,6 +424,8 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
         name = t.get(key)
         if name is None:
             return None
+        if not isinstance(name, str):  # e.g. loss: [x]
+            raise NnlabError(f"train.{key} must name one node, e.g. {key}: yhat", vloc(key), kind="format")
         if name not in graph.nodes:
             raise NnlabError(f"train.{key} names '{name}', which is not a node", vloc(key),
                              did_you_mean(str(name), [k for k in graph.nodes if "#" not in k]), kind="name")
