@@ -1,6 +1,12 @@
 """Inputs a fuzzer found crashing nnlab with a traceback: each now gets a clean answer."""
 
 import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -175,9 +181,6 @@ def test_unforeseen_exceptions_become_one_line_errors(tmp_path, capsys, monkeypa
 
 
 def _nnlab(*args, **kwargs):
-    import subprocess
-    import sys
-
     return subprocess.run([sys.executable, "-m", "nnlab", *args], capture_output=True, text=True, timeout=60,
                           **kwargs)
 
@@ -189,15 +192,10 @@ def test_new_into_a_missing_directory_is_a_clean_error(tmp_path):
 
 
 def test_output_to_a_full_disk_is_a_clean_error():
-    import os
-
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
     for args in (["list"], ["schema"], ["run", "--json", "scenarios/neuron-forward.yaml"]):
         with open("/dev/full", "w") as full:
-            import subprocess
-            import sys
-
             done = subprocess.run([sys.executable, "-m", "nnlab", *args], stdout=full, stderr=subprocess.PIPE,
                                   text=True, timeout=60)
         assert done.returncode == 2, done.stderr
@@ -211,17 +209,11 @@ def test_the_lab_without_a_terminal_says_so_and_exits(tmp_path):
 
 
 def test_ctrl_c_ends_a_command_at_once(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-
     f = tmp_path / "slow.yaml"
     f.write_text(HEAD + "values:\n  A: {shape: [1000, 1000], init: normal, scale: 0.03}\ncompute:\n  - B0 = A\n"
                  + "".join(f"  - B{i} = B{i - 1} @ A\n" for i in range(1, 100)))
     proc = subprocess.Popen([sys.executable, "-m", "nnlab", "check", str(f)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={"OPENBLAS_NUM_THREADS": "1",
-                                                                    **__import__("os").environ})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     time.sleep(1.5)
     assert proc.poll() is None, "the run ended before it could be interrupted"
     sent = time.monotonic()
@@ -233,10 +225,6 @@ def test_ctrl_c_ends_a_command_at_once(tmp_path):
 
 
 def test_memory_errors_under_a_hard_limit_are_clean(tmp_path):
-    import resource
-    import subprocess
-    import sys
-
     f = tmp_path / "big.yaml"
     f.write_text(HEAD + "values:\n  x: {shape: [7000, 7000]}\ncompute:\n  - y = x + 1\n  - z = y * y\n"
                  "  - w = z + y\n  - v = w * z\n")
@@ -246,6 +234,6 @@ def test_memory_errors_under_a_hard_limit_are_clean(tmp_path):
 
     done = subprocess.run([sys.executable, "-m", "nnlab", "check", "--max-memory", "64G", str(f)],
                           capture_output=True, text=True, timeout=120, preexec_fn=limit,
-                          env={**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1"})
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     assert done.returncode == 2, done.stderr
     assert "out of memory" in done.stderr and "Traceback" not in done.stderr

@@ -32,10 +32,8 @@ from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarE
 from nnlab import limits
 from nnlab.errors import Location, NnlabError
 
-_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
-_FLOAT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _NUMBER = re.compile(r"[-+]?(?:(0|[1-9][0-9_]*)$|(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$)").match
-"""An integer (group 1 set) or a decimal number, as :data:`_INT` and :data:`_FLOAT` read them."""
+"""An integer (``1_000``, ``-7``: group 1 set) or a decimal number (``0.5``, ``1e-3``, ``007``)."""
 _SPECIAL_FLOAT = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
