@@ -163,7 +163,8 @@ def _main(argv: list[str], console: bool) -> int:
             _cap_process_memory()
         return _dispatch(args)
     args = _lab_parser().parse_args(argv)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # a pipe, a cron job, CI: the lab would wait forever
+    missing = args.file is not None and not os.path.exists(_resolve_path(args.file))
+    if not missing and not (sys.stdin.isatty() and sys.stdout.isatty()):  # a pipe, cron, CI: it would wait forever
         instead = (f"for text output use `nnlab check {args.file}` or `nnlab run {args.file}`" if args.file
                    else "`nnlab list` lists the bundled scenarios, `nnlab --help` the commands")
         print(f"error: the lab needs a terminal; {instead}", file=sys.stderr)
