@@ -205,3 +205,11 @@ def test_generated_values_make_a_scenario_or_a_located_error(text):
     except NnlabError as exc:
         assert exc.loc is not None and exc.loc.file == "t.yaml"
     assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("text", [
+    "x: [é, ü, 12345678901234567890123456789e999]\n", "é: 1\nx: {ü: 2, b: 3}\n", "x: 'ααα', y: [1\n",
+    "ab: ααα: 1\n", "x: [ααα, *nope]\n", "𝑥: [1, 2]\nk: 𝑥𝑥𝑥 @\n", "\ufeffx: 1\n", "x: 1\r\ny: [2,\r\n",
+])
+def test_positions_after_non_ascii_text_are_the_same_on_both_paths(text):
+    assert outcome(text, pure=False) == outcome(text, pure=True)
