@@ -13,6 +13,7 @@ import numpy as np
 
 from nnlab.check import (CheckItem, CheckReport, ReferenceEvaluator, check_entry, check_run, learn_names,
                          visible_names)
+from nnlab.engine.explain import explain as explain_element
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
@@ -103,17 +104,17 @@ class Session:
         return max(len(self.steps) - 1, 0)
 
     def explain(self, step: Step | int, element: Any = None, **kwargs: Any) -> Explanation:
-        """Explain one element of a step (see :meth:`Run.explain`); update steps show the update rule."""
+        """Explain one element of a step (see :func:`~nnlab.engine.explain.explain`); updates show their rule."""
         if isinstance(step, int):
             step = self.steps[step]
         if self.training is None:
-            return self.run.explain(step, element, **kwargs)
+            return explain_element(self.run, step, element, **kwargs)
         if step.phase == UPDATE:
             from nnlab.engine.train import explain_update
 
             index = tuple(element) if element is not None else (0,) * len(step.shape)
             return explain_update(self.training, step.update, step.node, index, kwargs.get("digits", 4))
-        return self.run_for(step).explain(self.inner_step(step), element, **kwargs)
+        return explain_element(self.run_for(step), self.inner_step(step), element, **kwargs)
 
     def _at(self, snapshot: Snapshot) -> tuple[Run, int]:
         """The run a training prefix names, and the step where its parameters are known."""
@@ -149,7 +150,7 @@ class Session:
         if el.grad:
             feeds = [(step, slot) for step in run.steps if step.phase == BACKWARD
                      for slot, inp in enumerate(step.inputs) if inp == el.name]
-            out = [(step, run.explain(step, el.index, slot=slot, example=el.example, digits=digits))
+            out = [(step, explain_element(run, step, el.index, slot=slot, example=el.example, digits=digits))
                    for step, slot in feeds if (step.node, slot) in run.contributions]
             if feeds and not out:  # e.g. a class index: the op does not differentiate it
                 ops = " and ".join(sorted({step.op for step, _ in feeds}))
@@ -168,7 +169,7 @@ class Session:
         step = run.step_of(el.name, FORWARD)
         if step is None:
             raise NnlabError(f"'{el.name}' is an input; there is no step computing it")
-        return [(step, run.explain(step, el.index, example=el.example, digits=digits))]
+        return [(step, explain_element(run, step, el.index, example=el.example, digits=digits))]
 
     def explain_quantity(self, text: str) -> list[str] | None:
         """Explain ``shape(NAME)``, ``size(NAME)`` or ``params``: the formula with numbers.

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from nnlab.engine.explain import explain
 from nnlab.engine.run import to_float
 from nnlab.engine.trace import FORWARD
 from nnlab.numfmt import fmt_array
@@ -84,7 +85,7 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
             console.print(Text("      " + text))
         if int(to_float(data).size) <= 64:
             try:
-                ex = run.explain(step, digits=digits)
+                ex = explain(run, step, digits=digits)
                 console.print(Text("      " + ex.text, style="green"))
             except Exception:  # noqa: BLE001 - an explanation must never break the listing
                 pass

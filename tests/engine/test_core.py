@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from nnlab.engine.explain import explain
 from nnlab.errors import NnlabError
 from tests.helpers import check_yaml, run_yaml
 
@@ -53,13 +54,13 @@ def test_trace_forward_then_backward_in_reverse():
     assert bwd == fwd[::-1]
     # `W @ x + b` is one affine step, explained the way it is written by hand
     assert run.steps[0].label == "z1 = W1 @ x + b1" and run.steps[0].op == "affine"
-    assert run.explain(run.steps[0], (0,)).text == "z1[0] = 0.1×1 + (-0.2)×2 + 0 = -0.3"
+    assert explain(run, run.steps[0], (0,)).text == "z1[0] = 0.1×1 + (-0.2)×2 + 0 = -0.3"
 
 
 def test_explain_backward_upstream_times_local():
     run = run_yaml(TWO_LAYER)
     step = next(s for s in run.steps if s.phase == "backward" and s.node == "z2")  # w2 @ a1 + b2
-    ex = run.explain(step, (0,), slot=1)  # into a1[0]
+    ex = explain(run, step, (0,), slot=1)  # into a1[0]
     g = run.grad("z2")
     assert ex.lhs == "∂loss/∂a1[0]"
     assert ex.arithmetic == f"({g:.4f})·0.5"
@@ -82,7 +83,7 @@ def test_gradients_accumulate_when_a_node_is_reused():
     # a is used 3 times (twice by *, once by +); the steps say which contribution each is.
     assert add.accumulates[1] == (1, 3)
     assert mul.accumulates == ((2, 3), (3, 3))
-    ex = run.explain(mul, (), slot=0)
+    ex = explain(run, mul, (), slot=0)
     assert "used 3 times" in ex.note
 
 
@@ -109,10 +110,10 @@ def test_lecture_convolution_numbers():
     report = check_yaml(LECTURE_CONV)
     assert report.ok, [(i.ref, i.actual) for i in report.items if not i.ok]
     run = run_yaml(LECTURE_CONV)
-    ex = run.explain(run.step_of("Y"), (0, 0))
+    ex = explain(run, run.step_of("Y"), (0, 0))
     assert ex.arithmetic == "0×0 + 1×1 + 3×2 + 4×3"
     assert ex.text.endswith("= 19")
-    ex = run.explain(run.step_of("P"), (0, 0))
+    ex = explain(run, run.step_of("P"), (0, 0))
     assert ex.arithmetic == "max(0, 1, 3, 4)" and ex.value == 4
 
 
