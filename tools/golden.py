@@ -2,6 +2,7 @@
 
     python tools/golden.py save DIR      # before the change
     python tools/golden.py compare DIR   # after it: lists every file whose bytes differ
+    python tools/golden.py compare DIR --without diagnosis,via   # ignoring keys a change added on purpose
 
 Each scenario's two outputs (stdout, then the exit code) are written exactly as the
 ``nnlab`` command prints them, so a refactor that claims "behaviour stays" can prove it.
@@ -9,6 +10,7 @@ Each scenario's two outputs (stdout, then the exit code) are written exactly as 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +30,26 @@ def outputs() -> dict[str, bytes]:
     return out
 
 
+def _without(data: bytes, keys: set[str]) -> bytes:
+    """The JSON part of an output with ``keys`` removed from every object (the exit line kept)."""
+    text, _, code = data.decode().rpartition("\nexit ")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return data
+
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in keys}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    return (json.dumps(strip(value), indent=1, ensure_ascii=False) + "\nexit " + code).encode()
+
+
 def main(argv: list[str]) -> int:
+    keys: set[str] = set()
+    if len(argv) == 4 and argv[2] == "--without":
+        keys, argv = set(argv[3].split(",")), argv[:2]
     if len(argv) != 2 or argv[0] not in ("save", "compare"):
         print(__doc__)
         return 2
@@ -40,10 +61,15 @@ def main(argv: list[str]) -> int:
             (folder / name).write_bytes(data)
         print(f"saved {len(current)} outputs to {folder}")
         return 0
-    differ = [n for n, data in current.items() if not (folder / n).exists() or (folder / n).read_bytes() != data]
+    missing = [n for n in current if not (folder / n).exists()]
+    for n in missing:
+        print(f"new (no saved output): {n}")
+    differ = [n for n, data in current.items() if n not in missing
+              and _without((folder / n).read_bytes(), keys) != _without(data, keys)]
     for n in differ:
         print(f"differs: {n}")
-    print(f"{len(current) - len(differ)} of {len(current)} outputs byte-identical")
+    what = f"identical without {', '.join(sorted(keys))}" if keys else "byte-identical"
+    print(f"{len(current) - len(missing) - len(differ)} of {len(current) - len(missing)} saved outputs {what}")
     return 1 if differ else 0
 
 
