@@ -277,7 +277,7 @@ class ReferenceEvaluator:
 
 def visible_names(run: Run) -> list[str]:
     """The node names a user may write: named nodes, not constants or sub-expressions."""
-    return [n for n, node in run.graph.nodes.items() if node.named and node.kind != "const"]
+    return run.graph.names()
 
 
 def learn_names(run: Any) -> list[str]:

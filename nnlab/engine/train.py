@@ -428,7 +428,7 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
             raise NnlabError(f"train.{key} must name one node, e.g. {key}: yhat", vloc(key), kind="format")
         if name not in graph.nodes:
             raise NnlabError(f"train.{key} names '{name}', which is not a node", vloc(key),
-                             did_you_mean(str(name), [k for k in graph.nodes if "#" not in k]), kind="name")
+                             did_you_mean(str(name), graph.names()), kind="name")
         return name
 
     predict, target, loss, z = node_name("predict"), node_name("target"), node_name("loss"), None
