@@ -891,8 +891,10 @@ def _rule_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
         rule = ("w ← w + η(y − ŷ)x, not + η(ŷ − y)x" if ctx.tr.config.rule == "perceptron"
                 else "w ← w − η·∂L/∂w: downhill, against the gradient")
         out.append(_Alt("update-sign", f"you updated with the wrong sign: {rule}", sign=-1))
-    out.append(_Alt("sign-flipped", "your value has the wrong sign: check ŷ − y against y − ŷ (∂ℓ/∂ŷ for the loss "
-                    "as written)", post=lambda v: -np.asarray(v, dtype=float), step=ask.item.step))
+    why = ("check ŷ − y against y − ŷ (∂ℓ/∂ŷ for the loss as written)" if ask.grad
+           else "check each subtraction and the signs of the numbers you multiplied")
+    out.append(_Alt("sign-flipped", f"your value has the wrong sign: {why}",
+                    post=lambda v: -np.asarray(v, dtype=float), step=ask.item.step))
     return out
 
 
