@@ -1,17 +1,28 @@
-"""Answers typed in the check screen: parse them like the file's ``expect:`` and save them back.
+"""Answers typed in the check screen: read them like the file's ``expect:`` and save them back safely.
 
-Typed text is read exactly as an ``expect:`` value would be (``0.12`` → ±0.005, a list
-of numbers, ``true``, or an expression such as ``sigmoid(2) - 1``), so re-checking as
-the user types gives the same verdict ``nnlab check`` will give after saving.
+Typed text becomes the YAML the file will hold (:func:`yaml_value`, produced by PyYAML's
+emitter, never the raw text), and the verdict shown while typing is the verdict of
+reading that YAML back exactly as ``expect:`` does — so what the check screen says
+is what ``nnlab check`` will say after saving.
 
-Saving edits only the answer's own characters in the file: PyYAML's node marks
-give the exact span of each answer, which is replaced in place — comments, order,
-quoting of the other entries and blank lines stay as they were.
+Saving never loses the user's work (issue 18): the file is re-read right before
+writing; only the spans of the answers the user changed are replaced (PyYAML's node
+marks, with block-style values trimmed to their last character); an answer that also
+changed on disk since the screen opened is a conflict and nothing is written; an
+unreadable answer is refused; the new text goes to a unique temporary file in the
+target's directory, is fsync'd and renamed over the target (symlinks resolved, mode,
+ownership where allowed, and CRLF line endings kept). A bundled scenario is never
+edited: the answers go into a copy in the current directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import stat
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,127 +31,298 @@ from nnlab.errors import NnlabError
 from nnlab.scenario.yamlsrc import load_yaml
 
 
+class SaveRefused(NnlabError):
+    """The answers were not written (a conflict, a read-only file, an unreadable answer); the message says why."""
+
+
+class SaveResult(list):
+    """The references whose answers were written (a list), and where.
+
+    Attributes:
+        path: The file written (a copy in the current directory for a bundled scenario).
+        copied: True when ``path`` is a new copy of a bundled scenario.
+    """
+
+    def __init__(self, path: str, changed: Any = (), copied: bool = False) -> None:
+        super().__init__(changed)
+        self.path = path
+        self.copied = copied
+
+
+# -- typed text -> YAML -------------------------------------------------------------------------
+
+def _expr(text: str, ref: str) -> Any:
+    from nnlab.scenario.expr import parse_answer as parse_text
+
+    return parse_text(text, None, shape=ref.replace(" ", "").startswith("shape("))
+
+
+def _number_list(expr: Any) -> bool:
+    """A (nested, rectangular-or-not) list whose leaves are all plain numbers."""
+    from nnlab.scenario.expr import ListLit, Num
+
+    if isinstance(expr, Num):
+        return True
+    return isinstance(expr, ListLit) and all(_number_list(i) for i in expr.items)
+
+
+def _node(expr: Any) -> yaml.Node:
+    """A YAML node writing a number or a list of numbers with the digits as typed."""
+    from nnlab.scenario.expr import Num
+
+    if isinstance(expr, Num):
+        raw = str(expr.raw)
+        tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, raw, (True, False))
+        return yaml.ScalarNode(tag, raw)
+    return yaml.SequenceNode("tag:yaml.org,2002:seq", [_node(i) for i in expr.items], flow_style=True)
+
+
+def _emit(node: yaml.Node) -> str:
+    out = yaml.serialize(node, Dumper=yaml.SafeDumper, allow_unicode=True, width=1 << 30)
+    out = out.rstrip("\n")
+    if out.endswith("\n..."):
+        out = out[: -len("\n...")]
+    return out.strip()
+
+
+def yaml_value(text: str, ref: str = "") -> str:
+    """``text`` as the YAML an ``expect:`` answer is written with (one line, made by PyYAML's emitter).
+
+    A number keeps its written digits (they set the tolerance) and a list of numbers
+    becomes a flow list; anything else (an expression, ``5x7``, text that is not an
+    answer at all such as ``&a``) becomes a quoted string — never raw YAML.
+    """
+    t = " ".join(text.split())
+    if t in ("true", "false"):
+        return t
+    try:
+        expr = _expr(t, ref)
+    except NnlabError:
+        expr = None
+    if expr is not None and _number_list(expr) and (not hasattr(expr, "items") or t.startswith("[")):
+        return _emit(_node(expr))
+    return _emit(yaml.ScalarNode("tag:yaml.org,2002:str", t, style="'"))
+
+
 def parse_answer(text: str, entry: Any) -> Any:
-    """A copy of ``entry`` (an ``ExpectEntry``) answering ``text``.
+    """A copy of ``entry`` (an ``ExpectEntry``) answering ``text``, read as the saved file will read it.
 
     Raises:
-        NnlabError: If the text is neither a number, a list of numbers, a boolean nor
-            a valid expression.
+        NnlabError: If the text is empty or cannot be read as an answer.
     """
-    from nnlab.scenario.expr import parse_expr
     from nnlab.scenario.model import read_answer  # the file's own reading of an answer
 
-    t = text.strip()
-    if not t:
+    if not text.strip():
         raise NnlabError("type an answer")
-    try:
-        node = load_yaml(f"v: {t}\n").value["v"]
-    except (NnlabError, AttributeError, KeyError, TypeError):
-        node = None
-    if node is None or node.kind == "map" or (node.kind == "scalar" and isinstance(node.value, str)):
-        source = node.value if node is not None and node.kind == "scalar" else t
-        answer, raw, tol = parse_expr(str(source)), str(source), 0.0
-    else:
-        answer, raw, tol = read_answer(node, entry.ref)
+    node = load_yaml(f"v: {yaml_value(text, entry.ref)}\n").value["v"]
+    answer, raw, tol = read_answer(node, entry.ref)
     if entry.explicit_tol:
         tol = entry.abs_tol
     return dataclasses.replace(entry, answer=answer, raw=raw, abs_tol=tol)
 
 
-def answer_text(entry: Any) -> str:
-    """The answer as written in the file (one line), for the editable cell."""
-    src = _span_text(entry)
-    if src is not None:
-        return src
-    raw = entry.raw
-    return raw if isinstance(raw, str) else str(raw)
+# -- where the answers are in the file ----------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    key_col: int      # the column of the answer's key (for a value on its own line)
+    own_line: bool    # the value starts on a line of its own (a block list)
 
 
-def _span_text(entry: Any) -> str | None:
-    if not entry.loc.file:
-        return None
-    try:
-        text = _read(entry.loc.file)
-        spans = answer_spans(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # the file changed or went away: the parsed answer
-        return None
-    span = spans.get(entry.ref)
-    if span is None:
-        return None
-    s = text[span[0]:span[1]]
-    s = " ".join(line.strip() for line in s.splitlines())
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        s = s[1:-1].replace("''", "'") if s[0] == "'" else s[1:-1]
-    return s
+def _block_end(node: yaml.Node) -> int:
+    """Where a node's own text ends (a block collection's end mark is the next key's start)."""
+    if isinstance(node, yaml.SequenceNode | yaml.MappingNode) and not node.flow_style:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
+        if items:
+            return _block_end(items[-1])
+    return node.end_mark.index
 
 
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
-def answer_spans(text: str) -> dict[str, tuple[int, int]]:
-    """``ref -> (start, end)`` character offsets of each ``expect:`` answer in ``text``."""
+def _spans(text: str) -> dict[str, _Span]:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    out: dict[str, tuple[int, int]] = {}
+    out: dict[str, _Span] = {}
     if not isinstance(root, yaml.MappingNode):
         return out
     for key, value in root.value:
         if key.value != "expect" or not isinstance(value, yaml.MappingNode):
             continue
         for k, v in value.value:
+            ref = str(k.value)
             if isinstance(v, yaml.MappingNode):
                 inner = [vv for kk, vv in v.value if kk.value == "value"]
                 if not inner:
                     continue
-                v = inner[0]
-            out[str(k.value)] = (v.start_mark.index, v.end_mark.index)
+                k, v = [kk for kk, _ in v.value if kk.value == "value"][0], inner[0]
+            start, end = v.start_mark.index, _block_end(v)
+            while end > start and text[end - 1] in " \t\r\n":
+                end -= 1
+            line_start = text.rfind("\n", 0, start) + 1
+            own = not text[line_start:start].strip() and v.start_mark.line != k.start_mark.line
+            out[ref] = _Span(start, end, k.start_mark.column, own)
+        break
     return out
 
 
-def yaml_value(text: str) -> str:
-    """``text`` as a YAML value: numbers, booleans and number lists as typed, anything else quoted."""
-    t = text.strip()
+def answer_spans(text: str) -> dict[str, tuple[int, int]]:
+    """``ref -> (start, end)`` character offsets of each ``expect:`` answer in ``text``."""
+    return {ref: (s.start, s.end) for ref, s in _spans(text).items()}
+
+
+def _shown(s: str) -> str:
+    """An answer's YAML text as one editable line (outer quotes dropped)."""
+    s = " ".join(line.strip() for line in s.splitlines())
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        s = s[1:-1].replace("''", "'") if s[0] == "'" else s[1:-1]
+    return s
+
+
+def _texts(text: str) -> dict[str, str]:
+    return {ref: _shown(text[s.start:s.end]) for ref, s in _spans(text).items()}
+
+
+def answer_texts(path: str) -> dict[str, str]:
+    """``ref -> answer as written`` for every ``expect:`` answer of the file (parsed once; {} if unreadable)."""
     try:
-        node = load_yaml(f"v: {t}\n").value["v"]
-        plain = node.kind == "seq" or (node.kind == "scalar" and not isinstance(node.value, str)
-                                       and node.value is not None)
-    except (NnlabError, AttributeError, KeyError, TypeError):
-        plain = False
-    if plain and "\n" not in t and " #" not in t:
-        return t
-    return "'" + t.replace("'", "''") + "'"
+        return _texts(_read(path))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
 
 
-def save_answers(path: str, answers: dict[str, str]) -> list[str]:
-    """Write ``answers`` (ref → typed text) into the file's ``expect:`` block in place.
+def answer_text(entry: Any, texts: dict[str, str] | None = None) -> str:
+    """The answer as written in the file (one line), for the editable cell."""
+    if texts is None and entry.loc.file:
+        texts = answer_texts(entry.loc.file)
+    if texts and entry.ref in texts:
+        return texts[entry.ref]
+    raw = entry.raw
+    return raw if isinstance(raw, str) else str(raw)
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8", newline="") as f:  # newline="": CRLF stays CRLF
+        return f.read()
+
+
+# -- saving ---------------------------------------------------------------------------------------
+
+def _bundled(path: str) -> bool:
+    from nnlab.library import scenarios_dir
+
+    try:
+        return Path(path).resolve().is_relative_to(scenarios_dir().resolve())
+    except OSError:
+        return False
+
+
+def _copy_name(path: str) -> str:
+    name = Path(path).name
+    dest = Path.cwd() / name
+    k = 2
+    while dest.exists():
+        dest = Path.cwd() / f"{Path(name).stem}-{k}{Path(name).suffix}"
+        k += 1
+    return str(dest)
+
+
+def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None = None,
+                 entries: dict[str, Any] | None = None) -> SaveResult:
+    """Write the answers the user changed into the file's ``expect:`` block, as it is on disk now.
+
+    Args:
+        path: The scenario file (a symlink is written through to its target).
+        answers: ref → typed text of the answers the user changed.
+        base: ref → the answer's text when the user started editing (:func:`answer_texts`);
+            an answer whose disk text differs from it changed on disk meanwhile: conflict.
+        entries: ref → ``ExpectEntry``, to refuse unreadable answers before writing.
 
     Returns:
-        The references that were changed. References not found in the file are skipped.
+        The references written, in the order given (empty: nothing to do), with the path written.
 
     Raises:
-        OSError: The file cannot be read or written.
-        UnicodeError: It is not UTF-8 text.
-        yaml.YAMLError: It is no longer valid YAML (then nothing is written).
+        SaveRefused: A conflict, an unreadable answer or a read-only file; nothing was written.
+        OSError, UnicodeError, yaml.YAMLError: The file cannot be read, written or parsed.
     """
-    text = _read(path)
-    spans = answer_spans(text)
+    base = base or {}
+    for ref, typed in answers.items():  # an unreadable answer would leave a file that no longer loads
+        if entries is not None and ref in entries:
+            try:
+                parse_answer(typed, entries[ref])
+            except NnlabError as exc:
+                raise SaveRefused(f"not saved: the answer for {ref} cannot be read ({exc.message})") from None
+    target = os.path.realpath(path)
+    text = _read(target)
+    spans = _spans(text)
+    disk = {ref: _shown(text[s.start:s.end]) for ref, s in spans.items()}
+    conflicts = [ref for ref, typed in answers.items()
+                 if ref in disk and ref in base and disk[ref] != base[ref] and disk[ref] != _shown(yaml_value(typed, ref))]
+    if conflicts:
+        raise SaveRefused(f"not saved: {', '.join(conflicts)} changed in the file since you opened the check "
+                          "screen; reopen it (escape, c) to see the file's answer, then type yours again")
     edits = []
     for ref, typed in answers.items():
         span = spans.get(ref)
         if span is None:
             continue
-        new = yaml_value(typed)
-        if text[span[0]:span[1]] != new:
-            edits.append((span, new, ref))
+        new = yaml_value(typed, ref)
+        if text[span.start:span.end] == new:
+            continue
+        start = span.start
+        if span.own_line:  # a block list under its key: the flow value goes on the same line, indented
+            start = text.rfind("\n", 0, span.start) + 1
+            new = " " * (span.key_col + 2) + new
+        edits.append((start, span.end, new, ref))
     if not edits:
-        return []
-    for (start, end), new, _ in sorted(edits, reverse=True):
+        return SaveResult(path, ())
+    for start, end, new, _ in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
-    tmp = path + ".nnlab-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    import os
+    yaml.compose(text, Loader=yaml.SafeLoader)  # still YAML (raises before anything is written)
+    changed = tuple(ref for *_, ref in edits)
+    if _bundled(target):
+        dest = _copy_name(path)
+        _write_new(dest, text)
+        return SaveResult(dest, changed, copied=True)
+    _replace(target, text)
+    return SaveResult(path, changed)
 
-    os.replace(tmp, path)
-    return [ref for _, _, ref in edits]
+
+def _write_new(dest: str, text: str) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        raise
+
+
+def _replace(target: str, text: str) -> None:
+    """Atomically replace ``target``'s content: unique temp file beside it, fsync, keep mode/owner, rename."""
+    st = os.stat(target)
+    if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        raise SaveRefused(f"not saved: {target} is read-only")
+    directory = os.path.dirname(target) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".nnlab-tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
+            with contextlib.suppress(OSError):
+                os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)

@@ -91,6 +91,8 @@ class CheckScreen(Screen[int | None]):
         self.items: dict[int, Any] = {}
         self._model: Any = None
         self.rows: list[CheckRow] = []
+        self.base: dict[str, str] = {}
+        """ref → the answer as the file had it when the screen opened (what a save compares with)."""
 
     @property
     def model(self) -> Any:
@@ -106,11 +108,13 @@ class CheckScreen(Screen[int | None]):
                               ("computed", "check-computed"), ("", "check-mark")):
                 yield Static(Text(name), classes=cls, markup=False)
         with VerticalScroll(id="check-list"):
-            from nnlab.tui.answers import answer_text
+            from nnlab.tui.answers import answer_text, answer_texts
 
+            texts = answer_texts(self.lab.path)  # the file is parsed once, not once per answer
             for k, entry in enumerate(m.scenario.expect):
+                self.base[entry.ref] = answer_text(entry, texts)
                 typed = self.lab.answers.get(entry.ref)
-                row = CheckRow(k, entry.ref, typed if typed is not None else answer_text(entry))
+                row = CheckRow(k, entry.ref, typed if typed is not None else self.base[entry.ref])
                 self.rows.append(row)
                 yield row
             if not m.scenario.expect:
@@ -235,22 +239,32 @@ class CheckScreen(Screen[int | None]):
         self.dismiss(first.step)
 
     def action_save(self) -> None:
-        """Write the typed answers into the file's expect: block."""
+        """Write the answers you changed into the file's expect: block (as it is on disk now)."""
         import yaml
 
-        from nnlab.tui.answers import save_answers
+        from nnlab.tui.answers import SaveRefused, save_answers
 
-        answers = {r.ref: r.input.value for r in self.rows if r.input.value.strip()}
+        answers = {r.ref: r.input.value for r in self.rows if r.input.value != self.base.get(r.ref)}
+        entries = {e.ref: e for e in self.model.scenario.expect}
         try:
-            changed = save_answers(self.lab.path, answers)
+            saved = save_answers(self.lab.path, answers, self.base, entries)
+        except SaveRefused as exc:
+            self.notify(exc.message, severity="error", timeout=8)
+            return
         except (OSError, UnicodeError, yaml.YAMLError) as exc:
             self.notify(f"could not save: {exc}", severity="error")
             return
-        if changed:
-            self.notify(f"saved {len(changed)} answer(s) to {self.lab.path}", timeout=3)
-            self.lab.reload()
-        else:
+        if not saved:
             self.notify("nothing to save: the file already has these answers", timeout=2)
+            return
+        for ref in saved:
+            self.base[ref] = next(r.input.value for r in self.rows if r.ref == ref)
+        if saved.copied:
+            self.notify(f"bundled scenarios are not edited: saved {len(saved)} answer(s) to a copy, {saved.path}",
+                        timeout=8)
+            return
+        self.notify(f"saved {len(saved)} answer(s) to {self.lab.path}", timeout=3)
+        self.lab.reload()
 
     def action_move(self, delta: int) -> None:
         """Focus the next/previous answer."""
