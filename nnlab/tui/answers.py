@@ -32,7 +32,13 @@ from nnlab.scenario.yamlsrc import load_yaml
 
 
 class SaveRefused(NnlabError):
-    """The answers were not written (a conflict, a read-only file, an unreadable answer); the message says why."""
+    """The answers were not written (a conflict, a read-only file, an unreadable answer); the message says why.
+
+    Attributes:
+        conflicts: The references changed both in the file and by the user (empty for other reasons).
+    """
+
+    conflicts: list[str] = []
 
 
 class SaveResult(list):
@@ -258,8 +264,11 @@ def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None
     conflicts = [ref for ref, typed in answers.items()
                  if ref in disk and ref in base and disk[ref] != base[ref] and disk[ref] != _shown(yaml_value(typed, ref))]
     if conflicts:
-        raise SaveRefused(f"not saved: {', '.join(conflicts)} changed in the file since you opened the check "
-                          "screen; reopen it (escape, c) to see the file's answer, then type yours again")
+        mine = "; ".join(f"{ref}: the file has {disk[ref]}, you typed {answers[ref].strip()}" for ref in conflicts)
+        exc = SaveRefused(f"not saved: {', '.join(conflicts)} changed in the file since you started editing "
+                          f"({mine}); reopen the check screen (escape, c) to see the file's answers")
+        exc.conflicts = conflicts
+        raise exc
     edits = []
     for ref, typed in answers.items():
         span = spans.get(ref)

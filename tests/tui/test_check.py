@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from nnlab.tui.app import NnlabApp
 from nnlab.tui.screens.check import CheckScreen
@@ -101,3 +102,97 @@ async def test_a_scenario_without_answers_says_so():
         assert check.query(".check-empty")
         await pilot.press("ctrl+f", "ctrl+s", "escape")
         assert app.screen is lab
+
+
+# -- why: the diagnosis beside each answer (issue 15, point 4) -------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def scenario_copy(tmp_path, name: str, *replacements: tuple[str, str]) -> Path:
+    text = (SCENARIOS / name).read_text()
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+async def diagnosed(pilot, check: CheckScreen) -> None:
+    await wait_for(pilot, lambda: not check.diagnosing)
+    await pilot.pause()
+
+
+def why(check: CheckScreen, ref: str) -> str:
+    row = row_of(check, ref)
+    return str(row.why.render()) if row.why.display else ""
+
+
+async def test_a_misconception_is_named_beside_the_answer_and_its_consequence_is_carried(tmp_path):
+    path = scenario_copy(tmp_path, "mlp-2layer-backprop.yaml", ("  z2: 0.3404", "  z2: -0.3404"),
+                         ("  yhat: 0.5843", "  yhat: 0.4157"))     # σ(−0.3404): right for the wrong z2
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        _, check = await open_check(pilot)
+        await diagnosed(pilot, check)
+        assert "why (sign-flipped):" in why(check, "z2")
+        assert "why (carried-error):" in why(check, "yhat") and "z2" in why(check, "yhat")
+        assert why(check, "z1") == ""                            # a right answer says nothing more
+        summary = str(check.query_one("#check-summary").render())
+        assert "2 of 17 answers differ (1 carried from an earlier one)" in summary
+        assert "first independent mistake: z2" in summary
+        await pilot.press("ctrl+f")
+        assert app.screen.model.steps[app.screen.step].node == "z2"
+
+
+async def test_typing_a_wrong_shape_names_the_padding_convention(tmp_path):
+    path = scenario_copy(tmp_path, "conv-output-shape-quiz.yaml")
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        _, check = await open_check(pilot)
+        await diagnosed(pilot, check)
+        assert all(not row.why.display for row in check.rows)   # all right: no why lines
+        row = row_of(check, "shape(Y_lecture)")
+        await type_answer(pilot, row, "6x8")
+        assert not check.items[row.k].ok                          # the verdict comes at once …
+        await diagnosed(pilot, check)
+        assert "why (padding-convention):" in why(check, "shape(Y_lecture)")   # … the why shortly after
+        await type_answer(pilot, row, "5x7")
+        await diagnosed(pilot, check)
+        assert check.items[row.k].ok and why(check, "shape(Y_lecture)") == ""
+
+
+async def test_an_answer_right_for_your_own_earlier_answer_is_accepted_via_it(tmp_path):
+    path = scenario_copy(tmp_path, "mlp-2layer-backprop.yaml", ("  yhat: 0.5843", "  yhat: 0.584"),
+                         ("  loss: 0.5374", "  loss: 0.5379"))     # −ln(0.584): the student's rounding
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        _, check = await open_check(pilot)
+        await diagnosed(pilot, check)
+        row = row_of(check, "loss")
+        assert check.items[row.k].ok and check.items[row.k].via == ("yhat",)
+        assert why(check, "loss").startswith("✓ via yhat")
+        assert "all 17 answers match" in str(check.query_one("#check-summary").render())
+
+
+async def test_the_file_is_parsed_once_and_checked_in_one_call(tmp_path, monkeypatch):
+    import nnlab.tui.answers as answers
+    from nnlab.session import Session
+
+    path = scenario_copy(tmp_path, "mlp-2layer-backprop.yaml", ("  z2: 0.3404", "  z2: -0.3404"))
+    reads, checks = [], []
+    real_read, real_check = answers._read, Session.check
+    monkeypatch.setattr(answers, "_read", lambda p: reads.append(p) or real_read(p))
+    monkeypatch.setattr(Session, "check", lambda self, *a, **k: checks.append(k) or real_check(self, *a, **k))
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_loaded(pilot)
+        reads.clear()
+        checks.clear()
+        await pilot.press("c")
+        check = app.screen
+        await diagnosed(pilot, check)
+        assert len(check.rows) == 17
+        assert len(reads) == 1                         # not once per answer
+        assert checks == [{"diagnose": False}, {}]     # all rows at once: a quick verdict, then the diagnosis

@@ -195,3 +195,55 @@ async def test_the_check_screen_keeps_an_editor_change_made_while_it_was_open(co
         await wait_for(pilot, lambda: "-1.336" in path.read_text())
     assert path.read_text() == edited.replace("grad(W2)[0, 0]: 0.5 ", "grad(W2)[0, 0]: -1.336 ")
     assert FIXTURES.joinpath("mlp.yaml").read_text() == original
+
+
+async def test_reopening_the_check_screen_follows_the_file_for_answers_you_did_not_type(copy_fixture):
+    from nnlab.tui.app import NnlabApp
+
+    path = copy_fixture("mlp.yaml")
+    original = path.read_text()
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        lab = app.screen
+        await pilot.press("c", "escape")                 # look, touch nothing, leave
+        edited = original.replace("yhat: -0.073", "yhat: -0.0730")
+        path.write_text(edited)                          # then the editor changes an answer
+        await pilot.press("c")
+        check = app.screen
+        assert next(r for r in check.rows if r.ref == "yhat").input.value == "-0.0730"
+        row = next(r for r in check.rows if r.ref == "grad(W2)[0, 0]")
+        row.input.focus()
+        row.input.value = ""
+        await pilot.press(*"-1.336", "ctrl+s")
+        await wait_for(pilot, lambda: "-1.336" in path.read_text())
+        assert lab.answers == {}                         # saved: nothing pending any more
+    assert path.read_text() == edited.replace("grad(W2)[0, 0]: 0.5 ", "grad(W2)[0, 0]: -1.336 ")
+
+
+async def test_a_conflict_in_the_check_screen_is_refused_and_says_what_you_typed(copy_fixture):
+    from nnlab.tui.app import NnlabApp
+
+    path = copy_fixture("mlp.yaml")
+    original = path.read_text()
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_loaded(pilot)
+        lab = app.screen
+        await pilot.press("c")
+        check = app.screen
+        row = next(r for r in check.rows if r.ref == "grad(W2)[0, 0]")
+        row.input.focus()
+        row.input.value = ""
+        await pilot.press(*"-1.336")
+        edited = original.replace("grad(W2)[0, 0]: 0.5 ", "grad(W2)[0, 0]: -1.3 ")
+        path.write_text(edited)                          # the editor changes the same answer
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("not saved: grad(W2)[0, 0] changed in the file" in m and "you typed -1.336" in m
+                   for m in messages)
+        assert "grad(W2)[0, 0]" not in lab.answers       # reopening shows the file's version
+        await pilot.press("escape", "c")
+        assert next(r for r in app.screen.rows if r.ref == "grad(W2)[0, 0]").input.value == "-1.3"
+    assert path.read_text() == edited

@@ -33,6 +33,7 @@ def lab(name: str, *keys: str):
         await wait_loaded(pilot)
         for key in keys:
             await pilot.press(key)
+        await wait_for(pilot, lambda: not getattr(pilot.app.screen, "diagnosing", False))  # the check screen's why
         await pilot.pause()
 
     return NnlabApp(name), run_before

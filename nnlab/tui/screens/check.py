@@ -1,23 +1,29 @@
 """The check screen: your ``expect:`` answers against the computed values, editable in place.
 
 Each answer is an input; every keystroke re-checks that answer against the current
-run (``sigmoid(2) - 1`` is fine). Enter jumps to the step where that value is
-computed; ctrl+f to the first wrong one; ctrl+s writes the typed answers back into
-the file's ``expect:`` block, touching nothing else. What you typed is kept on the
-lab screen, so a reload (the file changed on disk) never loses it.
+run at once (``sigmoid(2) - 1`` is fine). Then all answers are checked together with
+:meth:`Session.check <nnlab.session.Session.check>` — follow-through marking and the
+misconception catalog — in a thread worker, and each row gets its "why" line
+(``why (sign-flipped): …``) or ``✓ via …`` for an answer right for the user's own
+earlier answers; the screen never waits for it. Enter jumps to the step where that
+value is computed; ctrl+f to the first independent wrong one; ctrl+s writes the
+answers you changed back into the file (:mod:`nnlab.tui.answers`). What you typed is
+kept on the lab screen, so a reload (the file changed on disk) never loses it.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from nnlab.errors import NnlabError
 from nnlab.tui.widgets.panes import KeyBar
@@ -48,6 +54,36 @@ def show_value(v: Any, digits: int = 6) -> str:
     return nest(a.tolist())
 
 
+def why_text(item: Any, steps: Any, pending: bool = False) -> Text:
+    """The line(s) under a row: why a ✗ is what it is, or ``✓ via …`` (empty when there is nothing to say).
+
+    Args:
+        item: The row's :class:`~nnlab.check.CheckItem`.
+        steps: The run's steps (a finding's step is shown 1-based, as in the lab).
+        pending: The diagnosis of all answers is still running.
+    """
+    text = Text()
+    if item.ok:
+        if item.via:
+            text.append(f"✓ via {', '.join(item.via)}", style="bold")
+            text.append(f": right for your own {', '.join(item.via)} (follow-through; tolerance {item.tolerance})")
+        return text
+    if item.error is not None:
+        return text
+    if pending:
+        return Text("why: looking for a known mistake …", style="italic")
+    for f in item.diagnosis:
+        if text:
+            text.append("\n")
+        text.append(f"why ({f.id})", style="bold")
+        text.append(f": {f.message}")
+        if f.step is not None and f.step < len(steps):
+            text.append(f" [step {f.step + 1}]")
+    if not item.diagnosis:
+        text.append(f"why: no known mistake reproduces this answer (tolerance {item.tolerance or 'exact'})")
+    return text
+
+
 class CheckRow(Horizontal, can_focus=False):
     """One expect entry: reference, your (editable) answer, computed value, ✓/✗."""
 
@@ -60,6 +96,10 @@ class CheckRow(Horizontal, can_focus=False):
                            select_on_focus=False)
         self.computed = Static("", classes="check-computed", markup=False)
         self.mark = Static("", classes="check-mark", markup=False)
+        self.checked: str | None = None
+        """The text the current verdict is for (an Input.Changed for the same text is no news)."""
+        self.why = Static("", classes="check-why", id=f"why-{k}", markup=False)
+        """The diagnosis under the row (a sibling in the list, shown only when it says something)."""
 
     def compose(self) -> ComposeResult:
         """Four cells."""
@@ -91,6 +131,11 @@ class CheckScreen(Screen[int | None]):
         self.items: dict[int, Any] = {}
         self._model: Any = None
         self.rows: list[CheckRow] = []
+        self.entries: dict[int, Any] = {}
+        """Row → the entry its typed text makes (rows whose text cannot be read are missing)."""
+        self.diagnosing = False
+        """A check of all answers (follow-through, diagnosis) is running."""
+        self._generation = 0
         self.base: dict[str, str] = {}
         """ref → the answer as the file had it when the screen opened (what a save compares with)."""
 
@@ -111,16 +156,26 @@ class CheckScreen(Screen[int | None]):
             from nnlab.tui.answers import answer_text, answer_texts
 
             texts = answer_texts(self.lab.path)  # the file is parsed once, not once per answer
+            bases = self._typed_bases()
             for k, entry in enumerate(m.scenario.expect):
-                self.base[entry.ref] = answer_text(entry, texts)
+                self.base[entry.ref] = bases.get(entry.ref, answer_text(entry, texts))
                 typed = self.lab.answers.get(entry.ref)
                 row = CheckRow(k, entry.ref, typed if typed is not None else self.base[entry.ref])
                 self.rows.append(row)
                 yield row
+                yield row.why
             if not m.scenario.expect:
                 yield Static(Text("this scenario has no expect: entries"), classes="check-empty")
         yield Static("", id="check-summary", markup=False)
         yield KeyBar()
+
+    def _typed_bases(self) -> dict[str, str]:
+        """ref → the file's answer when the user started typing over it (kept on the lab, like the typed text)."""
+        bases = getattr(self.lab, "answer_bases", None)
+        if bases is None:
+            bases = {}
+            self.lab.answer_bases = bases
+        return bases
 
     def on_mount(self) -> None:
         """Check every answer and focus the first one."""
@@ -128,9 +183,7 @@ class CheckScreen(Screen[int | None]):
         if self.app.is_headless:  # a blinking cursor would make screenshots flaky
             for row in self.rows:
                 row.input.cursor_blink = False
-        for row in self.rows:
-            self.recheck(row)
-        self.summarize()
+        self.check_all()
         if self.rows:
             self.rows[0].input.focus()
         self.set_interval(0.5, self._follow_reload)
@@ -139,8 +192,60 @@ class CheckScreen(Screen[int | None]):
         """The lab reloaded the file: re-check everything against the new run."""
         if self.model is not self._model:
             self._model = self.model
+            self.check_all()
+
+    def check_all(self) -> None:
+        """Check every row at once (one ``Session.check``), then diagnose in a worker."""
+        for row in self.rows:
+            self._read_row(row)
+        rows = [r for r in self.rows if r.k in self.entries]
+        report = self.model.session.check(tuple(self.entries[r.k] for r in rows), diagnose=False)
+        for row, item in zip(rows, report.items):
+            self._show(row, item)
+        self._diagnose_all()
+
+    def _diagnose_all(self, delay: float = 0.0) -> None:
+        """Start (or restart) the follow-through and misconception check of all rows."""
+        self._generation += 1
+        rows = [r for r in self.rows if r.k in self.entries]
+        wrong = any(r.k in self.items and not self.items[r.k].ok for r in rows)
+        self.diagnosing = wrong
+        for row in self.rows:
+            if row.k in self.items:
+                self._show(row, self.items[row.k])
+        self.summarize()
+        if wrong:
+            self._diagnose(self._generation, self.model, [(r.k, self.entries[r.k]) for r in rows], delay)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="diagnose")
+    def _diagnose(self, generation: int, model: Any, entries: list[tuple[int, Any]], delay: float) -> Any:
+        """``Session.check`` of all readable answers, off the UI thread (a newer keystroke cancels it)."""
+        if delay:
+            time.sleep(delay)  # typing: wait for a pause
+        if get_current_worker().is_cancelled:
+            return None
+        report = model.session.check(tuple(e for _, e in entries))
+        return generation, model, [k for k, _ in entries], report
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show the diagnosis of the latest check; an error becomes a notification."""
+        if event.worker.group != "diagnose":
+            return
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
+            generation, model, ks, report = event.worker.result
+            if generation != self._generation or model is not self.model:
+                return  # stale: the answers or the file changed meanwhile
+            self.diagnosing = False
+            rows = {r.k: r for r in self.rows}
+            for k, item in zip(ks, report.items):
+                self._show(rows[k], item)
+            self.summarize()
+        elif event.state == WorkerState.ERROR:
+            self.diagnosing = False
+            self.notify(f"could not diagnose the answers: {event.worker.error}", severity="error")
             for row in self.rows:
-                self.recheck(row)
+                if row.k in self.items:
+                    self._show(row, self.items[row.k])
             self.summarize()
 
     def _entry(self, row: CheckRow) -> Any:
@@ -150,32 +255,50 @@ class CheckScreen(Screen[int | None]):
                 return e
         return None
 
-    def recheck(self, row: CheckRow) -> None:
-        """Check ``row``'s typed answer against the run and show the verdict."""
+    def _read_row(self, row: CheckRow) -> bool:
+        """Read ``row``'s typed text into ``self.entries``; an unreadable one shows why. True if readable."""
         from nnlab.tui.answers import parse_answer
 
         entry = self._entry(row)
+        row.checked = row.input.value
+        self.entries.pop(row.k, None)
         if entry is None:
+            self.items.pop(row.k, None)
             row.computed.update(Text("(not in the file any more)"))
             row.mark.update("")
-            self.items.pop(row.k, None)
-            return
+            row.why.update("")
+            row.why.display = False
+            return False
         try:
-            new = parse_answer(row.input.value, entry)
-            item = self.model.check_entry(new)
+            self.entries[row.k] = parse_answer(row.input.value, entry)
         except NnlabError as exc:  # a half-typed answer is normal
             self.items.pop(row.k, None)
             row.computed.update(Text(exc.message, style="italic"))
             row.mark.update(Text("…"))
             row.set_class(False, "-ok")
             row.set_class(False, "-wrong")
-            return
+            row.why.update("")
+            row.why.display = False
+            return False
+        return True
+
+    def _show(self, row: CheckRow, item: Any) -> None:
+        """Show a verdict (and its why line) on ``row``."""
         self.items[row.k] = item
         computed = show_value(item.actual) if item.error is None else item.error
         row.computed.update(Text(computed))
         row.mark.update(Text("✓" if item.ok else "✗"))
         row.set_class(item.ok, "-ok")
         row.set_class(not item.ok, "-wrong")
+        why = why_text(item, self.model.steps, pending=self.diagnosing and not item.diagnosis)
+        row.why.update(why)
+        row.why.display = bool(why.plain)
+        row.why.set_class(item.ok, "-via")
+
+    def recheck(self, row: CheckRow) -> None:
+        """Check ``row``'s typed answer at once; all rows are re-diagnosed together shortly after."""
+        if self._read_row(row):
+            self._show(row, self.model.check_entry(self.entries[row.k]))
 
     def summarize(self) -> None:
         """The line under the table: how many match, and where the first mistake is."""
@@ -190,40 +313,51 @@ class CheckScreen(Screen[int | None]):
             summary.update(Text(f"all {len(items)} answers match ✓", style="bold green"))
             return
         first = self.first_wrong()
+        carried = sum(i.carried for i in wrong)
         text = Text(f"{len(wrong)} of {len(self.rows)} answers differ", style="bold red")
+        if carried:
+            text.append(f" ({carried} carried from an earlier one)", style="bold red")
         if pending:
             text.append(f", {pending} unreadable", style="bold")
+        if self.diagnosing:
+            text.append("; looking for known mistakes …", style="italic")
         if first is not None:
             where = ""
-            if first.step is not None and first.step < len(self.model.steps):
-                st = self.model.steps[first.step]
-                where = f" — step {first.step + 1} ({st.phase}: {st.label}); ctrl+f goes there"
-            text.append(f"; first mistake: {first.ref}{where}")
+            step = _step(first)
+            if step is not None and step < len(self.model.steps):
+                st = self.model.steps[step]
+                where = f" — step {step + 1} ({st.phase}: {st.label}); ctrl+f goes there"
+            kind = "first independent mistake" if carried else "first mistake"
+            text.append(f"; {kind}: {first.ref}{where}")
         summary.update(text)
 
     def first_wrong(self) -> Any:
-        """The wrong answer that becomes known earliest in the trace."""
+        """The independent wrong answer (not carried from an earlier one) that becomes known earliest."""
         wrong = [(self.items[r.k], r.k) for r in self.rows if r.k in self.items and not self.items[r.k].ok]
         if not wrong:
             return None
-        return min(wrong, key=lambda p: (p[0].step if p[0].step is not None else 10**9, p[1]))[0]
+        wrong = [p for p in wrong if not p[0].carried] or wrong
+        return min(wrong, key=lambda p: (_step(p[0]) if _step(p[0]) is not None else 10**9, p[1]))[0]
 
     @on(Input.Changed, ".check-answer")
     def recheck_typed(self, event: Input.Changed) -> None:
         """Re-check as the user types; remember the text on the lab screen."""
         row = event.input.parent
         if isinstance(row, CheckRow):
-            self.lab.answers[row.ref] = event.value
+            if event.value == row.checked:  # e.g. the Changed every input posts when it mounts
+                return
+            self.lab.answers[row.ref] = event.value  # only what the user typed: the rest follows the file
+            self._typed_bases().setdefault(row.ref, self.base.get(row.ref, ""))
             self.recheck(row)
-            self.summarize()
+            self._diagnose_all(delay=0.15)
 
     @on(Input.Submitted, ".check-answer")
     def jump_to_entry_step(self, event: Input.Submitted) -> None:
         """Enter: go to the step where this value is computed."""
         row = event.input.parent
         item = self.items.get(row.k) if isinstance(row, CheckRow) else None
-        if item is not None and item.step is not None:
-            self.dismiss(item.step)
+        if item is not None and _step(item) is not None:
+            self.dismiss(_step(item))
         else:
             self.notify("this reference is not computed by a single step", severity="warning")
 
@@ -233,10 +367,10 @@ class CheckScreen(Screen[int | None]):
         if first is None:
             self.notify("no wrong answers", timeout=2)
             return
-        if first.step is None:
+        if _step(first) is None:
             self.notify(f"{first.ref} is not tied to a step", severity="warning")
             return
-        self.dismiss(first.step)
+        self.dismiss(_step(first))
 
     def action_save(self) -> None:
         """Write the answers you changed into the file's expect: block (as it is on disk now)."""
@@ -249,7 +383,10 @@ class CheckScreen(Screen[int | None]):
         try:
             saved = save_answers(self.lab.path, answers, self.base, entries)
         except SaveRefused as exc:
-            self.notify(exc.message, severity="error", timeout=8)
+            for ref in exc.conflicts:  # reopening shows the file's version (the message says what you typed)
+                self.lab.answers.pop(ref, None)
+                self._typed_bases().pop(ref, None)
+            self.notify(exc.message, severity="error", timeout=10)
             return
         except (OSError, UnicodeError, yaml.YAMLError) as exc:
             self.notify(f"could not save: {exc}", severity="error")
@@ -257,8 +394,10 @@ class CheckScreen(Screen[int | None]):
         if not saved:
             self.notify("nothing to save: the file already has these answers", timeout=2)
             return
-        for ref in saved:
-            self.base[ref] = next(r.input.value for r in self.rows if r.ref == ref)
+        for ref in answers:  # the file has them now
+            self.base[ref] = answers[ref]
+            self.lab.answers.pop(ref, None)
+            self._typed_bases().pop(ref, None)
         if saved.copied:
             self.notify(f"bundled scenarios are not edited: saved {len(saved)} answer(s) to a copy, {saved.path}",
                         timeout=8)
@@ -278,3 +417,10 @@ class CheckScreen(Screen[int | None]):
     def action_back(self) -> None:
         """Back to the lab (typed answers are kept)."""
         self.dismiss(None)
+
+
+def _step(item: Any) -> int | None:
+    """The step an answer belongs to; for one with no step of its own (a shape), where its mistake starts."""
+    if item.step is not None:
+        return item.step
+    return next((f.step for f in item.diagnosis if f.step is not None), None)
