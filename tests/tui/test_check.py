@@ -196,3 +196,27 @@ async def test_the_file_is_parsed_once_and_checked_in_one_call(tmp_path, monkeyp
         assert len(check.rows) == 17
         assert len(reads) == 1                         # not once per answer
         assert checks == [{"diagnose": False}, {}]     # all rows at once: a quick verdict, then the diagnosis
+
+
+async def test_a_list_answer_shows_each_element_and_enter_goes_to_the_wrong_one(tmp_path):
+    path = scenario_copy(tmp_path, "mlp-2layer-backprop.yaml", ("  a1: [0.6106, 0.5498]", "  a1: [0.6106, 0.4000]"),
+                         ("[0.0154, 0.0309]]", "[0.0154, -0.0309]]"))
+    app = NnlabApp(str(path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        lab, check = await open_check(pilot)
+        await diagnosed(pilot, check)
+        assert why(check, "a1").startswith("elements: [0] ✓ [1] ✗")
+        assert why(check, "grad(W1)").startswith("elements: [0, 0] ✓ [0, 1] ✓ [1, 0] ✓ [1, 1] ✗")
+        row_of(check, "grad(W1)").input.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is lab
+        st = lab.model.steps[lab.step]
+        slot, index = lab.model.element_at(lab.step, lab.element)
+        assert st.phase == "backward" and st.inputs[slot] == "W1" and index == (1, 1)
+        await pilot.press("c")
+        check = app.screen
+        row_of(check, "a1").input.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert lab.model.steps[lab.step].node == "a1" and lab.model.element_at(lab.step, lab.element)[1] == (1,)

@@ -54,7 +54,27 @@ def show_value(v: Any, digits: int = 6) -> str:
     return nest(a.tolist())
 
 
-def why_text(item: Any, steps: Any, pending: bool = False) -> Text:
+def element_marks(item: Any, entry: Any) -> list[tuple[tuple[int, ...], bool]]:
+    """``(index, ok)`` per element of a wrong list answer (empty for a single number or another shape)."""
+    import numpy as np
+
+    from nnlab.check import compare
+
+    if item.ok or item.error is not None or item.actual is None or isinstance(item.expected_value, bool):
+        return []
+    try:
+        a = np.asarray(item.actual, dtype=float)
+        x = np.asarray(item.expected_value, dtype=float)
+    except (TypeError, ValueError):
+        return []
+    if a.shape != x.shape or a.size < 2:
+        return []
+    tol = np.broadcast_to(np.asarray(entry.abs_tol, dtype=float), x.shape)
+    return [(tuple(int(i) for i in ix), compare(a[ix], x[ix], tol[ix], entry.rel_tol)) for ix in np.ndindex(x.shape)]
+
+
+def why_text(item: Any, steps: Any, pending: bool = False,
+             marks: list[tuple[tuple[int, ...], bool]] | None = None) -> Text:
     """The line(s) under a row: why a ✗ is what it is, or ``✓ via …`` (empty when there is nothing to say).
 
     Args:
@@ -70,8 +90,17 @@ def why_text(item: Any, steps: Any, pending: bool = False) -> Text:
         return text
     if item.error is not None:
         return text
+    if marks:
+        text.append("elements: ")
+        for ix, ok in marks[:12]:
+            text.append(f"[{', '.join(map(str, ix))}] ")
+            text.append("✓ " if ok else "✗ ", style="bold green" if ok else "bold red")
+        if len(marks) > 12:
+            text.append(f"… ({sum(not ok for _, ok in marks)} of {len(marks)} wrong)")
+        text.append("— enter goes to the first wrong one\n")
     if pending:
-        return Text("why: looking for a known mistake …", style="italic")
+        text.append("why: looking for a known mistake …", style="italic")
+        return text
     for f in item.diagnosis:
         if text:
             text.append("\n")
@@ -290,7 +319,9 @@ class CheckScreen(Screen[int | None]):
         row.mark.update(Text("✓" if item.ok else "✗"))
         row.set_class(item.ok, "-ok")
         row.set_class(not item.ok, "-wrong")
-        why = why_text(item, self.model.steps, pending=self.diagnosing and not item.diagnosis)
+        entry = self.entries.get(row.k)
+        marks = element_marks(item, entry) if entry is not None else []
+        why = why_text(item, self.model.steps, pending=self.diagnosing and not item.diagnosis, marks=marks)
         row.why.update(why)
         row.why.display = bool(why.plain)
         row.why.set_class(item.ok, "-via")
@@ -357,9 +388,33 @@ class CheckScreen(Screen[int | None]):
         row = event.input.parent
         item = self.items.get(row.k) if isinstance(row, CheckRow) else None
         if item is not None and _step(item) is not None:
+            element = self._wrong_element(row, item)
+            if element is not None:  # a list answer: its first wrong element, in the step that computes it
+                self.lab.goto(_step(item), element)
+                self.dismiss(None)
+                return
             self.dismiss(_step(item))
         else:
             self.notify("this reference is not computed by a single step", severity="warning")
+
+    def _wrong_element(self, row: CheckRow, item: Any) -> int | None:
+        """The lab's element number of the first wrong element of a whole-node list answer (``z1``, ``grad(W1)``)."""
+        import re
+
+        entry = self.entries.get(row.k)
+        wrong = [ix for ix, ok in (element_marks(item, entry) if entry is not None else []) if not ok]
+        m = re.fullmatch(r"\s*(grad\(\s*)?([A-Za-z_]\w*)\s*(\))?\s*", item.ref)
+        if not wrong or m is None or bool(m.group(1)) != bool(m.group(3)) or item.step is None:
+            return None
+        name, grad, step = m.group(2), bool(m.group(1)), item.step
+        st = self.model.steps[step]
+        for k in range(self.model.element_count(step)):
+            slot, index = self.model.element_at(step, k)
+            if tuple(index) != wrong[0]:
+                continue
+            if not grad or (0 <= slot < len(st.inputs) and st.inputs[slot] == name):
+                return k
+        return None
 
     def action_first_wrong(self) -> None:
         """Jump to the first step whose value was answered wrongly."""
