@@ -5,6 +5,7 @@ Each test asserts the file's exact content afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -247,3 +248,47 @@ async def test_a_conflict_in_the_check_screen_is_refused_and_says_what_you_typed
         await pilot.press("escape", "c")
         assert next(r for r in app.screen.rows if r.ref == "grad(W2)[0, 0]").input.value == "-1.3"
     assert path.read_text() == edited
+
+
+def test_a_block_mapping_answer_with_a_block_list_value(tmp_path):
+    text = HEAD + "  w:\n    value:\n      - 2\n      - 4\n    abs: 0.1\n  b: 6\n"
+    path = write(tmp_path, text)
+    assert save(path, {"w": "[2, 4.5]"}) == ["w"]
+    assert path.read_text() == HEAD + "  w:\n    value:\n      [2, 4.5]\n    abs: 0.1\n  b: 6\n"
+    assert [e.ref for e in load(str(path)).expect] == ["w", "b"]
+
+
+def test_a_hard_link_keeps_the_old_content_the_saved_name_gets_the_answers(tmp_path):
+    """Documented behaviour: the save replaces the file (atomic rename), so another hard link is not updated."""
+    path = write(tmp_path, FILE)
+    other = tmp_path / "other.yaml"
+    os.link(path, other)
+    save(path, {"b": "6"})
+    assert path.read_text() == FILE.replace("b: 5", "b: 6")
+    assert other.read_text() == FILE
+
+
+def test_two_savers_at_once_never_corrupt_the_file(tmp_path):
+    """Unique temporary names: concurrent saves each leave a complete file (the last rename wins)."""
+    import threading
+
+    path = write(tmp_path, FILE)
+    base, known = answer_texts(str(path)), entries(path)
+    errors = []
+
+    def saver(value: str) -> None:
+        try:
+            for _ in range(20):
+                with contextlib.suppress(SaveRefused):  # the other saver changed b in between: a fair refusal
+                    save_answers(str(path), {"b": value}, {**base, "b": answer_texts(str(path))["b"]}, known)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=saver, args=(v,)) for v in ("6", "7")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert path.read_text() in (FILE.replace("b: 5", "b: 6"), FILE.replace("b: 5", "b: 7"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
