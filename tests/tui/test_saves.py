@@ -292,3 +292,31 @@ def test_two_savers_at_once_never_corrupt_the_file(tmp_path):
     assert errors == []
     assert path.read_text() in (FILE.replace("b: 5", "b: 6"), FILE.replace("b: 5", "b: 7"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+async def test_the_check_screen_saves_a_bundled_scenario_to_a_copy_and_then_follows_it(tmp_path, monkeypatch):
+    from nnlab.tui.app import NnlabApp
+
+    bundled = scenarios_dir() / "conv-output-shape-quiz.yaml"
+    original = bundled.read_text()
+    monkeypatch.chdir(tmp_path)
+    copy = tmp_path / "conv-output-shape-quiz.yaml"
+    app = NnlabApp(str(bundled))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_loaded(pilot)
+        lab = app.screen
+        await pilot.press("c")
+        check = app.screen
+        row = next(r for r in check.rows if r.ref == "Y_torch[0, 0]")
+        row.input.focus()
+        row.input.value = ""
+        await pilot.press("1", "ctrl+s")
+        await wait_for(pilot, copy.exists)
+        assert lab.path == str(copy)
+        await wait_for(pilot, lambda: lab.model is not None and lab.model.scenario.expect[3].raw == "1")
+        row.input.value = ""
+        await pilot.press("0", "ctrl+s")                  # the second save updates the copy
+        await wait_for(pilot, lambda: "Y_torch[0, 0]: 0\n" in copy.read_text())
+    assert copy.read_text() == original
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".yaml") == [copy.name]
+    assert bundled.read_text() == original

@@ -453,9 +453,11 @@ class CheckScreen(Screen[int | None]):
             self.base[ref] = answers[ref]
             self.lab.answers.pop(ref, None)
             self._typed_bases().pop(ref, None)
-        if saved.copied:
-            self.notify(f"bundled scenarios are not edited: saved {len(saved)} answer(s) to a copy, {saved.path}",
-                        timeout=8)
+        if saved.copied:  # from now on the lab (and the next save) work on the copy
+            self.notify(f"bundled scenarios are not edited: saved {len(saved)} answer(s) to a copy, {saved.path} "
+                        "(the lab now follows the copy)", timeout=8)
+            self.lab.path = saved.path
+            self.lab.reload()
             return
         self.notify(f"saved {len(saved)} answer(s) to {self.lab.path}", timeout=3)
         self.lab.reload()
