@@ -10,7 +10,7 @@ from pathlib import Path
 from nnlab.library import find
 from tests.helpers import imports_package, modules_loaded_by
 
-LECTURE = Path(__file__).resolve().parents[1] / "symbolic" / "fixtures" / "lecture-2layer.yaml"
+LECTURE = Path(__file__).resolve().parents[1] / "unit" / "symbolic" / "fixtures" / "lecture-2layer.yaml"
 
 CORE = ["nnlab", "nnlab.errors", "nnlab.numfmt", "nnlab.scenario", "nnlab.scenario.expr",
         "nnlab.scenario.model", "nnlab.engine.graph", "nnlab.engine.run", "nnlab.session",

@@ -3,9 +3,9 @@ and opens in the lab's view model.
 
 This is the only test that runs each bundled scenario's answers. The oracle suites
 (``test_torch_oracles.py``: PyTorch; ``test_train_oracles.py``: exact and torch
-training, both beside this file; ``tests/symbolic``: sympy) recompute the same scenarios independently and
+training, both beside this file; ``tests/unit/symbolic``: sympy) recompute the same scenarios independently and
 compare; they do not re-check the ``expect:`` blocks. Opening the lab's screens is
-tested with Pilot on ``tests/tui/fixtures``; here the view model is asked for what the
+tested with Pilot on ``tests/functional/tui/fixtures``; here the view model is asked for what the
 lab shows first on each kind of step.
 """
 
