@@ -148,7 +148,9 @@ class LabScreen(Screen):
 
     def _poll_file(self) -> None:
         stamp = self._file_stamp()
-        if stamp != self._stamp and not self._loading and self._stamp is not None:
+        if stamp is None or self._loading:  # an editor's delete-and-recreate: wait for the file
+            return
+        if stamp != self._stamp:
             self.reload()
 
     def reload(self) -> None:

@@ -114,3 +114,21 @@ async def test_typed_answers_survive_a_reload(copy_fixture):
         again = app.screen
         row = next(r for r in again.rows if r.ref == "grad(W2)[0, 0]")
         assert row.input.value == "-1.336"
+
+
+async def test_the_watcher_survives_an_editors_delete_and_recreate(copy_fixture):
+    path = copy_fixture("mlp.yaml")
+    text = path.read_text()
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
+        first = lab.model
+        path.unlink()                                   # the editor deletes the file …
+        await pilot.pause(1.2)                          # … for two polls
+        assert lab.model is first and lab.error == ""   # nothing reloaded, no error shown
+        path.write_text(text.replace("W2: [[0.5, -0.5]]", "W2: [[1.0, -0.5]]"))  # … and writes it anew
+        await wait_for(pilot, lambda: lab.model is not first)
+        second = lab.model
+        tmp = path.with_name("mlp.yaml.new")            # rename-over, as many editors save
+        tmp.write_text(text)
+        tmp.replace(path)
+        await wait_for(pilot, lambda: lab.model is not second)
+        assert float(lab.model.session.run.value("W2")[0, 0]) == 0.5
