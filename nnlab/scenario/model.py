@@ -133,6 +133,9 @@ def load(path: str | Path, *, max_elements: int | None = None) -> Scenario:
     """
     p = Path(path)
     try:
+        if p.exists() and not (p.is_file() or p.is_dir()):  # a FIFO or a device would block or never end
+            raise NnlabError(f"{path} is not a regular file (a pipe or a device), not a scenario file",
+                             Location(str(path)), kind="file")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NnlabError(f"no such file: {path}", Location(str(path)), kind="file") from None

@@ -7,6 +7,10 @@ frame is painted before the scenario is loaded in a worker.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +77,22 @@ class NnlabApp(App[int]):
 
 
 def run_app(file: str | None, step: str | None) -> int:
-    """Run the lab on ``file`` (or the home screen) and return the exit status."""
+    """Run the lab on ``file`` (or the home screen) and return the exit status.
+
+    Quitting ends the process at once, even while a load still runs in a worker (a long
+    training, a slow disk): ``asyncio.run`` would wait for that thread, so the app runs
+    on a loop that is closed without waiting, and a worker still busy is left behind by
+    ``os._exit`` once the terminal is restored.
+    """
     app = NnlabApp(file, step)
-    result = app.run()
-    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+    loop = asyncio.new_event_loop()
+    try:
+        result = app.run(loop=loop)
+    finally:
+        loop.close()  # shuts the worker pool down without waiting for it
+    code = int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
