@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nnlab.diagnosis import CATALOG
-from tests.functional.diagnosis.util import MLP, answer_text, check, ids, value
+from tests.functional.diagnosis.util import MLP, answer_text, check, gd, ids, value
 
 CONV = """
 nnlab: 1
@@ -157,19 +157,7 @@ def test_sum_vs_mean_over_a_batch():
     assert "sum-vs-mean" in ids(item)
 
 
-GD = """
-nnlab: 1
-title: gd
-values: {w: [0.5, -0.5], b: 0.1}
-data:
-  x: [[1, 2], [0, 1], [2, 1]]
-  y: [1, 0, 2]
-learn: [w, b]
-compute:
-  - yhat = w @ x + b
-  - loss = mse(yhat, y)
-train: {rule: gd, loss: loss, lr: 0.1, epochs: 2}
-"""
+GD = gd(2)
 
 
 def test_update_sign_gd():

@@ -10,7 +10,7 @@ import numpy as np
 
 from nnlab.scenario import loads
 from nnlab.session import session_from_scenario
-from tests.functional.diagnosis.util import MLP, answer_text, check, ids, session, value
+from tests.functional.diagnosis.util import MLP, answer_text, check, gd, ids, session, value
 from tests.helpers import run_cli
 
 
@@ -76,19 +76,7 @@ def test_element_answers_substitute_single_elements():
     assert report.ok and report.items[1].via == ("a1[0]",)
 
 
-GD = """
-nnlab: 1
-title: gd
-values: {w: [0.5, -0.5], b: 0.1}
-data:
-  x: [[1, 2], [0, 1], [2, 1]]
-  y: [1, 0, 2]
-learn: [w, b]
-compute:
-  - yhat = w @ x + b
-  - loss = mse(yhat, y)
-train: {rule: gd, loss: loss, lr: 0.1, epochs: 3}
-"""
+GD = gd(3)
 
 
 def test_training_update_from_the_users_wrong_weights_is_carried():

@@ -31,6 +31,23 @@ backward: loss
 """The lecture's 2-2-1 network (scenarios/mlp-2layer-backprop.yaml without its answers)."""
 
 
+def gd(epochs: int) -> str:
+    """A linear model trained by gradient descent on three examples for ``epochs`` epochs."""
+    return f"""
+nnlab: 1
+title: gd
+values: {{w: [0.5, -0.5], b: 0.1}}
+data:
+  x: [[1, 2], [0, 1], [2, 1]]
+  y: [1, 0, 2]
+learn: [w, b]
+compute:
+  - yhat = w @ x + b
+  - loss = mse(yhat, y)
+train: {{rule: gd, loss: loss, lr: 0.1, epochs: {epochs}}}
+"""
+
+
 def session(text: str):
     return session_from_scenario(loads(textwrap.dedent(text), "test.yaml"))
 
