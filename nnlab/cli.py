@@ -16,7 +16,7 @@ from typing import Any
 
 from nnlab import __version__
 
-COMMANDS = ("run", "check", "validate", "list", "explain", "new", "schema")
+BUILTIN_COMMANDS = ("run", "check", "validate", "list", "explain", "new", "schema")
 EXIT_OK, EXIT_MISMATCH, EXIT_INVALID = 0, 1, 2
 
 
@@ -72,7 +72,24 @@ def _parser() -> argparse.ArgumentParser:
                                 "'epoch(2).grad(w)[0]' (training)")
     e.add_argument("--digits", type=_digits, default=4, help="decimal places, 0 to 30 (default 4)")
     common(e)
+
+    for name, module in _command_modules().items():
+        module.configure(sub.add_parser(name, help=module.HELP))
     return p
+
+
+def _command_modules() -> dict[str, Any]:
+    from nnlab.commands import command_modules
+
+    return command_modules()
+
+
+def _is_command(word: str) -> bool:
+    if word in BUILTIN_COMMANDS:
+        return True
+    from nnlab.commands import __path__ as package_path
+
+    return os.path.isfile(os.path.join(package_path[0], f"{word}.py")) and not word.startswith("_")
 
 
 def _lab_parser() -> argparse.ArgumentParser:
@@ -153,7 +170,7 @@ def _drop_stdout() -> None:
 
 
 def _main(argv: list[str], console: bool) -> int:
-    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+    if argv and (_is_command(argv[0]) or argv[0] in ("-h", "--help")):
         args = _parser().parse_args(argv)
         if getattr(args, "max_memory", None) is not None:
             from nnlab.limits import set_memory_budget
@@ -219,6 +236,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "explain":
             args.phase, args.json, args.explain, args.symbolic = None, False, args.ref, True
             return cmd_run(args)
+        if args.command not in BUILTIN_COMMANDS:
+            return _command_modules()[args.command].run(args)
     except NnlabError as exc:
         _print_error(exc)
         return EXIT_INVALID
