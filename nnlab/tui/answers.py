@@ -8,17 +8,22 @@ is what ``nnlab check`` will say after saving.
 Saving never loses the user's work (issue 18): the file is re-read right before
 writing; only the spans of the answers the user changed are replaced (PyYAML's node
 marks, with block-style values trimmed to their last character); an answer that also
-changed on disk since the screen opened is a conflict and nothing is written; an
-unreadable answer is refused; the new text goes to a unique temporary file in the
-target's directory, is fsync'd and renamed over the target (symlinks resolved, mode,
-ownership where allowed, and CRLF line endings kept). A bundled scenario is never
-edited: the answers go into a copy in the current directory.
+changed on disk since the screen opened is a conflict — nothing is written unless the
+user chose to overwrite it; an unreadable answer is refused; the new text goes to a
+unique temporary file in the target's directory, is fsync'd and renamed over the
+target (symlinks resolved, mode, ownership where allowed, and CRLF line endings kept).
+Savers take an exclusive lock on the target's directory for the read-edit-rename, so
+two nnlab processes saving at once both keep their answers; under that lock, temporary
+files left by a saver that was killed (``kill -9``) are removed. A bundled scenario is
+never edited: the answers go into a copy in the current directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import glob
 import os
 import stat
 import tempfile
@@ -36,9 +41,11 @@ class SaveRefused(NnlabError):
 
     Attributes:
         conflicts: The references changed both in the file and by the user (empty for other reasons).
+        on_disk: ref → the file's answer now, for each conflict.
     """
 
     conflicts: list[str] = []
+    on_disk: dict[str, str] = {}
 
 
 class SaveResult(list):
@@ -233,7 +240,7 @@ def _copy_name(path: str) -> str:
 
 
 def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None = None,
-                 entries: dict[str, Any] | None = None) -> SaveResult:
+                 entries: dict[str, Any] | None = None, overwrite: Any = ()) -> SaveResult:
     """Write the answers the user changed into the file's ``expect:`` block, as it is on disk now.
 
     Args:
@@ -242,6 +249,7 @@ def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None
         base: ref → the answer's text when the user started editing (:func:`answer_texts`);
             an answer whose disk text differs from it changed on disk meanwhile: conflict.
         entries: ref → ``ExpectEntry``, to refuse unreadable answers before writing.
+        overwrite: References whose conflict the user resolved by keeping their own answer.
 
     Returns:
         The references written, in the order given (empty: nothing to do), with the path written.
@@ -250,7 +258,6 @@ def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None
         SaveRefused: A conflict, an unreadable answer or a read-only file; nothing was written.
         OSError, UnicodeError, yaml.YAMLError: The file cannot be read, written or parsed.
     """
-    base = base or {}
     for ref, typed in answers.items():  # an unreadable answer would leave a file that no longer loads
         if entries is not None and ref in entries:
             try:
@@ -258,16 +265,25 @@ def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None
             except NnlabError as exc:
                 raise SaveRefused(f"not saved: the answer for {ref} cannot be read ({exc.message})") from None
     target = os.path.realpath(path)
+    with _directory_lock(target):
+        _remove_stale_temporaries(target)
+        return _save_locked(path, target, answers, base or {}, set(overwrite))
+
+
+def _save_locked(path: str, target: str, answers: dict[str, str], base: dict[str, str],
+                 overwrite: set[str]) -> SaveResult:
     text = _read(target)
     spans = _spans(text)
     disk = {ref: _shown(text[s.start:s.end]) for ref, s in spans.items()}
     conflicts = [ref for ref, typed in answers.items()
-                 if ref in disk and ref in base and disk[ref] != base[ref] and disk[ref] != _shown(yaml_value(typed, ref))]
+                 if ref in disk and ref in base and disk[ref] != base[ref] and ref not in overwrite
+                 and disk[ref] != _shown(yaml_value(typed, ref))]
     if conflicts:
         mine = "; ".join(f"{ref}: the file has {disk[ref]}, you typed {answers[ref].strip()}" for ref in conflicts)
         exc = SaveRefused(f"not saved: {', '.join(conflicts)} changed in the file since you started editing "
-                          f"({mine}); reopen the check screen (escape, c) to see the file's answers")
+                          f"({mine})")
         exc.conflicts = conflicts
+        exc.on_disk = {ref: disk[ref] for ref in conflicts}
         raise exc
     edits = []
     for ref, typed in answers.items():
@@ -296,6 +312,43 @@ def save_answers(path: str, answers: dict[str, str], base: dict[str, str] | None
     return SaveResult(path, changed)
 
 
+_TEMP_SUFFIX = ".nnlab-tmp"
+
+
+def _temp_prefix(target: str) -> str:
+    return f".{os.path.basename(target)}."
+
+
+@contextlib.contextmanager
+def _directory_lock(target: str) -> Any:
+    """Hold an exclusive ``flock`` on the target's directory (no lock file is left behind).
+
+    Every nnlab saver of a file in that directory waits here, so a second saver re-reads
+    the file only after the first one's rename: both answers are kept. Where the directory
+    cannot be locked (another filesystem's rules), the save goes on unlocked.
+    """
+    try:
+        fd = os.open(os.path.dirname(target) or ".", os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove_stale_temporaries(target: str) -> None:
+    """Remove temporary files a killed saver left beside ``target`` (safe: we hold the directory lock)."""
+    directory = os.path.dirname(target) or "."
+    pattern = os.path.join(glob.escape(directory), glob.escape(_temp_prefix(target)) + "*" + _TEMP_SUFFIX)
+    for leftover in glob.glob(pattern, include_hidden=True):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+
+
 def _write_new(dest: str, text: str) -> None:
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -315,7 +368,7 @@ def _replace(target: str, text: str) -> None:
     if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
         raise SaveRefused(f"not saved: {target} is read-only")
     directory = os.path.dirname(target) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".nnlab-tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=_TEMP_SUFFIX, dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)

@@ -429,19 +429,22 @@ class CheckScreen(Screen[int | None]):
 
     def action_save(self) -> None:
         """Write the answers you changed into the file's expect: block (as it is on disk now)."""
+        answers = {r.ref: r.input.value for r in self.rows if r.input.value != self.base.get(r.ref)}
+        self._save(answers)
+
+    def _save(self, answers: dict[str, str], overwrite: tuple[str, ...] = ()) -> None:
         import yaml
 
         from nnlab.tui.answers import SaveRefused, save_answers
 
-        answers = {r.ref: r.input.value for r in self.rows if r.input.value != self.base.get(r.ref)}
         entries = {e.ref: e for e in self.model.scenario.expect}
         try:
-            saved = save_answers(self.lab.path, answers, self.base, entries)
+            saved = save_answers(self.lab.path, answers, self.base, entries, overwrite=overwrite)
         except SaveRefused as exc:
-            for ref in exc.conflicts:  # reopening shows the file's version (the message says what you typed)
-                self.lab.answers.pop(ref, None)
-                self._typed_bases().pop(ref, None)
-            self.notify(exc.message, severity="error", timeout=10)
+            if exc.conflicts:
+                self._ask_about(exc.on_disk, answers)
+            else:
+                self.notify(exc.message, severity="error", timeout=10)
             return
         except (OSError, UnicodeError, yaml.YAMLError) as exc:
             self.notify(f"could not save: {exc}", severity="error")
@@ -453,14 +456,38 @@ class CheckScreen(Screen[int | None]):
             self.base[ref] = answers[ref]
             self.lab.answers.pop(ref, None)
             self._typed_bases().pop(ref, None)
+        count = f"{len(saved)} answer{'s' if len(saved) != 1 else ''}"
         if saved.copied:  # from now on the lab (and the next save) work on the copy
-            self.notify(f"bundled scenarios are not edited: saved {len(saved)} answer(s) to a copy, {saved.path} "
+            self.notify(f"bundled scenarios are not edited: saved {count} to a copy, {saved.path} "
                         "(the lab now follows the copy)", timeout=8)
             self.lab.path = saved.path
             self.lab.reload()
             return
-        self.notify(f"saved {len(saved)} answer(s) to {self.lab.path}", timeout=3)
+        self.notify(f"saved {count} to {self.lab.path}", timeout=3)
         self.lab.reload()
+
+    def _ask_about(self, on_disk: dict[str, str], answers: dict[str, str]) -> None:
+        """A conflict: ask whether the user's answers or the file's win (nothing is written meanwhile)."""
+        from nnlab.tui.screens.conflict import ConflictScreen
+
+        def decided(choice: str | None) -> None:
+            if choice == "mine":
+                self._save(answers, overwrite=tuple(on_disk))
+            elif choice == "file":
+                for row in self.rows:  # show the file's answers, and save only the others
+                    if row.ref in on_disk:
+                        row.input.value = self.base[row.ref] = on_disk[row.ref]
+                        self.lab.answers.pop(row.ref, None)
+                        self._typed_bases().pop(row.ref, None)
+                rest = {ref: text for ref, text in answers.items() if ref not in on_disk}
+                if rest:
+                    self._save(rest)
+                else:
+                    self.notify("kept the file's answers; nothing else to save", timeout=3)
+            else:
+                self.notify("not saved", timeout=2)
+
+        self.app.push_screen(ConflictScreen(on_disk, {ref: answers[ref] for ref in on_disk}), decided)
 
     def action_move(self, delta: int) -> None:
         """Focus the next/previous answer."""

@@ -12,6 +12,7 @@ good run on screen.
 from __future__ import annotations
 
 import os
+import zlib
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from nnlab.tui.model import LabModel
 
 POLL_SECONDS = 0.5
+STAMP_READ_LIMIT = 1 << 20
+"""Files up to this size are read at each poll (a scenario is a few KiB; reading one takes microseconds)."""
 PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one explanation takes longer
 PREFETCH_DELAY = 0.02   # seconds after a repaint
 PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
@@ -106,7 +109,7 @@ class LabScreen(Screen):
         self.model: LabModel | None = None
         self.error: str = ""
         self._elements: dict[int, int] = {}
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._loading = False
         self._new_step = True
         self._direction = 1
@@ -139,12 +142,21 @@ class LabScreen(Screen):
         self.set_interval(POLL_SECONDS, self._poll_file, name="watch")
 
     # ------------------------------------------------------------------ loading
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, ...] | None:
+        """What says the file changed: inode, size, mtime and — for a file of a scenario's size — a CRC.
+
+        The CRC is there because mtime is only as fine as the kernel's clock tick (about
+        4 ms): two same-size saves within one tick would otherwise look like one.
+        """
         try:
             st = os.stat(self.path)
+            crc = 0
+            if st.st_size <= STAMP_READ_LIMIT:
+                with open(self.path, "rb") as f:
+                    crc = zlib.crc32(f.read(STAMP_READ_LIMIT + 1))
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_ino, st.st_size, st.st_mtime_ns, crc
 
     def _poll_file(self) -> None:
         stamp = self._file_stamp()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from nnlab.tui.screens.check import CheckScreen
 from nnlab.tui.widgets.panes import ErrorPanel, MathPane, StatusBar
 from tests.functional.tui.conftest import FIXTURES, open_lab, wait_for
@@ -132,3 +134,21 @@ async def test_the_watcher_survives_an_editors_delete_and_recreate(copy_fixture)
         tmp.replace(path)
         await wait_for(pilot, lambda: lab.model is not second)
         assert float(lab.model.session.run.value("W2")[0, 0]) == 0.5
+
+
+async def test_the_watcher_sees_the_last_of_rapid_same_size_writes(copy_fixture):
+    """Saves within one clock tick: same size, same mtime (set back, as a coarse clock gives) — the last one shows."""
+    path = copy_fixture("mlp.yaml")
+    text = path.read_text()
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
+        first = lab.model
+        mtime = path.stat().st_mtime_ns
+        for value in ("0.1", "0.2", "0.3", "0.4", "0.9"):   # same length each time: the size never changes
+            path.write_text(text.replace("W2: [[0.5, -0.5]]", f"W2: [[{value}, -0.5]]"))
+            os.utime(path, ns=(mtime, mtime))
+        await wait_for(pilot, lambda: lab.model is not first
+                       and float(lab.model.session.run.value("W2")[0, 0]) == 0.9)
+        await pilot.pause(1.2)                           # and nothing reloads again for no reason
+        settled = lab.model
+        await pilot.pause(1.2)
+        assert lab.model is settled

@@ -222,8 +222,10 @@ async def test_reopening_the_check_screen_follows_the_file_for_answers_you_did_n
     assert path.read_text() == edited.replace("grad(W2)[0, 0]: 0.5 ", "grad(W2)[0, 0]: -1.336 ")
 
 
-async def test_a_conflict_in_the_check_screen_is_refused_and_says_what_you_typed(copy_fixture):
+async def _conflict(copy_fixture, pilot_keys: tuple[str, ...]):
+    """Type -1.336 for grad(W2)[0, 0] and 0.25 for yhat, change grad(W2)[0, 0] to -1.3 in the file, save, answer."""
     from nnlab.tui.app import NnlabApp
+    from nnlab.tui.screens.conflict import ConflictScreen
 
     path = copy_fixture("mlp.yaml")
     original = path.read_text()
@@ -233,21 +235,47 @@ async def test_a_conflict_in_the_check_screen_is_refused_and_says_what_you_typed
         lab = app.screen
         await pilot.press("c")
         check = app.screen
-        row = next(r for r in check.rows if r.ref == "grad(W2)[0, 0]")
-        row.input.focus()
-        row.input.value = ""
-        await pilot.press(*"-1.336")
+        for ref, typed in (("grad(W2)[0, 0]", "-1.336"), ("yhat", "0.25")):
+            row = next(r for r in check.rows if r.ref == ref)
+            row.input.focus()
+            row.input.value = ""
+            await pilot.press(*typed)
         edited = original.replace("grad(W2)[0, 0]: 0.5 ", "grad(W2)[0, 0]: -1.3 ")
         path.write_text(edited)                          # the editor changes the same answer
         await pilot.press("ctrl+s")
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
-        assert any("not saved: grad(W2)[0, 0] changed in the file" in m and "you typed -1.336" in m
-                   for m in messages)
-        assert "grad(W2)[0, 0]" not in lab.answers       # reopening shows the file's version
-        await pilot.press("escape", "c")
-        assert next(r for r in app.screen.rows if r.ref == "grad(W2)[0, 0]").input.value == "-1.3"
+        assert isinstance(app.screen, ConflictScreen)    # asked, and nothing written yet
+        assert (app.screen.on_disk, app.screen.typed) == ({"grad(W2)[0, 0]": "-1.3"}, {"grad(W2)[0, 0]": "-1.336"})
+        from rich.console import Console
+
+        console = Console(width=100, record=True, file=open(os.devnull, "w"))
+        console.print(app.screen.query_one("#conflict-table").visual._renderable)
+        assert [line.split() for line in console.export_text().splitlines()] == [
+            ["reference", "in", "the", "file", "now", "you", "typed"], ["grad(W2)[0,", "0]", "-1.3", "-1.336"]]
+        assert path.read_text() == edited
+        await pilot.press(*pilot_keys)
+        await pilot.pause()
+        return path, original, edited, app.screen, lab, check
+
+
+async def test_a_conflict_asks_and_overwrite_writes_mine(copy_fixture):
+    path, original, edited, app, lab, check = await _conflict(copy_fixture, ("o",))
+    assert path.read_text() == edited.replace("grad(W2)[0, 0]: -1.3 ", "grad(W2)[0, 0]: -1.336 ").replace(
+        "yhat: -0.073", "yhat: 0.25")
+    assert lab.answers == {}
+
+
+async def test_a_conflict_asks_and_keep_saves_only_the_other_answers(copy_fixture):
+    path, original, edited, app, lab, check = await _conflict(copy_fixture, ("k",))
+    assert path.read_text() == edited.replace("yhat: -0.073", "yhat: 0.25")
+    assert next(r for r in check.rows if r.ref == "grad(W2)[0, 0]").input.value == "-1.3"
+
+
+async def test_a_conflict_cancelled_writes_nothing_and_keeps_what_you_typed(copy_fixture):
+    path, original, edited, screen, lab, check = await _conflict(copy_fixture, ("escape",))
     assert path.read_text() == edited
+    assert screen is check
+    assert next(r for r in check.rows if r.ref == "grad(W2)[0, 0]").input.value == "-1.336"
 
 
 def test_a_block_mapping_answer_with_a_block_list_value(tmp_path):
@@ -268,8 +296,33 @@ def test_a_hard_link_keeps_the_old_content_the_saved_name_gets_the_answers(tmp_p
     assert other.read_text() == FILE
 
 
+def _saver_process(path: str, ref: str, values: list[str], base: dict[str, str]) -> None:
+    """One nnlab process saving its own answer again and again (for the concurrency test)."""
+    known = entries(path)
+    for value in values:
+        save_answers(path, {ref: value}, {**base, ref: answer_texts(path)[ref]}, known)
+
+
+def test_two_saving_processes_keep_both_answers(tmp_path):
+    """Savers lock the directory for read-edit-rename: neither process loses the other's answer."""
+    import multiprocessing
+
+    path = write(tmp_path, FILE)
+    base = answer_texts(str(path))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_saver_process, args=(str(path), ref, values, base))
+             for ref, values in (("b", [f"{k}" for k in range(6, 306)]), ("a", [f"{k}.5" for k in range(300)]))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert path.read_text() == FILE.replace("b: 5", "b: 305").replace("mine\n  a: 2\n", "mine\n  a: 299.5\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
 def test_two_savers_at_once_never_corrupt_the_file(tmp_path):
-    """Unique temporary names: concurrent saves each leave a complete file (the last rename wins)."""
+    """Two threads saving the same answer: each save is whole (the last one wins), no temporary file stays."""
     import threading
 
     path = write(tmp_path, FILE)
@@ -292,6 +345,64 @@ def test_two_savers_at_once_never_corrupt_the_file(tmp_path):
     assert errors == []
     assert path.read_text() in (FILE.replace("b: 5", "b: 6"), FILE.replace("b: 5", "b: 7"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_kill_9_during_saves_leaves_a_whole_file_and_the_next_save_sweeps_up(tmp_path):
+    """SIGKILL at random moments of a saving loop: the file is always the old or a new whole version."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = write(tmp_path, FILE)
+    versions = {FILE} | {FILE.replace("b: 5", f"b: {k}") for k in range(100, 100000)}
+    script = ("import sys\nfrom tests.functional.tui.test_saves import _saver_process, answer_texts\n"
+              "p = sys.argv[1]\n_saver_process(p, 'b', [str(k) for k in range(100, 100000)], answer_texts(p))\n")
+    rng = random.Random(7)
+    for _ in range(8):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(path)], cwd=os.getcwd())
+        time.sleep(0.4 + rng.random() * 0.4)             # past start-up, somewhere inside a save
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert path.read_text() in versions
+        yaml.safe_load(path.read_text())
+    save(path, {"b": "6"})                               # a killed saver's temporary file is swept up
+    assert path.read_text() == FILE.replace("b: 5", "b: 6")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 64 KiB tmpfs (root only; skipped, saying why, where mounting is not allowed)."""
+    import subprocess
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}); "
+                    "the full-disk case needs root with CAP_SYS_ADMIN")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_leaves_the_file_and_no_temporary_file(tiny_tmpfs):
+    path = write(tiny_tmpfs, FILE)
+    filler = tiny_tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:                                      # fill every byte left (unbuffered)
+            os.write(fd, b"x" * 512)
+    os.close(fd)
+    with pytest.raises(OSError) as raised:
+        save(path, {"w": "[" + ", ".join(["2.5"] * 4000) + "]"})   # needs more room than is left
+    assert raised.value.errno == 28                      # ENOSPC
+    assert path.read_text() == FILE
+    assert sorted(p.name for p in tiny_tmpfs.iterdir()) == ["filler", "s.yaml"]
 
 
 async def test_the_check_screen_saves_a_bundled_scenario_to_a_copy_and_then_follows_it(tmp_path, monkeypatch):
