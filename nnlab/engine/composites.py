@@ -292,12 +292,29 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
         group=Group("P", ("W_ir", "W_hr", "W_iz", "W_hz", "W_in", "W_hn"),
                     ("b_ir", "b_hr", "b_iz", "b_hz", "b_in", "b_hn"), "biases b_… are optional")),
 
+    # PyTorch's LSTMCell: gates i, f, g, o; each gate's two biases (b_i… and b_h…) are optional
+    composite("lstm_cell(x, h, c, P)", """
+        out.i = sigmoid((P.W_ii @ x + P.b_ii) + (P.W_hi @ h + P.b_hi))    # σ(W_ii·{x} + b_ii + W_hi·{h} + b_hi)
+        out.f = sigmoid((P.W_if @ x + P.b_if) + (P.W_hf @ h + P.b_hf))    # σ(W_if·{x} + b_if + W_hf·{h} + b_hf)
+        out.g = tanh((P.W_ig @ x + P.b_ig) + (P.W_hg @ h + P.b_hg))       # tanh(W_ig·{x} + b_ig + W_hg·{h} + b_hg)
+        out.o = sigmoid((P.W_io @ x + P.b_io) + (P.W_ho @ h + P.b_ho))    # σ(W_io·{x} + b_io + W_ho·{h} + b_ho)
+        out.c = out.f * c + out.i * out.g                                 # f ⊙ {c} + i ⊙ g
+        out = out.o * tanh(out.c)                                         # o ⊙ tanh({out}.c)
+        """, group=Group("P", tuple(f"W_{s}{g}" for g in "ifgo" for s in "ih"),
+                         tuple(f"b_{s}{g}" for g in "ifgo" for s in "ih"), "biases b_… are optional")),
+
     composite("rnn_cell(x, h, W_xh, W_hh, b=None)", """
         out = tanh(W_xh @ x + W_hh @ h + b)
         """),
 
     composite("dense(x, W, b=None)", """
         out = W @ x + b
+        """),
+
+    # inverted dropout (PyTorch's F.dropout in training): the mask is a step of its own
+    composite("dropout(x, p, seed=0)", """
+        out.mask = dropout_mask(x, p=p, seed=seed)      # 1 where u ≥ {p}, u = default_rng({seed}).random(shape)
+        out = inverted_dropout(x, out.mask, p=p)        # {x} ⊙ mask / (1 − {p})
         """),
 
     # training-mode batch normalization over the examples of a data batch (biased variance)
