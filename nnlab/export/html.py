@@ -1,0 +1,77 @@
+"""A worked solution as one self-contained HTML page: math as MathML, no script, no font, no link.
+
+Browsers render MathML natively, so the page needs nothing from the network: it
+opens offline, prints as it shows (a print stylesheet keeps a step on one page where
+it fits), and can be mailed as one file. The math is the Markdown's LaTeX (the same
+:func:`~nnlab.export.mathtext.to_latex` text) converted by ``latex2mathml``.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from nnlab.export.document import Document, Heading, Math, Matrix, Para, Pre, Prose, Table
+from nnlab.export.markdown import matrix_latex
+from nnlab.export.mathtext import to_latex
+
+STYLE = """
+body { font-family: Georgia, "Times New Roman", serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.45; color: #111; background: #fff; }
+h1 { font-size: 1.7rem; } h2 { border-bottom: 1px solid #999; margin-top: 2rem; } h3 { margin-bottom: .3rem; }
+code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
+pre { background: #f4f4f4; padding: .6rem; overflow-x: auto; }
+p.eq { margin: .15rem 0; overflow-x: auto; } div.matrix { margin: .5rem 0 .8rem 1.5rem; overflow-x: auto; }
+table { border-collapse: collapse; margin: .5rem 0; } th, td { border: 1px solid #bbb; padding: .2rem .5rem;
+       text-align: left; font-variant-numeric: tabular-nums; }
+section.step { break-inside: avoid; page-break-inside: avoid; }
+@media print { body { max-width: none; margin: 0; font-size: 10.5pt; } h2 { break-after: avoid; }
+       pre, p.eq, div.matrix { overflow: visible; white-space: pre-wrap; } }
+"""
+
+
+def mathml(latex: str, display: bool = False) -> str:
+    """LaTeX math as a MathML ``<math>`` element."""
+    from latex2mathml.converter import convert
+
+    return convert(latex, display="block" if display else "inline")
+
+
+def render(doc: Document) -> str:
+    """The complete HTML page of a document."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    body: list[str] = []
+    in_step = False
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            if in_step:
+                body.append("</section>")
+                in_step = False
+            if b.level == 3:
+                body.append('<section class="step">')
+                in_step = True
+            body.append(f"<h{b.level}>{escape(b.text)}</h{b.level}>")
+        elif isinstance(b, Prose):
+            body.append(md.render(b.markdown))
+        elif isinstance(b, Para):
+            body.append(f"<p>{escape(b.text)}" + (f"<code>{escape(b.code)}</code>" if b.code else "") + "</p>")
+        elif isinstance(b, Math):
+            body.extend(f'<p class="eq">{mathml(to_latex(line))}</p>' for line in b.lines)
+        elif isinstance(b, Matrix):
+            body.append(f'<div class="matrix">{mathml(matrix_latex(b), display=True)}</div>')
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{escape(h)}</th>" for h in b.header)
+            rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Pre):
+            body.append(f"<pre>{escape(b.text)}</pre>")
+    if in_step:
+        body.append("</section>")
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{escape(doc.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+__all__ = ["mathml", "render"]

@@ -1,0 +1,159 @@
+"""A worked solution as a complete LaTeX document (``pdflatex``; amsmath, amssymb, geometry, longtable).
+
+Only packages of a basic TeX installation (Debian's ``texlive-latex-base`` and
+``texlive-latex-recommended``) are used. Equations are inline math in their own
+paragraph, so TeX can break a long sum at its ``+`` and ``=``; tensors are display
+``bmatrix``. Unicode that remains in text (the author's notes, labels such as
+``∂loss/∂W1``) is declared in the preamble with ``\\DeclareUnicodeCharacter``: what
+pdflatex cannot typeset is never left to fail the build.
+"""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+
+from nnlab.export.document import Document, Heading, Math, Matrix, Para, Pre, Prose, Table
+from nnlab.export.markdown import matrix_latex
+from nnlab.export.mathtext import GREEK, SUB, SUP, SYMBOLS, escape_text, to_latex
+
+SECTION = {1: "section*", 2: "section*", 3: "subsection*", 4: "subsubsection*"}
+TEXT_CHARS = {
+    "Σ": r"\ensuremath{\Sigma}", "Π": r"\ensuremath{\Pi}", "—": r"\textemdash{}", "–": r"\textendash{}",
+    "…": r"\ldots{}", "⋯": r"\ensuremath{\cdots}", "⋮": r"\ensuremath{\vdots}", "─": "-", "│": "|",
+    "└": "+", "┘": "+", "┌": "+", "┐": "+", "├": "+", "┤": "+", "┬": "+", "┴": "+", "┼": "+", "▶": ">",
+    "▼": "v", "“": "``", "”": "''", "‘": "`", "’": "'", "ŷ": r"\^{y}", "✓": r"\ensuremath{\checkmark}",
+    "✗": r"\ensuremath{\times}", "·": r"\ensuremath{\cdot}", "×": r"\ensuremath{\times}",
+    "²": r"\ensuremath{^{2}}", "³": r"\ensuremath{^{3}}", "¹": r"\ensuremath{^{1}}", "½": r"\ensuremath{\tfrac12}",
+    "\u0302": "", "\u0303": "", "\u00a0": "~",
+}
+PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[utf8]{inputenc}
+\usepackage{amsmath,amssymb}
+\usepackage[a4paper,margin=2cm]{geometry}
+\usepackage{longtable}
+\setcounter{MaxMatrixCols}{20}
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.4em}
+\allowdisplaybreaks
+\emergencystretch=3em
+"""
+
+
+def render(doc: Document) -> str:
+    """The complete ``.tex`` source of a document."""
+    body: list[str] = []
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            if b.level == 1:
+                continue
+            body.append(f"\\{SECTION[min(b.level, 4)]}{{{escape_text(b.text)}}}")
+        elif isinstance(b, Prose):
+            body.append(prose(b.markdown))
+        elif isinstance(b, Para):
+            body.append(escape_text(b.text) + (f"\\texttt{{{escape_text(b.code)}}}" if b.code else ""))
+        elif isinstance(b, Math):
+            body.append("\n\n".join(f"${to_latex(line)}$" for line in b.lines))
+        elif isinstance(b, Matrix):
+            body.append(f"\\[ {matrix_latex(b)} \\]")
+        elif isinstance(b, Table):
+            body.append(_table(b))
+        elif isinstance(b, Pre):
+            body.append("\\begin{verbatim}\n" + b.text + "\n\\end{verbatim}")
+    text = "\n\n".join(body)
+    head = PREAMBLE + _declarations(text + doc.title)
+    return (f"{head}\\title{{{escape_text(doc.title)}}}\n\\date{{}}\n\\begin{{document}}\n\\maketitle\n\n"
+            f"{text}\n\n\\end{{document}}\n")
+
+
+def _declarations(text: str) -> str:
+    """``\\DeclareUnicodeCharacter`` for every character beyond Latin-1 the document uses."""
+    lines = []
+    latin_a = range(0x100, 0x180)  # inputenc composes these from accents itself
+    for c in sorted({c for c in text if (ord(c) > 0xFF and ord(c) not in latin_a) or c in TEXT_CHARS}):
+        lines.append(f"\\DeclareUnicodeCharacter{{{ord(c):04X}}}{{{_text_char(c)}}}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _text_char(c: str) -> str:
+    if c in TEXT_CHARS:
+        return TEXT_CHARS[c]
+    if c in GREEK:
+        return f"\\ensuremath{{{GREEK[c]}}}"
+    if c in SUB:
+        return f"\\ensuremath{{_{{{to_latex(SUB[c])}}}}}"
+    if c in SUP:
+        return f"\\ensuremath{{^{{{to_latex(SUP[c]) if SUP[c] != '⊤' else chr(92) + 'top'}}}}}"
+    if c in SYMBOLS:
+        return f"\\ensuremath{{{SYMBOLS[c]}}}" if SYMBOLS[c].startswith("\\") else SYMBOLS[c]
+    return _drawing_char(c)
+
+
+def _drawing_char(c: str) -> str:
+    """A box-drawing or arrow character of a text drawing as the nearest ASCII (``-``, ``|``, ``+``, ``v``)."""
+    import unicodedata
+
+    name = unicodedata.name(c, "")
+    if name.startswith("BOX DRAWINGS"):
+        across, down = "HORIZONTAL" in name, "VERTICAL" in name
+        return "-" if across and not down else "|" if down and not across else "+"
+    if "TRIANGLE" in name or "ARROW" in name:
+        return {"DOWN": "v", "UP": "\\^{}", "LEFT": "<", "RIGHT": ">"}.get(
+            next((w for w in ("DOWN", "UP", "LEFT", "RIGHT") if w in name), ""), "*")
+    return "?"
+
+
+def prose(markdown: str) -> str:
+    """The author's Markdown notes as LaTeX: paragraphs, lists, emphasis, code."""
+    out: list[str] = []
+    for tok in MarkdownIt("commonmark").parse(markdown):
+        t = tok.type
+        if t == "inline":
+            out.append(_inline(tok.children or []))
+        elif t == "paragraph_close":
+            out.append("\n\n")
+        elif t == "bullet_list_open":
+            out.append("\\begin{itemize}\n")
+        elif t == "bullet_list_close":
+            out.append("\\end{itemize}\n")
+        elif t == "ordered_list_open":
+            out.append("\\begin{enumerate}\n")
+        elif t == "ordered_list_close":
+            out.append("\\end{enumerate}\n")
+        elif t == "list_item_open":
+            out.append("\\item ")
+        elif t == "heading_open":
+            out.append("\\paragraph{")
+        elif t == "heading_close":
+            out.append("}\n")
+        elif t in ("fence", "code_block"):
+            out.append("\\begin{verbatim}\n" + tok.content.rstrip("\n") + "\n\\end{verbatim}\n")
+    return "".join(out).strip()
+
+
+def _inline(children: list) -> str:
+    out = []
+    for tok in children:
+        t = tok.type
+        if t == "text":
+            out.append(escape_text(tok.content))
+        elif t == "code_inline":
+            out.append(f"\\texttt{{{escape_text(tok.content)}}}")
+        elif t in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif t == "strong_open":
+            out.append("\\textbf{")
+        elif t == "em_open":
+            out.append("\\emph{")
+        elif t in ("strong_close", "em_close"):
+            out.append("}")
+    return "".join(out)
+
+
+def _table(t: Table) -> str:
+    cols = "l" * len(t.header)
+    head = " & ".join(f"\\textbf{{{escape_text(h)}}}" for h in t.header)
+    rows = "\n".join(" & ".join(escape_text(c) for c in r) + r" \\" for r in t.rows)
+    return f"\\begin{{longtable}}{{{cols}}}\n{head} \\\\ \\hline\n\\endhead\n{rows}\n\\end{{longtable}}"
+
+
+__all__ = ["prose", "render"]
