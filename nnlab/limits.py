@@ -125,6 +125,21 @@ def charge_node(total: int, elements: int, batched: bool, scenario: Any, loc: An
     return total
 
 
+def scratch_problem(nbytes: int, what: str) -> str | None:
+    """Why an op's temporary working memory cannot be allocated, or None — asked *before*
+    allocating it (convolution's im2col columns), so a too-large request is a located
+    error naming the op instead of an out-of-memory failure halfway through.
+
+    Args:
+        nbytes: The bytes the op would allocate beyond its inputs and output.
+        what: What needs them, for the message (``"the scratch space (im2col) of 'conv2d'"``).
+    """
+    budget = memory_budget()
+    if nbytes <= budget:
+        return None
+    return f"{what} needs about {fmt_bytes(nbytes)}, more than the memory budget of {fmt_bytes(budget)}"
+
+
 _NUMBER = re.compile(r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$").match
 
 

@@ -1,33 +1,49 @@
-"""2-D convolution (cross-correlation), computed as im2col + one matrix product.
+"""1-D and 2-D convolution (cross-correlation), computed as im2col + one matrix product per image.
 
 Why this shape of code: students step through ``Y[i,j]`` one element at a time, but a
-run over a data set must still be fast. So the forward pass gathers every kh×kw
-window into the columns of one matrix (a strided view plus one contiguous copy) and
-does a single BLAS product; backward is two more products and a scatter of the
-column gradient back onto the image (a loop over the kh·kw kernel *offsets*, never
-over output elements). The per-element story lives in :meth:`Conv2d.explain`.
+run over a data set must still be fast. So the forward pass lays each padded image out
+flat (split into its stride phases), gathers every kernel offset as one *contiguous*
+slice of that flat image into the rows of one matrix, and does one BLAS product per
+image; backward is two more products and the adjoint scatter (a loop over the kh·kw
+kernel *offsets*, never over output elements). The per-element story lives in
+:meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
+against the run's memory budget (:func:`nnlab.limits.scratch_problem`).
 
 Conventions (named, because references differ):
 
 * **No kernel flip.** Like PyTorch and the lecture, "convolution" is
   cross-correlation: ``Y[i,j] = Σₐ,ᵦ X[i·s+a−p, j·s+b−p]·K[a,b] + b``.
-* **Layouts, per example.** X is ``(H, W)`` or ``(C, H, W)``. K is ``(kh, kw)`` (one
-  channel, one filter), ``(C, kh, kw)`` (one filter over all channels → Y is
-  ``(OH, OW)``) or ``(F, C, kh, kw)`` (F filters → Y is ``(F, OH, OW)``). The bias
-  is one number per filter: shape ``()`` or ``(1,)`` for one filter, ``(F,)`` for F.
-* **Padding.** ``padding=p`` adds p zeros on *each* side (PyTorch), so
-  ``OH = ⌊(H + 2p − kh)/s⌋ + 1``. ``padding_total=p_h`` is the lecture's (d2l's)
-  total over both sides, ``OH = ⌊(H − kh + p_h + s)/s⌋``; an odd total puts the
-  extra row (column) on top (left). Both take an int or ``[rows, cols]``.
+* **Layouts, per example.** X is ``(H, W)``, ``(C, H, W)`` or a batch of images
+  ``(N, C, H, W)`` (PyTorch, CS231n). K is ``(kh, kw)`` (one channel, one filter),
+  ``(C, kh, kw)`` (one filter over all channels → Y is ``(OH, OW)``) or
+  ``(F, C, kh, kw)`` (F filters → Y is ``(F, OH, OW)``; ``(N, F, OH, OW)`` for a
+  batch). ``layout='hwc'`` reads X channels-last, ``(H, W, C)`` or ``(N, H, W, C)``
+  (Keras/TF, quiz answers written H×W×C) and writes Y the same way, ``(OH, OW, F)``;
+  the kernel keeps the ``(F, C, kh, kw)`` layout. The bias is one number per filter:
+  shape ``()`` or ``(1,)`` for one filter, ``(F,)`` for F. ``conv1d`` is the same op
+  on one spatial axis: X ``(L)``, ``(C, L)`` or ``(N, C, L)``; K ``(k)``, ``(C, k)``
+  or ``(F, C, k)``.
+* **The batch N and the example axis are different things.** N is a batch written
+  inside one example's tensor; a ``data`` set adds the engine's example axis in front
+  of it. Both may be present: every (example, image) pair is one image.
+* **Padding** (:func:`resolve_pads`). ``padding=p`` adds p zeros on *each* side
+  (PyTorch), so ``OH = ⌊(H + 2p − kh)/s⌋ + 1``; ``[rows, cols]`` per axis;
+  ``[[top, bottom], [left, right]]`` per side; ``'valid'`` is 0; ``'same'`` pads so
+  that ``OH = ⌈H/s⌉``, total ``max((OH − 1)·s + kh − H, 0)``, an odd extra zero at the
+  bottom (right), as TensorFlow/Keras. ``padding_total=p_h`` is the lecture's (d2l's)
+  total over both sides, ``OH = ⌊(H − kh + p_h + s)/s⌋``; an odd total puts the extra
+  row (column) on top (left). Any non-negative amount is allowed (PyTorch accepts a
+  1×1 kernel with padding 2: the outer outputs are the bias alone).
 * **Padded coordinates.** Explanations index X in the *padded* frame and say how
-  much padding there is (:attr:`Explanation.pads`, pairs for the last two axes);
+  much padding there is (:attr:`Explanation.pads`, pairs for the last two axes) —
+  except for channels-last X and 1-D X of shape ``(L)``, whose padding cannot be drawn
+  around the last two axes: there the explanation lists only the real cells, in
+  ordinary coordinates, and counts the padding in its note.
   :meth:`Conv2d.dependents` and :meth:`Conv2d.local` take ordinary (unpadded)
   input indices.
 * **Parameters do not depend on the example.** K and b must have batch size 1
   (the engine's parameter layout); a per-example kernel is a ``ShapeError`` raised
   by ``forward`` (``infer`` cannot see the batch), which the engine reports cleanly.
-* **Padding is at most k − 1 per side**: more would add windows holding nothing
-  but padding (and, with a large stride, allocate a huge padded input for nothing).
 * **Channels in index order.** A multi-channel explanation groups the products per
   channel, channel 0 first: ``(0×0 + 1×1 + 3×2 + 4×3) + (1×1 + 2×2 + 4×3 + 5×4)``
   (the lecture's slide happens to list channel 1 first; the sum is the same 56).
@@ -36,7 +52,8 @@ Conventions (named, because references differ):
   padding). A listed output can still have a zero local derivative when the
   matching weight or input value happens to be 0.
 
-The window bookkeeping (:class:`Window`) is shared with :mod:`nnlab.engine.ops.pool`.
+The window bookkeeping (:class:`Window`) is shared with :mod:`nnlab.engine.ops.pool`
+and :mod:`nnlab.engine.ops.pad`.
 """
 
 from __future__ import annotations
@@ -48,7 +65,13 @@ import numpy as np
 
 from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, register
 from nnlab.engine.trace import Explanation, Use
+from nnlab.limits import scratch_problem
 from nnlab.numfmt import fmt_index
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+PADDING_FORMS = ("give padding as a whole number (each side), [rows, cols], [[top, bottom], [left, right]],"
+                 " 'same' or 'valid'")
 
 # ------------------------------------------------------------------ window geometry
 
@@ -73,21 +96,59 @@ def pair(value, what: str, op: str, low: int) -> tuple[int, int]:
     return rows, cols
 
 
-def per_side(padding, padding_total, op: str) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((top, bottom), (left, right))`` from per-side or total padding.
+def side_pairs(value, op: str, what: str = "padding") -> Pads:
+    """``((top, bottom), (left, right))`` from ``p``, ``[rows, cols]`` or ``[[top, bottom], [left, right]]``."""
+    try:
+        if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple)) for v in value):
+            if len(value) != 2:
+                raise ShapeError(f"{what}={value!r} is not usable in '{op}'")
+            return pair(value[0], what, op, 0), pair(value[1], what, op, 0)
+        rows, cols = pair(value, what, op, 0)
+    except ShapeError as exc:
+        raise ShapeError(exc.message, PADDING_FORMS if what == "padding" else exc.hint) from None
+    return (rows, rows), (cols, cols)
 
-    An odd ``padding_total`` puts the extra row (column) on top (left).
+
+def same_pads(in_hw, k_hw, stride) -> Pads:
+    """TensorFlow's ``'same'``: ``OH = ⌈H/s⌉``, the odd extra zero at the bottom (right)."""
+    pads = []
+    for n, k, s in zip(in_hw, k_hw, stride):
+        total = max((-(-n // s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+def resolve_pads(op: str, padding, padding_total=None, in_hw=None, k_hw=None, stride=None) -> Pads:
+    """The padding of one call, per side: ``((top, bottom), (left, right))``.
+
+    Args:
+        op: The op's name, for messages.
+        padding: Zeros on each side (``p``, ``[rows, cols]``, ``[[top, bottom], [left, right]]``),
+            ``'valid'`` (none) or ``'same'`` (needs ``in_hw``, ``k_hw`` and ``stride``).
+        padding_total: The lecture's total over both sides (``p`` or ``[rows, cols]``);
+            an odd total puts the extra row (column) on top (left).
     """
     if padding_total is not None:
-        if pair(padding, "padding", op, 0) != (0, 0):
+        if isinstance(padding, str) and padding != "valid" or \
+                padding not in (0, None, "valid") and side_pairs(padding, op) != ((0, 0), (0, 0)):
             raise ShapeError(f"'{op}' got both padding={padding!r}"
                              f" and padding_total={padding_total!r}",
                              "padding is zeros on each side (PyTorch), padding_total the sum over"
                              " both sides (the lecture's p_h); give one of them")
         th, tw = pair(padding_total, "padding_total", op, 0)
         return ((th + 1) // 2, th // 2), ((tw + 1) // 2, tw // 2)
-    ph, pw = pair(padding, "padding", op, 0)
-    return (ph, ph), (pw, pw)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same" and in_hw is not None:
+            return same_pads(in_hw, k_hw, stride)
+        raise ShapeError(f"padding={padding!r} is not usable in '{op}'", PADDING_FORMS)
+    return side_pairs(padding, op)
+
+
+def per_side(padding, padding_total, op: str) -> Pads:
+    """``((top, bottom), (left, right))`` from per-side or total padding (not ``'same'``)."""
+    return resolve_pads(op, padding, padding_total)
 
 
 @dataclass(frozen=True)
@@ -104,7 +165,7 @@ class Window:
     in_hw: tuple[int, int]
     size: tuple[int, int]
     stride: tuple[int, int]
-    pads: tuple[tuple[int, int], tuple[int, int]]
+    pads: Pads
 
     @property
     def padded_hw(self) -> tuple[int, int]:
@@ -140,61 +201,94 @@ class Window:
         (oh, ow), (sh, sw) = self.out_hw, self.stride
         return xp[..., a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw]
 
-    def windows(self, xp: np.ndarray) -> np.ndarray:
-        """Strided view of all windows: ``(…, OH, OW, kh, kw)`` (no copy)."""
-        (oh, ow), (sh, sw) = self.out_hw, self.stride
-        *lead, rs, cs = xp.strides
-        return np.lib.stride_tricks.as_strided(
-            xp, xp.shape[:-2] + (oh, ow) + self.size, (*lead, rs * sh, cs * sw, rs, cs),
-            writeable=False)
-
+    # -- the flat phase layout of im2col ------------------------------------------
     @property
     def phase_hw(self) -> tuple[int, int]:
         """``(hq, wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉)``: the padded grid split by the stride.
 
         Padded row ``r`` is row ``q = r // sh`` of phase ``ρ = r % sh``; kernel offset
         ``a = sh·qa + ρ`` meets, for output row ``i``, row ``i + qa`` of phase ``ρ``.
+        Laid out flat (row after row of ``wq``), offset ``(a, b)`` is the contiguous
+        slice starting at ``qa·wq + qb`` for every output at once; outputs past OH×OW
+        (and the wrap-around at row ends) are computed and thrown away.
         """
         return tuple(-(-n // s) for n, s in zip(self.padded_hw, self.stride))
 
+    @property
+    def phase_rows(self) -> int:
+        """Rows of each phase buffer: ``hq`` plus room for the last offsets' slices."""
+        return self.phase_hw[0] + (self.size[0] - 1) // self.stride[0] + 1
+
+    def phase_bytes(self, images: int, channels: int) -> int:
+        """Bytes of :meth:`phases` for ``images`` images of ``channels`` channels."""
+        (sh, sw), wq = self.stride, self.phase_hw[1]
+        return 8 * images * channels * sh * sw * self.phase_rows * wq
+
+    def _phase_parts(self):
+        """``(ρ, σ, input rows, input cols, phase rows, phase cols)`` slices: which input
+        cells land, unpadded, on which cells of phase ``(ρ, σ)``."""
+        (sh, sw), pads = self.stride, self.pads
+        for ra in range(sh):
+            for rb in range(sw):
+                found = []
+                for rho, s, (lo, _), n in ((ra, sh, pads[0], self.in_hw[0]), (rb, sw, pads[1], self.in_hw[1])):
+                    first = (rho - lo) % s                    # the first input index in this phase
+                    count = len(range(first, n, s))
+                    q0 = (first + lo) // s
+                    found.append((slice(first, n, s), slice(q0, q0 + count)))
+                (xr, qr), (xc, qc) = found
+                yield ra, rb, xr, xc, qr, qc
+
+    def phases(self, x: np.ndarray) -> np.ndarray:
+        """``(M, C, H, W)`` → the padded images split into stride phases, zeros around:
+        ``(M, C, sh, sw, phase_rows, wq)``."""
+        (sh, sw), wq = self.stride, self.phase_hw[1]
+        buf = np.zeros(x.shape[:2] + (sh, sw, self.phase_rows, wq))
+        for ra, rb, xr, xc, qr, qc in self._phase_parts():
+            buf[:, :, ra, rb, qr, qc] = x[:, :, xr, xc]
+        return buf
+
+    def unphase(self, buf: np.ndarray) -> np.ndarray:
+        """The adjoint of :meth:`phases`: ``(M, C, sh, sw, rows, wq)`` → ``(M, C, H, W)``."""
+        out = np.empty(buf.shape[:2] + self.in_hw)
+        for ra, rb, xr, xc, qr, qc in self._phase_parts():
+            out[:, :, xr, xc] = buf[:, :, ra, rb, qr, qc]
+        return out
+
+    def _starts(self):
+        """``(k, ρ, σ, start)`` per kernel offset: its phase and where its slice starts."""
+        (sh, sw), wq = self.stride, self.phase_hw[1]
+        for k, (a, b) in enumerate(self.offsets):
+            yield k, a % sh, b % sw, (a // sh) * wq + b // sw
+
+    def im2col(self, buf: np.ndarray) -> np.ndarray:
+        """Phases ``(M, C, sh, sw, rows, wq)`` → columns ``(M, C·kh·kw, hq·wq)``, rows (c, a, b)."""
+        m, c = buf.shape[:2]
+        size = self.phase_hw[0] * self.phase_hw[1]
+        flat = buf.reshape(m, c, *self.stride, -1)
+        cols = np.empty((m, c, len(self.offsets), size))
+        for k, ra, rb, start in self._starts():
+            cols[:, :, k] = flat[:, :, ra, rb, start:start + size]
+        return cols.reshape(m, -1, size)
+
+    def col2im(self, dcols: np.ndarray, channels: int) -> np.ndarray:
+        """The adjoint of :meth:`im2col` then :meth:`phases`: ``(M, C·kh·kw, hq·wq)`` →
+        ``(M, C, H, W)``; overlapping windows add up, padding is dropped."""
+        m, size = dcols.shape[0], dcols.shape[-1]
+        d = dcols.reshape(m, channels, len(self.offsets), size)
+        buf = np.zeros((m, channels, *self.stride, self.phase_rows, self.phase_hw[1]))
+        flat = buf.reshape(m, channels, *self.stride, -1)
+        for k, ra, rb, start in self._starts():
+            flat[:, :, ra, rb, start:start + size] += d[:, :, k]
+        return self.unphase(buf)
+
     def on_phase_grid(self, g: np.ndarray) -> np.ndarray:
-        """``(…, OH, OW)`` → ``(…, hq, wq)``, zeros below and right (see :meth:`col2im`)."""
+        """``(…, OH, OW)`` → ``(…, hq, wq)``, zeros below and right (the outputs thrown away)."""
         out = np.zeros(g.shape[:-2] + self.phase_hw)
         out[..., :g.shape[-2], :g.shape[-1]] = g
         return out
 
-    def col2im(self, d: np.ndarray, n: int) -> np.ndarray:
-        """Add window gradients back onto the input: the adjoint of the im2col gather.
-
-        Args:
-            d: ``(M, kh, kw, n·hq·wq)``: for each channel and kernel offset, the
-                gradient of every window, laid out on the ``hq×wq`` grid of
-                :meth:`on_phase_grid` (zeros outside the first OH×OW).
-            n: Number of examples in the last axis of ``d``.
-
-        Returns:
-            ``(n, M, H, W)``, padding cropped.
-
-        Each offset is one contiguous 1-D add: on the phase grid, offset ``(a, b)``
-        is a shift by ``qa·wq + qb`` of the flat array, and the zero rows and columns
-        of ``d`` make the wrap-around at row ends add nothing. (A strided add per
-        offset does the same but spends its time in NumPy's inner-loop setup.)
-        """
-        (sh, sw), (kh, kw), (hq, wq) = self.stride, self.size, self.phase_hw
-        m, size = d.shape[0], n * hq * wq
-        spill = (kh - 1) // sh * wq + (kw - 1) // sw
-        buf = np.zeros((sh, sw, m, size + spill))
-        for a, b in self.offsets:
-            (qa, ra), (qb, rb) = divmod(a, sh), divmod(b, sw)
-            start = qa * wq + qb
-            buf[ra, rb, :, start:start + size] += d[:, a, b]
-        grid = np.empty((n, m, hq * sh, wq * sw))
-        for ra in range(sh):                            # interleave the phases again
-            for rb in range(sw):
-                part = buf[ra, rb, :, :size].reshape(m, n, hq, wq)
-                grid[:, :, ra::sh, rb::sw] = part.transpose(1, 0, 2, 3)
-        return np.ascontiguousarray(self.crop(grid))
-
+    # -- cells and text ----------------------------------------------------------------
     def is_pad(self, r: int, s: int) -> bool:
         """Is padded-frame cell ``(r, s)`` padding?"""
         (t, _), (l, _) = self.pads
@@ -213,7 +307,7 @@ class Window:
         counts = []
         for n, k, st, (lo, _), m in zip(self.in_hw, self.size, self.stride, self.pads, self.out_hw):
             start = np.arange(m) * st - lo
-            counts.append(np.minimum(start + k, n) - np.maximum(start, 0))
+            counts.append(np.clip(np.minimum(start + k, n) - np.maximum(start, 0), 0, None))
         return np.outer(counts[0], counts[1]).astype(float)
 
     def index_text(self, axis: int, var: str, off: str) -> str:
@@ -221,23 +315,37 @@ class Window:
         s, p = self.stride[axis], self.pads[axis][0]
         return f"{var if s == 1 else f'{s}{var}'}+{off}" + (f"−{p}" if p else "")
 
-    def rule(self, total: bool) -> str:
-        """The output-size formula for both axes with numbers substituted.
+    def rule(self, mode: str | bool, axes: tuple[int, ...] = (0, 1)) -> str:
+        """The output-size formula for the given axes with numbers substituted.
 
         Args:
-            total: Write it the lecture's way, with the total padding ``p_h``.
+            mode: ``"total"`` (or True) the lecture's total padding ``p_h``; ``"same"``
+                TensorFlow's ``⌈H/s⌉``; else zeros per side (``2p`` when both sides
+                are equal, ``p_top + p_bottom`` when not).
+            axes: ``(0, 1)`` for a 2-D window; ``(1,)`` for a 1-D one (named L, k).
         """
+        mode = "total" if mode is True else mode or "side"
         lines = []
-        for ax, (o, n, k, s, (lo, hi)) in enumerate(
-                zip(self.out_hw, self.in_hw, self.size, self.stride, self.pads)):
-            big, h = ("OH", "H") if ax == 0 else ("OW", "W")
-            kh, ph = f"k{h.lower()}", f"p_{h.lower()}"
-            if total:
+        for ax in axes:
+            o, n, k, s, (lo, hi) = (self.out_hw[ax], self.in_hw[ax], self.size[ax],
+                                    self.stride[ax], self.pads[ax])
+            if len(axes) == 1:
+                big, h, kh, ph, sides = "OL", "L", "k", "p", ("p_left", "p_right")
+            elif ax == 0:
+                big, h, kh, ph, sides = "OH", "H", "kh", "p_h", ("p_top", "p_bottom")
+            else:
+                big, h, kh, ph, sides = "OW", "W", "kw", "p_w", ("p_left", "p_right")
+            if mode == "total":
                 lines.append(f"{big} = ⌊({h} − {kh} + {ph} + s)/s⌋"
                              f" = ⌊({n} − {k} + {lo + hi} + {s})/{s}⌋ = {o}")
-            else:  # per-side padding is symmetric: lo == hi
+            elif mode == "same":
+                lines.append(f"{big} = ⌈{h}/s⌉ = ⌈{n}/{s}⌉ = {o} (padding {lo} + {hi})")
+            elif lo == hi:
                 lines.append(f"{big} = ⌊({h} + 2p − {kh})/s⌋ + 1"
                              f" = ⌊({n} + 2·{lo} − {k})/{s}⌋ + 1 = {o}")
+            else:
+                lines.append(f"{big} = ⌊({h} + {sides[0]} + {sides[1]} − {kh})/s⌋ + 1"
+                             f" = ⌊({n} + {lo} + {hi} − {k})/{s}⌋ + 1 = {o}")
         return "; ".join(lines)
 
 
@@ -255,11 +363,25 @@ def make_window(op: str, what: str, x_shape, k_hw, stride, pads) -> Window:
     win = Window(tuple(x_shape[-2:]), tuple(k_hw), stride, pads)
     ph, pw = win.padded_hw
     if k_hw[0] > ph or k_hw[1] > pw:
+        size = f"{k_hw[1]}-wide" if ph == k_hw[0] == 1 else f"{k_hw[0]}×{k_hw[1]}"
+        padded = f"{pw} wide" if ph == k_hw[0] == 1 else f"{ph}×{pw}"
         raise ShapeError(
-            f"the {k_hw[0]}×{k_hw[1]} window is larger than the input in '{op}': {what}"
-            f" (the input is {ph}×{pw} after padding)",
+            f"the {size} window is larger than the input in '{op}': {what}"
+            f" (the input is {padded} after padding)",
             "use a smaller window or add padding")
     return win
+
+
+def layout_of(op: Op) -> bool:
+    """True for channels-last (``layout='hwc'``); ``None``/``'chw'`` is channels-first."""
+    layout = op.params.get("layout")
+    if layout in (None, "chw"):
+        return False
+    if layout == "hwc":
+        return True
+    raise ShapeError(f"layout={layout!r} is not usable in '{op.name}'",
+                     "layout='chw' (channels first, the default: (C, H, W), (N, C, H, W)) or"
+                     " layout='hwc' (channels last: (H, W, C), (N, H, W, C))")
 
 
 # ------------------------------------------------------------------------ the op
@@ -267,19 +389,136 @@ def make_window(op: str, what: str, x_shape, k_hw, stride, pads) -> Window:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Shapes of one conv2d call, per example, in the canonical (F, C, kh, kw) form."""
+    """One conv call's per-example shapes, and how they map onto the canonical
+    ``(M, C, H, W)`` images and ``(F, C, kh, kw)`` kernel (1-D: H = kh = 1).
 
+    Attributes:
+        x_shape, k_shape, b_shape: Per-example shapes as written.
+        dims: Spatial axes: 2 (conv2d) or 1 (conv1d).
+        hwc: Channels-last X and Y.
+        batch: N, the images inside one example (None: a single image).
+        has_c: X has a channel axis.
+        k_has_c: K has a channel axis.
+        has_f: K (and so Y) has a filter axis.
+        channels, filters: C and F.
+        win: The window geometry on ``(H, W)``.
+    """
+
+    x_shape: tuple[int, ...]
+    k_shape: tuple[int, ...]
+    b_shape: tuple[int, ...] | None
+    dims: int
+    hwc: bool
+    batch: int | None
+    has_c: bool
+    k_has_c: bool
+    has_f: bool
     channels: int
     filters: int
-    x_ndim: int
-    k_ndim: int
-    b_shape: tuple[int, ...] | None
     win: Window
 
     @property
+    def images(self) -> int:
+        return self.batch or 1
+
+    def _sp(self, pair_: tuple) -> tuple:
+        """A ``(row, col)`` pair as this layout writes it (1-D: only the column)."""
+        return tuple(pair_) if self.dims == 2 else (pair_[1],)
+
+    @property
     def out_shape(self) -> tuple[int, ...]:
-        hw = self.win.out_hw
-        return (self.filters, *hw) if self.k_ndim == 4 else hw
+        return self.y_index(self.batch, self.filters, self.win.out_hw)
+
+    # -- per-example indices (or sizes) as written <-> canonical ------------------------
+    def x_index(self, n, c, rq) -> tuple:
+        """X's index (or shape) from image n, channel c and spatial ``(r, q)``."""
+        head = (n,) if self.batch is not None else ()
+        sp = self._sp(rq)
+        if not self.has_c:
+            return head + sp
+        return head + (sp + (c,) if self.hwc else (c,) + sp)
+
+    def y_index(self, n, f, ij) -> tuple:
+        """Y's index (or shape) from image n, filter f and output ``(i, j)``."""
+        head = (n,) if self.batch is not None else ()
+        sp = self._sp(ij)
+        if not self.has_f:
+            return head + sp
+        return head + (sp + (f,) if self.hwc else (f,) + sp)
+
+    def k_index(self, f, c, ab) -> tuple:
+        """K's index from filter f, channel c and kernel offset ``(a, b)``."""
+        return (f,) * self.has_f + (c,) * self.k_has_c + self._sp(ab)
+
+    def _split(self, index, has_extra: bool) -> tuple[int, int, int, int]:
+        index = tuple(index)
+        n = index[0] if self.batch is not None else 0
+        rest = index[1:] if self.batch is not None else index
+        if has_extra:
+            extra, sp = (rest[-1], rest[:-1]) if self.hwc else (rest[0], rest[1:])
+        else:
+            extra, sp = 0, rest
+        i, j = (0, sp[0]) if self.dims == 1 else sp
+        return n, extra, i, j
+
+    def x_canon(self, index) -> tuple[int, int, int, int]:
+        """``(n, c, h, w)`` from a per-example X index."""
+        return self._split(index, self.has_c)
+
+    def y_canon(self, index) -> tuple[int, int, int, int]:
+        """``(n, f, i, j)`` from a per-example Y index."""
+        return self._split(index, self.has_f)
+
+    def k_canon(self, index) -> tuple[int, int, int, int]:
+        """``(f, c, a, b)`` from a K index."""
+        index = tuple(index)
+        f = index[0] if self.has_f else 0
+        c = index[int(self.has_f)] if self.k_has_c else 0
+        sp = index[int(self.has_f) + int(self.k_has_c):]
+        a, b = (0, sp[0]) if self.dims == 1 else sp
+        return f, c, a, b
+
+    # -- batch-first arrays as written <-> canonical ------------------------------------
+    def canon_x(self, X: np.ndarray) -> np.ndarray:
+        """Batch-first X → ``(M, C, H, W)``, M = examples × images."""
+        if self.hwc and self.has_c:
+            X = np.moveaxis(X, -1, -3)
+        return X.reshape(-1, self.channels, *self.win.in_hw)
+
+    def _written(self, a: np.ndarray, lead: int, extra: bool, hw) -> np.ndarray:
+        """Canonical ``(M, E, H, W)`` → batch-first as written (E a channel or filter axis)."""
+        shape = (lead,) + ((self.batch,) if self.batch is not None else ()) \
+            + ((a.shape[1],) if extra else ()) + self._sp(hw)
+        a = a.reshape(shape)
+        if self.hwc and extra:
+            a = np.moveaxis(a, -3, -1)
+        return np.ascontiguousarray(a)
+
+    def x_written(self, gx: np.ndarray, lead: int) -> np.ndarray:
+        return self._written(gx, lead, self.has_c, self.win.in_hw)
+
+    def y_written(self, y: np.ndarray, lead: int) -> np.ndarray:
+        return self._written(y, lead, self.has_f, self.win.out_hw)
+
+    def canon_y(self, g: np.ndarray) -> np.ndarray:
+        """Batch-first Y (or its gradient) → ``(M, F, OH, OW)``."""
+        if self.hwc and self.has_f:
+            g = np.moveaxis(g, -1, -3)
+        return g.reshape(-1, self.filters, *self.win.out_hw)
+
+    @property
+    def drawn_padded(self) -> bool:
+        """Can the lab draw X padded (the padding around its last two axes)?"""
+        return not self.hwc and len(self.x_shape) >= 2
+
+    def scratch_bytes(self, images: int) -> int:
+        """Peak working memory of forward + backward for ``images`` images, beyond the
+        inputs and outputs: the phase buffer, the columns and their gradient, the
+        product on the phase grid and its gradient."""
+        win, m = self.win, images
+        size = win.phase_hw[0] * win.phase_hw[1]
+        kk = self.channels * win.size[0] * win.size[1]
+        return win.phase_bytes(m, self.channels) + 8 * m * size * (2 * kk + 2 * self.filters)
 
 
 @register
@@ -287,161 +526,186 @@ class Conv2d(Op):
     """2-D cross-correlation of X with kernel K, plus an optional bias per filter.
 
     Static params: ``stride`` (int or [rows, cols], default 1), ``padding`` (zeros on
-    each side, default 0) or ``padding_total`` (the lecture's total over both sides).
+    each side as p, [rows, cols] or [[top, bottom], [left, right]]; 'same'; 'valid';
+    default 0) or ``padding_total`` (the lecture's total over both sides), ``layout``
+    ('chw', the default, or 'hwc' for channels-last X and Y).
     """
 
     name = "conv2d"
+    dims = 2
     example = Example("y = conv2d(X, K, b, padding=1)",
                       {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.0, -1.5]],
                        "K": [[0.5, -1.0], [0.25, 2.0]], "b": 0.1})
     signature = (Param("X"), Param("K"), Param("b", default=None),
                  Param("stride", tensor=False, default=1),
                  Param("padding", tensor=False, default=0),
-                 Param("padding_total", tensor=False, default=None))
+                 Param("padding_total", tensor=False, default=None),
+                 Param("layout", tensor=False, default=None))
     formula = "Y[i,j] = Σₐ,ᵦ X[i·s+a−p, j·s+b−p]·K[a,b] + b"
+    x_forms = "(H, W), (C, H, W) or (N, C, H, W)"
+    hwc_forms = "(H, W), (H, W, C) or (N, H, W, C)"
+    k_forms = "(kh, kw), (C, kh, kw) or (F, C, kh, kw)"
 
     # -- shapes ------------------------------------------------------------------
+    def _stride(self) -> tuple[int, int]:
+        return pair(self.params.get("stride", 1), "stride", self.name, 1)
+
+    def _pads(self, in_hw, k_hw, stride) -> Pads:
+        p = self.params
+        return resolve_pads(self.name, p.get("padding", 0), p.get("padding_total"), in_hw, k_hw, stride)
+
+    def _spatial(self, shape: tuple[int, ...], hwc: bool, has_c: bool) -> tuple[int, int]:
+        return tuple(shape[-3:-1] if hwc and has_c else shape[-2:])
+
     def _layout(self, xs, ks, bs) -> _Layout:
         xs, ks = tuple(xs), tuple(ks)
+        d = self.dims
         both = f"X {xs} and K {ks}"
-        if len(xs) not in (2, 3):
-            raise ShapeError(f"'conv2d' needs X of shape (H, W) or (C, H, W), got {both}",
-                             "a batch of images is given as a data set, one image per example")
-        if len(ks) not in (2, 3, 4):
-            raise ShapeError(f"'conv2d' needs K of shape (kh, kw), (C, kh, kw) or (F, C, kh, kw),"
+        hwc = layout_of(self)
+        x_extra, k_extra = len(xs) - d, len(ks) - d
+        if x_extra not in (0, 1, 2):
+            raise ShapeError(f"'{self.name}' needs X of shape {self.hwc_forms if hwc else self.x_forms},"
                              f" got {both}",
-                             "(C, kh, kw) is one filter over all channels;"
-                             " (F, C, kh, kw) is F filters")
-        c = xs[0] if len(xs) == 3 else 1
-        kc = ks[-3] if len(ks) >= 3 else 1
+                             "N is a batch of images inside one example; a data set adds the examples")
+        if k_extra not in (0, 1, 2):
+            raise ShapeError(f"'{self.name}' needs K of shape {self.k_forms}, got {both}",
+                             f"{self.k_forms.split(', ')[1]} is one filter over all channels;"
+                             f" {self.k_forms.split(' or ')[-1]} is F filters")
+        has_c = x_extra >= 1
+        c = (xs[-1] if hwc else xs[-d - 1]) if has_c else 1
+        kc = ks[-d - 1] if k_extra >= 1 else 1
         if c != kc:
-            raise ShapeError(f"channel mismatch in 'conv2d': {both} — X has {c} channel(s),"
+            raise ShapeError(f"channel mismatch in '{self.name}': {both} — X has {c} channel(s),"
                              f" K expects {kc}",
-                             "K is (C, kh, kw) or (F, C, kh, kw) with C = the channels of X")
-        f = ks[0] if len(ks) == 4 else 1
+                             f"K is {self.k_forms.split(', ')[1]} or {self.k_forms.split(' or ')[-1]}"
+                             " with C = the channels of X")
+        f = ks[0] if k_extra == 2 else 1
         if bs is not None:
             bs = tuple(bs)
-            ok = bs == (f,) if len(ks) == 4 else bs in ((), (1,))
+            ok = bs == (f,) if k_extra == 2 else bs in ((), (1,))
             if not ok:
-                want = f"({f},)" if len(ks) == 4 else "() or (1,)"
-                raise ShapeError(f"bias b {bs} does not fit 'conv2d' with {both}",
+                want = f"({f},)" if k_extra == 2 else "() or (1,)"
+                raise ShapeError(f"bias b {bs} does not fit '{self.name}' with {both}",
                                  f"one bias per filter: b must have shape {want}")
-        p = self.params
-        stride = pair(p.get("stride", 1), "stride", self.name, 1)
-        pads = per_side(p.get("padding", 0), p.get("padding_total"), self.name)
-        kh, kw = ks[-2:]
-        if max(pads[0]) >= kh or max(pads[1]) >= kw:
-            raise ShapeError(f"the padding {pads[0]} rows, {pads[1]} columns (top/bottom,"
-                             f" left/right) of 'conv2d' with {both} leaves windows that hold"
-                             " only padding",
-                             f"pad at most k − 1 per side: {kh - 1} rows and {kw - 1} columns")
-        win = make_window(self.name, both, xs, (kh, kw), stride, pads)
-        return _Layout(c, f, len(xs), len(ks), bs, win)
+        if d == 2:
+            in_hw, k_hw = self._spatial(xs, hwc, has_c), ks[-2:]
+        else:
+            in_hw, k_hw = (1, xs[-1]), (1, ks[-1])
+        stride = self._stride()
+        pads = self._pads(in_hw, k_hw, stride)
+        win = make_window(self.name, both, in_hw, k_hw, stride, pads)
+        return _Layout(xs, ks, bs, d, hwc, xs[0] if x_extra == 2 else None, has_c, k_extra >= 1,
+                       k_extra == 2, c, f, win)
 
     def infer(self, xs, ks, bs=None):
         return self._layout(xs, ks, bs).out_shape
+
+    def _rule_mode(self) -> str:
+        if self.params.get("padding_total") is not None:
+            return "total"
+        return "same" if self.params.get("padding") == "same" else "side"
 
     def shape_rule(self, xs, ks, bs=None):
         try:
             lay = self._layout(xs, ks, bs)
         except ShapeError:
             return ""
-        return lay.win.rule(self.params.get("padding_total") is not None)
+        return lay.win.rule(self._rule_mode(), (0, 1) if self.dims == 2 else (1,))
 
     # -- forward / backward ------------------------------------------------------
     def forward(self, X, K, b=None):
         lay = self._layout(X.shape[1:], K.shape[1:], None if b is None else b.shape[1:])
         if K.shape[0] != 1 or (b is not None and b.shape[0] != 1):
-            raise ShapeError("the kernel and bias of 'conv2d' must not depend on the data:"
+            raise ShapeError(f"the kernel and bias of '{self.name}' must not depend on the data:"
                              f" got {K.shape[0]} kernels / biases for {X.shape[0]} examples",
                              "K and b are parameters: give them under values:, not per example")
-        win, n = lay.win, X.shape[0]
-        (kh, kw), (oh, ow) = win.size, win.out_hw
-        x4 = np.asarray(X, dtype=float).reshape(n, lay.channels, *win.in_hw)
-        k2 = np.asarray(K, dtype=float).reshape(lay.filters, lay.channels * kh * kw)
-        xp = win.pad(x4)
-        # im2col: rows (c, a, b), columns (example, i, j) — one contiguous copy.
-        cols = win.windows(xp).transpose(1, 4, 5, 0, 2, 3).reshape(k2.shape[1], n * oh * ow)
-        y = k2 @ cols                                   # (F, B·OH·OW): one BLAS call
+        win, lead = lay.win, X.shape[0]
+        m = lead * lay.images
+        problem = scratch_problem(lay.scratch_bytes(m), f"the scratch space (im2col) of '{self.name}'")
+        if problem:
+            raise ShapeError(problem, "use fewer or smaller images, a smaller kernel, a larger stride or less"
+                                      " padding, or raise the budget with --max-memory")
+        x4 = lay.canon_x(np.asarray(X, dtype=float))
+        k2 = np.asarray(K, dtype=float).reshape(lay.filters, -1)
+        cols = win.im2col(win.phases(x4))               # (M, C·kh·kw, hq·wq)
+        y = np.matmul(k2, cols)                         # (M, F, hq·wq): one BLAS call per image
+        (oh, ow), (hq, wq) = win.out_hw, win.phase_hw
+        y = y.reshape(m, lay.filters, hq, wq)[..., :oh, :ow]
         if b is not None:
-            y += np.asarray(b, dtype=float).reshape(lay.filters, 1)
-        self.saved.update(lay=lay, xp=xp, k2=k2, cols=cols, batch=n)
-        y = np.ascontiguousarray(y.reshape(lay.filters, n, oh, ow).transpose(1, 0, 2, 3))
-        return y if lay.k_ndim == 4 else y.reshape(n, oh, ow)
+            y = y + np.asarray(b, dtype=float).reshape(lay.filters, 1, 1)
+        self.saved.update(lay=lay, x4=x4, k2=k2, cols=cols, batch=lead)
+        return lay.y_written(y, lead)
 
     def backward(self, g):
         s = self.saved
-        lay, win, n = s["lay"], s["lay"].win, s["batch"]
-        (kh, kw), (oh, ow) = win.size, win.out_hw
+        lay, win, lead = s["lay"], s["lay"].win, s["batch"]
+        g4 = lay.canon_y(np.asarray(g, dtype=float))                 # (M, F, OH, OW)
+        m, size = g4.shape[0], win.phase_hw[0] * win.phase_hw[1]
         needs = self.needs
-        g2 = np.asarray(g, dtype=float).reshape(n, lay.filters, oh * ow)
-        g2 = g2.transpose(1, 0, 2).reshape(lay.filters, n * oh * ow)
+        gp = None
+        if needs[0] or needs[1]:
+            gp = win.on_phase_grid(g4).reshape(m, lay.filters, size)  # zeros at the thrown-away outputs
         gx = gk = gb = None
         if needs[0]:
-            gp = win.on_phase_grid(g2.reshape(lay.filters, n, oh, ow))
-            dcols = s["k2"].T @ gp.reshape(lay.filters, -1)      # ∂T/∂cols: one BLAS call
-            gx = win.col2im(dcols.reshape(lay.channels, kh, kw, -1), n)
-            gx = gx.reshape((n,) + ((lay.channels,) if lay.x_ndim == 3 else ()) + win.in_hw)
+            dcols = np.matmul(s["k2"].T, gp)                          # ∂T/∂cols: one BLAS call per image
+            gx = lay.x_written(win.col2im(dcols, lay.channels), lead)
         if needs[1]:
-            gk = (g2 @ s["cols"].T).reshape(1, *self._k_pe_shape(lay))
+            gk = np.matmul(gp, s["cols"].transpose(0, 2, 1)).sum(axis=0).reshape(1, *lay.k_shape)
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
-            gb = g2.sum(axis=1).reshape((1, *lay.b_shape))
+            gb = g4.sum(axis=(0, 2, 3)).reshape((1, *lay.b_shape))
         return gx, gk, gb
 
     # -- symbolic ------------------------------------------------------------------
     def symbolic(self, xs, sym, nums=None):
         X, K = xs[0], xs[1]
         b = xs[2] if len(xs) > 2 else None
-        x3 = X if X.ndim == 3 else X[None]
-        k4 = K if K.ndim == 4 else K[None] if K.ndim == 3 else K[None, None]
-        F, C, kh, kw = k4.shape
-        win = self._layout(X.shape, K.shape, None if b is None else b.shape).win
+        lay = self._layout(X.shape, K.shape, None if b is None else b.shape)
+        win = lay.win
+        x4 = lay.canon_x(X[None])
+        k4 = K.reshape(lay.filters, lay.channels, *win.size)
         (oh, ow), (sh, sw), ((t, _), (left, _)) = win.out_hw, win.stride, win.pads
-        H, W = win.in_hw
-        out = np.empty((F, oh, ow), dtype=object)
-        for f in range(F):
-            bias = sym.sp.S.Zero
-            if b is not None:
-                bias = b[()] if b.ndim == 0 else b[f] if K.ndim == 4 else b[0]
-            for i in range(oh):
-                for j in range(ow):
-                    terms = []
-                    for c in range(C):
-                        for a in range(kh):
-                            r = i * sh + a - t
-                            if not 0 <= r < H:
-                                continue
-                            for bb in range(kw):
-                                q = j * sw + bb - left
-                                if 0 <= q < W:
-                                    terms.append(x3[c, r, q] * k4[f, c, a, bb])
-                    out[f, i, j] = sym.sp.Add(*terms) + bias
-        return out if K.ndim == 4 else out[0]
+        (H, W), (kh, kw) = win.in_hw, win.size
+        out = np.empty((x4.shape[0], lay.filters, oh, ow), dtype=object)
+        for n, f, i, j in np.ndindex(*out.shape):
+            bias = sym.sp.S.Zero if b is None else b.reshape(-1)[f if lay.has_f else 0]
+            terms = []
+            for c in range(lay.channels):
+                for a in range(kh):
+                    r = i * sh + a - t
+                    if not 0 <= r < H:
+                        continue
+                    for bb in range(kw):
+                        q = j * sw + bb - left
+                        if 0 <= q < W:
+                            terms.append(x4[n, c, r, q] * k4[f, c, a, bb])
+            out[n, f, i, j] = sym.sp.Add(*terms) + bias
+        return lay.y_written(out, 1)[0]
 
     def rule(self, c, sym):
         has_b = len(c.names) > 2 and c.names[2] is not None
-        win = self._layout(c.shapes[0], c.shapes[1], c.shapes[2] if has_b else None).win
-        X, K, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.names[1]), sym.IndexedBase(c.out)
-        i, j, a, b, ch, f = (sym.idx(n) for n in ("i", "j", "a", "b", "c", "f"))
-        (sh, sw), ((t, _), (lft, _)) = win.stride, win.pads
-        (kh, kw) = win.size
+        lay = self._layout(c.shapes[0], c.shapes[1], c.shapes[2] if has_b else None)
+        win = lay.win
+        X, K, Y = (sym.IndexedBase(v) for v in (c.names[0], c.names[1], c.out))
+        i, j, a, b, ch, f, n = (sym.idx(v) for v in ("i", "j", "a", "b", "c", "f", "n"))
+        if lay.dims == 1:
+            i, a, j, b = 0, 0, i, a                       # one axis: Y[i] = Σₐ X[i·s+a−p]·K[a]
+        (sh, sw), ((t, _), (lft, _)), (kh, kw) = win.stride, win.pads, win.size
         row, col = sh * i + a - t, sw * j + b - lft
-        xs, ks = c.shapes[0], c.shapes[1]
-        multi = len(xs) == 3
-        x_el = X[ch, row, col] if multi else X[row, col]
-        k_el = {2: K[a, b], 3: K[ch, a, b], 4: K[f, ch, a, b]}[len(ks)]
-        y_el = Y[f, i, j] if len(ks) == 4 else Y[i, j]
-        s = sym.Sum(x_el * k_el, (a, 0, kh - 1), (b, 0, kw - 1))
-        if multi:
-            s = sym.Sum(s, (ch, 0, xs[0] - 1))
+        x_el, k_el, y_el = X[lay.x_index(n, ch, (row, col))], K[lay.k_index(f, ch, (a, b))], \
+            Y[lay.y_index(n, f, (i, j))]
+        limits = [(a, 0, kh - 1)] if lay.dims == 2 else []
+        s = sym.Sum(x_el * k_el, *limits, (b, 0, kw - 1))
+        if lay.has_c:
+            s = sym.Sum(s, (ch, 0, lay.channels - 1))
         bias = None
         if has_b:
-            bias = sym.IndexedBase(c.names[2])[f] if len(ks) == 4 else sym.symbol(c.names[2])
+            bias = sym.IndexedBase(c.names[2])[f] if lay.has_f else sym.symbol(c.names[2])
             s = s + bias
         r, q = sym.idx("r"), sym.idx("q")
-        xin = X[ch, r, q] if multi else X[r, q]
-        kin = {2: K[r - sh * i + t, q - sw * j + lft], 3: K[ch, r - sh * i + t, q - sw * j + lft],
-               4: K[f, ch, r - sh * i + t, q - sw * j + lft]}[len(ks)]
+        if lay.dims == 1:
+            r = 0
+        xin = X[lay.x_index(n, ch, (r, q))]
+        kin = K[lay.k_index(f, ch, (r - sh * i + t, q - sw * j + lft))]
         ders = []
         if not c.consts[0]:
             ders.append(sym.deriv(c.names[0], 0, y_el, xin, kin))
@@ -450,16 +714,10 @@ class Conv2d(Op):
         if has_b and not c.consts[2]:
             ders.append(sym.deriv(c.names[2], 2, y_el, bias, 1))
         notes = ["cross-correlation (no kernel flip), like PyTorch and the lecture"]
-        if (t, lft) != (0, 0):
+        if (t, lft) != (0, 0) or win.pads != ((0, 0), (0, 0)):
             notes.append("padding cells are 0: terms that land on them vanish")
         notes.append("∂Y/∂X is 0 where the kernel index falls outside the kernel")
         return sym.sp.Eq(y_el, s), tuple(ders), tuple(notes)
-
-    @staticmethod
-    def _k_pe_shape(lay: _Layout) -> tuple[int, ...]:
-        kh, kw = lay.win.size
-        shapes = {4: (lay.filters, lay.channels, kh, kw), 3: (lay.channels, kh, kw), 2: (kh, kw)}
-        return shapes[lay.k_ndim]
 
     # -- explanations --------------------------------------------------------------
     def explain(self, index, xs, out, names, out_name, digits):
@@ -467,10 +725,11 @@ class Conv2d(Op):
         bias = xs[2] if len(xs) > 2 and xs[2] is not None else None
         lay = self._layout(x.shape, k.shape, None if bias is None else np.shape(bias))
         win = lay.win
-        f, i, j = (index if lay.k_ndim == 4 else (0, *index))
+        n, f, i, j = lay.y_canon(index)
         kf = k.reshape(lay.filters, lay.channels, *win.size)[f]
-        xc = x.reshape(lay.channels, *win.in_hw)
+        xc = lay.canon_x(x[None])[n]
         (t, _), (l, _) = win.pads
+        drawn = lay.drawn_padded
         uses, groups, n_pad = [], [], 0
         for c in range(lay.channels):
             terms = []
@@ -480,13 +739,14 @@ class Conv2d(Op):
                 n_pad += padding
                 xv = 0 if padding else xc[c, r - t, q - l]
                 terms.append(f"{num(xv, digits)}×{num(kf[c, a, bb], digits)}")
-                uses.append(Use(0, (c, r, q) if lay.x_ndim == 3 else (r, q),
-                                "padding" if padding else "used"))
+                if drawn:
+                    uses.append(Use(0, lay.x_index(n, c, (r, q)), "padding" if padding else "used"))
+                elif not padding:
+                    uses.append(Use(0, lay.x_index(n, c, (r - t, q - l)), "used"))
             groups.append(" + ".join(terms))
         for c in range(lay.channels):
             for a, bb in win.offsets:
-                kidx = ((f, c, a, bb), (c, a, bb), (a, bb))[4 - lay.k_ndim]
-                uses.append(Use(1, kidx, "weight"))
+                uses.append(Use(1, lay.k_index(f, c, (a, bb)), "weight"))
         arithmetic = groups[0] if len(groups) == 1 else " + ".join(f"({g})" for g in groups)
         if bias is not None:
             bidx = (f,) if np.ndim(bias) else ()
@@ -496,7 +756,7 @@ class Conv2d(Op):
         note = f"{n_pad} of the {size} window cells are padding (zeros)" if n_pad else ""
         return Explanation(f"{out_name}{fmt_index(tuple(index))}",
                            self._formula(lay, names, out_name), arithmetic, out[tuple(index)],
-                           tuple(uses), ((0, win.pads),), note)
+                           tuple(uses), ((0, win.pads),) if drawn else (), note)
 
     def _formula(self, lay: _Layout, names, out_name) -> str:
         """The rule with this call's stride and padding.
@@ -506,11 +766,17 @@ class Conv2d(Op):
         win = lay.win
         xn, kn = names[0], names[1]
         ch = "c" if lay.channels > 1 else "0"
-        rows, cols = win.index_text(0, "i", "a"), win.index_text(1, "j", "b")
-        xidx = f"{ch}, {rows}, {cols}" if lay.x_ndim == 3 else f"{rows}, {cols}"
-        kidx = (f"f,{ch},a,b", f"{ch},a,b", "a,b")[4 - lay.k_ndim]
-        lhs = f"{out_name}[f,i,j]" if lay.k_ndim == 4 else f"{out_name}[i,j]"
-        total = "Σ_c Σₐ,ᵦ" if lay.channels > 1 else "Σₐ,ᵦ"
+        if lay.dims == 2:
+            rc = (win.index_text(0, "i", "a"), win.index_text(1, "j", "b"))
+            ij, ab, total = ("i", "j"), ("a", "b"), "Σₐ,ᵦ"
+        else:
+            rc = ("", win.index_text(1, "i", "a"))
+            ij, ab, total = ("", "i"), ("", "a"), "Σₐ"
+        xidx = ", ".join(lay.x_index("n", ch, rc))
+        kidx = ",".join(lay.k_index("f", ch, ab))
+        lhs = f"{out_name}[{','.join(lay.y_index('n', 'f', ij))}]"
+        if lay.channels > 1:
+            total = "Σ_c " + total
         text = f"{lhs} = {total} {xn}[{xidx}]·{kn}[{kidx}]"
         if lay.b_shape is not None:
             bn = names[2] if len(names) > 2 else "b"
@@ -521,43 +787,83 @@ class Conv2d(Op):
         lay = self.saved["lay"]
         win = lay.win
         (oh, ow), (sh, sw) = win.out_hw, win.stride
-        filters = index[:1] if lay.k_ndim == 4 else ()       # K and b: that filter only
+        images = range(lay.images)
         if k == 0:                       # X: the windows covering it, in every filter
+            n, _, h, w = lay.x_canon(index)
             (t, _), (l, _) = win.pads
-            cells = win.covering(index[-2] + t, index[-1] + l)
-            filters = range(lay.filters)
+            cells, filters, images = win.covering(h + t, w + l), range(lay.filters), [n]
         elif k == 1:                     # K: every window, except where it meets padding
-            a, b = index[-2:]
+            f, _, a, b = lay.k_canon(index)
             cells = [(i, j) for i in range(oh) for j in range(ow)
                      if not win.is_pad(i * sh + a, j * sw + b)]
+            filters = [f]
         else:                            # b: every output of the filter
             cells = [(i, j) for i in range(oh) for j in range(ow)]
-        if lay.k_ndim != 4:
-            return cells
-        return [(f, *cell) for f in filters for cell in cells]
+            filters = [index[0] if lay.has_f and index else 0]
+        return [lay.y_index(n, f, cell) for n in images for f in filters for cell in cells]
 
     def local(self, k, out_index, in_index):
         s = self.saved
         lay = s["lay"]
         win = lay.win
-        (kh, kw), (sh, sw) = win.size, win.stride
-        n, *rest = out_index
-        f, i, j = rest if lay.k_ndim == 4 else (0, *rest)
+        (kh, kw), (sh, sw), ((t, _), (l, _)) = win.size, win.stride, win.pads
+        e, *rest = out_index
+        n, f, i, j = lay.y_canon(rest)
         if k == 0:
-            if s["batch"] > 1 and in_index[0] != n:
+            if s["batch"] > 1 and in_index[0] != e:
                 return 0.0
-            c = in_index[1] if lay.x_ndim == 3 else 0
-            a = in_index[-2] + win.pads[0][0] - i * sh
-            b = in_index[-1] + win.pads[1][0] - j * sw
-            if not (0 <= a < kh and 0 <= b < kw):
+            n2, c, h, w = lay.x_canon(in_index[1:])
+            a, b = h + t - i * sh, w + l - j * sw
+            if n2 != n or not (0 <= a < kh and 0 <= b < kw):
                 return 0.0
             return float(s["k2"].reshape(lay.filters, lay.channels, kh, kw)[f, c, a, b])
         if k == 1:
-            kf = in_index[1] if lay.k_ndim == 4 else 0
-            if kf != f:
+            kf, c, a, b = lay.k_canon(in_index[1:])
+            r, q = i * sh + a, j * sw + b
+            if kf != f or win.is_pad(r, q):
                 return 0.0
-            c = in_index[-3] if lay.k_ndim >= 3 else 0
-            a, b = in_index[-2:]
-            return float(s["xp"][n, c, i * sh + a, j * sw + b])
+            return float(s["x4"][e * lay.images + n, c, r - t, q - l])
         bf = in_index[1] if len(in_index) > 1 else 0
-        return 1.0 if (lay.k_ndim != 4 or bf == f) else 0.0
+        return 1.0 if (not lay.has_f or bf == f) else 0.0
+
+
+@register
+class Conv1d(Conv2d):
+    """1-D cross-correlation: X ``(L)``, ``(C, L)`` or ``(N, C, L)``; K ``(k)``, ``(C, k)`` or ``(F, C, k)``.
+
+    Static params: ``stride`` (int), ``padding`` (zeros on each side: p, or
+    [left, right]; 'same'; 'valid').
+    """
+
+    name = "conv1d"
+    dims = 1
+    example = Example("y = conv1d(X, K, b, padding=[1, 0])",
+                      {"X": [[0.5, -1.0, 2.0, 1.5], [0.25, -0.5, 1.0, 2.0]],
+                       "K": [[[0.5, -1.0], [0.25, 2.0]], [[1.0, 0.5], [-0.5, 0.75]]], "b": [0.1, -0.2]})
+    signature = (Param("X"), Param("K"), Param("b", default=None),
+                 Param("stride", tensor=False, default=1),
+                 Param("padding", tensor=False, default=0))
+    formula = "Y[i] = Σₐ X[i·s+a−p]·K[a] + b"
+    x_forms = "(L), (C, L) or (N, C, L)"
+    hwc_forms = x_forms
+    k_forms = "(k), (C, k) or (F, C, k)"
+
+    def _stride(self):
+        s = self.params.get("stride", 1)
+        if isinstance(s, (list, tuple)):
+            raise ShapeError(f"stride={s!r} is not usable in 'conv1d'", "give stride as one whole number")
+        return 1, pair(s, "stride", self.name, 1)[1]
+
+    def _pads(self, in_hw, k_hw, stride):
+        p = self.params.get("padding", 0)
+        if isinstance(p, str):
+            return resolve_pads(self.name, p, None, in_hw, k_hw, stride)
+        try:
+            if isinstance(p, (list, tuple)):
+                lo, hi = pair(p, "padding", self.name, 0)
+            else:
+                lo = hi = pair(p, "padding", self.name, 0)[0]
+        except ShapeError as exc:
+            raise ShapeError(exc.message, "give padding as a whole number (each side), [left, right],"
+                                          " 'same' or 'valid'") from None
+        return (0, 0), (lo, hi)

@@ -8,20 +8,27 @@ winners' flat indices (max). No Python loop ever runs over output elements.
 
 Conventions (named, because references differ):
 
-* X is ``(H, W)`` or ``(C, H, W)`` per example; each channel is pooled on its own.
-  ``size`` and ``stride`` are an int or ``[rows, cols]``; ``stride`` defaults to
-  ``size`` (non-overlapping windows). ``padding`` is per side (PyTorch), so
+* X is ``(H, W)``, ``(C, H, W)`` or a batch of images ``(N, C, H, W)`` per example;
+  each channel of each image is pooled on its own. ``layout='hwc'`` reads and writes
+  channels-last ``(H, W, C)`` / ``(N, H, W, C)`` (Keras/TF). ``size`` and ``stride``
+  are an int or ``[rows, cols]``; ``stride`` defaults to ``size`` (non-overlapping
+  windows). ``padding`` is per side (PyTorch): ``p``, ``[rows, cols]`` or
+  ``[[top, bottom], [left, right]]``, or ``'valid'`` (none), so
   ``OH = ⌊(H + 2p − kh)/s⌋ + 1``, and, as in PyTorch, at most half the window.
+  (``'same'`` is not offered: TensorFlow's same-padded average divides by the real
+  cells, PyTorch's default by the whole window — say which with explicit padding and
+  ``count_include_pad``.)
 * **Max-pool padding is −∞**, so it never wins. **Ties:** the gradient goes to the
   *first* maximum in row-major window order (top row first, left to right) — one
   cell gets all of it, none is split. PyTorch's CPU kernel does the same, but
   other backends may pick another tied cell.
 * **Avg-pool padding is 0.** ``count_include_pad=True`` (PyTorch's default)
   divides by kh·kw; ``False`` divides by the number of real (non-padding) cells.
-* Explanations index X in the padded frame (:attr:`Explanation.pads`).
-  ``dependents`` is structural — every output whose window covers the element; for
-  max pooling only the windows where the element is the (first) maximum have a
-  non-zero local derivative.
+* Explanations index X in the padded frame (:attr:`Explanation.pads`), except for
+  channels-last X, whose padding cannot be drawn around the last two axes: there only
+  the real cells are listed, in ordinary coordinates. ``dependents`` is structural —
+  every output whose window covers the element; for max pooling only the windows
+  where the element is the (first) maximum have a non-zero local derivative.
 """
 
 from __future__ import annotations
@@ -31,50 +38,97 @@ from typing import Any
 import numpy as np
 
 from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, plain, register
-from nnlab.engine.ops.conv import Window, make_window, pair, per_side
+from nnlab.engine.ops.conv import Window, layout_of, make_window, pair, resolve_pads
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
 
 class Pool2d(Op):
-    """Shared geometry, shapes and bookkeeping of the pooling ops."""
+    """Shared geometry, shapes and bookkeeping of the pooling ops.
+
+    Internally every input is channels-first (``chw``); channels-last X and Y are
+    moved at the edges (:meth:`_to_chw`, :meth:`_from_chw`, :meth:`_chw_index`).
+    """
 
     signature = (Param("X"), Param("size", tensor=False),
                  Param("stride", tensor=False, default=None),
                  Param("padding", tensor=False, default=0))
 
     def _window(self, xs) -> Window:
+        """The window on the last two axes of ``xs`` (a channels-first per-example shape)."""
         xs = tuple(xs)
-        if len(xs) not in (2, 3):
-            raise ShapeError(f"'{self.name}' needs X of shape (H, W) or (C, H, W), got {xs}",
-                             "a batch of images is given as a data set, one image per example")
         size = pair(self.params.get("size"), "size", self.name, 1)
         stride = self.params.get("stride")
         stride = size if stride is None else pair(stride, "stride", self.name, 1)
-        pads = per_side(self.params.get("padding", 0), None, self.name)
-        if any(2 * p > k for (p, _), k in zip(pads, size)):
-            raise ShapeError(f"padding={self.params.get('padding')!r} is more than half the"
+        padding = self.params.get("padding", 0)
+        if padding == "same":
+            raise ShapeError(f"padding='same' is not offered by '{self.name}'",
+                             "give the padding per side (p, [rows, cols] or [[top, bottom], [left, right]]);"
+                             " for an average pool say which divisor with count_include_pad")
+        pads = resolve_pads(self.name, padding)
+        if any(2 * max(p) > k for p, k in zip(pads, size)):
+            raise ShapeError(f"padding={padding!r} is more than half the"
                              f" {size[0]}×{size[1]} window in '{self.name}'",
                              "a window could then hold only padding (PyTorch forbids it too);"
                              " use padding ≤ size/2")
         return make_window(self.name, f"X {xs} with size={self.params.get('size')!r}",
                            xs, size, stride, pads)
 
+    # -- layouts ---------------------------------------------------------------------
+    def _moved(self, ndim: int) -> bool:
+        """Is a per-example X of ``ndim`` axes channels-last (so moved internally)?"""
+        return layout_of(self) and ndim >= 3
+
+    def _chw_shape(self, xs) -> tuple[int, ...]:
+        xs = tuple(xs)
+        if len(xs) not in (2, 3, 4):
+            raise ShapeError(f"'{self.name}' needs X of shape (H, W), (C, H, W) or (N, C, H, W)"
+                             f"{' — (H, W, C) or (N, H, W, C) with layout=hwc' if layout_of(self) else ''},"
+                             f" got {xs}",
+                             "N is a batch of images inside one example; a data set adds the examples")
+        return xs[:-3] + (xs[-1],) + xs[-3:-1] if self._moved(len(xs)) else xs
+
+    def _chw_index(self, index: tuple, ndim: int) -> tuple:
+        """An index (or shape) as written → channels-first (``ndim``: per-example axes of X)."""
+        index = tuple(index)
+        return index[:-3] + (index[-1],) + index[-3:-1] if self._moved(ndim) else index
+
+    def _written_index(self, index: tuple, ndim: int) -> tuple:
+        """A channels-first index → as written."""
+        index = tuple(index)
+        return index[:-3] + index[-2:] + (index[-3],) if self._moved(ndim) else index
+
+    def _to_chw(self, a: np.ndarray) -> np.ndarray:
+        """A batch-first array as written → channels-first."""
+        return np.moveaxis(a, -1, -3) if self._moved(a.ndim - 1) else a
+
+    def _from_chw(self, a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(a, -3, -1)) if self._moved(a.ndim - 1) else a
+
     def infer(self, xs):
-        return tuple(xs[:-2]) + self._window(xs).out_hw
+        chw = self._chw_shape(xs)
+        return self._written_index(chw[:-2] + self._window(chw).out_hw, len(chw))
 
     def shape_rule(self, xs):
         try:
-            return self._window(xs).rule(False)
+            return self._window(self._chw_shape(xs)).rule(False)
         except ShapeError:
             return ""
 
     def _start(self, X) -> tuple[Window, np.ndarray]:
-        """Window and the input as ``(M, H, W)`` (examples × channels merged)."""
-        win = self._window(X.shape[1:])
-        x = np.asarray(X, dtype=float).reshape(-1, *win.in_hw)
-        self.saved.update(win=win, in_shape=X.shape)
-        return win, x
+        """Window and the input as ``(M, H, W)`` (examples × images × channels merged)."""
+        chw = self._to_chw(np.asarray(X, dtype=float))
+        win = self._window(self._chw_shape(X.shape[1:]))
+        self.saved.update(win=win, in_shape=chw.shape, ndim=X.ndim - 1)
+        return win, chw.reshape(-1, *win.in_hw)
+
+    def _out(self, y: np.ndarray) -> np.ndarray:
+        """``(M, OH, OW)`` → batch-first as written."""
+        return self._from_chw(y.reshape(self.saved["in_shape"][:-2] + y.shape[-2:]))
+
+    def _g(self, g) -> np.ndarray:
+        """The upstream gradient, channels-first."""
+        return self._to_chw(np.asarray(g, dtype=float))
 
     def _scatter(self, part) -> np.ndarray:
         """Gradient of the input: add ``part(k)`` (``(M, OH, OW)``) at kernel offset k.
@@ -90,32 +144,50 @@ class Pool2d(Op):
 
     def _finish(self, gxp: np.ndarray) -> np.ndarray:
         """Padded ``(M, Hp, Wp)`` gradient → cropped, shaped like the input."""
-        return np.ascontiguousarray(self.saved["win"].crop(gxp)).reshape(self.saved["in_shape"])
+        gx = np.ascontiguousarray(self.saved["win"].crop(gxp)).reshape(self.saved["in_shape"])
+        return self._from_chw(gx)
 
     # -- explanations --------------------------------------------------------------
     def _cells(self, index, x):
-        """The window of output ``index``: ``(padded index, value or None for padding)``."""
-        win = self._window(np.shape(x))
-        *c, i, j = index
+        """The window of output ``index`` (as written): ``(X index to show or None,
+        value or None for padding)`` per cell, and whether X is drawn padded."""
+        ndim = np.ndim(x)
+        chw = np.asarray(self._to_chw(np.asarray(x)[None]))[0]
+        win = self._window(chw.shape)
+        *c, i, j = self._chw_index(index, ndim)
         (t, _), (l, _) = win.pads
+        drawn = not self._moved(ndim)
         cells = []
         for a, b in win.offsets:
             r, q = i * win.stride[0] + a, j * win.stride[1] + b
-            value = None if win.is_pad(r, q) else np.asarray(x)[(*c, r - t, q - l)]
-            cells.append(((*c, r, q), value))
-        return win, cells
+            pad = win.is_pad(r, q)
+            value = None if pad else chw[(*c, r - t, q - l)]
+            if drawn:
+                shown = (*c, r, q)
+            else:
+                shown = None if pad else self._written_index((*c, r - t, q - l), ndim)
+            cells.append((shown, value))
+        return win, cells, drawn
+
+    def _uses(self, cells, role) -> tuple[Use, ...]:
+        return tuple(Use(0, idx, role(idx, v)) for idx, v in cells if idx is not None)
 
     def _rule(self, win: Window, names, out_name, ndim) -> tuple[str, str]:
         """``("Y[c,i,j]", "X[c, 2i+a, 2j+b]")``: the two sides of the rule; ops add the head."""
-        c = "c," if ndim == 3 else ""
+        lead = ["n", "c"][4 - ndim:] if ndim > 2 else []
         rows, cols = win.index_text(0, "i", "a"), win.index_text(1, "j", "b")
-        return f"{out_name}[{c}i,j]", f"{names[0]}[{c.replace(',', ', ')}{rows}, {cols}]"
+        if self._moved(ndim):
+            return (f"{out_name}[{','.join(lead[:-1] + ['i', 'j', 'c'])}]",
+                    f"{names[0]}[{', '.join(lead[:-1] + [rows, cols, 'c'])}]")
+        return (f"{out_name}[{','.join(lead + ['i', 'j'])}]",
+                f"{names[0]}[{', '.join(lead + [rows, cols])}]")
 
     # -- symbolic ------------------------------------------------------------------
     def symbolic(self, xs, sym, nums=None):
         X = xs[0]
-        x3 = X if X.ndim == 3 else X[None]
-        win = self._window(X.shape)
+        chw = self._to_chw(X[None])[0]
+        win = self._window(chw.shape)
+        x3 = chw.reshape(-1, *win.in_hw)
         (oh, ow), (sh, sw), ((t, _), (left, _)), (kh, kw) = win.out_hw, win.stride, win.pads, win.size
         H, W = win.in_hw
         out = np.empty((x3.shape[0], oh, ow), dtype=object)
@@ -125,22 +197,24 @@ class Pool2d(Op):
                     cells = [x3[c, r, q] for a in range(kh) for bb in range(kw)
                              for r, q in [(i * sh + a - t, j * sw + bb - left)] if 0 <= r < H and 0 <= q < W]
                     out[c, i, j] = self.sym_window(cells, kh * kw, sym)
-        return out if X.ndim == 3 else out[0]
+        return self._from_chw(out.reshape(chw.shape[:-2] + (oh, ow))[None])[0]
 
     def sym_window(self, cells: list, size: int, sym: Any) -> Any:
         """One output from the real (non-padding) cells of its window, ``size`` = kh·kw."""
         raise NotImplementedError
 
     def rule(self, c, sym):
-        win = self._window(c.shapes[0])
+        shape = tuple(c.shapes[0])
+        win = self._window(self._chw_shape(shape))
         X, Y = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.out)
-        i, j, a, b, ch = (sym.idx(n) for n in ("i", "j", "a", "b", "c"))
-        (sh, sw), ((t, _), (lft, _)), (kh, kw) = win.stride, win.pads, win.size
-        multi = len(c.shapes[0]) == 3
-        x_el = X[ch, sh * i + a - t, sw * j + b - lft] if multi else X[sh * i + a - t, sw * j + b - lft]
-        y_el = Y[ch, i, j] if multi else Y[i, j]
+        i, j, a, b = (sym.idx(n) for n in ("i", "j", "a", "b"))
+        lead = [sym.idx(n) for n in ("n", "c")][4 - len(shape):] if len(shape) > 2 else []
+        (sh, sw), ((t, _), (lft, _)) = win.stride, win.pads
         r, q = sym.idx("r"), sym.idx("q")
-        xin = X[ch, r, q] if multi else X[r, q]
+
+        def at(row, col):
+            return tuple(self._written_index((*lead, row, col), len(shape)))
+        x_el, y_el, xin = X[at(sh * i + a - t, sw * j + b - lft)], Y[at(i, j)], X[at(r, q)]
         fwd, d, notes = self.sym_rule(x_el, xin, (i, j, a, b), win, sym)
         return sym.sp.Eq(y_el, fwd), (sym.deriv(c.names[0], 0, y_el, xin, d),), notes
 
@@ -149,14 +223,16 @@ class Pool2d(Op):
         raise NotImplementedError
 
     def dependents(self, k, index, out_shape):
-        win = self.saved["win"]
+        win, ndim = self.saved["win"], self.saved["ndim"]
         (t, _), (l, _) = win.pads
-        *c, r, s = index
-        return [(*c, i, j) for i, j in win.covering(r + t, s + l)]
+        *c, r, s = self._chw_index(index, ndim)
+        return [self._written_index((*c, i, j), ndim) for i, j in win.covering(r + t, s + l)]
 
     def _offset(self, out_index, in_index) -> int | None:
-        """Row-major kernel offset at which ``in_index`` sits in window ``out_index``."""
-        win = self.saved["win"]
+        """Row-major kernel offset at which ``in_index`` sits in window ``out_index``
+        (batch-first indices as written)."""
+        win, ndim = self.saved["win"], self.saved["ndim"]
+        out_index, in_index = self._chw_index(out_index, ndim), self._chw_index(in_index, ndim)
         if tuple(out_index[:-2]) != tuple(in_index[:-2]):
             return None
         a = in_index[-2] + win.pads[0][0] - out_index[-2] * win.stride[0]
@@ -170,12 +246,13 @@ class MaxPool2d(Pool2d):
     """Maximum of each kh×kw window (padding is −∞; ties: the first maximum wins).
 
     Static params: ``size`` (int or [rows, cols]), ``stride`` (default: ``size``),
-    ``padding`` (per side, default 0).
+    ``padding`` (per side, default 0), ``layout`` ('chw' or 'hwc').
     """
 
     name = "maxpool2d"
     example = Example("y = maxpool2d(X, size=2, stride=1)",
                       {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.5, -1.5]]})
+    signature = Pool2d.signature + (Param("layout", tensor=False, default=None),)
     formula = "Y[i,j] = maxₐ,ᵦ X[i·s+a−p, j·s+b−p]"
 
     def forward(self, X):
@@ -193,7 +270,7 @@ class MaxPool2d(Pool2d):
             # cand won and keeps it elsewhere (branch-free: masked copies are slow).
             np.maximum(arg, bigger * kind(k), out=arg)
         self.saved["arg"] = arg
-        return best.reshape(X.shape[:-2] + best.shape[-2:])
+        return self._out(best)
 
     def backward(self, g):
         win, arg = self.saved["win"], self.saved["arg"]
@@ -203,17 +280,16 @@ class MaxPool2d(Pool2d):
                  + np.arange(oh)[:, None] * (sh * wp) + np.arange(ow) * sw)
         offset = np.array([a * wp + b for a, b in win.offsets])
         winner = (start + offset[arg]).ravel()
-        g = np.asarray(g, dtype=float).ravel()
+        g = np.ascontiguousarray(self._g(g)).ravel()
         gxp = np.bincount(winner, weights=g, minlength=len(arg) * hp * wp)  # overlaps add up
         return (self._finish(gxp.reshape(len(arg), hp, wp)),)
 
     def explain(self, index, xs, out, names, out_name, digits):
-        win, cells = self._cells(index, xs[0])
+        win, cells, drawn = self._cells(index, xs[0])
         real = [(idx, v) for idx, v in cells if v is not None]
         top = max(v for _, v in real)
         winner = next(idx for idx, v in real if v == top)   # the first maximum
-        uses = tuple(Use(0, idx, "padding" if v is None else "argmax" if idx == winner else "used")
-                     for idx, v in cells)
+        uses = self._uses(cells, lambda idx, v: "padding" if v is None else "argmax" if idx == winner else "used")
         notes = []
         if sum(v == top for _, v in real) > 1:
             notes.append(f"tie: {sum(v == top for _, v in real)} cells hold the maximum;"
@@ -223,7 +299,7 @@ class MaxPool2d(Pool2d):
         lhs, cell = self._rule(win, names, out_name, np.ndim(xs[0]))
         return Explanation(f"{out_name}{fmt_index(tuple(index))}", f"{lhs} = maxₐ,ᵦ {cell}",
                            "max(" + ", ".join(plain(v, digits) for _, v in real) + ")",
-                           out[tuple(index)], uses, ((0, win.pads),), "; ".join(notes))
+                           out[tuple(index)], uses, ((0, win.pads),) if drawn else (), "; ".join(notes))
 
     def sym_window(self, cells, size, sym):
         return sym.first_max(*cells)
@@ -241,7 +317,7 @@ class MaxPool2d(Pool2d):
             return 0.0
         s = self.saved
         arg = s["arg"].reshape(s["in_shape"][:-2] + s["win"].out_hw)
-        return 1.0 if arg[tuple(out_index)] == off else 0.0
+        return 1.0 if arg[self._chw_index(out_index, s["ndim"])] == off else 0.0
 
 
 @register
@@ -249,14 +325,15 @@ class AvgPool2d(Pool2d):
     """Mean of each kh×kw window (padding is 0).
 
     Static params: ``size``, ``stride`` (default: ``size``), ``padding`` (per side),
-    ``count_include_pad`` (True: divide by kh·kw, PyTorch's default; False: by the
+    ``layout`` ('chw' or 'hwc'), ``count_include_pad`` (True: divide by kh·kw, PyTorch's default; False: by the
     number of real cells).
     """
 
     name = "avgpool2d"
     example = Example("y = avgpool2d(X, size=2, stride=1, padding=1)",
                       {"X": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5], [1.0, 2.5, -1.5]]})
-    signature = Pool2d.signature + (Param("count_include_pad", tensor=False, default=True),)
+    signature = Pool2d.signature + (Param("count_include_pad", tensor=False, default=True),
+                                    Param("layout", tensor=False, default=None))
     formula = "Y[i,j] = (1/(kh·kw)) Σₐ,ᵦ X[i·s+a−p, j·s+b−p]"
 
     def _divisor(self, win: Window) -> np.ndarray:
@@ -273,18 +350,18 @@ class AvgPool2d(Pool2d):
             total += win.at(xp, a, b)
         div = self._divisor(win)
         self.saved["div"] = div
-        return (total / div).reshape(X.shape[:-2] + total.shape[-2:])
+        return self._out(total / div)
 
     def backward(self, g):
         win, div = self.saved["win"], self.saved["div"]
-        share = np.asarray(g, dtype=float).reshape(-1, *win.out_hw) / div
+        share = self._g(g).reshape(-1, *win.out_hw) / div
         return (self._scatter(lambda k: share),)
 
     def explain(self, index, xs, out, names, out_name, digits):
-        win, cells = self._cells(index, xs[0])
+        win, cells, drawn = self._cells(index, xs[0])
         with_pad = self.params.get("count_include_pad", True)
         shown = [0 if v is None else v for _, v in cells if with_pad or v is not None]
-        uses = tuple(Use(0, idx, "padding" if v is None else "used") for idx, v in cells)
+        uses = self._uses(cells, lambda idx, v: "padding" if v is None else "used")
         n_pad = sum(v is None for _, v in cells)
         note = ""
         if n_pad:
@@ -296,7 +373,7 @@ class AvgPool2d(Pool2d):
                 else f"mean of the real cells {cell}")
         return Explanation(f"{out_name}{fmt_index(tuple(index))}", f"{lhs} = {head}",
                            "(" + " + ".join(num(v, digits) for v in shown) + f")/{len(shown)}",
-                           out[tuple(index)], uses, ((0, win.pads),), note)
+                           out[tuple(index)], uses, ((0, win.pads),) if drawn else (), note)
 
     def sym_window(self, cells, size, sym):
         return sym.sp.Add(*cells) / (size if self.params.get("count_include_pad", True) else len(cells))
@@ -313,4 +390,5 @@ class AvgPool2d(Pool2d):
     def local(self, k, out_index, in_index):
         if self._offset(out_index, in_index) is None:
             return 0.0
-        return 1.0 / float(self.saved["div"][tuple(out_index[-2:])])
+        i, j = self._chw_index(out_index, self.saved["ndim"])[-2:]
+        return 1.0 / float(self.saved["div"][i, j])
