@@ -1,0 +1,239 @@
+"""The graph view: the computational graph drawn as boxes and arrows, the current step lit.
+
+The drawing itself (layout, boxes, arrows, which cells belong to what) is made by
+:mod:`nnlab.render.diagram`, the same one ``nnlab graph`` prints; this widget only
+paints it, one row at a time (Line API), with a style per role, and follows the
+lab's step. The layout runs in a thread worker when a model arrives, so opening
+the view never holds up a key press.
+
+Three forms are laid out: ``"full"`` (name, op and shape, small numbers),
+``"boxes"`` (the same without numbers) and the collapsed ``"names"`` (names only).
+``detail = "auto"`` shows the first that fits the pane's width. Clicking a box jumps to its step
+(:class:`DiagramView.StepSelected`).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import Worker, WorkerState
+
+from nnlab.render.diagram import ROLES, Frame
+
+NUMBER_CACHE = 16
+"""Number lines kept (run × values/gradients × example × digits)."""
+
+
+class DiagramView(ScrollView, can_focus=False):
+    """The computational graph of the loaded run, drawn top-down, following the lab's step."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"diagram-view--{role}" for role in ROLES} | {"diagram-view--note"}
+
+    detail: reactive[str] = reactive("auto")
+    """``"auto"`` (the first of full, boxes, names that fits the width), ``"full"``, ``"boxes"`` or ``"names"``."""
+
+    @dataclass
+    class StepSelected(Message):
+        """A box was clicked: jump to ``step`` (the step of ``node``)."""
+
+        view: DiagramView
+        step: int
+        node: str
+
+        @property
+        def control(self) -> DiagramView:
+            """The graph view."""
+            return self.view
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model: Any = None
+        self.diagram: Any = None
+        self.drawings: dict[str, Any] = {}
+        """The laid-out forms by name: ``"full"``, ``"boxes"``, ``"names"``."""
+        self.frame = Frame()
+        self.step = 0
+        self.note = "drawing the graph…"
+        self._where: tuple[int, int, int] | None = None  # (step, example, digits) to show
+        self._numbers: OrderedDict[tuple, dict] = OrderedDict()
+        self._progress: dict[int, Any] = {}
+        self._styles: dict[str, Style] = {}
+        self._rows: dict[int, Strip] = {}
+
+    def on_mount(self) -> None:
+        """Name the pane."""
+        self.border_title = "graph"
+
+    # ------------------------------------------------------------------ model and step
+    def set_model(self, model: Any) -> None:
+        """Lay out ``model``'s graph (in a worker); the last drawing stays until the new one is ready."""
+        self.model = model
+        self._numbers.clear()
+        self._progress.clear()
+        self._layout(model)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="diagram")
+    def _layout(self, model: Any) -> tuple:
+        from nnlab.render import diagram as dg
+
+        diagram = dg.diagram_of(model.run.graph)
+        room = dg.room_for_numbers(diagram, model.run)
+        return model, diagram, {"full": dg.draw(diagram, value_rows=room), "boxes": dg.draw(diagram),
+                                "names": dg.draw(diagram, names_only=True)}
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show a finished layout (or say why there is none)."""
+        if event.worker.group != "diagram":
+            return
+        event.stop()
+        if event.state == WorkerState.SUCCESS:
+            model, diagram, drawings = event.worker.result
+            if model is self.model:
+                self.diagram, self.drawings = diagram, drawings
+                self._apply()
+        elif event.state == WorkerState.ERROR:
+            self.note = f"no drawing: {event.worker.error}"
+            self.refresh()
+
+    @property
+    def drawing(self) -> Any:
+        """The form shown now (None before the first layout)."""
+        if not self.drawings:
+            return None
+        if self.detail in self.drawings:
+            return self.drawings[self.detail]
+        width = self.scrollable_content_region.width
+        return next((d for d in self.drawings.values() if d.width <= width), self.drawings["names"])
+
+    def show_step(self, step: int, example: int = 0, digits: int = 4) -> None:
+        """Light ``step`` of the model (values for forward/update steps, gradients for backward ones)."""
+        self._where = (step, example, digits)
+        if self.drawings and self.display:
+            self._apply()
+
+    def _apply(self) -> None:
+        if self._where is None or self.model is None or self.diagram is None:
+            self.refresh()
+            return
+        from nnlab.render import diagram as dg
+
+        step, example, digits = self._where
+        m = self.model
+        step = max(0, min(step, len(m.steps) - 1))
+        self.step = step
+        st = m.steps[step]
+        run, inner = m.context(step)
+        kind = "grad" if inner is not None and inner.phase == "backward" else "value"
+        drawing = self.drawing
+        progress = self._progress.get(id(run.steps))
+        if progress is None:
+            progress = self._progress[id(run.steps)] = dg.progress_of(self.diagram, run.steps)
+        key = (id(run), kind, example, digits)
+        numbers = self._numbers.get(key) if drawing.value_slots else {}
+        if numbers is None:
+            numbers = self._numbers[key] = dg.run_numbers(self.diagram, run, kind, example, digits)
+            while len(self._numbers) > NUMBER_CACHE:
+                self._numbers.popitem(last=False)
+        self.frame = dg.frame_at(self.diagram, drawing, progress, inner or st, numbers)
+        self.note = ""
+        self._rows.clear()
+        self.virtual_size = Size(drawing.width, drawing.height)
+        self.refresh()
+        self._follow()
+
+    def _follow(self) -> None:
+        """Scroll the lit boxes into view (the step's box first)."""
+        drawing = self.drawing
+        if drawing is None:
+            return
+        places = [drawing.boxes[b] for b in (*self.frame.lit, *self.frame.source) if b in drawing.boxes]
+        if not places:
+            return
+        x0 = min(p.x for p in places)
+        y0 = min(p.y for p in places)
+        x1 = max(p.x + p.w for p in places)
+        y1 = max(p.y + p.h for p in places)
+        view = self.scrollable_content_region.size
+        if not view.width or not view.height:
+            return
+        seen = Region(int(self.scroll_x), int(self.scroll_y), view.width, view.height)
+        if seen.contains_region(Region(x0, y0, x1 - x0, y1 - y0)):
+            return
+        # centre the lit boxes, or as much of them as fits, top-left first
+        x = x0 - max(0, (view.width - (x1 - x0)) // 2)
+        y = y0 - max(0, (view.height - (y1 - y0)) // 2)
+        self.scroll_to(max(0, x), max(0, y), animate=False, immediate=True)
+
+    def watch_detail(self) -> None:
+        """Another form: repaint and re-follow."""
+        if self.drawings:
+            self._apply()
+
+    def on_resize(self) -> None:
+        """The auto form may change with the width."""
+        if self.drawings:
+            self._apply()
+
+    def on_show(self) -> None:
+        """Catch up with steps taken while hidden."""
+        if self.drawings:
+            self._apply()
+
+    # ------------------------------------------------------------------ painting
+    def notify_style_update(self) -> None:
+        """Theme or CSS changed: forget the cached styles and rows."""
+        super().notify_style_update()
+        self._styles = {}
+        self._rows = {}
+
+    def _style(self, role: str) -> Style:
+        style = self._styles.get(role)
+        if style is None:
+            base = self.rich_style
+            style = base if not role else base + self.get_component_rich_style(f"diagram-view--{role}")
+            self._styles[role] = style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        """One row of the drawing, cropped to the horizontal scroll."""
+        width = self.scrollable_content_region.width
+        drawing = self.drawing
+        if drawing is None or self.note:
+            if y == 0 and self.note:
+                return Strip([Segment(self.note[:width], self._style("note"))]).extend_cell_length(width,
+                                                                                              self.rich_style)
+            return Strip.blank(width, self.rich_style)
+        from nnlab.render.diagram import paint_row
+
+        row = y + int(self.scroll_y)
+        strip = self._rows.get(row)
+        if strip is None:
+            strip = Strip([Segment(text, self._style(role)) for text, role in paint_row(drawing, self.frame, row)])
+            self._rows[row] = strip
+        x = int(self.scroll_x)
+        return strip.crop_extend(x, x + width, self.rich_style)
+
+    # ------------------------------------------------------------------ input
+    def on_click(self, event: events.Click) -> None:
+        """Jump to the step of the clicked box."""
+        drawing, offset = self.drawing, event.get_content_offset(self)
+        if drawing is None or offset is None or self.model is None:
+            return
+        box = drawing.box_at(offset.x + int(self.scroll_x), offset.y + int(self.scroll_y))
+        if box is None:
+            return
+        from nnlab.render.diagram import step_for_box
+
+        step = step_for_box(self.diagram, self.model.steps, self.step, box)
+        if step is not None:
+            self.post_message(self.StepSelected(self, step, box))
