@@ -19,7 +19,7 @@ body { font-family: Georgia, "Times New Roman", serif; max-width: 52rem; margin:
        line-height: 1.45; color: #111; background: #fff; }
 h1 { font-size: 1.7rem; } h2 { border-bottom: 1px solid #999; margin-top: 2rem; } h3 { margin-bottom: .3rem; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .9em; }
-pre { background: #f4f4f4; padding: .6rem; overflow-x: auto; }
+pre { background: #f4f4f4; padding: .6rem; overflow-x: auto; line-height: 1.2; }
 p.eq { margin: .15rem 0; overflow-x: auto; } div.matrix { margin: .5rem 0 .8rem 1.5rem; overflow-x: auto; }
 table { border-collapse: collapse; margin: .5rem 0; } th, td { border: 1px solid #bbb; padding: .2rem .5rem;
        text-align: left; font-variant-numeric: tabular-nums; }
