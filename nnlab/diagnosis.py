@@ -57,7 +57,7 @@ CATALOG: dict[str, str] = {
     "sum-vs-mean": "a sum where the scenario averages, or the other way round",
     "update-sign": "the update taken uphill (w + η·g)",
     "log-base": "log₁₀ or log₂ instead of ln",
-    "attention-unscaled": "attention scores without the 1/√d_k",
+    "attention-unscaled": "attention scores without the 1/√d_k (or with it, where scale= says otherwise)",
     "softmax-axis": "softmax over the other axis",
     "gru-update-swapped": "h′ = z·n + (1 − z)·h instead of z·h + (1 − z)·n",
     "gru-reset-variant": "the other reset placement (reset_before ↔ reset_after)",
@@ -858,8 +858,14 @@ def _attention_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
         return out
     for node in _nodes_with(ctx, ask.deps, "attention_scores"):
         dk = ctx.graph.nodes[node.inputs[0]].shape[-1]
-        out.append(_Alt("attention-unscaled", f"you left out the 1/√d_k of {node.id}: r[i,j] = ⟨q_i, k_j⟩/√{dk}",
-                        _op_variant(ctx, node, _scaled(type(node.op), math.sqrt(dk)))))
+        scale = node.op.params.get("scale")
+        if scale is None:
+            out.append(_Alt("attention-unscaled", f"you left out the 1/√d_k of {node.id}: r[i,j] = ⟨q_i, k_j⟩/√{dk}",
+                            _op_variant(ctx, node, type(node.op), scale=1)))
+        else:  # the scenario sets the scale: the mistake is the textbook's 1/√d_k instead
+            out.append(_Alt("attention-unscaled", f"you divided {node.id} by √d_k = √{dk}; here the scale is "
+                            f"{fmt(scale)} (scale={fmt(scale)}): r[i,j] = ⟨q_i, k_j⟩·{fmt(scale)}",
+                            _op_variant(ctx, node, type(node.op), scale=None)))
     for node in _nodes_with(ctx, ask.deps, "softmax", "log_softmax"):
         if len(node.shape) == 2 and node.op.params.get("mask") is None:
             axis = node.op.params.get("axis", -1)
@@ -1179,7 +1185,7 @@ def diagnose(session: Any, report: CheckReport, entries: tuple[ExpectEntry, ...]
     deadline = time.perf_counter() + BUDGET
     for k in order:
         item = items[k]
-        if item.ok or item.error is not None or item.actual is None:
+        if item.ok or item.error is not None or item.actual is None or item.unanswered:
             continue
         if time.perf_counter() > deadline:
             break
@@ -1228,3 +1234,34 @@ def step_zero_notice(session: Any) -> str | None:
 
 
 __all__ = ["CATALOG", "Finding", "diagnose", "step_zero_notice"]
+
+
+def alternative_answers(session: Any, entry: ExpectEntry) -> list[tuple[str, Any]]:
+    """The reference's value under each catalog misconception that applies to it (exercise distractors).
+
+    ``entry``'s answer should be the right one: it sets the tolerance that decides which
+    alternatives differ from it. Alternatives whose value cannot be had, or equals the
+    right answer within that tolerance, are left out; each id appears once.
+
+    Returns:
+        ``[(diagnosis id, value)]`` in catalog order.
+    """
+    report = session.check((entry,), diagnose=False)
+    item = report.items[0]
+    if item.actual is None or item.error is not None:
+        return []
+    ctx = _Context(session, report, (entry,))
+    refs = _ref_nodes(entry.expr)
+    shape_ref = ctx.tr is None and bool(refs) and all(
+        r.kind in (RefKind.SHAPE, RefKind.SIZE, RefKind.PARAMS) and r.at is None for r in refs)
+    out: dict[str, Any] = {}
+    for alt in _alternatives(ctx, entry, item):
+        if alt.id in out:
+            continue
+        try:
+            value = _alt_value(ctx, alt, entry, item.actual, shape_ref)
+        except (NnlabError, ShapeError, ArithmeticError, ValueError):
+            continue
+        if value is not None and ctx.differs(value, item):
+            out[alt.id] = value
+    return sorted(out.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else 99)

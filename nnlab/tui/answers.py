@@ -220,7 +220,8 @@ def _read(path: str) -> str:
 
 # -- saving ---------------------------------------------------------------------------------------
 
-def _bundled(path: str) -> bool:
+def is_bundled(path: str) -> bool:
+    """Whether ``path`` is one of nnlab's bundled scenarios (never edited; its answers start hidden)."""
     from nnlab.library import scenarios_dir
 
     try:
@@ -304,7 +305,7 @@ def _save_locked(path: str, target: str, answers: dict[str, str], base: dict[str
         text = text[:start] + new + text[end:]
     yaml.compose(text, Loader=yaml.SafeLoader)  # still YAML (raises before anything is written)
     changed = tuple(ref for *_, ref in edits)
-    if _bundled(target):
+    if is_bundled(target):
         dest = _copy_name(path)
         _write_new(dest, text)
         return SaveResult(dest, changed, copied=True)

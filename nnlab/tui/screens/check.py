@@ -9,6 +9,11 @@ earlier answers; the screen never waits for it. Enter jumps to the step where th
 value is computed; ctrl+f to the first independent wrong one; ctrl+s writes the
 answers you changed back into the file (:mod:`nnlab.tui.answers`). What you typed is
 kept on the lab screen, so a reload (the file changed on disk) never loses it.
+
+Answers are not given away: a bundled scenario's answers (they are right) and a
+practice exercise's ``?`` answers start hidden — an empty cell, and the computed
+value shown only once the typed answer is right — until ctrl+r reveals the worked
+answers and the scenario's ``solution:``.
 """
 
 from __future__ import annotations
@@ -150,6 +155,7 @@ class CheckScreen(Screen[int | None]):
         Binding("escape", "back", "Back"),
         Binding("ctrl+f", "first_wrong", "First wrong step", key_display="^f"),
         Binding("ctrl+s", "save", "Save answers", key_display="^s"),
+        Binding("ctrl+r", "reveal", "Reveal answers", key_display="^r"),
         Binding("down", "move(1)", "Next answer", show=False),
         Binding("up", "move(-1)", "Previous answer", show=False),
     ]
@@ -167,6 +173,9 @@ class CheckScreen(Screen[int | None]):
         self._generation = 0
         self.base: dict[str, str] = {}
         """ref → the answer as the file had it when the screen opened (what a save compares with)."""
+        self.hidden: set[str] = set()
+        """References whose answer and computed value are hidden until answered right or revealed."""
+        self.revealed = False
 
     @property
     def model(self) -> Any:
@@ -182,20 +191,25 @@ class CheckScreen(Screen[int | None]):
                               ("computed", "check-computed"), ("", "check-mark")):
                 yield Static(Text(name), classes=cls, markup=False)
         with VerticalScroll(id="check-list"):
-            from nnlab.tui.answers import answer_text, answer_texts
+            from nnlab.tui.answers import answer_text, answer_texts, is_bundled
 
             texts = answer_texts(self.lab.path)  # the file is parsed once, not once per answer
             bases = self._typed_bases()
+            bundled = is_bundled(self.lab.path)
             for k, entry in enumerate(m.scenario.expect):
                 self.base[entry.ref] = bases.get(entry.ref, answer_text(entry, texts))
                 typed = self.lab.answers.get(entry.ref)
-                row = CheckRow(k, entry.ref, typed if typed is not None else self.base[entry.ref])
+                if bundled or self.base[entry.ref].strip() == "?":
+                    self.hidden.add(entry.ref)
+                shown = "" if entry.ref in self.hidden else self.base[entry.ref]
+                row = CheckRow(k, entry.ref, typed if typed is not None else shown)
                 self.rows.append(row)
                 yield row
                 yield row.why
             if not m.scenario.expect:
                 yield Static(Text("this scenario has no expect: entries"), classes="check-empty")
         yield Static("", id="check-summary", markup=False)
+        yield Static("", id="check-solution", markup=False)
         yield KeyBar()
 
     def _typed_bases(self) -> dict[str, str]:
@@ -208,6 +222,10 @@ class CheckScreen(Screen[int | None]):
 
     def on_mount(self) -> None:
         """Check every answer and focus the first one."""
+        self.query_one("#check-solution").display = False
+        for row in self.rows:
+            if row.ref in self.hidden:
+                row.input.placeholder = "?  (^r reveals)"
         self._model = self.model
         if self.app.is_headless:  # a blinking cursor would make screenshots flaky
             for row in self.rows:
@@ -291,6 +309,15 @@ class CheckScreen(Screen[int | None]):
         entry = self._entry(row)
         row.checked = row.input.value
         self.entries.pop(row.k, None)
+        if entry is not None and self._is_hidden(row) and not row.input.value.strip():
+            self.items.pop(row.k, None)
+            row.computed.update(Text("hidden", style="italic"))
+            row.mark.update(Text("?"))
+            row.set_class(False, "-ok")
+            row.set_class(False, "-wrong")
+            row.why.update("")
+            row.why.display = False
+            return False
         if entry is None:
             self.items.pop(row.k, None)
             row.computed.update(Text("(not in the file any more)"))
@@ -315,8 +342,10 @@ class CheckScreen(Screen[int | None]):
         """Show a verdict (and its why line) on ``row``."""
         self.items[row.k] = item
         computed = show_value(item.actual) if item.error is None else item.error
+        if item.unanswered or (self._is_hidden(row) and not item.ok and item.error is None):
+            computed = "hidden until right"
         row.computed.update(Text(computed))
-        row.mark.update(Text("✓" if item.ok else "✗"))
+        row.mark.update(Text("?" if item.unanswered else "✓" if item.ok else "✗"))
         row.set_class(item.ok, "-ok")
         row.set_class(not item.ok, "-wrong")
         entry = self.entries.get(row.k)
@@ -338,10 +367,16 @@ class CheckScreen(Screen[int | None]):
         if not self.rows:
             summary.update(Text(""))
             return
-        wrong = [i for i in items if not i.ok]
-        pending = len(self.rows) - len(items)
+        wrong = [i for i in items if not i.ok and not i.unanswered]
+        pending = len(self.rows) - len(items) + sum(i.unanswered for i in items)
+        right = len(items) - len(wrong) - sum(i.unanswered for i in items)
         if not wrong and not pending:
-            summary.update(Text(f"all {len(items)} answers match ✓", style="bold green"))
+            summary.update(Text(f"all {len(items)} answers match ✓" if len(items) != 1 else "the answer matches ✓",
+                                style="bold green"))
+            return
+        if not wrong:
+            summary.update(Text(f"{right} right, {pending} to answer", style="bold")
+                           + Text("  (ctrl+r reveals the worked answers)" if self.hidden and not self.revealed else ""))
             return
         first = self.first_wrong()
         carried = sum(i.carried for i in wrong)
@@ -349,7 +384,7 @@ class CheckScreen(Screen[int | None]):
         if carried:
             text.append(f" ({carried} carried from an earlier one)", style="bold red")
         if pending:
-            text.append(f", {pending} unreadable", style="bold")
+            text.append(f", {pending} not answered yet", style="bold")
         if self.diagnosing:
             text.append("; looking for known mistakes …", style="italic")
         if first is not None:
@@ -364,7 +399,8 @@ class CheckScreen(Screen[int | None]):
 
     def first_wrong(self) -> Any:
         """The independent wrong answer (not carried from an earlier one) that becomes known earliest."""
-        wrong = [(self.items[r.k], r.k) for r in self.rows if r.k in self.items and not self.items[r.k].ok]
+        wrong = [(self.items[r.k], r.k) for r in self.rows
+                 if r.k in self.items and not self.items[r.k].ok and not self.items[r.k].unanswered]
         if not wrong:
             return None
         wrong = [p for p in wrong if not p[0].carried] or wrong
@@ -427,9 +463,25 @@ class CheckScreen(Screen[int | None]):
             return
         self.dismiss(_step(first))
 
+    def _is_hidden(self, row: CheckRow) -> bool:
+        return row.ref in self.hidden and not self.revealed
+
+    def action_reveal(self) -> None:
+        """Show the worked answers: the file's answers in the empty cells, every computed value, the solution."""
+        self.revealed = True
+        for row in self.rows:
+            if row.ref in self.hidden and not row.input.value.strip() and self.base.get(row.ref, "?").strip() != "?":
+                row.input.value = self.base[row.ref]
+        solution = self.model.scenario.solution.strip()
+        panel = self.query_one("#check-solution", Static)
+        panel.update(Text("solution\n", style="bold") + Text(solution) if solution else Text(""))
+        panel.display = bool(solution)
+        self.check_all()
+
     def action_save(self) -> None:
         """Write the answers you changed into the file's expect: block (as it is on disk now)."""
-        answers = {r.ref: r.input.value for r in self.rows if r.input.value != self.base.get(r.ref)}
+        answers = {r.ref: r.input.value for r in self.rows
+                   if r.input.value != self.base.get(r.ref) and r.input.value.strip()}  # an empty cell: not answered
         self._save(answers)
 
     def _save(self, answers: dict[str, str], overwrite: tuple[str, ...] = ()) -> None:
