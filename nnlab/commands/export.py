@@ -54,28 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None or args.out == "-":
         sys.stdout.write(text)
         return 0
+    from nnlab.export.files import write
+
     write(args.out, text)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
-
-
-def write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, then a rename)."""
-    import tempfile
-
-    from nnlab.errors import NnlabError
-
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".nnlab-export-", dir=folder)
-    except OSError as exc:
-        raise NnlabError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise NnlabError(f"cannot write {path}: {exc.strerror or exc}") from None
