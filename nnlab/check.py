@@ -24,7 +24,7 @@ from nnlab.errors import Location, NnlabError, did_you_mean
 from nnlab.numfmt import fmt
 from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,
                                  to_text)
-from nnlab.scenario.model import ExpectEntry
+from nnlab.scenario.model import UNANSWERED, ExpectEntry
 from nnlab.scenario.refs import PREFIXES, Ref, RefError, RefKind, Snapshot, atom, snapshot_of, split_prefix
 
 if TYPE_CHECKING:
@@ -68,12 +68,18 @@ class CheckItem:
     loc: Location | None
     diagnosis: tuple[Any, ...] = ()
     via: tuple[str, ...] = ()
+    unanswered: bool = False
+    """The answer is ``?`` (asked, not answered yet): not ok, and nothing to diagnose."""
 
     def as_json(self) -> dict:
-        """The ``--json`` form: ref, expected, actual, ok, step, error, tolerance, diagnosis, via."""
-        return {"ref": self.ref, "expected": _jsonable(self.expected_value), "actual": _jsonable(self.actual),
-                "ok": self.ok, "step": self.step, "error": self.error, "tolerance": self.tolerance,
-                "diagnosis": [f.as_json() for f in self.diagnosis], "via": list(self.via)}
+        """The ``--json`` form: ref, expected, actual, ok, step, error, tolerance, diagnosis, via
+        (and ``"unanswered": true`` for a ``?`` answer)."""
+        out = {"ref": self.ref, "expected": _jsonable(self.expected_value), "actual": _jsonable(self.actual),
+               "ok": self.ok, "step": self.step, "error": self.error, "tolerance": self.tolerance,
+               "diagnosis": [f.as_json() for f in self.diagnosis], "via": list(self.via)}
+        if self.unanswered:  # the computed value stays hidden, as in the table
+            out["actual"], out["unanswered"] = None, True
+        return out
 
     @property
     def carried(self) -> bool:
@@ -95,7 +101,7 @@ class CheckReport:
     @property
     def first_mistake(self) -> CheckItem | None:
         """The earliest *independent* wrong answer in the trace (not one carried from an earlier mistake)."""
-        wrong = [i for i in self.items if not i.ok]
+        wrong = [i for i in self.items if not i.ok and not i.unanswered]
         if not wrong:
             return None
         wrong = [i for i in wrong if not i.carried] or wrong
@@ -114,6 +120,13 @@ AtHook = Callable[[Snapshot], "tuple[Run, int]"]
 """Training's answer to ``epoch(k).…``/``update(k).…``: the run with those parameters and
 the step where they become known. Raises ValueError (with the reason) when k is out of range."""
 
+StateHook = Callable[[Snapshot | None], "dict[str, np.ndarray]"]
+"""Training's optimizer state at ``epoch(k).``/``update(k).`` (None: the end): ``{parameter: velocity}``
+for gradient descent with momentum, batch-first like the parameters; ``velocity(w)`` reads it."""
+
+STATE_FUNCS = ("velocity",)
+"""References to the training's optimizer state (not ops): ``velocity(w)``, ``update(2).velocity(w)``."""
+
 
 class ReferenceEvaluator:
     """Evaluates reference expressions against a :class:`~nnlab.engine.run.Run`.
@@ -129,11 +142,14 @@ class ReferenceEvaluator:
     """
 
     def __init__(self, run: Run, at: AtHook | None = None, facts: dict[str, Any] | None = None,
-                 final_step: int | None = None) -> None:
+                 final_step: int | None = None, state: StateHook | None = None,
+                 snapshot: Snapshot | None = None) -> None:
         self.run = run
         self.at = at
         self.facts = facts or {}
         self.final_step = final_step
+        self.state = state
+        self.snapshot = snapshot
         self.step = -1
         self.loc: Location | None = None
 
@@ -244,7 +260,7 @@ class ReferenceEvaluator:
         except (ValueError, RefError) as exc:
             raise self._err(str(exc), blame) from None
         self.step = max(self.step, step)
-        sub = ReferenceEvaluator(run, None, self.facts)
+        sub = ReferenceEvaluator(run, None, self.facts, state=self.state, snapshot=snapshot_of(prefix))
         sub.loc = self.loc
         return sub._eval(inner)
 
@@ -268,11 +284,32 @@ class ReferenceEvaluator:
                                     e.args[0])
             self._avail(name, BACKWARD)
             return run.grad(name)
+        if e.func in STATE_FUNCS:
+            return self._velocity(e)
         cls = REGISTRY.get(e.func)
         if cls is None or e.func in ("index",):
             raise self._err(f"unknown function '{e.func}'", e, did_you_mean(e.func, list(REGISTRY) + ["grad", "shape",
                                                                                                         "size"]))
         return _apply(cls, [self._eval(a) for a in e.args], {k: self._eval(v) for k, v in e.kwargs}, self, e)
+
+
+    def _velocity(self, e: Call) -> Any:
+        """``velocity(w)``: the momentum buffer of parameter ``w`` after the snapshot's updates."""
+        if len(e.args) != 1 or e.kwargs or not isinstance(e.args[0], Name):
+            raise self._err("velocity() takes one parameter's name, e.g. velocity(w)", e)
+        state = self.state(self.snapshot) if self.state is not None else {}
+        if not state:
+            raise self._err("velocity(…) is the momentum buffer of gradient descent, but this scenario has none",
+                            e, "add momentum: μ to a train: block with rule: gd.")
+        name = e.args[0].id
+        if name not in state:
+            raise self._err(f"'{name}' is not a learned parameter, so it has no velocity", e.args[0],
+                            did_you_mean(name, list(state)))
+        if self.snapshot is None:
+            self._avail(name, FORWARD)
+        from nnlab.engine.run import to_float
+
+        return to_float(state[name])[0]
 
 
 def visible_names(run: Run) -> list[str]:
@@ -363,7 +400,8 @@ def _tol_text(entry: ExpectEntry) -> str:
 
 
 def check_run(run: Run, entries: tuple[ExpectEntry, ...] | None = None, at: AtHook | None = None,
-              facts: dict[str, Any] | None = None, final_step: int | None = None) -> CheckReport:
+              facts: dict[str, Any] | None = None, final_step: int | None = None,
+              state: StateHook | None = None) -> CheckReport:
     """Check every ``expect`` entry against ``run``.
 
     Args:
@@ -372,18 +410,19 @@ def check_run(run: Run, entries: tuple[ExpectEntry, ...] | None = None, at: AtHo
         at: For training: the run an ``epoch(k).``/``update(k).`` prefix names.
         facts: Extra names (training's ``train.*``) visible to references.
         final_step: For training: the step where unprefixed names become known.
+        state: For training with momentum: the velocity at a snapshot (``velocity(w)``).
     """
     entries = run.scenario.expect if entries is None else entries
     items = []
     for entry in entries:
-        items.append(check_entry(run, entry, at, facts, final_step))
+        items.append(check_entry(run, entry, at, facts, final_step, state))
     return CheckReport(tuple(items))
 
 
 def check_entry(run: Run, entry: ExpectEntry, at: AtHook | None = None, facts: dict[str, Any] | None = None,
-                final_step: int | None = None) -> CheckItem:
+                final_step: int | None = None, state: StateHook | None = None) -> CheckItem:
     """Check one entry; evaluation problems become a failed item with an error message."""
-    ev = ReferenceEvaluator(run, at, facts, final_step)
+    ev = ReferenceEvaluator(run, at, facts, final_step, state)
     expected_text = entry.raw if isinstance(entry.raw, str) else str(entry.raw)
     try:
         actual = ev.eval(entry.expr, entry.loc)
@@ -391,9 +430,11 @@ def check_entry(run: Run, entry: ExpectEntry, at: AtHook | None = None, facts: d
         return CheckItem(entry.ref, expected_text, entry.answer, None, False, exc.message, None, "", entry.loc)
     step = ev.step if ev.step >= 0 else None
     expected = entry.answer
+    if expected is UNANSWERED:
+        return CheckItem(entry.ref, "?", None, actual, False, None, step, "", entry.loc, unanswered=True)
     if isinstance(expected, Expr.__args__):  # a quoted expression answer
         try:
-            expected = ReferenceEvaluator(run, at, facts, final_step).eval(expected, entry.answer_loc)
+            expected = ReferenceEvaluator(run, at, facts, final_step, state).eval(expected, entry.answer_loc)
         except NnlabError as exc:
             return CheckItem(entry.ref, expected_text, None, actual, False, f"answer: {exc.message}", step, "",
                              entry.loc)

@@ -96,6 +96,7 @@ def _lab_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nnlab", description="Open the lab on a scenario file.")
     p.add_argument("file", nargs="?")
     p.add_argument("--step", help="start at step N or at a node name")
+    p.add_argument("--practice", action="store_true", help="practice mode: predict each value before it is shown")
     p.add_argument("--version", action="version", version=f"nnlab {__version__}")
     return p
 
@@ -186,7 +187,7 @@ def _main(argv: list[str], console: bool) -> int:
                    else "`nnlab list` lists the bundled scenarios, `nnlab --help` the commands")
         print(f"error: the lab needs a terminal; {instead}", file=sys.stderr)
         return EXIT_INVALID
-    return _open_lab(args.file, args.step)
+    return _open_lab(args.file, args.step, args.practice)
 
 
 def _cap_process_memory() -> None:
@@ -382,16 +383,39 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
 
 
 def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
-    """Check the answers; exit 0 all pass, 1 a mismatch, 2 invalid file."""
-    session = _load_and_run(file, max_elements)
-    report = session.check()
-    if as_json:
-        import json
+    """Check the answers; exit 0 all pass, 1 a mismatch, 2 invalid file.
 
-        from nnlab.numfmt import json_safe
+    A shape question (every reference ``shape``/``size``/``params``) is answered from shapes
+    alone. With ``--json`` an invalid file prints ``{"error", "kind", "file", "line", "column",
+    "source", "hint"}`` on stdout (and the usual located message on stderr), exit 2.
+    """
+    from nnlab.session import open_session
 
-        print(json.dumps(json_safe([i.as_json() for i in report.items]), indent=2))
+    if not as_json:
+        session = open_session(_resolve_path(file), max_elements=max_elements, shapes="prefer")
+        report = session.check()
+        print(render_check(session, report, color=sys.stdout.isatty()))
         return EXIT_OK if report.ok else EXIT_MISMATCH
+    import json
+
+    from nnlab.errors import NnlabError
+    from nnlab.numfmt import json_safe
+
+    try:
+        session = open_session(_resolve_path(file), max_elements=max_elements, shapes="prefer")
+        report = session.check()
+    except Exception as exc:  # noqa: BLE001 - an invalid file is a JSON object too, never a traceback
+        if _output_failed(exc):
+            raise
+        error = exc if isinstance(exc, NnlabError) else unexpected_error(exc, file)
+        d = error.as_dict()
+        print(json.dumps({"error": d["error"], "kind": d["kind"], "file": d["file"],
+                          "line": d["line"] or None, "column": d["col"] or None, "source": d["source"] or None,
+                          "hint": d["hint"]}, indent=2, ensure_ascii=False))
+        _print_error(error)
+        return EXIT_INVALID
+    print(json.dumps(json_safe([i.as_json() for i in report.items]), indent=2))
+    return EXIT_OK if report.ok else EXIT_MISMATCH
     print(render_check(session, report, color=sys.stdout.isatty()))
     return EXIT_OK if report.ok else EXIT_MISMATCH
 
@@ -407,6 +431,8 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
 
         if v is None:
             return "—"
+        if isinstance(v, str):  # expect: {error: …}: what the run failed with
+            return v
         a = np.asarray(v)
         if a.dtype == bool or isinstance(v, bool):
             return str(bool(a.reshape(-1)[0])).lower() if a.size == 1 else str(a.tolist())
@@ -429,10 +455,12 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
     rows = [("reference", "expected", "computed", "")]
     for item in report.items:
         actual = show(item.actual) if item.error is None else item.error
-        rows.append((item.ref, item.expected, actual, "✓" if item.ok else "✗"))
+        rows.append((item.ref, item.expected, actual if not item.unanswered else "(hidden)",
+                     "✓" if item.ok else "unanswered" if item.unanswered else "✗"))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(3)]
     arithmetic = session.training.arithmetic if session.training is not None else session.run.arithmetic
-    lines = [f"{bold}{title}{off}  ({arithmetic} arithmetic)", ""]
+    mode = arithmetic if arithmetic.startswith("shapes only") else f"{arithmetic} arithmetic"
+    lines = [f"{bold}{title}{off}  ({mode})", ""]
     if session.training is not None:
         lines[1:1] = [session.training.summary()]
     for k, (ref, exp, act, mark) in enumerate(rows):
@@ -440,7 +468,8 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         if k == 0:
             lines.append(f"{dim}{line}{off}")
             continue
-        lines.append(line + (f"{green}{mark}{off}" if mark == "✓" else f"{red}{mark}{off}"))
+        lines.append(line + (f"{green}{mark}{off}" if mark == "✓" else f"{dim}{mark}{off}" if mark == "unanswered"
+                             else f"{red}{mark}{off}"))
         lines.extend(f"{dim}{why}{off}" for why in _why_lines(session, report.items[k - 1]))
     n_ok = sum(i.ok for i in report.items)
     lines.append("")
@@ -448,6 +477,10 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
         lines.append("no expect: entries to check")
     elif report.ok:
         lines.append(f"{green}all {n_ok} answers match{off}")
+    elif all(i.ok or i.unanswered for i in report.items):
+        open_ = sum(i.unanswered for i in report.items)
+        lines.append(f"{n_ok} right, {open_} unanswered (`?`): write your answers in place of the `?` "
+                     "and check again")
     else:
         first = report.first_mistake
         where = ""
@@ -458,8 +491,10 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
             where = f" — look at step {step + 1} ({st.phase}: {st.label})"
         carried = sum(i.carried for i in report.items if not i.ok)
         kind = "first independent mistake" if carried else "first mistake"
-        lines.append(f"{red}{len(report.items) - n_ok} of {len(report.items)} answers differ{off}"
+        open_ = sum(i.unanswered for i in report.items)
+        lines.append(f"{red}{len(report.items) - n_ok - open_} of {len(report.items)} answers differ{off}"
                      + (f" ({carried} carried from an earlier one)" if carried else "")
+                     + (f", {open_} unanswered" if open_ else "")
                      + f"; {kind}: {first.ref}{where}")
     notice = _step_zero_notice(session)
     if notice:
@@ -470,11 +505,15 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
 def _why_lines(session: Any, item: Any) -> list[str]:
     """The lines under a row of the check table: why a ✗ (and a ✓ accepted via the user's own values)."""
     out = []
+    if item.unanswered:
+        return out
     if item.ok and item.via:
         out.append(f"      ✓ right for your own {', '.join(item.via)} (follow-through; tolerance {item.tolerance})")
         return out
     if item.ok or item.error is not None:
         return out
+    if isinstance(item.actual, str):  # expect: {error: …}: the computed column says what happened
+        return [f"      the scenario is meant to fail with a {item.expected} error"]
     for f in item.diagnosis:
         step = ""
         if f.step is not None and f.step < len(session.steps):
@@ -582,7 +621,7 @@ def _print_symbolic(run: Any, ref: str, found: list, digits: int) -> None:
         print(f"(no symbolic form: {exc})")
 
 
-def _open_lab(file: str | None, step: str | None) -> int:
+def _open_lab(file: str | None, step: str | None, practice: bool = False) -> int:
     from nnlab.errors import NnlabError
 
     if file is not None:
@@ -595,7 +634,7 @@ def _open_lab(file: str | None, step: str | None) -> int:
     except ImportError as exc:  # pragma: no cover - the lab is optional while it is being built
         print(f"the lab is not available: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    return run_app(file, step)
+    return run_app(file, step, practice)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ reference" means the same thing everywhere. Training scenarios plug in here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.scenario.expr import parse_expr
-from nnlab.scenario.model import DEFAULT_MAX_ELEMENTS, ExpectEntry, Scenario, load
+from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load
 from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
 
@@ -50,6 +50,8 @@ class Session:
     run: Run
     training: Any = None
     _steps: Any = None
+    failure: NnlabError | None = None
+    """For a scenario meant to fail (``expect: {error: …}``): the error it failed with, if it did."""
 
     @property
     def steps(self) -> Any:
@@ -79,25 +81,28 @@ class Session:
             report = check_run(self.run, entries)
         else:
             report = check_run(self.run, entries, at=self._at, facts=self.training.facts(),
-                               final_step=self._final_step)
-        if not diagnose or report.ok:
-            return report
-        from nnlab.diagnosis import diagnose as _diagnose
+                               final_step=self._final_step, state=self._state)
+        if diagnose and not report.ok:
+            from nnlab.diagnosis import diagnose as _diagnose
 
-        return _diagnose(self, report, entries)
+            report = _diagnose(self, report, entries)
+        if self.scenario.expect_error is not None and entries is None:
+            report = _with_error_item(report, self.scenario.expect_error, self.failure)
+        return report
 
     def check_entry(self, entry: ExpectEntry) -> CheckItem:
         """Check one (possibly edited) ``expect`` entry exactly as :meth:`check` would."""
         if self.training is None:
             return check_entry(self.run, entry)
-        return check_entry(self.run, entry, self._at, self.training.facts(), self._final_step)
+        return check_entry(self.run, entry, self._at, self.training.facts(), self._final_step, self._state)
 
     def evaluate(self, text: str) -> Any:
         """The value of a reference expression as ``check`` computes it: ``"epoch(0).grad(W)[1]"``."""
         expr = parse_expr(text, qualified=self.training is not None)
         if self.training is None:
             return ReferenceEvaluator(self.run).eval(expr)
-        return ReferenceEvaluator(self.run, self._at, self.training.facts(), self._final_step).eval(expr)
+        return ReferenceEvaluator(self.run, self._at, self.training.facts(), self._final_step,
+                                  self._state).eval(expr)
 
     @property
     def _final_step(self) -> int:
@@ -121,6 +126,11 @@ class Session:
         k = self._updates(snapshot)
         tr = self.training
         return tr.run_at(k, None, target=tr.loss_target), (k * self._steps.group - 1 if k else 0)
+
+    def _state(self, snapshot: Snapshot | None) -> dict[str, np.ndarray]:
+        """The optimizer state (each parameter's velocity) at a training prefix, or at the end."""
+        tr = self.training
+        return tr.velocity(len(tr.snapshots) - 1 if snapshot is None else self._updates(snapshot))
 
     def step_json(self, step: Step, digits: int = 6) -> dict:
         """A JSON-friendly description of one step, with its data."""
@@ -306,6 +316,25 @@ class Session:
         return k
 
 
+def error_kind(exc: NnlabError) -> str:
+    """What ``expect: {error: …}`` calls the kind of ``exc``: ``shape``, ``domain``, or nnlab's own kind."""
+    return next((name for name, kinds in ERROR_KINDS.items() if exc.kind in kinds), exc.kind)
+
+
+def _with_error_item(report: CheckReport, expected: ExpectedError, failure: NnlabError | None) -> CheckReport:
+    """The report with the ``error:`` answer in its place: right when the run failed with that kind."""
+    if failure is None:
+        actual, ok = "no error: the run succeeded", False
+    else:
+        kind = error_kind(failure)
+        where = f" (line {failure.loc.line})" if failure.loc is not None and failure.loc.line else ""
+        actual, ok = f"{kind} error{where}: {failure.message}", kind == expected.kind
+    item = CheckItem("error", expected.kind, expected.kind, actual, ok, None, None, "", expected.loc)
+    items = list(report.items)
+    items.insert(min(expected.position, len(items)), item)
+    return CheckReport(tuple(items))
+
+
 def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[int, ...]]:
     """Split an example index off ``index`` for a node with one value per example.
 
@@ -333,13 +362,58 @@ def _normalize(index: tuple, shape: tuple[int, ...], ref: str) -> tuple[int, ...
     return tuple(int(i) % n for i, n in zip(index, shape))
 
 
-def open_session(path: str, *, max_elements: int = DEFAULT_MAX_ELEMENTS) -> Session:
-    """Load a scenario file and run (or train) it."""
-    return session_from_scenario(load(path, max_elements=max_elements))
+SHAPES = ("fallback", "prefer", "never")
+"""When :func:`open_session` answers a shape question (every ``expect`` reference a ``shape(…)``,
+``size(…)`` or ``params``) from shapes alone, computing no value:
+
+* ``prefer`` — always (``nnlab check``: the answers are the same, the work is none);
+* ``fallback`` — only when computing the values would be refused (over the element limit or
+  the memory budget: VGG-16's 138 million parameters); otherwise values are computed to be shown;
+* ``never`` — compute, or report the limit."""
+
+
+def open_session(path: str, *, max_elements: int | None = None, shapes: str = "fallback") -> Session:
+    """Load a scenario file and run (or train) it.
+
+    Args:
+        path: The scenario file.
+        max_elements: The largest tensor (None: the file's ``options.max_elements``, else the default).
+        shapes: When a shape question is answered from shapes alone (see :data:`SHAPES`).
+    """
+    if shapes == "prefer":
+        return session_from_scenario(load(path, max_elements=max_elements, shapes_only=True))
+    try:
+        return session_from_scenario(load(path, max_elements=max_elements))
+    except NnlabError as exc:
+        if shapes != "fallback" or exc.kind != "size":
+            raise
+        scenario = load(path, max_elements=max_elements, shapes_only=True)
+        if not scenario.shape_only:
+            raise
+        return session_from_scenario(scenario)
 
 
 def session_from_scenario(scenario: Scenario) -> Session:
-    """Run (or train) an already-loaded scenario."""
+    """Run (or train) an already-loaded scenario.
+
+    A scenario loaded for shapes only (:attr:`Scenario.shape_only`) gets a shape-only run. A
+    scenario that expects an error (``expect: {error: shape}``) and fails with it gets the
+    session of the lines before the failing one, with the error as :attr:`Session.failure`.
+    """
+    try:
+        return _session(scenario)
+    except NnlabError as exc:
+        if scenario.expect_error is None:
+            raise
+        return _failed_session(scenario, exc)
+
+
+def _session(scenario: Scenario) -> Session:
+    if scenario.shape_only:
+        from nnlab.engine.graph import build_graph
+        from nnlab.engine.shapes import shape_run
+
+        return Session(scenario, shape_run(build_graph(scenario)))
     if scenario.train is None:
         return Session(scenario, run_scenario(scenario))
     from nnlab.engine.train import TrainSteps, train
@@ -347,6 +421,22 @@ def session_from_scenario(scenario: Scenario) -> Session:
     tr = train(scenario)
     final = tr.run_at(len(tr.snapshots) - 1, None, target=tr.loss_target)
     return Session(scenario, final, tr, TrainSteps(tr))
+
+
+def _failed_session(scenario: Scenario, exc: NnlabError) -> Session:
+    """The session of the compute lines before the one that failed (no training, no backward unless it
+    names one of them), holding the failure; a failure on no compute line keeps every line's forward pass."""
+    line = exc.loc.line if exc.loc is not None else 0
+    failing = next((i for i, eq in enumerate(scenario.equations) if eq.loc.line == line), None)
+    equations = scenario.equations[:failing] if failing is not None else scenario.equations
+    names = {eq.name for eq in equations}
+    before = replace(scenario, equations=equations, train=None, train_node=None, expect_error=None,
+                     backward=scenario.backward if scenario.backward in names else None)
+    try:
+        session = _session(before)
+    except NnlabError:  # it fails before any line (e.g. while training): no steps to show
+        session = _session(replace(before, equations=(), backward=None))
+    return replace(session, scenario=scenario, failure=exc)
 
 
 __all__ = ["Session", "open_session", "session_from_scenario"]

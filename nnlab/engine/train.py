@@ -45,8 +45,13 @@ from nnlab.errors import NnlabError, did_you_mean
 from nnlab.numfmt import as_float, fmt, fmt_index
 from nnlab.scenario.model import Scenario
 
-TRAIN_KEYS = ("rule", "predict", "target", "lr", "epochs", "order", "seed", "loss", "batch")
+TRAIN_KEYS = ("rule", "predict", "target", "lr", "epochs", "order", "seed", "loss", "batch", "momentum",
+              "weight_decay", "update")
 RULES = ("perceptron", "gd")
+PREDICT_OPS = ("step", "sign")
+"""The ops a perceptron's ``predict`` may be: step (0/1 labels) or sign (±1 labels)."""
+UPDATE_FORMS = ("error", "label")
+"""The perceptron's update forms: ``error`` p += η(y − ŷ)∂z/∂p; ``label`` p += η·y·∂z/∂p on y·z ≤ 0."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,14 @@ class TrainConfig:
     target: str | None
     loss: str | None
     z: str | None  # perceptron: the argument of step feeding `predict`
+    momentum: Any = 0  # gd: μ (PyTorch SGD: v ← μ·v + g, p ← p − η·v)
+    weight_decay: Any = 0  # gd: λ (PyTorch SGD: g ← g + λ·p)
+    update: str = "error"  # perceptron: "error" or "label" (see UPDATE_FORMS)
+
+
+def velocity_key(param: str) -> str:
+    """The snapshot key of a parameter's velocity (momentum buffer): ``velocity(w)``."""
+    return f"velocity({param})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +296,9 @@ class Training:
         return next((i + 1 for i, m in enumerate(self.mistakes) if m == 0), None)
 
     @property
-    def last_update_epoch(self) -> int | None:
-        """The last epoch in which an update changed something."""
-        return self.records.last_changed_epoch()
+    def last_update_epoch(self) -> int:
+        """The last epoch in which an update changed something; 0 if none did (the parameters of ``epoch(0)``)."""
+        return self.records.last_changed_epoch() or 0
 
     def facts(self) -> dict[str, Any]:
         """The ``train.*`` names visible to references."""
@@ -345,6 +358,16 @@ class Training:
         """η as the arithmetic uses it: a Fraction in exact mode, else a float."""
         return self.config.lr if self.arithmetic == "exact" else float(self.config.lr)
 
+    def coefficient(self, name: str) -> Any:
+        """``momentum`` or ``weight_decay`` as the arithmetic uses it (a Fraction in exact mode, else a float)."""
+        value = getattr(self.config, name)
+        return value if self.arithmetic == "exact" else float(value)
+
+    def velocity(self, snapshot: int) -> dict[str, np.ndarray]:
+        """The velocity (momentum buffer) of each parameter after ``snapshot`` updates; empty without momentum."""
+        state = self.snapshots[snapshot]
+        return {p: state[velocity_key(p)] for p in self.params if velocity_key(p) in state}
+
     def _replay(self, params: dict[str, np.ndarray], number: int) -> dict[str, np.ndarray]:
         """The parameters after update ``number`` from those before it, computed as training computed them."""
         rec = self.records[number - 1]
@@ -388,8 +411,11 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if rule not in RULES:
         raise NnlabError(f"train.rule must be 'perceptron' or 'gd', got {rule!r}", vloc("rule"),
                          did_you_mean(str(rule), RULES), kind="format")
-    if not s.data:
-        raise NnlabError("training needs data: (one row per example)", loc("rule"), kind="format")
+    if not s.data and rule == "perceptron":
+        raise NnlabError("the perceptron rule needs data: (one row per example)", loc("rule"), kind="format")
+    if not s.data and "batch" in t:
+        raise NnlabError("train.batch needs data: (without data, each epoch is one update of the whole function)",
+                         loc("batch"), kind="format")
     if not s.learn:
         raise NnlabError("training needs learn: (the parameters to update)", loc("rule"), kind="format")
     lr_node = node.value.get("lr") if node is not None else None
@@ -399,7 +425,19 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if not math.isfinite(as_float(lr_node.value)) or lr_node.value <= 0:
         raise NnlabError(f"train.lr must be a positive finite number, got {lr_node.raw}", vloc("lr"),
                          "a learning rate such as 0.1", kind="format")
-    lr = Fraction(lr_node.raw) if isinstance(lr_node.value, float) else Fraction(lr_node.value)
+    lr = _exact_number(lr_node)
+    momentum, weight_decay = (_coefficient(node, key, vloc(key)) for key in ("momentum", "weight_decay"))
+    for key, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+        if value and rule != "gd":
+            raise NnlabError(f"train.{key} belongs to rule: gd", loc(key),
+                             "the perceptron rule has no momentum or weight decay.", kind="format")
+    update = t.get("update", "error")
+    if update not in UPDATE_FORMS:
+        raise NnlabError(f"train.update must be 'error' or 'label', got {update!r}", vloc("update"),
+                         "error: p += η·(y − ŷ)·∂z/∂p; label: p += η·y·∂z/∂p on a mistake (y·z ≤ 0).",
+                         kind="format")
+    if "update" in t and rule != "perceptron":
+        raise NnlabError("train.update belongs to rule: perceptron", loc("update"), kind="format")
     epochs = t.get("epochs", 50)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise NnlabError("train.epochs must be a positive whole number", vloc("epochs"), kind="format")
@@ -412,7 +450,7 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise NnlabError(f"train.seed must be a whole number ≥ 0, got {seed!r}", vloc("seed"), kind="format")
     batch = t.get("batch", "full")
-    n = len(next(iter(s.data.values())).array)
+    n = len(next(iter(s.data.values())).array) if s.data else 1
     if batch == "full":
         batch = None
     elif isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -437,14 +475,33 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
             raise NnlabError("the perceptron rule needs predict: (the step output) and target: (the label)",
                              loc("rule"), kind="format")
         pnode = graph.nodes[predict]
-        if pnode.kind != "op" or pnode.op.name != "step":
-            raise NnlabError(f"train.predict must be a step(…) node, but '{predict}' is not", vloc("predict"),
-                             "the perceptron rule updates with η(y − ŷ)·∂z/∂p where ŷ = step(z).", kind="format")
+        if pnode.kind != "op" or pnode.op.name not in PREDICT_OPS:
+            raise NnlabError(f"train.predict must be a step(…) or sign(…) node, but '{predict}' is not",
+                             vloc("predict"), "the perceptron rule updates with η(y − ŷ)·∂z/∂p where ŷ = step(z) "
+                             "(0/1 labels) or ŷ = sign(z) (±1 labels).", kind="format")
         z = pnode.inputs[0]
     else:
         if loss is None:
             raise NnlabError("gradient descent needs loss: (the node to minimize)", loc("rule"), kind="format")
-    return TrainConfig(rule, lr, epochs, order, seed, batch, predict, target, loss, z)
+    return TrainConfig(rule, lr, epochs, order, seed, batch, predict, target, loss, z, momentum, weight_decay,
+                       update)
+
+
+def _exact_number(node: Any) -> Fraction:
+    """A number from the file as the exact decimal written (``0.1`` → 1/10)."""
+    return Fraction(node.raw) if isinstance(node.value, float) else Fraction(node.value)
+
+
+def _coefficient(train_node: Any, key: str, where: Any) -> Fraction:
+    """``train.momentum`` / ``train.weight_decay``: a number ≥ 0 (0 when absent), kept exact."""
+    node = train_node.value.get(key) if train_node is not None else None
+    if node is None:
+        return Fraction(0)
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise NnlabError(f"train.{key} must be a number ≥ 0, got {node.raw!r}", where,
+                         "e.g. momentum: 0.9, weight_decay: 0.0001", kind="format")
+    return _exact_number(node)
 
 
 def _param_names(s: Scenario) -> list[str]:
@@ -506,7 +563,9 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     start = {p: leaf_array(graph.nodes[p], exact) for p in params}
     if not exact:
         start = {p: a.astype(float) for p, a in start.items()}
-    n = len(next(iter(scenario.data.values())).array)
+    if cfg.momentum:  # the velocity is part of the state: checkpointed and replayed with the parameters
+        start.update({velocity_key(p): start[p] * 0 for p in params})
+    n = len(next(iter(scenario.data.values())).array) if scenario.data else 1  # no data: one "example"
     per_epoch = n if cfg.rule == "perceptron" else 1 if cfg.batch is None else -(-n // cfg.batch)
     bound = cfg.epochs * per_epoch
     from nnlab.limits import DEFAULT_MAX_UPDATES  # the limit is the scenario's (options.max_updates)
@@ -584,7 +643,15 @@ def _perceptron_update(tr: Training, params: dict[str, Any], example: tuple[int]
                     wrt=tr.wrt)
     yhat = run.values[cfg.predict].reshape(-1)[0]
     y = run.values[cfg.target].reshape(-1)[0]
-    err = y - yhat
+    if cfg.update == "label":  # Rosenblatt / CIML: a mistake is y·z ≤ 0, then p += η·y·∂z/∂p
+        if y not in (1, -1):
+            raise NnlabError(f"update: label needs targets of +1 or −1, but example {example[0]} has "
+                             f"{cfg.target} = {fmt(y)}", tr.scenario.loc_of("train", "update"),
+                             "use ±1 labels, or update: error for 0/1 labels.", kind="value")
+        z = run.values[cfg.z].reshape(-1)[0]
+        err = y if y * z <= 0 else y * 0
+    else:
+        err = y - yhat
     new = dict(params)
     changed = bool(err != 0)
     if changed:
@@ -621,9 +688,33 @@ def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr:
     run = run_graph(tr.graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=tr.wrt,
                     check_finite=False)
     loss = float(np.mean(to_float(run.values[cfg.loss])))
-    new = _descend(params, {p: run.grads.get(p) for p in tr.params}, lr, keep=leaves.values())
+    grads = {p: run.grads.get(p) for p in tr.params}
+    if cfg.momentum or cfg.weight_decay:
+        return _sgd(tr, params, grads, lr), loss
+    new = _descend(params, grads, lr, keep=leaves.values())
     del run  # _descend may have reused its gradients' memory
     return new, loss
+
+
+def _sgd(tr: Training, params: dict[str, Any], grads: dict[str, Any], lr: Any) -> dict[str, Any]:
+    """PyTorch's SGD with weight decay λ and momentum μ (dampening 0, not Nesterov), for every parameter:
+
+    ``g ← ∂L/∂p + λ·p``, ``v ← μ·v + g`` (v starts at 0, so v₁ = g₁ as in PyTorch), ``p ← p − η·v``.
+    Without momentum ``p ← p − η·g``. A parameter the loss does not depend on is left alone, as PyTorch
+    skips a parameter without a gradient.
+    """
+    mu, decay = tr.coefficient("momentum"), tr.coefficient("weight_decay")
+    new = dict(params)
+    for p, g in grads.items():
+        if g is None:
+            continue
+        if decay:
+            g = g + decay * params[p]
+        if mu:
+            v = new[velocity_key(p)] = mu * params[velocity_key(p)] + g
+            g = v
+        new[p] = params[p] - lr * g
+    return new
 
 
 REUSE_MIN = 1024
@@ -705,11 +796,8 @@ class TrainSteps(Sequence):
                         epoch=rec.epoch, update=rec.number)
         p = self.tr.params[off - len(self.template)]
         node = self.tr.graph.nodes[p]
-        if self.tr.config.rule == "perceptron":
-            label = f"{p} ← {p} + η·(y − ŷ)·∂{self.tr.config.z}/∂{p}"
-        else:
-            label = f"{p} ← {p} − η·∂{self.tr.config.loss}/∂{p}"
-        return Step(k, UPDATE, p, label, "update", (p,), -1, node.shape, epoch=rec.epoch, update=rec.number)
+        return Step(k, UPDATE, p, update_rule(self.tr.config, p), "update", (p,), -1, node.shape,
+                    epoch=rec.epoch, update=rec.number)
 
     def inner(self, step: Step) -> Step | None:
         """The step inside the update's own run that ``step`` stands for (None for update steps)."""
@@ -721,31 +809,72 @@ class TrainSteps(Sequence):
         return self.tr.epoch_end[epoch - 1] * self.group
 
 
+def update_rule(cfg: TrainConfig, p: str) -> str:
+    """The update of parameter ``p`` in symbols, as the update step's label shows it."""
+    if cfg.rule == "perceptron":
+        if cfg.update == "label":
+            return f"{p} ← {p} + η·y·∂{cfg.z}/∂{p}  if y·{cfg.z} ≤ 0"
+        return f"{p} ← {p} + η·(y − ŷ)·∂{cfg.z}/∂{p}"
+    g = f"∂{cfg.loss}/∂{p}" + (f" + λ·{p}" if cfg.weight_decay else "")
+    if cfg.momentum:
+        v = velocity_key(p)
+        return f"{v} ← μ·{v} + {g};  {p} ← {p} − η·{v}"
+    return f"{p} ← {p} − η·({g})" if cfg.weight_decay else f"{p} ← {p} − η·{g}"
+
+
 def explain_update(tr: Training, number: int, param: str, element: tuple[int, ...], digits: int = 4) -> Explanation:
     """The arithmetic of one parameter element in update ``number``."""
     idx = tuple(element)
     at = (0,) + idx
     old = tr.snapshots[number - 1][param][at]
     new = tr.snapshots[number][param][at]
-    lr = tr.config.lr
+    cfg = tr.config
+    lr = cfg.lr
     rec = tr.records[number - 1]
     lhs = f"{param}{fmt_index(idx)}"
-    if tr.config.rule == "perceptron":
-        run = tr.run_at(number - 1, rec.examples, target=tr.config.z, record=False)
+    formula = update_rule(cfg, param)
+    if cfg.rule == "perceptron":
+        run = tr.run_at(number - 1, rec.examples, target=cfg.z, record=False)
         dz = run.grads.get(param)
         d = dz[at] if dz is not None else 0
-        y = run.values[tr.config.target].reshape(-1)[0]
-        yhat = run.values[tr.config.predict].reshape(-1)[0]
-        formula = f"{param} ← {param} + η·(y − ŷ)·∂{tr.config.z}/∂{param}"
-        arithmetic = (f"{num(old, digits)} + {fmt(lr, digits)}·({fmt(y, digits)} − {fmt(yhat, digits)})·"
-                      f"{num(d, digits)}")
-        note = "ŷ = y: no change" if y == yhat else f"mistake on example {rec.examples[0]}: update"
+        y = run.values[cfg.target].reshape(-1)[0]
+        yhat = run.values[cfg.predict].reshape(-1)[0]
+        if cfg.update == "label":
+            z = run.values[cfg.z].reshape(-1)[0]
+            arithmetic = f"{num(old, digits)} + {fmt(lr, digits)}·{fmt(y, digits)}·{num(d, digits)}"
+            if rec.changed:
+                note = f"y·{cfg.z} = {fmt(y, digits)}·{fmt(z, digits)} ≤ 0: mistake on example {rec.examples[0]}"
+            else:
+                note = f"y·{cfg.z} = {fmt(y, digits)}·{fmt(z, digits)} > 0: no change"
+                arithmetic = f"{num(old, digits)}  (no update)"
+        else:
+            arithmetic = (f"{num(old, digits)} + {fmt(lr, digits)}·({fmt(y, digits)} − {fmt(yhat, digits)})·"
+                          f"{num(d, digits)}")
+            note = "ŷ = y: no change" if y == yhat else f"mistake on example {rec.examples[0]}: update"
     else:
-        g = tr.update_run(number).grads[param][at]
-        formula = f"{param} ← {param} − η·∂{tr.config.loss}/∂{param}  (mean over the batch)"
-        arithmetic = f"{num(old, digits)} − {fmt(lr, digits)}·{num(g, digits)}"
-        note = f"batch of {len(rec.examples)} example(s): {list(rec.examples)[:8]}" + (
-            "…" if len(rec.examples) > 8 else "")
+        grad = tr.update_run(number).grads.get(param)
+        g = grad[at] if grad is not None else 0
+        term = num(g, digits)
+        if cfg.weight_decay:
+            term = f"({term} + {fmt(cfg.weight_decay, digits)}·{num(old, digits)})"
+        if cfg.momentum:
+            v_old = tr.snapshots[number - 1][velocity_key(param)][at]
+            v_new = tr.snapshots[number][velocity_key(param)][at]
+            arithmetic = (f"{velocity_key(param)}{fmt_index(idx)} = {fmt(cfg.momentum, digits)}·{num(v_old, digits)}"
+                          f" + {term} = {num(v_new, digits)};  {num(old, digits)} − {fmt(lr, digits)}·"
+                          f"{num(v_new, digits)}")
+        else:
+            arithmetic = f"{num(old, digits)} − {fmt(lr, digits)}·{term}"
+        formula += "  (mean over the batch)" if tr.scenario.data else ""
+        if tr.scenario.data:
+            note = f"batch of {len(rec.examples)} example(s): {list(rec.examples)[:8]}" + (
+                "…" if len(rec.examples) > 8 else "")
+        else:
+            note = f"epoch {rec.epoch}: one step on {cfg.loss}"
+        settings = [f"{sym} = {fmt(getattr(cfg, key), digits)}" for sym, key in
+                    (("μ", "momentum"), ("λ", "weight_decay")) if getattr(cfg, key)]
+        if settings:
+            note += "; " + ", ".join(settings)
     return Explanation(f"{lhs} (update {number}, epoch {rec.epoch})", formula, arithmetic, new,
                        (Use(0, idx),), note=note)
 

@@ -10,6 +10,7 @@ its float64 array, so training can compute the way a student does by hand.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,13 +21,15 @@ import numpy as np
 from nnlab import limits
 from nnlab.errors import Location, NnlabError, did_you_mean
 from nnlab.numfmt import as_float
-from nnlab.scenario.expr import Equation, Expr, ListLit, Num, parse_answer, parse_equation, parse_expr
+from nnlab.scenario.expr import (BinOp, Bool, Call, Equation, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,
+                                 parse_answer, parse_equation, parse_expr)
 from nnlab.scenario.yamlsrc import YNode, load_yaml
 
 FORMAT_VERSION = 1
-TOP_KEYS = ("nnlab", "title", "topic", "about", "values", "data", "learn", "compute", "backward",
+TOP_KEYS = ("nnlab", "title", "topic", "about", "solution", "values", "data", "learn", "compute", "backward",
             "train", "options", "expect", "tolerance")
 OPTION_KEYS = {"step_at_zero": "value of step(0) (default 0)",
+               "sign_at_zero": "value of sign(0) (default 0)",
                "arithmetic": "'auto' (exact decimals when possible), 'exact' or 'float'",
                "max_elements": f"the largest tensor, in elements (default {limits.DEFAULT_MAX_ELEMENTS:,})",
                "max_updates": f"the most parameter updates a training may make (default {limits.DEFAULT_MAX_UPDATES:,})"}
@@ -83,6 +86,29 @@ class ExpectEntry:
     explicit_tol: bool = False
 
 
+ERROR_KINDS = {"shape": ("shape",), "domain": ("nan",)}
+"""``expect: {error: KIND}`` → the :class:`NnlabError` kinds that count as that failure: ``shape``
+(shapes that do not fit), ``domain`` (a NaN or infinity appears: log of a non-positive number,
+sqrt of a negative, division by zero, overflow)."""
+
+
+@dataclass(frozen=True)
+class ExpectedError:
+    """``expect: {error: shape}``: the scenario is meant to fail, with this kind of error.
+
+    Attributes:
+        kind: ``"shape"`` or ``"domain"`` (see :data:`ERROR_KINDS`).
+        position: Its place among the ``expect`` entries (the check lists it there).
+        loc: Where ``error`` is written.
+        answer_loc: Where the kind is written.
+    """
+
+    kind: str
+    position: int
+    loc: Location
+    answer_loc: Location
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A loaded, validated scenario (format v1)."""
@@ -104,6 +130,14 @@ class Scenario:
     train_node: YNode | None = None
     root: YNode | None = field(default=None, repr=False, compare=False)
     max_elements: int = DEFAULT_MAX_ELEMENTS
+    expect_error: ExpectedError | None = None
+    """``expect: {error: shape|domain}``: the run is meant to fail with that kind of error."""
+    solution: str = ""
+    """The worked answer (Markdown), kept apart from ``about`` so a quiz does not give itself away:
+    shown only when the user asks to see the answers."""
+    shape_only: bool = False
+    """Loaded for shapes only (every ``expect`` reference is ``shape``/``size``/``params``): specs are
+    zero-memory stand-ins of the right shape, and the element and memory limits do not apply."""
 
     def loc_of(self, *path: str) -> Location | None:
         """Location of a key path such as ``("values", "W1")``."""
@@ -120,13 +154,17 @@ class Scenario:
 # ------------------------------------------------------------------------- loading
 
 
-def load(path: str | Path, *, max_elements: int | None = None) -> Scenario:
+def load(path: str | Path, *, max_elements: int | None = None, shapes_only: bool = False) -> Scenario:
     """Read and validate a scenario file.
 
     Args:
         path: The file.
         max_elements: The largest tensor in elements; None: the file's
             ``options.max_elements``, else :data:`DEFAULT_MAX_ELEMENTS`.
+        shapes_only: If every ``expect`` reference asks only for shapes, sizes or ``params``
+            (:func:`is_shape_question`), make no tensor from a spec (``{shape: …, init: …}``):
+            a zero-memory stand-in of its shape takes its place, and neither the element limit
+            nor the memory budget applies (:attr:`Scenario.shape_only`).
 
     Raises:
         NnlabError: With file, line and column for anything wrong.
@@ -145,10 +183,11 @@ def load(path: str | Path, *, max_elements: int | None = None) -> Scenario:
         raise NnlabError(f"{path} is not UTF-8 text", Location(str(path)), kind="file") from None
     except OSError as exc:
         raise NnlabError(f"cannot read {path}: {exc.strerror}", Location(str(path)), kind="file") from None
-    return loads(text, str(path), max_elements=max_elements)
+    return loads(text, str(path), max_elements=max_elements, shapes_only=shapes_only)
 
 
-def loads(text: str, file: str = "<string>", *, max_elements: int | None = None) -> Scenario:
+def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
+          shapes_only: bool = False) -> Scenario:
     """Validate scenario text (see :func:`load`)."""
     root = load_yaml(text, file, max_values=max_elements or DEFAULT_MAX_ELEMENTS)
     if root.kind != "map":
@@ -169,13 +208,15 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None)
         raise NnlabError("title must be one line", root.value["title"].loc, kind="format")
     topic = _string(root, "topic", file)
     about = _string(root, "about", file)
+    solution = _string(root, "solution", file)
 
     options = _options(root.get("options"))
     if max_elements is None:
         max_elements = options.get("max_elements", DEFAULT_MAX_ELEMENTS)
+    lazy = shapes_only and _asks_shapes_only(root)
     budget = _Budget(limits.memory_budget())
-    values = _values(root.get("values"), file, max_elements, data=False, budget=budget)
-    data = _values(root.get("data"), file, max_elements, data=True, budget=budget)
+    values = _values(root.get("values"), file, max_elements, data=False, budget=budget, lazy=lazy)
+    data = _values(root.get("data"), file, max_elements, data=True, budget=budget, lazy=lazy)
     clash = set(values) & set(data)
     if clash:
         name = sorted(clash)[0]
@@ -191,13 +232,55 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None)
             raise NnlabError("backward must name one node, e.g. `backward: loss`", node.loc, kind="format")
         backward, backward_loc = node.value.strip(), node.loc
     tolerance = _tolerance(root.get("tolerance"))
-    expect = _expect(root.get("expect"), tolerance)
+    expect, expect_error = _expect(root.get("expect"), tolerance)
     train_node = root.get("train")
     train = train_node.to_py() if train_node is not None else None
     if train is not None and not isinstance(train, dict):
         raise NnlabError("train must be a mapping (rule:, lr:, epochs: …)", train_node.loc, kind="format")
     return Scenario(file, text, title.strip(), topic.strip(), about, values, data, learn, equations,
-                    backward, backward_loc, options, expect, train, train_node, root, max_elements)
+                    backward, backward_loc, options, expect, train, train_node, root,
+                    sys.maxsize if lazy else max_elements, expect_error, solution, lazy)
+
+
+def _asks_shapes_only(root: YNode) -> bool:
+    """Whether the file's ``expect`` block asks only shape questions (False if it cannot be read yet:
+    the full load then reports the problem in its usual place)."""
+    if "train" in root.value:
+        return False
+    try:
+        expect, error = _expect(root.get("expect"), _tolerance(root.get("tolerance")))
+    except NnlabError:
+        return False
+    return error is None and is_shape_question(expect)
+
+
+def is_shape_question(entries: tuple[ExpectEntry, ...]) -> bool:
+    """True if there are entries and every reference in them (and in quoted answers) is ``shape(…)``,
+    ``size(…)`` or ``params``, combined by arithmetic and ops: answering needs shapes, never a value."""
+    return bool(entries) and all(_shapes_only(e.expr) and (not isinstance(e.answer, Expr.__args__)
+                                                           or _shapes_only(e.answer)) for e in entries)
+
+
+def _shapes_only(e: Expr) -> bool:
+    if isinstance(e, (Num, Str, Bool, NoneLit)):
+        return True
+    if isinstance(e, Name):
+        return e.id == "params"
+    if isinstance(e, Call):
+        if e.target is not None or e.func in ("grad", "epoch", "update", "velocity"):
+            return False
+        if e.func in ("shape", "size"):
+            return True
+        return all(_shapes_only(a) for a in e.args) and all(_shapes_only(v) for _, v in e.kwargs)
+    if isinstance(e, BinOp):
+        return _shapes_only(e.left) and _shapes_only(e.right)
+    if isinstance(e, Neg):
+        return _shapes_only(e.operand)
+    if isinstance(e, Index):
+        return _shapes_only(e.value)
+    if isinstance(e, ListLit):
+        return all(_shapes_only(i) for i in e.items)
+    return False  # Attr: a training prefix
 
 
 def _require(root: YNode, key: str, file: str) -> None:
@@ -240,14 +323,14 @@ class _Budget:
 
 
 def _values(node: YNode | None, file: str, max_elements: int, data: bool,
-            budget: _Budget | None = None) -> dict[str, ValueDef]:
+            budget: _Budget | None = None, lazy: bool = False) -> dict[str, ValueDef]:
     out: dict[str, ValueDef] = {}
     if node is None:
         return out
     section = "data" if data else "values"
     if node.kind != "map":
         raise NnlabError(f"{section} must be a mapping of name: tensor", node.loc, kind="format")
-    _collect(node, "", out, file, max_elements, section, budget or _Budget(limits.memory_budget()))
+    _collect(node, "", out, file, max_elements, section, budget or _Budget(limits.memory_budget()), lazy)
     if data:
         counts = {v.array.shape[0] if v.array.ndim else None for v in out.values()}
         for v in out.values():
@@ -261,7 +344,7 @@ def _values(node: YNode | None, file: str, max_elements: int, data: bool,
 
 
 def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, section: str,
-             budget: _Budget) -> None:
+             budget: _Budget, lazy: bool = False) -> None:
     for name, child in node.value.items():
         full = prefix + name
         loc = node.key_locs[name].shifted(0, len(name))
@@ -271,16 +354,16 @@ def _collect(node: YNode, prefix: str, out: dict, file: str, max_elements: int, 
         if child.kind == "map" and "shape" not in child.value:
             if section == "data":
                 raise NnlabError("data cannot hold groups", loc, kind="format")
-            _collect(child, full + ".", out, file, max_elements, section, budget)
+            _collect(child, full + ".", out, file, max_elements, section, budget, lazy)
             continue
-        array, exact = _tensor(child, full, max_elements, budget)
+        array, exact = _tensor(child, full, max_elements, budget, lazy)
         out[full] = ValueDef(full, array, exact, loc)
 
 
 def _tensor(node: YNode, name: str, max_elements: int,
-            budget: _Budget | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+            budget: _Budget | None = None, lazy: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     if node.kind == "map":
-        return _spec(node, name, max_elements, budget)
+        return _spec(node, name, max_elements, budget, lazy)
     if node.kind == "scalar":
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise NnlabError(f"'{name}' must be a number, a nested list or a spec, got {node.raw!r}",
@@ -362,7 +445,7 @@ def _leaves(node: YNode) -> list[YNode]:
 
 
 def _spec(node: YNode, name: str, max_elements: int,
-          budget: _Budget | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+          budget: _Budget | None = None, lazy: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     for key, loc in node.key_locs.items():
         if key not in SPEC_KEYS:
             raise NnlabError(f"unknown key '{key}' in the spec of '{name}'", loc.shifted(0, len(key)),
@@ -378,7 +461,9 @@ def _spec(node: YNode, name: str, max_elements: int,
         raise NnlabError(f"the shape of '{name}' has {len(shape)} dimensions, more than the "
                          f"{limits.MAX_TENSOR_DIMS} nnlab supports", node.value["shape"].loc, kind="shape")
     size = math.prod(shape)  # Python integers: a product cannot wrap around to 0
-    if size > max_elements:
+    if lazy:  # a shape question: the init is still validated below, but no value is made
+        budget = None
+    elif size > max_elements:
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
     if budget is not None:
@@ -396,6 +481,8 @@ def _spec(node: YNode, name: str, max_elements: int,
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise NnlabError(f"seed of '{name}' must be a whole number ≥ 0, got {seed!r}", node.value["seed"].loc,
                          "e.g. seed: 0", kind="format")
+    if lazy:
+        return shape_stand_in(shape), None
     if size > EXACT_MAX and init in ("zeros", "ones", "range"):
         a = np.zeros(shape) if init == "zeros" else np.full(shape, float(scale)) if init == "ones" else \
             np.arange(size, dtype=np.float64).reshape(shape) * scale
@@ -414,6 +501,13 @@ def _spec(node: YNode, name: str, max_elements: int,
     rng = np.random.default_rng(seed)
     a = rng.normal(size=shape) if init == "normal" else rng.uniform(-1.0, 1.0, size=shape)
     return a * scale, None
+
+
+def shape_stand_in(shape: tuple[int, ...] | list[int]) -> np.ndarray:
+    """A read-only array of ``shape`` that takes no memory (every element is one 0, by stride 0):
+    the value of a tensor whose shape is all a shape question needs. The run that holds it says
+    that its values were not computed (:data:`nnlab.engine.shapes.SHAPES_ONLY`)."""
+    return np.broadcast_to(np.float64(0), tuple(shape))
 
 
 def _exact_fill(shape, value) -> np.ndarray:
@@ -472,12 +566,12 @@ def _options(node: YNode | None) -> dict[str, Any]:
     if "arithmetic" in opts and opts["arithmetic"] not in ("auto", "exact", "float"):
         raise NnlabError(f"arithmetic must be 'auto', 'exact' or 'float', got {opts['arithmetic']!r}",
                          node.value["arithmetic"].loc, kind="format")
-    if "step_at_zero" in opts:
-        v = opts["step_at_zero"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise NnlabError("step_at_zero must be a number (0, 0.5 or 1)", node.value["step_at_zero"].loc,
-                             kind="format")
-        opts["step_at_zero_exact"] = _fraction(node.value["step_at_zero"])
+    for key, examples in (("step_at_zero", "0, 0.5 or 1"), ("sign_at_zero", "0, 1 or -1")):
+        if key in opts:
+            v = opts[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise NnlabError(f"{key} must be a number ({examples})", node.value[key].loc, kind="format")
+            opts[f"{key}_exact"] = _fraction(node.value[key])
     for key in ("max_elements", "max_updates"):
         if key in opts:
             opts[key] = _positive_whole(node.value[key], f"options.{key}")
@@ -534,6 +628,17 @@ def written_tolerance(raw: str) -> float:
         return float("inf")
 
 
+class Unanswered:
+    """The answer ``?``: the question is asked but not answered yet (a practice exercise)."""
+
+    def __repr__(self) -> str:
+        return "?"
+
+
+UNANSWERED = Unanswered()
+"""The one ``?`` answer (compare with ``is``)."""
+
+
 def read_answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
     """Read one answer the way the ``expect`` block does.
 
@@ -551,6 +656,8 @@ def read_answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
         if isinstance(v, (int, float)):
             return v, node.raw, written_tolerance(node.raw)
         if isinstance(v, str):
+            if v.strip() == "?":
+                return UNANSWERED, "?", 0.0
             return answer_from_text(v, ref, _text_loc(node))
         raise NnlabError(f"the answer for '{ref}' is empty", node.loc, kind="format")
     if node.kind == "seq":
@@ -589,6 +696,8 @@ def answer_from_text(text: str, ref: str, loc: Location | None = None) -> tuple[
     Raises:
         NnlabError: An unreadable answer, at its line and column.
     """
+    if text.strip() == "?":
+        return UNANSWERED, "?", 0.0
     expr = parse_answer(text, loc, shape=ref.replace(" ", "").startswith("shape("))
     if isinstance(expr, Num):
         return expr.value, expr.raw, written_tolerance(expr.raw)
@@ -632,15 +741,21 @@ def _raw_text(node: YNode) -> str:
     return "[" + ", ".join(_raw_text(c) for c in node.value) + "]"
 
 
-def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[ExpectEntry, ...]:
+def _expect(node: YNode | None, tolerance: dict[str, float] | None
+            ) -> tuple[tuple[ExpectEntry, ...], ExpectedError | None]:
     if node is None:
-        return ()
+        return (), None
     if node.kind != "map":
         raise NnlabError("expect must be a mapping of `reference: answer`", node.loc,
                          "e.g. `yhat: 0.62` or `grad(W1)[0, 1]: -0.03`.", kind="format")
     out = []
+    error = None
     for ref, child in node.value.items():
         loc = node.key_locs[ref].shifted(0, len(ref))
+        if ref.strip() == "error" and child.kind == "scalar" and isinstance(child.value, str) \
+                and not getattr(child, "quoted", False) and child.value.strip() in ERROR_KINDS:
+            error = ExpectedError(child.value.strip(), len(out), loc, child.loc)
+            continue
         expr = parse_expr(ref, loc, qualified=True)
         explicit = False
         rel = tolerance.get("rel", 0.0) if tolerance else 0.0
@@ -662,4 +777,4 @@ def _expect(node: YNode | None, tolerance: dict[str, float] | None) -> tuple[Exp
                 explicit = True
                 abs_tol = tolerance.get("abs", 0.0)
         out.append(ExpectEntry(ref, expr, answer, raw, abs_tol, rel, loc, answer_loc, explicit))
-    return tuple(out)
+    return tuple(out), error
