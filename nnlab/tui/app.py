@@ -35,10 +35,11 @@ class NnlabApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(self, path: str | None = None, step: str | None = None, library: str | Path | None = None,
-                 **kwargs: Any) -> None:
+                 practice: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.path = path
         self.start_step = step
+        self.practice = practice
         self.library = Path(library) if library is not None else None
 
     def scenario_paths(self) -> list[Path]:
@@ -54,7 +55,7 @@ class NnlabApp(App[int]):
         if self.path:
             from nnlab.tui.screens.lab import LabScreen
 
-            return LabScreen(self.path, self.start_step)
+            return LabScreen(self.path, self.start_step, practice=self.practice)
         from nnlab.tui.screens.home import HomeScreen
 
         return HomeScreen()
@@ -76,7 +77,7 @@ class NnlabApp(App[int]):
         add_recent(path)
 
 
-def run_app(file: str | None, step: str | None) -> int:
+def run_app(file: str | None, step: str | None, practice: bool = False) -> int:
     """Run the lab on ``file`` (or the home screen) and return the exit status.
 
     Quitting ends the process at once, even while a load still runs in a worker (a long
@@ -84,7 +85,7 @@ def run_app(file: str | None, step: str | None) -> int:
     on a loop that is closed without waiting, and a worker still busy is left behind by
     ``os._exit`` once the terminal is restored.
     """
-    app = NnlabApp(file, step)
+    app = NnlabApp(file, step, practice=practice)
     loop = asyncio.new_event_loop()
     try:
         result = app.run(loop=loop)
