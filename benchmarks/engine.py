@@ -129,7 +129,11 @@ def torch_fn(forward, *arrays, upstream):
 
 def conv_case(name, x_shape, k_shape, stride, padding, target, naive_slice=(None, None),
               repeats=6):
-    """Conv layer with bias: X ``(C, H, W)``, K ``(F, C, kh, kw)``, one example."""
+    """Conv layer with bias: X ``(C, H, W)``, K ``(F, C, kh, kw)``, one example.
+
+    X ``(N, C, H, W)`` is a batch of N images inside that one example (nnlab's batch
+    axis), against torch's ``conv2d`` on the same N×C×H×W tensor.
+    """
     x, k, b = RNG.normal(size=x_shape), RNG.normal(size=k_shape), RNG.normal(size=k_shape[0])
     params = {"stride": stride, "padding": padding}
     g = RNG.normal(size=(1, *Conv2d(**params).infer(x_shape, k_shape, (k_shape[0],))))
@@ -139,15 +143,20 @@ def conv_case(name, x_shape, k_shape, stride, padding, target, naive_slice=(None
         op.forward(x[None], k[None], b[None])
         op.backward(g)
 
+    batched = len(x_shape) == 4
     ref = None
     if torch is not None:
         ref = torch_fn(lambda x_, k_, b_: torch.nn.functional.conv2d(x_, k_, b_, stride, padding),
-                       x[None], k, b, upstream=g)
+                       x if batched else x[None], k, b, upstream=g[0] if batched else g)
     filters, rows = naive_slice
     scale = (k_shape[0] / filters if filters else 1) * (g.shape[-2] / rows if rows else 1)
     pair = (stride, stride) if isinstance(stride, int) else tuple(stride)
     pads = (padding, padding) if isinstance(padding, int) else tuple(padding)
-    loops = lambda: naive.conv2d(x, k, b, pair, pads, g[0], filters, rows)  # noqa: E731
+    if batched:   # the loops take one image: time the first and scale by N
+        loops = lambda: naive.conv2d(x[0], k, b, pair, pads, g[0, 0], filters, rows)  # noqa: E731
+        scale *= x_shape[0]
+    else:
+        loops = lambda: naive.conv2d(x, k, b, pair, pads, g[0], filters, rows)  # noqa: E731
     return Case(name, target, ours, ref, loops, scale, repeats)
 
 
@@ -210,6 +219,8 @@ def cases() -> list[Case]:
         conv_case("conv_alexnet", (3, 227, 227), (96, 3, 11, 11), 4, 0, 1.5,
                   naive_slice=(4, None)),
         conv_case("conv_mnist", (1, 28, 28), (8, 1, 3, 3), 1, 1, 2.0, repeats=30),
+        conv_case("conv_batch", (8, 3, 64, 64), (16, 3, 3, 3), 1, 1, 2.0, naive_slice=(None, 8),
+                  repeats=10),
         maxpool_case("maxpool", (96, 55, 55), 2, 2, 2.0),
         attention_case(),
     ]

@@ -129,7 +129,7 @@ class Pad(Op):
         lhs = f"{out_name}[{','.join(letters)}]"
         formula = f"{lhs} = {names[0]}[{', '.join(self._offsets(x.ndim))}] inside {names[0]}, else 0"
         if src is None:
-            return Explanation(f"{out_name}{fmt_index(tuple(index))}", formula, "0 (padding)",
+            return Explanation(f"{out_name}{fmt_index(tuple(index))}", formula, "0",
                                out[tuple(index)], (), note="a padding zero: no element of X")
         return Explanation(f"{out_name}{fmt_index(tuple(index))}", formula,
                            f"{names[0]}{fmt_index(src)} = {plain(x[src], digits)}", out[tuple(index)],
