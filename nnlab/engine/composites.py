@@ -26,7 +26,7 @@ How a template reads:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from nnlab.errors import did_you_mean
 from nnlab.scenario.expr import (BinOp, Bool, Call, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,
@@ -102,6 +102,10 @@ class Composite:
         choose: The literal parameter that picks a body, if any.
         choices: Literal parameters and their allowed values (validated before expanding).
         group: The parameter naming a group of values, if any.
+        pick: Picks the body from how the call writes its arguments (attention's ``mask``:
+            a literal, a matrix or a value's name), when a literal ``choose`` cannot.
+        words: Extra ``{…}`` words for the step texts, made from the call's arguments
+            (``{scaling}``: ``/ √d_k`` unless a ``scale`` is given).
     """
 
     name: str
@@ -111,6 +115,8 @@ class Composite:
     choose: str | None = None
     choices: dict[str, Choice] = field(default_factory=dict)
     group: Group | None = None
+    pick: Callable[[dict[str, Expr]], Any] | None = None
+    words: Callable[[dict[str, Expr]], dict[str, str]] | None = None
 
     def expand(self, out: str, args: dict[str, Expr], literals: dict[str, Any], members: set[str],
                line_text: str, col: int, end: int) -> list[Part]:
@@ -130,7 +136,10 @@ class Composite:
                    group.id if isinstance(group, Name) else "", members, col, end)
         texts = {p: to_text(args[p]) for p in self.params} | {k: str(v) for k, v in literals.items()}
         texts[OUT] = out
-        body = self.bodies[literals[self.choose] if self.choose else None]
+        if self.words is not None:
+            texts |= self.words(args)
+        key = literals[self.choose] if self.choose else self.pick(args) if self.pick else None
+        body = self.bodies[key]
         parts = []
         for k, line in enumerate(body):
             expr = env.subst(line.expr)
@@ -193,17 +202,21 @@ class _Env:
         raise KeyError(ident)  # pragma: no cover - composite() refuses such templates
 
 
-def composite(signature: str, body: str | dict[str, str], *, choose: str | None = None,
-              choices: dict[str, Choice] | None = None, group: Group | None = None) -> Composite:
+def composite(signature: str, body: str | dict[Any, str], *, choose: str | None = None,
+              choices: dict[str, Choice] | None = None, group: Group | None = None,
+              pick: Callable[[dict[str, Expr]], Any] | None = None,
+              words: Callable[[dict[str, Expr]], dict[str, str]] | None = None) -> Composite:
     """Define a composite from its signature and equations (see the module docstring).
 
     Args:
         signature: ``"name(a, b, c=default)"`` in the equation language.
         body: The equations, one per line, the last assigning ``out``; or one such body per
-            value of the ``choose`` parameter.
+            value of the ``choose`` parameter (or per key ``pick`` returns).
         choose: The literal parameter picking the body.
         choices: Literal parameters and their allowed values.
         group: The parameter naming a group of values.
+        pick: A function of the call's arguments (syntax trees) returning the body's key.
+        words: A function of the call's arguments returning extra words for step texts.
 
     Raises:
         ValueError: A template that names something it does not define (a bug in this file).
@@ -215,7 +228,7 @@ def composite(signature: str, body: str | dict[str, str], *, choose: str | None 
     bodies = body if isinstance(body, dict) else {None: body}
     comp = Composite(call.func, params, dict(call.kwargs),
                      {key: tuple(_line(raw) for raw in text.splitlines() if raw.strip()) for key, text in bodies.items()},
-                     choose, dict(choices or {}), group)
+                     choose, dict(choices or {}), group, pick, words)
     if set(comp.choices) - set(params) or (choose and set(comp.bodies) != set(comp.choices[choose].values)):
         raise ValueError(f"{comp.name}: choices must be parameters, and each choice of {choose} needs a body")
     for lines in comp.bodies.values():
@@ -270,12 +283,42 @@ _GRU_BLEND = """
 out = out.z * h + (1 - out.z) * out.n                              # z ⊙ {h} + (1 − z) ⊙ n   [{variant}]
 """
 
+_ATTENTION_SCORES = """
+out.scores = attention_scores(Q, K, scale=scale)            # {Q} @ {K}.T{scaling}
+"""
+_ATTENTION_MIX = """
+out = out.weights @ V                                       # {out}.weights @ {V}
+"""
+
+
+def _mask_form(mask: Expr) -> str:
+    """Which attention body a mask written this way takes: ``softmax`` (none or ``'causal'``),
+    ``tensor`` (a name or an expression: a value's mask) or ``literal`` (anything else, a
+    0/1 matrix; ``masked_softmax`` refuses what is not one, naming the forms)."""
+    if isinstance(mask, NoneLit) or isinstance(mask, Str) and mask.value == "causal":
+        return "softmax"
+    if isinstance(mask, (Num, Str, Bool, ListLit)):
+        return "literal"
+    return "tensor"
+
+
 COMPOSITES: dict[str, Composite] = {c.name: c for c in (
-    composite("attention(Q, K, V, mask=None)", """
-        out.scores = attention_scores(Q, K)                     # {Q} @ {K}.T / √d_k
+    composite("attention(Q, K, V, mask=None, scale=None)", {
+        # no mask, or mask='causal' (softmax's own)
+        "softmax": _ATTENTION_SCORES + """
         out.weights = softmax(out.scores, axis=-1, mask=mask)
-        out = out.weights @ V                                   # {out}.weights @ {V}
-        """, choices={"mask": Choice("mask", (None, "causal"), "use mask='causal' or leave it out.")}),
+        """ + _ATTENTION_MIX,
+        # a 0/1 matrix written in the call
+        "literal": _ATTENTION_SCORES + """
+        out.weights = masked_softmax(out.scores, keep=mask)     # softmax over the keys where the mask is 1
+        """ + _ATTENTION_MIX,
+        # a value's (or data) name
+        "tensor": _ATTENTION_SCORES + """
+        out.weights = masked_softmax(out.scores, mask)          # softmax over the keys where {mask} = 1
+        """ + _ATTENTION_MIX},
+        pick=lambda args: _mask_form(args["mask"]),
+        words=lambda args: {"scaling": " / √d_k" if isinstance(args["scale"], NoneLit)
+                            else f" · {to_text(args['scale'])}"}),
 
     composite("gru_cell(x, h, P, variant='reset_after')", {
         # PyTorch's GRUCell: the reset gate scales W_hn·h + b_hn
@@ -321,6 +364,14 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
     composite("batchnorm(x, gamma, beta, eps=1e-5)", """
         out.mean = batch_mean(x)
         out.var = batch_mean((x - out.mean) ** 2)
+        out.xhat = (x - out.mean) / sqrt(out.var + eps)
+        out = gamma * out.xhat + beta                           # {gamma} ⊙ {out}.xhat + {beta}
+        """),
+
+    # layer normalization over the last axis of each example (biased variance), as F.layer_norm
+    composite("layernorm(x, gamma, beta, eps=1e-5)", """
+        out.mean = mean(x, axis=-1, keepdims=True)
+        out.var = mean((x - out.mean) ** 2, axis=-1, keepdims=True)
         out.xhat = (x - out.mean) / sqrt(out.var + eps)
         out = gamma * out.xhat + beta                           # {gamma} ⊙ {out}.xhat + {beta}
         """),

@@ -9,9 +9,12 @@ example.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
-from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, align, broadcast_shapes, num, register,
+from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, align, broadcast_shapes, num, plain, register,
                                    source_index, unbroadcast, whole)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
@@ -19,14 +22,17 @@ from nnlab.numfmt import fmt_index
 
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.matmul`` that also works on object (exact Fraction) arrays."""
-    if a.dtype == object or b.dtype == object:
+    if a.dtype == _OBJECT or b.dtype == _OBJECT:
         return np.matmul(a.astype(object), b.astype(object))
     return np.matmul(a, b)
 
 
+_OBJECT = np.dtype(object)
+
+
 def _shared(x: np.ndarray) -> bool:
     """True if ``x`` is one matrix for every example (all leading axes have size 1)."""
-    return all(n == 1 for n in x.shape[:-2])
+    return math.prod(x.shape[:-2]) == 1
 
 
 def product(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -40,7 +46,7 @@ def product(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...] | None = None) 
     """
     n, k = y.shape[-2:]
     if (shape is not None and x.ndim == 3 and x.shape[0] == y.shape[0] > 1
-            and all(s == 1 for s in shape[:-2])):   # Σₑ xₑ @ yₑ = [x₁ … x_E] @ [y₁; …; y_E]
+            and math.prod(shape[:-2]) == 1):   # Σₑ xₑ @ yₑ = [x₁ … x_E] @ [y₁; …; y_E]
         return _mm(np.swapaxes(x, 0, 1).reshape(x.shape[1], -1), y.reshape(-1, k)).reshape(shape)
     if _shared(y):                                   # (E, m, n) @ (n, k): the rows stacked
         out = _mm(x.reshape(-1, n), y.reshape(n, k)).reshape(x.shape[:-1] + (k,))
@@ -53,6 +59,8 @@ def product(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...] | None = None) 
 
 def unbroadcast_sum(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``g`` over the axes where ``shape`` (same number of axes) has size 1."""
+    if g.shape == shape:
+        return g
     axes = tuple(i for i, (a, b) in enumerate(zip(shape, g.shape)) if a == 1 and b != 1)
     return g.sum(axis=axes, keepdims=True) if axes else g
 
@@ -112,9 +120,10 @@ class MatMul(Op):
     def _promote(a, b):
         A = a[..., None, :] if a.ndim == 2 else a
         B = b[..., :, None] if b.ndim == 2 else b
-        n = max(A.ndim, B.ndim)
-        A = A.reshape((A.shape[0],) + (1,) * (n - A.ndim) + A.shape[1:])
-        B = B.reshape((B.shape[0],) + (1,) * (n - B.ndim) + B.shape[1:])
+        if A.ndim != B.ndim:  # stacks of different depth: size-1 axes after the batch axis
+            n = max(A.ndim, B.ndim)
+            A = A.reshape((A.shape[0],) + (1,) * (n - A.ndim) + A.shape[1:])
+            B = B.reshape((B.shape[0],) + (1,) * (n - B.ndim) + B.shape[1:])
         return A, B
 
     def backward(self, g):
@@ -123,7 +132,9 @@ class MatMul(Op):
         if a.ndim == b.ndim == 2:  # dot product
             return (g[:, None] * b if need_a else None), (g[:, None] * a if need_b else None)
         A, B = self._promote(a, b)
-        stack = np.broadcast_shapes(A.shape[1:-2], B.shape[1:-2])
+        stack = A.shape[1:-2]
+        if stack != B.shape[1:-2]:
+            stack = np.broadcast_shapes(stack, B.shape[1:-2])
         G = g.reshape((g.shape[0],) + stack + (A.shape[-2], B.shape[-1]))  # vectors' axes back
         ga = product(G, np.swapaxes(B, -1, -2), A.shape).reshape(a.shape) if need_a else None
         gb = product(np.swapaxes(A, -1, -2), G, B.shape).reshape(b.shape) if need_b else None
@@ -480,15 +491,20 @@ class Affine(MatMul):
 
     def forward(self, a, b, c):
         m = MatMul.forward(self, a, b)
-        m2, c2 = align(m, c)
         self.saved.update(m_shape=m.shape, c_shape=c.shape)
+        if m.ndim == c.ndim and m.dtype == c.dtype != _OBJECT and all(
+                k == 1 or k == n for k, n in zip(c.shape, m.shape)):  # the common case, decided cheaply
+            m += c  # the product is a fresh array: add the bias in place
+            return m
+        m2, c2 = align(m, c)
         if m2.shape == np.broadcast_shapes(m2.shape, c2.shape) and m2.dtype == np.result_type(m2, c2):
             m2 += c2  # the product is a fresh array: add the bias in place
             return m2
         return m2 + c2
 
     def backward(self, g):
-        ga, gb = MatMul.backward(self, unbroadcast(g, self.saved["m_shape"]))
+        m_shape = self.saved["m_shape"]
+        ga, gb = MatMul.backward(self, g if g.shape == m_shape else unbroadcast(g, m_shape))
         return ga, gb, g
 
     def symbolic(self, xs, sym, nums=None):
@@ -529,27 +545,44 @@ class Affine(MatMul):
 
 @register
 class AttentionScores(Op):
-    """``r[i,j] = ⟨q_i, k_j⟩ / √d`` — the lecture's attention scores as one step.
+    """``r[i,j] = ⟨q_i, k_j⟩ · s`` — the lecture's attention scores as one step.
 
-    Computed as ``(Q/√d) @ Kᵀ`` so the scaling touches the small ``T×d`` matrix, not
-    the ``T×S`` scores.
+    ``scale=None`` (the default) is ``s = 1/√d`` (scaled dot-product attention, PyTorch's
+    ``scaled_dot_product_attention``); any other number is used as written, so ``scale=1``
+    gives the unscaled scores ``QKᵀ``. Computed as ``(Q·s) @ Kᵀ`` so the scaling touches
+    the small ``T×d`` matrix, not the ``T×S`` scores.
     """
 
     name = "attention_scores"
     example = Example("y = attention(Q, K, V)", {"Q": [[0.5, -1.0], [1.5, 0.25]], "K": [[1.0, 0.5], [-0.5, 2.0]],
                                                "V": [[0.5, 1.0], [2.0, -1.0]]})
     written = "attention"
-    signature = (Param("Q"), Param("K"))
-    formula = "r[i,j] = ⟨q_i, k_j⟩ / √d"
+    signature = (Param("Q"), Param("K"), Param("scale", tensor=False, default=None))
+    formula = "r[i,j] = ⟨q_i, k_j⟩ · scale  (scale = 1/√d unless given)"
+
+    def _scale(self, d: int) -> float:
+        """The factor on every dot product: ``scale`` as written, or 1/√d."""
+        scale = self.params.get("scale")
+        if scale is None:
+            return 1.0 / np.sqrt(d)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ShapeError(f"scale must be a positive number in 'attention', got {scale!r}",
+                             "leave it out for 1/√d_k, or scale=1 for unscaled scores.")
+        return float(scale)
 
     def infer(self, sq, sk):
+        if sq is None or sk is None:
+            missing = " and ".join(n for n, s in (("Q", sq), ("K", sk)) if s is None)
+            raise ShapeError(f"attention needs {missing}, got None",
+                             "attention(Q, K, V): Q and K have one row per token and d columns.")
         if len(sq) != 2 or len(sk) != 2 or sq[-1] != sk[-1]:
             raise ShapeError(f"attention needs Q (queries × d) and K (keys × d) with the same d, got "
                              f"{tuple(sq)} and {tuple(sk)}", "Q and K have one row per token and d columns.")
+        self._scale(sq[-1])
         return (sq[0], sk[0])
 
     def forward(self, q, k):
-        s = 1.0 / np.sqrt(q.shape[-1])
+        s = self._scale(q.shape[-1])
         qs = q * s
         self.saved = {"qs": qs, "k": k, "s": s}
         return product(qs, np.swapaxes(k, -1, -2))
@@ -561,24 +594,35 @@ class AttentionScores(Op):
         gk = product(np.swapaxes(g, -1, -2), qs, k.shape) if need_k else None
         return gq, gk
 
+    def _sym_scale(self, d: int, sym, shown: bool = False):
+        """The scale as an exact sympy number (1/√d as ``1/√d``; ``shown``: √d as one symbol, not rationalized)."""
+        scale = self.params.get("scale")
+        if scale is None:
+            return 1 / (sym.sp.Symbol(f"√{d}", positive=True) if shown else sym.sp.sqrt(d))
+        return sym.number(Fraction(str(self._scale(d))))  # 0.1 as 1/10, as written
+
     def symbolic(self, xs, sym, nums=None):
         q, k = xs
         d = q.shape[-1]
         scores = sym.matmul(q, np.transpose(k))
-        return sym.arr(scores / sym.sp.sqrt(d)) if d else scores
+        return sym.arr(scores * self._sym_scale(d, sym)) if d else scores
 
     def rule(self, c, sym):
         Q, K, R = sym.IndexedBase(c.names[0]), sym.IndexedBase(c.names[1]), sym.IndexedBase(c.out)
         i, j, k = sym.idx("i"), sym.idx("j"), sym.idx("k")
         d = c.shapes[0][-1]
-        root = sym.sp.Symbol(f"√{d}", positive=True)  # shown as written, not rationalized to √d·…/d
-        fwd = sym.sp.Eq(R[i, j], sym.Sum(sym.sp.Mul(Q[i, k], K[j, k], evaluate=False), (k, 0, d - 1)) / root)
+        s = self._sym_scale(d, sym, shown=True)
+        fwd = sym.sp.Eq(R[i, j], sym.Sum(sym.sp.Mul(Q[i, k], K[j, k], evaluate=False), (k, 0, d - 1)) * s)
         ders = []
         if not c.consts[0]:
-            ders.append(sym.deriv(c.names[0], 0, R[i, j], Q[i, k], K[j, k] / root))
+            ders.append(sym.deriv(c.names[0], 0, R[i, j], Q[i, k], K[j, k] * s))
         if not c.consts[1]:
-            ders.append(sym.deriv(c.names[1], 1, R[i, j], K[j, k], Q[i, k] / root))
-        return fwd, tuple(ders), (f"scaled dot products: d = {d}, so every score is divided by √{d}",)
+            ders.append(sym.deriv(c.names[1], 1, R[i, j], K[j, k], Q[i, k] * s))
+        if self.params.get("scale") is None:
+            note = f"scaled dot products: d = {d}, so every score is divided by √{d}"
+        else:
+            note = f"scale = {self.params['scale']} as given (the default would be 1/√{d})"
+        return fwd, tuple(ders), (note,)
 
     def explain(self, index, xs, out, names, out_name, digits):
         q, k = xs
@@ -586,9 +630,20 @@ class AttentionScores(Op):
         d = q.shape[-1]
         terms = " + ".join(f"{num(q[i, c], digits)}×{num(k[j, c], digits)}" for c in range(d))
         uses = tuple(Use(0, (i, c)) for c in range(d)) + tuple(Use(1, (j, c), "weight") for c in range(d))
-        return Explanation(f"{out_name}{fmt_index(index)}",
-                           f"{out_name}[i,j] = ⟨{names[0]}[i], {names[1]}[j]⟩ / √d,  d = {d}",
-                           f"({terms}) / √{d}", out[index], uses)
+        scale = self.params.get("scale")
+        if scale is None:
+            formula, arithmetic = f"⟨{names[0]}[i], {names[1]}[j]⟩ / √d,  d = {d}", f"({terms}) / √{d}"
+        elif scale == 1:
+            formula, arithmetic = f"⟨{names[0]}[i], {names[1]}[j]⟩  (unscaled)", terms
+        else:
+            formula, arithmetic = f"⟨{names[0]}[i], {names[1]}[j]⟩ · {plain(scale, digits)}", \
+                f"({terms}) × {num(scale, digits)}"
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name}[i,j] = {formula}", arithmetic, out[index],
+                           uses)
+
+    def describe(self):
+        scale = self.params.get("scale")
+        return "" if scale is None else f"scale={scale}"
 
     def dependents(self, k, index, out_shape):
         if k == 0:

@@ -69,9 +69,12 @@ def test_absent_biases_drop_out_of_the_sums():
 
 
 @pytest.mark.parametrize("line, message, culprit", [
-    ("C = attention(Q, Q, Q, mask='casual')", "unknown mask 'casual'", "'casual'"),
+    ("C = attention(Q, Q, Q, mask='casual')", "unknown mask 'casual'", "attention("),
+    ("C = attention(Q, Q, Q, mask=[[1, 0], [1, 1]])", "a mask of shape (2, 2) does not fit scores of shape (3, 3)",
+     "attention("),
+    ("C = attention(None, Q, Q)", "attention needs Q, got None", "attention("),
     ("C = attention(Q, Q)", "attention() is missing its argument 'V'", "attention(Q, Q)"),
-    ("C = attention(Q, Q, Q, None, 1)", "attention() takes at most 4 arguments", "attention("),
+    ("C = attention(Q, Q, Q, None, 1, 2)", "attention() takes at most 5 arguments", "attention("),
     ("h1 = gru_cell(x, h0, P, variant='reset')", "unknown GRU variant 'reset'", "'reset'"),
     ("h1 = gru_cell(x, h0, P * 2)", "the third argument of gru_cell must name a group of weights", "P * 2"),
     ("h1 = gru_cell(x, h0, PP)", "unknown group 'PP'", "PP"),
