@@ -70,6 +70,9 @@ class LabCommands(_Listed):
             yield f"step: jump to {s.label}", partial(lab.goto, s.index), f"{s.phase} step {s.index + 1}"
         yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
         yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"
+        for fmt, kind in (("md", "Markdown"), ("tex", "LaTeX"), ("html", "HTML")):
+            yield (f"export: worked solution as {kind}", partial(lab.action_export, fmt),
+                   f"Write the worked solution as .{fmt} next to the scenario (a bundled one: the current directory)")
 
 
 class ScenarioCommands(_Listed):

@@ -8,7 +8,7 @@ Layers, lowest first; a module may import from its own layer or any layer below:
     2  nnlab.engine
     3  nnlab.check, nnlab.diagnosis, nnlab.symbolic
     4  nnlab.session
-    5  nnlab.render, nnlab.tui, nnlab.commands, nnlab.cli, nnlab.__main__
+    5  nnlab.render, nnlab.tui, nnlab.commands, nnlab.export, nnlab.practice, nnlab.cli, nnlab.__main__
 
 This holds for every import, wherever it is written (module level, inside a function,
 under ``if TYPE_CHECKING:``). A second rule is about *when*: the core (layers 0–2,
@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("nnlab.engine",),
     ("nnlab.check", "nnlab.diagnosis", "nnlab.symbolic"),
     ("nnlab.session",),
-    ("nnlab.render", "nnlab.tui", "nnlab.commands", "nnlab.cli", "nnlab.__main__"),
+    ("nnlab.render", "nnlab.tui", "nnlab.commands", "nnlab.export", "nnlab.practice", "nnlab.cli", "nnlab.__main__"),
 ]
 #: The core: what ``nnlab check`` and every engine user load; it must not pull in a UI or sympy.
 CORE = ("nnlab.errors", "nnlab.numfmt", "nnlab.templates", "nnlab.library", "nnlab.scenario", "nnlab.engine",

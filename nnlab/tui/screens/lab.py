@@ -639,6 +639,25 @@ class LabScreen(Screen):
 
         self.app.push_screen(CheckScreen(self), done)
 
+    def action_export(self, fmt: str) -> None:
+        """Write the worked solution as ``fmt`` (md, tex, html) next to the scenario (a bundled one: here)."""
+        if self.model is None:
+            self.notify("nothing loaded yet", severity="warning")
+            return
+        self._export(self.model.session, fmt)
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def _export(self, session: Any, fmt: str) -> None:
+        """Export in the background (a large scenario takes a second) and say where it went."""
+        from nnlab.export.files import export_beside
+
+        try:
+            target = export_beside(session, self.path, fmt)
+        except NnlabError as exc:
+            self.app.call_from_thread(self.notify, f"export failed: {exc.message}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"wrote {target}", timeout=6)
+
     def action_home(self) -> None:
         """Back to the home screen this lab was opened from."""
         if len(self.app.screen_stack) > 1:
