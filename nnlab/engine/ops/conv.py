@@ -241,18 +241,23 @@ class Window:
 
     def phases(self, x: np.ndarray) -> np.ndarray:
         """``(M, C, H, W)`` → the padded images split into stride phases, zeros around:
-        ``(M, C, sh, sw, phase_rows, wq)``."""
+        ``(C, sh, sw, M, phase_rows, wq)`` (channel first, so that :meth:`im2col` gives
+        columns for all M images side by side: one matrix product for the batch)."""
         (sh, sw), wq = self.stride, self.phase_hw[1]
-        buf = np.zeros(x.shape[:2] + (sh, sw, self.phase_rows, wq))
+        m, c = x.shape[:2]
+        buf = np.zeros((c, sh, sw, m, self.phase_rows, wq))
+        xt = x.transpose(1, 0, 2, 3)
         for ra, rb, xr, xc, qr, qc in self._phase_parts():
-            buf[:, :, ra, rb, qr, qc] = x[:, :, xr, xc]
+            buf[:, ra, rb, :, qr, qc] = xt[:, :, xr, xc]
         return buf
 
     def unphase(self, buf: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`phases`: ``(M, C, sh, sw, rows, wq)`` → ``(M, C, H, W)``."""
-        out = np.empty(buf.shape[:2] + self.in_hw)
+        """The adjoint of :meth:`phases`: ``(C, sh, sw, M, rows, wq)`` → ``(M, C, H, W)``."""
+        c, m = buf.shape[0], buf.shape[3]
+        out = np.empty((m, c) + self.in_hw)
+        ot = out.transpose(1, 0, 2, 3)
         for ra, rb, xr, xc, qr, qc in self._phase_parts():
-            out[:, :, xr, xc] = buf[:, :, ra, rb, qr, qc]
+            ot[:, :, xr, xc] = buf[:, ra, rb, :, qr, qc]
         return out
 
     def _starts(self):
@@ -262,31 +267,26 @@ class Window:
             yield k, a % sh, b % sw, (a // sh) * wq + b // sw
 
     def im2col(self, buf: np.ndarray) -> np.ndarray:
-        """Phases ``(M, C, sh, sw, rows, wq)`` → columns ``(M, C·kh·kw, hq·wq)``, rows (c, a, b)."""
-        m, c = buf.shape[:2]
+        """Phases → columns ``(C·kh·kw, M·hq·wq)``: rows (c, a, b), columns (image, cell
+        of the phase grid); each block one contiguous copy per kernel offset."""
+        c, m = buf.shape[0], buf.shape[3]
         size = self.phase_hw[0] * self.phase_hw[1]
-        flat = buf.reshape(m, c, *self.stride, -1)
-        cols = np.empty((m, c, len(self.offsets), size))
+        flat = buf.reshape(c, *self.stride, m, -1)
+        cols = np.empty((c, len(self.offsets), m, size))
         for k, ra, rb, start in self._starts():
-            cols[:, :, k] = flat[:, :, ra, rb, start:start + size]
-        return cols.reshape(m, -1, size)
+            cols[:, k] = flat[:, ra, rb, :, start:start + size]
+        return cols.reshape(-1, m * size)
 
-    def col2im(self, dcols: np.ndarray, channels: int) -> np.ndarray:
-        """The adjoint of :meth:`im2col` then :meth:`phases`: ``(M, C·kh·kw, hq·wq)`` →
+    def col2im(self, dcols: np.ndarray, channels: int, images: int) -> np.ndarray:
+        """The adjoint of :meth:`im2col` then :meth:`phases`: ``(C·kh·kw, M·hq·wq)`` →
         ``(M, C, H, W)``; overlapping windows add up, padding is dropped."""
-        m, size = dcols.shape[0], dcols.shape[-1]
-        d = dcols.reshape(m, channels, len(self.offsets), size)
-        buf = np.zeros((m, channels, *self.stride, self.phase_rows, self.phase_hw[1]))
-        flat = buf.reshape(m, channels, *self.stride, -1)
+        size = self.phase_hw[0] * self.phase_hw[1]
+        d = dcols.reshape(channels, len(self.offsets), images, size)
+        buf = np.zeros((channels, *self.stride, images, self.phase_rows, self.phase_hw[1]))
+        flat = buf.reshape(channels, *self.stride, images, -1)
         for k, ra, rb, start in self._starts():
-            flat[:, :, ra, rb, start:start + size] += d[:, :, k]
+            flat[:, ra, rb, :, start:start + size] += d[:, k]
         return self.unphase(buf)
-
-    def on_phase_grid(self, g: np.ndarray) -> np.ndarray:
-        """``(…, OH, OW)`` → ``(…, hq, wq)``, zeros below and right (the outputs thrown away)."""
-        out = np.zeros(g.shape[:-2] + self.phase_hw)
-        out[..., :g.shape[-2], :g.shape[-1]] = g
-        return out
 
     # -- cells and text ----------------------------------------------------------------
     def is_pad(self, r: int, s: int) -> bool:
@@ -627,30 +627,34 @@ class Conv2d(Op):
                                       " padding, or raise the budget with --max-memory")
         x4 = lay.canon_x(np.asarray(X, dtype=float))
         k2 = np.asarray(K, dtype=float).reshape(lay.filters, -1)
-        cols = win.im2col(win.phases(x4))               # (M, C·kh·kw, hq·wq)
-        y = np.matmul(k2, cols)                         # (M, F, hq·wq): one BLAS call per image
+        cols = win.im2col(win.phases(x4))               # (C·kh·kw, M·hq·wq)
+        y = k2 @ cols                                   # (F, M·hq·wq): one BLAS call
         (oh, ow), (hq, wq) = win.out_hw, win.phase_hw
-        y = y.reshape(m, lay.filters, hq, wq)[..., :oh, :ow]
-        if b is not None:
-            y = y + np.asarray(b, dtype=float).reshape(lay.filters, 1, 1)
+        y = y.reshape(lay.filters, m, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
+        out = np.empty((m, lay.filters, oh, ow))
+        if b is None:
+            out[...] = y
+        else:
+            np.add(y, np.asarray(b, dtype=float).reshape(lay.filters, 1, 1), out=out)
         self.saved.update(lay=lay, x4=x4, k2=k2, cols=cols, batch=lead)
-        return lay.y_written(y, lead)
+        return lay.y_written(out, lead)
 
     def backward(self, g):
         s = self.saved
         lay, win, lead = s["lay"], s["lay"].win, s["batch"]
         g4 = lay.canon_y(np.asarray(g, dtype=float))                 # (M, F, OH, OW)
-        m, size = g4.shape[0], win.phase_hw[0] * win.phase_hw[1]
+        m, (oh, ow), (hq, wq) = g4.shape[0], win.out_hw, win.phase_hw
         needs = self.needs
-        gp = None
-        if needs[0] or needs[1]:
-            gp = win.on_phase_grid(g4).reshape(m, lay.filters, size)  # zeros at the thrown-away outputs
         gx = gk = gb = None
-        if needs[0]:
-            dcols = np.matmul(s["k2"].T, gp)                          # ∂T/∂cols: one BLAS call per image
-            gx = lay.x_written(win.col2im(dcols, lay.channels), lead)
-        if needs[1]:
-            gk = np.matmul(gp, s["cols"].transpose(0, 2, 1)).sum(axis=0).reshape(1, *lay.k_shape)
+        if needs[0] or needs[1]:
+            gp = np.zeros((lay.filters, m, hq, wq))                    # zeros at the thrown-away outputs
+            gp[..., :oh, :ow] = g4.transpose(1, 0, 2, 3)
+            gp = gp.reshape(lay.filters, -1)
+            if needs[0]:
+                dcols = s["k2"].T @ gp                                 # ∂T/∂cols: one BLAS call
+                gx = lay.x_written(win.col2im(dcols, lay.channels, m), lead)
+            if needs[1]:
+                gk = (gp @ s["cols"].T).reshape(1, *lay.k_shape)
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
             gb = g4.sum(axis=(0, 2, 3)).reshape((1, *lay.b_shape))
         return gx, gk, gb
