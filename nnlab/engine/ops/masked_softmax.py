@@ -92,14 +92,13 @@ class MaskedSoftmax(Op):
         z -= z.max(axis=-1, keepdims=True)
         p = np.exp(z)  # exp(−∞) = 0: masked entries are exactly 0
         p /= p.sum(axis=-1, keepdims=True)
-        self.saved = {"p": p, "mask_shape": None if mask is None else mask.shape}
+        self.saved = {"p": p}
         return p
 
     def backward(self, g):
         p = self.saved["p"]
         out = (g - np.einsum("...i,...i->...", g, p)[..., None]) * p
-        shape = self.saved["mask_shape"]
-        return out, None if shape is None else np.zeros(shape)  # a 0/1 mask: no gradient
+        return out, None  # a 0/1 mask, like a class label: no gradient
 
     # -- symbolic: a softmax over the kept entries of each row, 0 elsewhere
     def symbolic(self, xs, sym, nums=None):
