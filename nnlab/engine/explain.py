@@ -46,35 +46,109 @@ Pads = tuple[tuple[int, int], tuple[int, int]]
 # ---------------------------------------------------------------------- elements
 
 
-def element_spaces(run: Run, step: Step) -> list[tuple[int, tuple[int, ...]]]:
+LABEL_SLOT_OPS = frozenset({"bce", "bce_logits", "mse", "cross_entropy"})
+"""Losses whose second input is the label (the answer the prediction is compared with)."""
+_GRAD_REF = re.compile(r"grad\(\s*([^()\s]+)\s*\)")
+
+
+def asked_grads(scenario: Any) -> frozenset[str]:
+    """The names whose gradient the scenario's ``expect:`` block asks for (``grad(x)`` …)."""
+    return frozenset(m.group(1) for e in scenario.expect for m in _GRAD_REF.finditer(e.ref))
+
+
+def hidden_gradient(run: Run, step: Step, slot: int) -> bool:
+    """True if the gradient this backward step sends into input ``slot`` is one a student
+    does not learn from: w.r.t. input data, a label or a constant.
+
+    Learnable parameters (``learn:``) and computed nodes are always shown, and so is any
+    gradient the ``expect:`` block asks for. Without ``learn:``, the ``values:`` are the
+    unknowns of the exercise and are shown too, except a loss's label.
+    """
+    nid = step.inputs[slot] if 0 <= slot < len(step.inputs) else ""
+    if not nid:
+        return True
+    node = run.graph.nodes[nid]
+    if node.kind == NodeKind.OP:
+        return False
+    if node.kind == NodeKind.CONST:
+        return True
+    learn = set(run.scenario.learn)
+    if nid in learn or nid.split(".")[0] in learn or nid in asked_grads(run.scenario):
+        return False
+    if learn or node.kind == NodeKind.DATA:
+        return True
+    return step.op in LABEL_SLOT_OPS and slot == 1
+
+
+def element_spaces(run: Run, step: Step, hide: bool = False) -> list[tuple[int, tuple[int, ...]]]:
     """What Up/Down move through in ``step``: ``(slot, shape)`` pairs (slot −1 = the output).
 
     A forward step moves through its output, a backward step through the gradient
     contribution into each input that receives one (not a constant, not the class
-    labels of a loss), an update step (training) through the parameter it changes.
+    labels of a loss; with ``hide``, not data or labels either — see
+    :func:`hidden_gradient` — unless nothing else is left), an update step (training)
+    through the parameter it changes.
     """
     nodes = run.graph.nodes
     if step.phase == BACKWARD:
-        return [(k, nodes[i].shape) for k, i in enumerate(step.inputs)
-                if i and nodes[i].kind != NodeKind.CONST and (step.node, k) in run.contributions]
+        spaces = [(k, nodes[i].shape) for k, i in enumerate(step.inputs)
+                  if i and nodes[i].kind != NodeKind.CONST and (step.node, k) in run.contributions]
+        if hide:
+            shown = [(k, shape) for k, shape in spaces if not hidden_gradient(run, step, k)]
+            return shown or spaces
+        return spaces
     if step.phase == FORWARD:
         return [(-1, nodes[step.node].shape)]
     return [(-1, tuple(step.shape))]
 
 
-def element_count(run: Run, step: Step) -> int:
+OP_SYMBOLS = {"matmul": "@", "add": "+", "sub": "−", "mul": "×", "div": "/", "neg": "−", "pow": "^"}
+"""How a backward title names an arithmetic op (``∂loss/∂W1 ← through @``); other ops by name."""
+
+
+def backward_title(target: str, op_name: str, receivers: list[str]) -> str:
+    """A backward step's title: the gradients it computes and the op it passes through.
+
+    ``∂loss/∂z2 ← through sigmoid``; ``∂loss/∂w2, ∂loss/∂b2 ← through affine``.
+    """
+    through = f"through {OP_SYMBOLS.get(op_name, op_name)}"
+    if not receivers:
+        return f"∂{target}/∂… ← {through}"
+    return ", ".join(grad_label(target, r) for r in receivers) + f" ← {through}"
+
+
+def step_title(run: Run, step: Step, hide: bool = False) -> str:
+    """What a step is called in a list of steps; backward steps by :func:`backward_title`,
+    without the gradients :func:`hidden_gradient` hides when ``hide`` (unless none is left)."""
+    if step.phase != BACKWARD:
+        return step.label
+    slots = [k for k, _ in element_spaces(run, step, hide)]
+    names = [run.graph.display(step.inputs[k]) for k in slots]
+    return backward_title(run.target or "loss", step.op, names)
+
+
+def target_note(run: Run) -> str:
+    """For a backward target that is not one number: ``"of sum(C)"`` (the seed is 1 for every
+    element of C, so every gradient is that of the sum of C's elements); else ``""``."""
+    t = run.target
+    if t is None or not run.graph.nodes[t].shape:
+        return ""
+    return f"of sum({run.graph.display(t)})"
+
+
+def element_count(run: Run, step: Step, hide: bool = False) -> int:
     """How many elements Up/Down move through in ``step``."""
-    return sum(int(np.prod(shape)) for _, shape in element_spaces(run, step))
+    return sum(int(np.prod(shape)) for _, shape in element_spaces(run, step, hide))
 
 
-def element_at(run: Run, step: Step, k: int) -> tuple[int, tuple[int, ...]]:
+def element_at(run: Run, step: Step, k: int, hide: bool = False) -> tuple[int, tuple[int, ...]]:
     """The ``k``-th element of ``step`` as ``(slot, index)`` (slot −1 = the output).
 
     Raises:
         IndexError: ``k`` is not below :func:`element_count`.
     """
     if k >= 0:
-        for slot, shape in element_spaces(run, step):
+        for slot, shape in element_spaces(run, step, hide):
             n = int(np.prod(shape))
             if k < n:
                 return slot, tuple(int(i) for i in np.unravel_index(k, shape)) if shape else ()
@@ -82,10 +156,10 @@ def element_at(run: Run, step: Step, k: int) -> tuple[int, tuple[int, ...]]:
     raise IndexError(k)
 
 
-def element_number(run: Run, step: Step, slot: int, index: tuple[int, ...]) -> int | None:
+def element_number(run: Run, step: Step, slot: int, index: tuple[int, ...], hide: bool = False) -> int | None:
     """Inverse of :func:`element_at`; None if ``(slot, index)`` is not an element of ``step``."""
     k = 0
-    for s, shape in element_spaces(run, step):
+    for s, shape in element_spaces(run, step, hide):
         if s == slot:
             if len(index) != len(shape) or any(not 0 <= i < d for i, d in zip(index, shape)):
                 return None
@@ -360,7 +434,14 @@ def _setting(v: Any) -> str:
 
 
 __all__ = [
+    "LABEL_SLOT_OPS",
     "LOCAL_OPS",
+    "OP_SYMBOLS",
+    "asked_grads",
+    "backward_title",
+    "hidden_gradient",
+    "step_title",
+    "target_note",
     "MAX_TERMS",
     "QUICK_ELEMENTS",
     "Pads",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -133,6 +133,77 @@ class Row:
     level: int = 0     # header nesting: 0 epoch, 1 update, 2 phase
 
 
+class ListRows(list):
+    """The graph pane's rows of a run, all made at load (a run has at most a few hundred steps)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        super().__init__(rows)
+        self._row_of = {r.step: k for k, r in enumerate(rows) if r.kind == "step"}
+        self.width = max((len(r.text) + len(r.shape) + 6 for r in rows), default=10)
+
+    def row_of_step(self, step: int) -> int:
+        """The row showing ``step``."""
+        return self._row_of.get(step, 0)
+
+
+class TrainRows(Sequence):
+    """The graph pane's rows of a training, made on demand.
+
+    Every update shows the same rows (an ``update`` header, then the steps of one
+    update), and an ``epoch`` header comes before the first update of each epoch; so
+    row ``k`` is found by a binary search over the first row of each update, and a
+    10,000-epoch training needs two integer arrays instead of 150,000 row objects.
+    """
+
+    def __init__(self, steps: TrainSteps, training: Training, titles: list[Row]) -> None:
+        self.steps, self.training, self.titles = steps, training, titles
+        self.group = steps.group
+        n = len(training.records)
+        ends = np.asarray(training.epoch_end, dtype=np.int64)
+        # the updates that begin an epoch (an epoch header comes before each)
+        self._epoch_starts = ends[:-1][np.diff(ends) > 0]
+        per = np.arange(n, dtype=np.int64)
+        self._start = per * (self.group + 1) + np.searchsorted(self._epoch_starts, per, "left")
+        self._n = int(self._start[-1]) + self.group + 1 + int(self._begins(n - 1)) if n else 0
+        self.width = max((len(r.text) + len(r.shape) + 6 for r in titles), default=10) + 2
+
+    def _begins(self, u: int) -> bool:
+        i = int(np.searchsorted(self._epoch_starts, u, "left"))
+        return i < len(self._epoch_starts) and int(self._epoch_starts[i]) == u
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k):  # type: ignore[override]
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += self._n
+        if not 0 <= k < self._n:
+            raise IndexError(k)
+        u = int(np.searchsorted(self._start, k, "right")) - 1
+        off = k - int(self._start[u])
+        rec = self.training.records[u]
+        if self._begins(u):
+            if off == 0:
+                return Row("header", f"epoch {rec.epoch}", level=0)
+            off -= 1
+        if off == 0:
+            return Row("header", f"update {rec.number}", level=1)
+        t = self.titles[off - 1]
+        return Row("step", t.text, u * self.group + off - 1, t.shape, t.phase, t.sub)
+
+    def row_of_step(self, step: int) -> int:
+        """The row showing ``step``."""
+        u, off = divmod(step, self.group)
+        if not 0 <= u < len(self._start):
+            return 0
+        return int(self._start[u]) + int(self._begins(u)) + 1 + off
+
+
+Rows = ListRows | TrainRows
+
+
 def shape_text(shape: tuple[int, ...]) -> str:
     """``(2, 3)`` -> ``"2×3"``, ``()`` -> ``"scalar"``."""
     return "×".join(str(s) for s in shape) if shape else "scalar"
@@ -175,8 +246,8 @@ class LabModel:
         self.path = path
         self.steps: Sequence[Step] = session.steps
         self.epochs: list[int] = list(range(1, self.training.epochs + 1)) if self.training is not None else []
-        self.rows = self._rows()
-        self._row_of_step = {r.step: k for k, r in enumerate(self.rows) if r.kind == "step"}
+        self.show_hidden = False
+        """Show gradients w.r.t. data, labels and constants too (hidden by default)."""
         self._arrays: LRUCache[tuple[int | None, str, str], np.ndarray] = LRUCache(ARRAY_CACHE)
         self._operands: LRUCache[tuple[int, int], list[Operand]] = LRUCache(OPERAND_CACHE)
         self._focus: LRUCache[tuple[int, int, int, int], Focus] = LRUCache(FOCUS_CACHE)
@@ -188,6 +259,9 @@ class LabModel:
         self._caching = threading.Lock()
         self.cost: dict[int, float] = {}
         """Seconds the last explanation of an element of each step took."""
+        self._plot_kinds: list[str] | None = None
+        self._epoch_rows: list[tuple[int, float | int]] | None = None
+        self.rows: Rows = self._rows()
 
     # ------------------------------------------------------------------ overview
     @property
@@ -204,6 +278,69 @@ class LabModel:
     def examples(self) -> int:
         """Number of examples (1 without data)."""
         return self.run.batch if self.run.batch_axis else 1
+
+    @property
+    def max_examples(self) -> int:
+        """The most examples any step computes on (``e`` has nothing to do when it is 1)."""
+        if self.training is not None:
+            return max((len(self.training.records[u].examples) for u in (0, -1)), default=1) \
+                if len(self.training.records) else 1
+        return self.examples
+
+    @property
+    def has_backward(self) -> bool:
+        """True if the run (or each training update) has backward steps."""
+        return any(r.phase == BACKWARD for r in self._one_group())
+
+    @property
+    def has_hidden(self) -> bool:
+        """True if some backward step computes a gradient w.r.t. data, a label or a constant."""
+        run = self.run if self.training is None else self.session.run_for(self.steps[0])
+        inner = run.steps
+        return any(s.phase == BACKWARD and any(explain.hidden_gradient(run, s, k)
+                                               for k, _ in explain.element_spaces(run, s)) for s in inner)
+
+    @property
+    def target_note(self) -> str:
+        """``"of sum(C)"`` for a backward target that is not one number, else ``""``."""
+        run = self.run if self.training is None else self.session.run_for(self.steps[0])
+        return explain.target_note(run) if run.target else ""
+
+    def _one_group(self) -> Sequence[Row]:
+        return self.rows.titles if isinstance(self.rows, TrainRows) else self.rows
+
+    @property
+    def plot_kinds(self) -> list[str]:
+        """The plots that apply here (:func:`nnlab.render.plots.kinds`), worked out once."""
+        if self._plot_kinds is None:
+            from nnlab.render.plots import kinds
+
+            self._plot_kinds = kinds(self.session)
+        return self._plot_kinds
+
+    def epoch_rows(self) -> tuple[list[tuple[int, float | int]], str]:
+        """``([(epoch, mistakes | loss)], "mistakes" | "loss")`` for the epoch table."""
+        from nnlab.render.plots import epoch_table
+
+        tr = self.training
+        assert tr is not None
+        if self._epoch_rows is None:
+            self._epoch_rows = epoch_table(tr)
+        return self._epoch_rows, "mistakes" if tr.config.rule == "perceptron" else "loss"
+
+    def params_text(self, epoch: int) -> str:
+        """The parameters at the end of ``epoch``, compactly: ``w=[2, 1] b=-2``."""
+        tr = self.training
+        if tr is None or not 1 <= epoch < len(tr.epoch_end):
+            return ""
+        snap = tr.snapshots[int(tr.epoch_end[epoch])]
+        parts = []
+        for p in tr.params:
+            a = to_float(snap[p])[0]
+            flat = [fmt(v, 3) for v in a.reshape(-1)[:6].tolist()]
+            more = "…" if a.size > 6 else ""
+            parts.append(f"{p}={flat[0]}" if a.ndim == 0 else f"{p}=[{', '.join(flat)}{more}]")
+        return " ".join(parts)
 
     def examples_at(self, step: int) -> int:
         """Number of examples the run of ``step`` computes on (an update's batch in training)."""
@@ -240,30 +377,55 @@ class LabModel:
         """Check one (possibly edited) expect entry the way ``nnlab check`` does."""
         return self.session.check_entry(entry)
 
-    def _rows(self) -> list[Row]:
+    def _rows(self) -> Rows:
+        if isinstance(self.steps, TrainSteps) and self.training is not None:
+            return TrainRows(self.steps, self.training, self._titles())
         rows: list[Row] = []
         group: tuple = (object(), object(), object())
+        note = explain.target_note(self.run)
         for s in self.steps:
             key = (s.epoch, s.update, s.phase)
             if key != group:
-                if s.epoch is not None and s.epoch != group[0]:
-                    rows.append(Row("header", f"epoch {s.epoch}", level=0))
-                if s.update is not None and (s.update != group[1] or s.epoch != group[0]):
-                    rows.append(Row("header", f"update {s.update}", level=1))
-                if s.update is None:  # in training the labels (z = …, ∂loss/∂…, w ← …) say the phase
-                    rows.append(Row("header", s.phase, phase=s.phase, level=2))
+                text = f"{s.phase} · gradients {note}" if s.phase == BACKWARD and note else s.phase
+                rows.append(Row("header", text, phase=s.phase, level=2))
                 group = key
-            sub = s.phase == FORWARD and self._temp(s.node)
-            rows.append(Row("step", s.label, s.index, shape_text(tuple(s.shape)), s.phase, sub))
-        return rows
+            rows.append(self._step_row(s, self.run, s))
+        return ListRows(rows)
+
+    def _titles(self) -> list[Row]:
+        """The step rows of one training update (the same for every update), index = offset in it."""
+        steps = self.steps
+        assert isinstance(steps, TrainSteps)
+        run = self.session.run_for(steps[0]) if len(steps) else self.run
+        return [self._step_row(steps[k], run, steps.inner(steps[k])) for k in range(min(steps.group, len(steps)))]
+
+    def _step_row(self, s: Step, run: Run, inner: Step | None) -> Row:
+        sub = s.phase == FORWARD and self._temp(s.node)
+        title = explain.step_title(run, inner, hide=not self.show_hidden) if inner is not None else s.label
+        shape = shape_text(tuple(s.shape))
+        if s.phase == BACKWARD and inner is not None:
+            spaces = explain.element_spaces(run, inner, hide=not self.show_hidden)
+            shape = shape_text(tuple(spaces[0][1])) if len(spaces) == 1 else ""
+        return Row("step", title, s.index, shape, s.phase, sub)
 
     def _temp(self, node: str) -> bool:
         n = self.run.graph.nodes.get(node)
         return n is not None and n.is_temp
 
+    def set_show_hidden(self, show: bool) -> None:
+        """Show (or hide) gradients w.r.t. data, labels and constants: titles, elements, tensors."""
+        if show == self.show_hidden:
+            return
+        self.show_hidden = show
+        with self._caching:
+            self._counts.clear()
+            self._operands.clear()
+            self._focus.clear()
+        self.rows = self._rows()
+
     def row_of_step(self, step: int) -> int:
         """The graph-pane row showing ``step``."""
-        return self._row_of_step.get(step, 0)
+        return self.rows.row_of_step(step)
 
     def find_step(self, phase: str, node: str) -> int | None:
         """The index of the step with this phase and node (for keeping place on reload)."""
@@ -285,6 +447,9 @@ class LabModel:
         text = name.strip()
         if not text:
             return None
+        words = text.split()
+        if len(words) == 2 and words[0] in ("epoch", "update") and words[1].isdigit():
+            return self._training_step(words[0], int(words[1]))
         if text.isdigit():
             k = int(text) - 1
             return k if 0 <= k < len(self.steps) else None
@@ -293,20 +458,34 @@ class LabModel:
             text, phase = text[5:-1].strip(), BACKWARD
         elif text.startswith("∂") and "/∂" in text:
             text, phase = text.split("/∂", 1)[1], BACKWARD
-        for s in self.steps:
-            if s.phase == phase and s.node == text:
-                return s.index
-        for s in self.steps:
-            if s.label == name.strip():
-                return s.index
-        if phase == BACKWARD:  # grad(x) of a leaf: the first backward step that feeds it
-            for s in self.steps:
+        if phase == BACKWARD:  # grad(x): the (first) backward step that computes ∂T/∂x
+            for s in self._first_group():
                 if s.phase == BACKWARD and text in s.inputs:
                     return s.index
-        for s in self.steps:  # the step that computes it in any phase
+        for s in self._first_group():
+            if s.phase == phase and s.node == text:
+                return s.index
+        for s in self._first_group():
+            if s.label == name.strip():
+                return s.index
+        for s in self._first_group():  # the step that computes it in any phase
             if s.node == text:
                 return s.index
         return None
+
+    def _first_group(self) -> Sequence[Step]:
+        """The steps to search by name: all of a run's; a training's first update (every update has the same)."""
+        if isinstance(self.steps, TrainSteps):
+            return self.steps[: self.steps.group]
+        return self.steps
+
+    def _training_step(self, what: str, n: int) -> int | None:
+        """The first step of epoch ``n`` or of update ``n`` (None outside the training)."""
+        if not isinstance(self.steps, TrainSteps):
+            return None
+        if what == "epoch":
+            return self.first_of_epoch(n)
+        return (n - 1) * self.steps.group if 1 <= n <= len(self.training.records) else None
 
     # ------------------------------------------------------------------ elements
     def element_count(self, step: int) -> int:
@@ -314,7 +493,7 @@ class LabModel:
         with self._caching:
             n = self._counts.get(step)
         if n is None:
-            n = max(1, explain.element_count(*self._where(step)))
+            n = max(1, explain.element_count(*self._where(step), hide=not self.show_hidden))
             with self._caching:
                 self._counts.set(step, n)
         return n
@@ -322,13 +501,13 @@ class LabModel:
     def element_at(self, step: int, k: int) -> tuple[int, tuple[int, ...]]:
         """``(slot, index)`` of element ``k`` of ``step`` (``(-1, ())`` for a step without elements)."""
         try:
-            return explain.element_at(*self._where(step), k)
+            return explain.element_at(*self._where(step), k, hide=not self.show_hidden)
         except IndexError:
             return -1, ()
 
     def element_number(self, step: int, slot: int, index: tuple[int, ...]) -> int | None:
         """Element number of ``(slot, index)`` in ``step`` (None if it is not an element there)."""
-        return explain.element_number(*self._where(step), slot, index)
+        return explain.element_number(*self._where(step), slot, index, hide=not self.show_hidden)
 
     # ------------------------------------------------------------------ operands
     def _array(self, update: int | None, run: Run, nid: str, kind: str = "value") -> np.ndarray | None:
@@ -396,14 +575,18 @@ class LabModel:
         if g is not None:
             out.append(Operand(-2, grad_label(target, self.display(st.node)), "upstream",
                                _per_example(g, example), note="upstream", node=st.node))
-        for slot, _shape in explain.element_spaces(run, st):
+        for slot, _shape in explain.element_spaces(run, st, hide=not self.show_hidden):
             nid = st.inputs[slot]
             c = self._array(update, run, st.node, f"slot:{slot}")
             if c is None:
                 continue
             k, n = st.accumulates[slot] if slot < len(st.accumulates) else (1, 1)
-            out.append(Operand(slot, grad_label(target, self.display(nid)), "grad", _per_example(c, example),
-                               cursor=True, note=f"adds {k} of {n}" if n > 1 else "", node=nid))
+            # a grid that holds one of several contributions is not the gradient: say so in its title
+            title = grad_label(target, self.display(nid))
+            if n > 1:
+                title = f"{title} contribution {k} of {n}"
+            out.append(Operand(slot, title, "grad", _per_example(c, example), cursor=True,
+                               note=f"(the gradient is the sum of all {n})" if n > 1 else "", node=nid))
         return out
 
     def _update_operands(self, st: Step) -> list[Operand]:
@@ -504,6 +687,60 @@ class LabModel:
         full = (example,) + index if run.graph.nodes[name].batched and run.batch_axis else index
         return format_chain(chain_for(run, Ref(RefKind.GRAD, name, full)), digits)
 
+    def local_text(self, step: int, k: int, example: int = 0, digits: int = 4) -> str:
+        """The local derivative of a backward step's op for element ``k``, as a formula and with numbers:
+        ``∂loss/∂ŷ = (1 − y)/(1 − ŷ) − y/ŷ = (1 − 1)/(1 − 0.5843) − 1/0.5843 = -1.7115``.
+
+        The formula is the op's symbolic rule (sympy, so call it from a worker); the numbers
+        are this run's values put into it and the value the engine's backward used.
+        ``""`` for forward and update steps.
+        """
+        run, inner = self.context(step)
+        if inner is None or inner.phase != BACKWARD:
+            return ""
+        slot, index = self.element_at(step, k)
+        from nnlab.symbolic.printing import unicode  # sympy: only in a worker
+        from nnlab.symbolic.rules import step_rule
+
+        from nnlab.symbolic.kit import NoSymbolicForm
+
+        try:
+            rule = step_rule(run, inner)
+        except NoSymbolicForm as exc:  # said in the pane
+            return f"local derivative: no symbolic form ({exc})"
+        d = next((d for d in rule.derivatives if d.slot == slot), None)
+        if d is None:
+            return ""
+        text = d.unicode
+        local = self._local_value(run, inner, slot, index, example)
+        numbers = _with_numbers(run, inner, d.in_output if d.in_output is not None else d.expr, index, example,
+                                digits, unicode)
+        if numbers and local is not None and numbers != fmt(local, digits):
+            text += f" = {numbers}"
+        if local is not None and not text.endswith(f" = {fmt(local, digits)}"):
+            text += f" = {fmt(local, digits)}"
+        return text
+
+    @staticmethod
+    def _local_value(run: Run, st: Step, slot: int, index: tuple[int, ...], example: int) -> float | None:
+        """∂out/∂input[index] when one output element depends on the input element (else None:
+        the explanation's sum lists each term's local factor)."""
+        op = run.op(st.node)
+        out_shape = run.graph.nodes[st.node].shape
+        deps = op.dependents(slot, index, out_shape)
+        if deps is None:
+            deps = list(np.ndindex(*out_shape)) if out_shape else [()]
+            if len(deps) > 1:
+                return None
+        if len(deps) != 1:
+            return None
+        e_in = example if run.values[st.inputs[slot]].shape[0] > 1 else 0
+        e_out = example if run.grads[st.node].shape[0] > 1 else 0
+        try:
+            return float(op.local(slot, (e_out,) + tuple(deps[0]), (e_in,) + tuple(index)))
+        except (IndexError, ValueError, TypeError):
+            return None
+
     # ------------------------------------------------------------------ text
     def conventions(self, step: int) -> str:
         """The conventions in force at ``step`` (training rule, padding per side or total, stride…)."""
@@ -514,6 +751,34 @@ class LabModel:
         """The op's output-shape rule with numbers (conv/pool), else ``""``."""
         run, inner = self.context(step)
         return explain.shape_rule(run, inner) if inner is not None else ""
+
+
+def _with_numbers(run: Run, st: Step, expr: object, index: tuple[int, ...], example: int, digits: int,
+                  unicode: Callable[[object], str]) -> str:
+    """``expr`` (sympy, in the step's node names) with this element's values put in, as text; ``""``
+    when it is written with indices (a sum over ``j``) or a name has no single value here."""
+    import sympy as sp
+
+    if not isinstance(expr, sp.Basic) or any(isinstance(a, sp.Indexed) for a in sp.preorder_traversal(expr)):
+        return ""
+    names = {run.graph.display(n): n for n in (st.node, *st.inputs) if n}
+    subs = {}
+    for sym in expr.free_symbols:
+        nid = names.get(str(sym))
+        if nid is None:
+            return ""
+        a = explain.example_value(run, nid, example)
+        if a.shape == ():
+            v = a[()]
+        elif len(a.shape) != len(index):
+            return ""
+        else:
+            v = a[index]
+        text = fmt(v, digits)
+        subs[sym] = sp.Symbol(f"({text})" if text.startswith("-") else text)
+    if not subs:
+        return ""
+    return unicode(expr.xreplace(subs))
 
 
 def load_model(path: str) -> LabModel:

@@ -27,8 +27,10 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from nnlab.errors import NnlabError
+from nnlab.tui.widgets.diagram import DiagramView
 from nnlab.tui.widgets.graph import GraphView
-from nnlab.tui.widgets.panes import ErrorPanel, KeyBar, MathPane, StatusBar
+from nnlab.tui.widgets.panes import AboutPane, ErrorPanel, KeyBar, MathPane, StatusBar
+from nnlab.tui.widgets.training import EpochTable
 from nnlab.tui.widgets.tensor import TensorPane
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ STAMP_READ_LIMIT = 1 << 20
 """Files up to this size are read at each poll (a scenario is a few KiB; reading one takes microseconds)."""
 PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one explanation takes longer
 PREFETCH_DELAY = 0.02   # seconds after a repaint
+DIAGRAM_BESIDE = 150  # columns from which the drawn graph is shown beside the steps without asking
+NOTES_BESIDE = (120, 40)  # columns × rows from which the about notes and epoch table show without asking
+PLOT_DELAY = 0.08  # seconds after the last move before the plot is redrawn (keys repaint first)
 PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
 
 
@@ -71,8 +76,11 @@ class LabScreen(Screen):
         Binding("up", "prev_element", "Prev element", key_display="↑", show=False),
         Binding("pagedown,n", "next_phase", "Phase", key_display="n", tooltip="Next phase"),
         Binding("pageup,p", "prev_phase", "Prev phase", show=False),
-        Binding("right_square_bracket", "next_epoch", "Epoch", key_display="]", tooltip="Next epoch"),
-        Binding("left_square_bracket", "prev_epoch", "Prev epoch", show=False),
+        Binding("right_square_bracket", "next_epoch", "Epoch", key_display="]",
+                tooltip="Next epoch (a count first: 50] jumps 50 epochs)"),
+        Binding("left_square_bracket", "prev_epoch", "Prev epoch", show=False,
+                tooltip="Previous epoch (a count first: 50[ jumps back 50)"),
+        *[Binding(str(d), f"count({d})", f"Count {d}", show=False) for d in range(10)],
         Binding("home", "first_step", "First step", show=False),
         Binding("end", "last_step", "Last step", show=False),
         Binding("greater_than_sign,full_stop", "slice(1)", "Next channel", show=False),
@@ -80,10 +88,17 @@ class LabScreen(Screen):
         Binding("e", "example(1)", "Example", tooltip="Next example of the data set"),
         Binding("plus,equals_sign", "digits(1)", "More digits", show=False),
         Binding("minus", "digits(-1)", "Fewer digits", show=False),
-        Binding("s", "chain", "Chain rule", show=False,
+        Binding("s", "chain", "Chain rule",
                 tooltip="Show the symbolic chain rule (sympy) for this gradient element; again to hide"),
+        Binding("a", "all_grads", "All grads",
+                tooltip="Show gradients w.r.t. data, labels and constants too (hidden by default); again to hide"),
+        Binding("i", "notes", "Notes", tooltip="Show or hide the about: notes (and the epoch table when training)"),
+        Binding("v", "plot", "Plot", tooltip="Plot: loss, decision boundary, attention or gradient sizes; "
+                "again for the next, then off"),
         Binding("g", "goto", "Go to", tooltip="Jump to a node by name"),
+        Binding("d", "diagram", "Graph", tooltip="Show or hide the drawn computational graph"),
         Binding("c", "check", "Check", tooltip="Check your answers"),
+        Binding("t", "practice", "Practice", tooltip="Practice: predict each value before it is shown"),
         Binding("r", "reload", "Reload", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("escape", "home", "Home", show=False, tooltip="Back to the home screen (when opened from it)"),
@@ -102,10 +117,12 @@ class LabScreen(Screen):
     digits: reactive[int] = reactive(4, init=False, repaint=False)
     """Decimal places of every number shown."""
 
-    def __init__(self, path: str, start: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, path: str, start: str | None = None, practice: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.path = path
         self.start = start
+        self.practice = practice
+        """Open in practice mode (``--practice``; also for a file whose answers are ``?``)."""
         self.model: LabModel | None = None
         self.error: str = ""
         self._elements: dict[int, int] = {}
@@ -119,6 +136,15 @@ class LabScreen(Screen):
         self.chain_text = ""
         self.answers: dict[str, str] = {}
         self._binding_state: tuple | None = None
+        self.notes_shown: bool | None = None
+        """The about notes shown (True) or hidden (False) by the user; None: shown when there is room."""
+        self.plot_kind: str | None = None
+        """The plot shown (``"loss"`` …) or None."""
+        self._count = ""
+        self._local: dict[tuple, str] = {}
+        self._plotted: tuple | None = None
+        self.diagram_shown: bool | None = None
+        """The graph drawing shown (True) or hidden (False) by the user; None: shown when there is room."""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -126,16 +152,21 @@ class LabScreen(Screen):
         yield StatusBar(id="status")
         with Horizontal(id="main"):
             yield GraphView(id="graph")
+            yield DiagramView(id="diagram")
             with Vertical(id="right"):
                 yield Static(Text(f"loading {self.path} …"), id="loading", markup=False)
                 yield TensorPane(id="tensors")
                 yield MathPane(id="math")
+                with Horizontal(id="extras"):
+                    yield AboutPane(id="about")
+                    yield EpochTable(id="epochs")
         yield KeyBar()
 
     def on_mount(self) -> None:
         """Paint first, then load in a worker and start watching the file."""
         self.query_one(TensorPane).display = False
         self.query_one(MathPane).display = False
+        self.query_one("#extras").display = False
         self.query_one(StatusBar).show([(os.path.basename(self.path), "bold"), ("loading…", "dim")])
         self.query_one(GraphView).border_title = os.path.basename(self.path)
         self.call_after_refresh(self.reload)
@@ -184,6 +215,13 @@ class LabScreen(Screen):
                 self._chained(*event.worker.result)
             elif event.state == WorkerState.ERROR:  # a bug, or sympy failing: said in the pane
                 self._chained(self._chain_pending, f"no symbolic chain here: {event.worker.error!r}")
+            return
+        if event.worker.group == "local":
+            if event.state == WorkerState.SUCCESS:
+                key, text = event.worker.result
+                self._local[key] = text
+                if key == self._local_key:
+                    self.render_state()
             return
         if event.worker.group == "explain":
             if event.state == WorkerState.SUCCESS:
@@ -308,9 +346,13 @@ class LabScreen(Screen):
             self.notify("reloaded", timeout=1.5)
         self.example = max(0, min(self.example, model.examples - 1))
         graph.set_rows(model.rows, target)
+        self._show_overview(model)
+        self.query_one(DiagramView).set_model(model)
         self._remember_app()
         self.goto(target, force=True)
         self.refresh_bindings()
+        if old is None and (self.practice or any(e.raw == "?" for e in model.scenario.expect)):
+            self.action_practice()  # --practice, or an exercise with '?' answers
 
     def _remember_app(self) -> None:
         from nnlab.tui.app import NnlabApp
@@ -365,6 +407,7 @@ class LabScreen(Screen):
         self._elements[step] = k
         self.query_one(GraphView).current = step
         example = self.example_here
+        self.query_one(DiagramView).show_step(step, example, self.digits)
         operands = m.operands(step, example)
         focus = m.cached_focus(step, k, example, self.digits)
         if focus is None:
@@ -378,8 +421,14 @@ class LabScreen(Screen):
             # thread would hold the GIL while the frame is still being drawn
             self.set_timer(PREFETCH_DELAY, partial(self._prefetch, m, step, k, example, self.digits))
         math = self.query_one(MathPane)
-        math.border_title = Text(f"step {step + 1} · {st.label}")
-        math.show(st, focus, self.digits, m.step_shape_rule(step))
+        math.border_title = Text(f"step {step + 1} · {m.rows[m.row_of_step(step)].text}")
+        local = ""
+        if st.phase == "backward" and focus.explanation is not None:
+            key = self._local_key
+            local = self._local.get(key, "")
+            if key not in self._local:
+                self._derive_local(key)
+        math.show(st, focus, self.digits, m.step_shape_rule(step), local)
         if self.show_chain:
             key = (m, step, k, example, self.digits)
             if self._chain is not None and self._chain[0] == key:
@@ -389,6 +438,10 @@ class LabScreen(Screen):
                 self._chain_pending = key
                 self._symbolic(key)
         self.query_one(StatusBar).show(self.status_parts())
+        if m.training is not None:
+            self.query_one(EpochTable).show_epoch(st.epoch)
+        if self.plot_kind is not None and (m, self.plot_kind, st.update) != self._plotted:
+            self._schedule_plot()
 
     @property
     def example_here(self) -> int:
@@ -414,6 +467,12 @@ class LabScreen(Screen):
             parts.append((f"example #{data[0]}" if len(data) == 1 else f"batch {list(data)}", ""))
         if st.epoch is not None:
             parts.append((f"epoch {st.epoch}" + (f" · update {st.update}" if st.update is not None else ""), ""))
+        if m.training is not None and self.step == len(m.steps) - 1:
+            from nnlab.render.plots import stop_reason
+
+            parts.append((f"stopped: {stop_reason(m.training)}", "bold"))
+        if st.phase == "backward" and m.target_note:
+            parts.append((f"gradients {m.target_note}", "bold"))
         parts.append((m.arithmetic, "dim"))
         conv = m.conventions(self.step)
         if conv:
@@ -432,7 +491,7 @@ class LabScreen(Screen):
         """
         # Up/Down are not in the state: element moves are too frequent to rebuild the
         # footer for, so the element actions stay enabled and stop at the ends themselves.
-        state = (id(self.focused), self.model is None, self.error != "",
+        state = (id(self.focused), id(self.model), self.error != "",
                  tuple(self.check_action(a, ()) for a in self._ACTIONS))
         if state != self._binding_state:
             self._binding_state = state
@@ -442,14 +501,21 @@ class LabScreen(Screen):
         """Grey out moves that cannot happen here; hide ones that never apply."""
         m = self.model
         moves = {"next_step", "prev_step", "next_element", "prev_element", "next_phase", "prev_phase",
-                 "first_step", "last_step", "next_epoch", "prev_epoch", "slice", "example", "goto", "digits"}
+                 "first_step", "last_step", "next_epoch", "prev_epoch", "slice", "example", "goto", "digits",
+                 "chain", "all_grads", "plot", "count"}
         if action == "home":
             return len(self.app.screen_stack) > 1 and self.app.screen is self
         if action not in moves:
             return True
-        if action in ("next_epoch", "prev_epoch") and (m is None or not m.epochs):
+        if action in ("next_epoch", "prev_epoch", "count") and (m is None or not m.epochs):
             return False
-        if action == "example" and (m is None or (m.examples <= 1 and not m.training)):
+        if action == "example" and (m is None or m.max_examples <= 1):
+            return False
+        if action in ("chain", "all_grads") and (m is None or not m.has_backward):
+            return False
+        if action == "all_grads" and not m.has_hidden:
+            return False
+        if action == "plot" and (m is None or not m.plot_kinds):
             return False
         if m is None:
             return None
@@ -560,16 +626,140 @@ class LabScreen(Screen):
             self.goto(t)
 
     def action_next_epoch(self) -> None:
-        """Jump to the first step of the next epoch."""
-        t = self._epoch_target(1)
+        """Jump to the first step of the next epoch (or of the epoch a typed count ahead)."""
+        n = self._take_count()
+        t = self._epoch_target(1) if n == 1 else self._epochs_ahead(n)
         if t is not None:
             self.goto(t)
 
     def action_prev_epoch(self) -> None:
-        """Jump to the first step of the previous epoch."""
-        t = self._epoch_target(-1)
+        """Jump to the first step of the previous epoch (or of the epoch a typed count back)."""
+        n = self._take_count()
+        t = self._epoch_target(-1) if n == 1 else self._epochs_ahead(-n)
         if t is not None:
             self.goto(t)
+
+    def _epochs_ahead(self, n: int) -> int | None:
+        m = self.model
+        if m is None or not m.epochs:
+            return None
+        cur = m.steps[self.step].epoch or m.epochs[0]
+        want = max(m.epochs[0], min(m.epochs[-1], cur + n))
+        return m.first_of_epoch(want)
+
+    def action_count(self, digit: int) -> None:
+        """A digit typed before ``]`` or ``[``: how many epochs to jump."""
+        if len(self._count) < 7:
+            self._count += str(digit)
+        self.notify(f"{int(self._count)} — now ] or [ to jump that many epochs", timeout=1.5)
+
+    def _take_count(self) -> int:
+        n = int(self._count) if self._count else 1
+        self._count = ""
+        return max(1, n)
+
+    # ------------------------------------------------------------------ notes, plots, hidden gradients
+    @property
+    def _local_key(self) -> tuple:
+        return self.model, self.step, self.element, self.example_here, self.digits
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="local")
+    def _derive_local(self, key: tuple) -> tuple:
+        model, step, k, example, digits = key
+        try:
+            return key, model.local_text(step, k, example, digits)
+        except NnlabError as exc:
+            return key, f"local derivative: {exc.message}"
+
+    def _show_overview(self, model: LabModel) -> None:
+        """The about notes and (training) the epoch table for a newly loaded model."""
+        self._local = {}
+        self.query_one(AboutPane).show(model.scenario.about or "")
+        table = self.query_one(EpochTable)
+        if model.training is not None:
+            rows, what = model.epoch_rows()
+            table.set_rows(rows, what, model.params_text)
+            table.border_title = f"{what} per epoch"
+        table.display = model.training is not None
+        self._place_notes()
+        if self.plot_kind is not None and self.plot_kind not in model.plot_kinds:
+            self.plot_kind = None
+        self._plotted = None
+        self._schedule_plot()
+
+    def _place_notes(self) -> None:
+        w, h = self.size.width, self.size.height
+        room = w >= NOTES_BESIDE[0] and h >= NOTES_BESIDE[1]
+        shown = room if self.notes_shown is None else self.notes_shown
+        extras = self.query_one("#extras")
+        extras.display = self.model is not None and (shown or self.plot_kind is not None)
+        self.query_one(AboutPane).display = shown
+        table = self.query_one(EpochTable)
+        table.display = shown and self.model is not None and self.model.training is not None
+
+    def action_notes(self) -> None:
+        """Show or hide the about notes (and the epoch table)."""
+        self.notes_shown = not self.query_one(AboutPane).display or not self.query_one("#extras").display
+        self._place_notes()
+
+    def action_all_grads(self) -> None:
+        """Show (or hide) the gradients w.r.t. data, labels and constants."""
+        m = self.model
+        if m is None:
+            return
+        m.set_show_hidden(not m.show_hidden)
+        self._elements = {}
+        self.query_one(GraphView).set_rows(m.rows, self.step)
+        self.notify("all gradients shown (data, labels too)" if m.show_hidden else
+                    "gradients w.r.t. data and labels hidden", timeout=1.5)
+        self.goto(self.step, 0, force=True)
+
+    def action_plot(self) -> None:
+        """Cycle the plot: each kind that applies here, then off."""
+        m = self.model
+        if m is None or not m.plot_kinds:
+            return
+        kinds = m.plot_kinds
+        if self.plot_kind is None:
+            self.plot_kind = kinds[0]
+        else:
+            i = kinds.index(self.plot_kind) + 1 if self.plot_kind in kinds else 0
+            self.plot_kind = kinds[i] if i < len(kinds) else None
+        self._plotted = None
+        self._place_notes()
+        self._schedule_plot()
+        if self.plot_kind is None:
+            for pane in self.query("#plot"):
+                pane.display = False
+
+    def _schedule_plot(self) -> None:
+        if self.plot_kind is not None:
+            self.set_timer(PLOT_DELAY, self._draw_plot, name="plot")
+
+    def _draw_plot(self) -> None:
+        """Draw (or redraw, when the update changed) the chosen plot."""
+        m = self.model
+        if m is None or self.plot_kind is None:
+            return
+        update = m.steps[self.step].update
+        key = (m, self.plot_kind, update)
+        if key == self._plotted:
+            return
+        from nnlab.render.plots import make
+        from nnlab.tui.widgets.training import plot_pane
+
+        found = self.query("#plot")
+        pane = found.first() if found else None
+        if pane is None:
+            pane = plot_pane(id="plot")
+            self.query_one("#extras").mount(pane)
+        pane.display = True
+        try:
+            pane.show(make(m.session, self.plot_kind, update))
+        except NnlabError as exc:
+            self.notify(exc.message, severity="warning")
+            return
+        self._plotted = key
 
     def action_slice(self, delta: int) -> None:
         """Show the next/previous channel of the tensor the cursor is in."""
@@ -604,6 +794,22 @@ class LabScreen(Screen):
         self.digits = max(1, min(10, self.digits + delta))
         self.notify(f"{self.digits} decimal places", timeout=1)
 
+    def on_resize(self) -> None:
+        """Show the graph drawing beside the steps when there is room (unless the user chose), and the notes."""
+        self._place_diagram()
+        self._place_notes()
+
+    def _place_diagram(self) -> None:
+        wide = self.size.width >= DIAGRAM_BESIDE
+        shown = wide if self.diagram_shown is None else self.diagram_shown
+        self.query_one(DiagramView).display = shown
+        self.set_class(shown and not wide, "-diagram-only")  # narrow: it takes the place of tensors and math
+
+    def action_diagram(self) -> None:
+        """Show or hide the drawn computational graph."""
+        self.diagram_shown = not self.query_one(DiagramView).display
+        self._place_diagram()
+
     def action_reload(self) -> None:
         """Re-run the file now."""
         self.reload()
@@ -625,6 +831,14 @@ class LabScreen(Screen):
                 self.goto(result)
 
         self.app.push_screen(JumpScreen(self.model), done)
+
+    def action_practice(self) -> None:
+        """Practice mode: predict the current element (and the next ones) before seeing it."""
+        if self.model is None or not self.model.steps:
+            return
+        from nnlab.tui.screens.practice import PracticeScreen
+
+        self.app.push_screen(PracticeScreen(self))
 
     def action_check(self) -> None:
         """Open the check screen for this scenario's answers."""
@@ -671,6 +885,11 @@ class LabScreen(Screen):
     @on(GraphView.StepSelected)
     def jump_to_selected_step(self, event: GraphView.StepSelected) -> None:
         """A click or Enter in the graph pane."""
+        self.goto(event.step)
+
+    @on(DiagramView.StepSelected)
+    def jump_to_clicked_node(self, event: DiagramView.StepSelected) -> None:
+        """A click on a box of the drawn graph."""
         self.goto(event.step)
 
     @on(TensorPane.SliceChanged)

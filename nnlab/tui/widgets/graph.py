@@ -67,30 +67,30 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.rows: list[Any] = []
-        self._row_of: dict[int, int] = {}
+        self.rows: Any = []
         self.cursor_row = 0
 
     def set_rows(self, rows: list[Any], current: int) -> None:
         """Show ``rows`` (from the model) with step ``current`` highlighted."""
         self.rows = rows
-        self._row_of = {r.step: k for k, r in enumerate(rows) if r.kind == "step"}
-        width = max((len(r.text) + len(r.shape) + 6 for r in rows), default=10)
-        self.virtual_size = Size(width, len(rows))
+        self.virtual_size = Size(rows.width, len(rows))
         self.set_reactive(GraphView.current, current)
-        self.cursor_row = self._row_of.get(current, 0)
+        self.cursor_row = self._row_of(current)
         self.refresh()
         self.call_after_refresh(self._follow)
 
+    def _row_of(self, step: int) -> int:
+        return self.rows.row_of_step(step) if self.rows else 0
+
     def watch_current(self, old: int, new: int) -> None:
         """Repaint the rows whose style changed and keep the current one in view."""
-        self.cursor_row = self._row_of.get(new, self.cursor_row)
-        lo, hi = sorted((self._row_of.get(old, 0), self._row_of.get(new, 0)))
+        self.cursor_row = self._row_of(new)
+        lo, hi = sorted((self._row_of(old), self._row_of(new)))
         self.refresh_lines(lo, hi - lo + 1)
         self._follow()
 
     def _follow(self) -> None:
-        row = self._row_of.get(self.current, 0)
+        row = self._row_of(self.current)
         h = self.scrollable_content_region.height
         if not h:
             return
@@ -191,7 +191,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def on_focus(self) -> None:
         """Show the cursor."""
-        self.cursor_row = self._row_of.get(self.current, self.cursor_row)
+        self.cursor_row = self._row_of(self.current)
         self.refresh()
 
     def on_blur(self) -> None:

@@ -20,32 +20,74 @@ from textual.widgets import Static
 from nnlab.numfmt import fmt
 
 
-class MathPane(Static, can_focus=False):
-    """The formula of the current step and the arithmetic of the current element.
+SCROLL_BINDINGS: list[Binding] = [
+    Binding("up", "scroll_up", "Scroll up", show=False),
+    Binding("down", "scroll_down", "Scroll down", show=False),
+    Binding("pageup", "page_up", "Page up", show=False),
+    Binding("pagedown", "page_down", "Page down", show=False),
+    Binding("home", "scroll_home", "Top", show=False),
+    Binding("end", "scroll_end", "Bottom", show=False),
+    Binding("escape", "leave", "Back to elements", show=False),
+]
+"""Keys of a text pane that has the focus (Tab): it scrolls; Esc gives the arrows back to the lab."""
 
-    Forward: ``rule``, then ``lhs = arithmetic = value``. Backward: the chain rule
-    ``∂T/∂x = ∂T/∂y · ∂y/∂x``, then ``= upstream · local = result``. A note (ties,
-    padding, gradient accumulation) follows when the engine gives one.
-    """
+
+class _TextPane(Static, can_focus=True, inherit_bindings=False):
+    """A pane of text that grows with its content up to its maximum height and scrolls from the keyboard."""
+
+    BINDINGS = SCROLL_BINDINGS
+    FOCUS_ON_CLICK = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("", markup=False, **kwargs)
-        self._base = Text()
 
-    def show(self, step: Any, focus: Any, digits: int, rule: str = "") -> None:
+    def action_leave(self) -> None:
+        """Give the arrow keys back to element stepping."""
+        self.screen.set_focus(None)
+
+
+class MathPane(_TextPane):
+    """The formula of the current step and the arithmetic of the current element.
+
+    Forward: ``rule``, then ``lhs = arithmetic = value``. Backward: the chain rule
+    ``∂T/∂x = ∂T/∂y · ∂y/∂x``, the op's local derivative as a formula with this
+    element's numbers, then ``= upstream · local = result``. A note (ties, padding,
+    gradient accumulation) follows when the engine gives one. The pane grows with
+    what it shows (up to its maximum height) and scrolls (Tab to it, then ↑↓ PgUp PgDn).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._base = Text()
+        self.local = ""
+        """The local-derivative line shown (from a worker: it needs sympy)."""
+
+    def show(self, step: Any, focus: Any, digits: int, rule: str = "", local: str = "") -> None:
         """Describe ``focus`` (a :class:`~nnlab.tui.model.Focus`) of ``step``."""
-        self._base = math_text(step, focus, digits, rule)
-        self.update(self._base, layout=False)
+        self.local = local
+        self._base = math_text(step, focus, digits, rule, local)
+        self.update(self._base, layout=True)
 
     def show_chain(self, chain: str) -> None:
         """Add the symbolic chain rule (plain text from the engine) under the arithmetic."""
         text = self._base.copy()
         text.append("\n\n")
         text.append(chain)
-        self.update(text, layout=False)
+        self.update(text, layout=True)
 
 
-def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
+class AboutPane(_TextPane):
+    """The scenario's ``about:`` notes (Markdown, as authors write them), beside the computation."""
+
+    def show(self, about: str) -> None:
+        """Show ``about`` (rendered as Markdown), or say there are none."""
+        from rich.markdown import Markdown
+
+        self.update(Markdown(about) if about.strip() else Text("(this scenario has no about: notes)",
+                                                                   style="italic"), layout=True)
+
+
+def math_text(step: Any, focus: Any, digits: int, rule: str = "", local: str = "") -> Text:
     """The math pane's text (separate for tests and the plain-text dump).
 
     Forward::
@@ -75,6 +117,9 @@ def math_text(step: Any, focus: Any, digits: int, rule: str = "") -> Text:
         text.append(" " * (width - len(lhs)) + lhs, style="bold")
         text.append(ex.formula[len(lhs):])
         text.append("\n")
+        if local:
+            text.append("local".rjust(width), style="dim")
+            text.append("   " + local + "\n")
         if arith:
             text.append(label.rjust(width), style="dim")
             text.append(" = " + arith + "\n")
@@ -213,19 +258,37 @@ class KeyBar(Widget, can_focus=False):
             out.append((self.app.get_key_display(binding), binding.description, enabled, binding.key))
         return out
 
+    def _fitting(self, room: int) -> list[tuple[str, str, bool, str]]:
+        """The keys that fit in ``room`` columns: the first ones in order, and always the last two
+        (``? Help``, ``q Quit``): on a narrow terminal the rest are in ``?`` and the palette."""
+        items = self.items()
+        width = sum(len(f" {s} {d}") for s, d, _, _ in items)
+        if width <= room or len(items) <= 2:
+            return items
+        tail = items[-2:]
+        left = room - sum(len(f" {s} {d}") for s, d, _, _ in tail)
+        head = []
+        for item in items[:-2]:
+            w = len(f" {item[0]} {item[1]}")
+            if w > left:
+                break
+            head.append(item)
+            left -= w
+        return head + tail
+
     def render(self) -> Content:
         """`` → Step  ← Back  …`` and ``^p palette`` at the right."""
         key_style, off_style = self.KEY_STYLE, self.OFF_STYLE
         parts: list[Any] = []
         spans = []
         x = 0
-        for shown, description, enabled, key in self.items():
+        palette = f" {self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, '', ''))} palette "
+        for shown, description, enabled, key in self._fitting(self.size.width - len(palette)):
             piece = f" {shown} {description}"
             parts.append((f" {shown}", off_style if not enabled else key_style))
             parts.append((f" {description}", off_style if not enabled else ""))
             spans.append((x, x + len(piece), key))
             x += len(piece)
-        palette = f" {self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, '', ''))} palette "
         width = self.size.width
         if self.app.ENABLE_COMMAND_PALETTE and width > x + len(palette):
             parts.append(" " * (width - x - len(palette)))

@@ -67,7 +67,7 @@ async def test_ctrl_f_jumps_to_the_first_wrong_step_and_enter_to_a_rows_step():
         lab, check = await open_check(pilot)
         await pilot.press("ctrl+f")
         assert app.screen is lab
-        assert lab.model.steps[lab.step].label == "∂loss/∂yhat"   # where grad(W2) is computed
+        assert lab.model.steps[lab.step].label.startswith("∂loss/∂W2")   # where grad(W2) is computed
         lab2 = lab
         await pilot.press("c")
         check = app.screen

@@ -171,10 +171,10 @@ async def test_g_jumps_to_a_node_by_name():
         assert isinstance(app.screen, JumpScreen)
         await pilot.press("P", "enter")
         assert app.screen is lab and lab.step == 1
-        await pilot.press("g", *"grad(Y)", "enter")
-        assert lab.step == 5 and lab.model.steps[5].label == "∂loss/∂Y"
+        await pilot.press("g", *"grad(Y)", "enter")   # the step that computes ∂loss/∂Y
+        assert lab.step == 4 and lab.model.steps[4].label == "∂loss/∂Y ← through maxpool2d"
         await pilot.press("g", "escape")
-        assert app.screen is lab and lab.step == 5
+        assert app.screen is lab and lab.step == 4
 
 
 async def test_c_opens_the_check_screen_and_escape_returns():
@@ -296,7 +296,7 @@ async def test_plus_and_minus_change_the_precision():
 
 async def test_backward_step_shows_upstream_times_local():
     async with open_lab(MLP, size=SIZE) as (app, pilot, lab):
-        target = lab.model.step_for_name("grad(yhat)")
+        target = lab.model.step_for_name("grad(W2)")
         await pilot.press("n")
         assert lab.model.steps[lab.step].phase == "backward"
         lab.goto(target)
@@ -317,7 +317,7 @@ async def test_backward_step_shows_upstream_times_local():
         assert "backward" in shown and "step 6/8" in shown and "element 2/4" in shown
         graph = lab.query_one(GraphView)
         assert "▶" in graph.render_line(lab.model.row_of_step(lab.step)).text
-        assert "∂loss/∂yhat" in graph.render_line(lab.model.row_of_step(lab.step)).text
+        assert "∂loss/∂W2" in graph.render_line(lab.model.row_of_step(lab.step)).text
 
 
 async def test_tab_focuses_the_graph_where_arrows_move_a_cursor_and_enter_jumps():
@@ -373,7 +373,7 @@ async def test_graph_dims_steps_not_reached():
         labels = [r.text for r in graph.rows]
         assert labels[:4] == ["forward", "Y = conv2d(X, K, stride=[3, 2], padding=1)",
                               "P = maxpool2d(Y, size=2, stride=1)", "loss = sum(P)"]
-        assert "backward" in labels and "∂loss/∂Y" in labels
+        assert "backward" in labels and "∂loss/∂Y ← through maxpool2d" in labels
         current = graph.render_line(lab.model.row_of_step(0))
         later = graph.render_line(lab.model.row_of_step(4))
         assert "▶" in current.text and "▶" not in later.text
@@ -385,7 +385,7 @@ async def test_s_shows_the_symbolic_chain_of_a_gradient_element():
     async with app.run_test(size=(100, 36)) as pilot:
         lab = app.screen
         await wait_loaded(pilot)
-        lab.goto(lab.model.step_for_name("grad(z1)"))
+        lab.goto(lab.model.step_for_name("grad(W1)"))
         await pilot.pause()
         assert lab.model.element_at(lab.step, lab.element) == (0, (0, 0))   # W1[0,0]
         await pilot.press("s")

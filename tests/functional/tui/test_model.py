@@ -66,8 +66,9 @@ def test_rows_group_steps_by_phase_and_training_by_epoch_and_update():
 def test_names_and_nearest_steps():
     m = model("conv-pad.yaml")
     assert m.step_for_name("P") == 1
-    assert m.step_for_name("grad(Y)") == 5
-    assert m.step_for_name("∂loss/∂P") == 4
+    assert m.step_for_name("grad(Y)") == 4      # the step that computes ∂loss/∂Y (through maxpool2d)
+    assert m.step_for_name("∂loss/∂P") == 3
+    assert m.step_for_name("grad(K)") == 5
     assert m.step_for_name("2") == 1
     assert m.step_for_name("nothing") is None
     assert m.nearest_step(m.steps[4], 4) == 4
