@@ -21,4 +21,6 @@ def test_guide_example_runs_and_checks(k):
     session = session_from_scenario(loads(BLOCKS[k], f"guide-example-{k}.yaml"))
     report = session.check()
     assert report.items, "every guide example checks something"
-    assert report.ok, [(i.ref, i.expected, i.actual, i.error) for i in report.items if not i.ok]
+    assert all(i.ok or i.unanswered for i in report.items), [
+        (i.ref, i.expected, i.actual, i.error) for i in report.items if not i.ok]
+    assert any(i.ok for i in report.items)
