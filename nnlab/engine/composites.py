@@ -360,12 +360,13 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
         out = inverted_dropout(x, out.mask, p=p)        # {x} ⊙ mask / (1 − {p})
         """),
 
-    # training-mode batch normalization over the examples of a data batch (biased variance)
+    # training-mode batch normalization over the examples of a data batch (biased variance),
+    # one mean and variance per feature or channel (PyTorch's BatchNorm1d/2d)
     composite("batchnorm(x, gamma, beta, eps=1e-5)", """
         out.mean = batch_mean(x)
         out.var = batch_mean((x - out.mean) ** 2)
         out.xhat = (x - out.mean) / sqrt(out.var + eps)
-        out = gamma * out.xhat + beta                           # {gamma} ⊙ {out}.xhat + {beta}
+        out = channel_affine(out.xhat, gamma, beta)             # {gamma} ⊙ {out}.xhat + {beta}
         """),
 
     # layer normalization over the last axis of each example (biased variance), as F.layer_norm

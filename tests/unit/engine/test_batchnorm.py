@@ -43,10 +43,13 @@ backward: loss
 
 
 def _reference(x, gamma, beta, eps=EPS):
-    mu = x.mean(axis=0)
-    var = ((x - mu) ** 2).mean(axis=0)
+    """Per feature (vector examples) or per channel (the first axis of an example, over the
+    examples and the channel's positions), as PyTorch's BatchNorm1d/2d."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
     xhat = (x - mu) / np.sqrt(var + eps)
-    return mu, var, xhat, gamma * xhat + beta
+    return mu[0], var[0], xhat, gamma * xhat + beta
 
 
 def _target(graph, leaves):
@@ -70,7 +73,8 @@ def _numeric(graph, leaves, name, h=1e-6):
 def test_batch_mean_gradcheck(shape):
     x = np.random.default_rng(0).normal(size=shape)
     out = check_op(REGISTRY["batch_mean"], [x], batched=True)
-    np.testing.assert_allclose(out[0], x.mean(axis=0), rtol=1e-14)
+    axes = (0,) + tuple(range(2, x.ndim))  # the examples, and the positions of each channel
+    np.testing.assert_allclose(out, x.mean(axis=axes, keepdims=True), rtol=1e-14)
 
 
 @pytest.mark.parametrize("n, features", [(2, (3,)), (4, (3,)), (5, (2, 3)), (3, (1,))])
@@ -197,16 +201,60 @@ backward: s
 
 def test_local_and_dependents_match_the_backward():
     op = REGISTRY["batch_mean"]()
-    x = np.random.default_rng(2).normal(size=(3, 2, 2))
+    x = np.random.default_rng(2).normal(size=(3, 2, 2))  # 3 examples, 2 channels of 2 positions
     out = op.forward(x)
+    assert out.shape == (1, 2, 1)
     op.out_shape, op.in_shapes = out.shape, [x.shape]
     for n in range(3):
         for i in np.ndindex(2, 2):
-            assert op.dependents(0, i, (2, 2)) == [i]
-            for o in np.ndindex(2, 2):
+            assert op.dependents(0, i, (2, 1)) == [(i[0], 0)]
+            for o in np.ndindex(2, 1):
                 g = np.zeros(out.shape)
                 g[(0,) + o] = 1
                 assert op.local(0, (0,) + o, (n,) + i) == pytest.approx(op.backward(g)[0][(n,) + i])
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 2, 2), (2, 2, 3, 3), (5, 3, 4)])
+def test_images_are_normalized_per_channel_as_torch_batchnorm(shape):
+    """(N, C, H, W) as BatchNorm2d and (N, C, L) as BatchNorm1d: one mean and variance per
+    channel over N·H·W values, PyTorch's weight and bias of shape (C,)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(sum(shape))
+    x, w = rng.normal(size=shape) * 2 + 1, rng.normal(size=shape)
+    gamma, beta = rng.normal(size=shape[1]), rng.normal(size=shape[1])
+    graph = build_graph(_scenario(x, gamma, beta, w))
+    run = run_graph(graph)
+    X, G, B = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, gamma, beta))
+    norm = torch.nn.BatchNorm2d if len(shape) == 4 else torch.nn.BatchNorm1d
+    layer = norm(shape[1], eps=EPS, dtype=torch.float64).train()
+    with torch.no_grad():
+        layer.weight.copy_(G)
+        layer.bias.copy_(B)
+    H = layer(X)
+    ((H * torch.tensor(w)).sum(dim=tuple(range(1, len(shape)))).mean()).backward()
+    np.testing.assert_allclose(run.value("h"), H.detach().numpy(), rtol=1e-10, atol=1e-12)
+    axes = (0,) + tuple(range(2, len(shape)))
+    np.testing.assert_allclose(run.value("h.mean").ravel(), x.mean(axis=axes), rtol=1e-12)
+    np.testing.assert_allclose(run.value("h.var").ravel(), x.var(axis=axes), rtol=1e-12)  # biased
+    assert graph.nodes["h.mean"].shape == (shape[1],) + (1,) * (len(shape) - 2)
+    np.testing.assert_allclose(run.grad("x"), X.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(run.grad("gamma"), layer.weight.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(run.grad("beta"), layer.bias.grad.numpy(), rtol=1e-9, atol=1e-12)
+    if shape[0] <= 2:  # central differences through the per-channel statistics
+        leaves = {k: np.array(v, dtype=float) for k, v in run.values.items() if graph.nodes[k].kind != "op"}
+        for name in ("x", "gamma"):
+            np.testing.assert_allclose(run.grads[name], _numeric(graph, leaves, name), rtol=1e-6, atol=1e-8)
+
+
+def test_channel_affine_gradcheck():
+    rng = np.random.default_rng(4)
+    x, g, b = rng.normal(size=(2, 3, 2)), rng.normal(size=2), rng.normal(size=2)
+    out = check_op(REGISTRY["channel_affine"], [x, g, b])
+    np.testing.assert_allclose(out[0], g[:, None, None] * x + b[:, None, None], rtol=1e-15)
+    out = check_op(REGISTRY["channel_affine"], [x[0], rng.normal(size=3), rng.normal(size=3)])  # (C, L), (C,) γ, β
+    assert out.shape == (1, 3, 2)
+    out = check_op(REGISTRY["channel_affine"], [x[0, 0], g, b])  # a vector: elementwise
+    np.testing.assert_allclose(out[0], g * x[0, 0] + b, rtol=1e-15)
 
 
 def test_sympy_agrees_through_the_batch_statistics():
