@@ -24,11 +24,13 @@ from nnlab.engine.ops.base import REGISTRY, REQUIRED, Op, ShapeError
 from nnlab.errors import Location, NnlabError, closest, did_you_mean
 from nnlab.limits import charge_node
 from nnlab.scenario.expr import (Attr, BinOp, Bool, Call, Equation, Expr, Index, ListLit, Name, Neg,
-                                 NoneLit, Num, Str, to_text)
+                                 NoneLit, Num, Str, Take, to_text)
 from nnlab.scenario.model import Scenario
 
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "**": "pow"}
 REFERENCE_FUNCS = ("grad", "shape", "size")
+OPTION_AT_ZERO = ("step", "sign")
+"""Ops whose value at exactly 0 is a scenario option (``options.step_at_zero``, ``sign_at_zero``)."""
 
 
 class NodeKind(StrEnum):
@@ -147,7 +149,7 @@ class GraphBuilder:
     def __init__(self, scenario: Scenario, batch_data: bool = True) -> None:
         self.s = scenario
         self.g = Graph(scenario)
-        self.step_at_zero = scenario.options.get("step_at_zero", 0)
+        self.at_zero = {name: scenario.options.get(f"{name}_at_zero", 0) for name in OPTION_AT_ZERO}
         self.line_names: dict[str, int] = {}
         self._temp = 0
         for name, v in scenario.values.items():
@@ -225,6 +227,9 @@ class GraphBuilder:
             return self._op("neg", [self._compile(e.operand)], {}, e, out_name, text)
         if isinstance(e, Index):
             return self._op("index", [self._compile(e.value)], {"key": list(e.key)}, e, out_name, text)
+        if isinstance(e, Take):  # W[idx]: rows of W picked by a tensor of whole numbers
+            index = self._const_list(e.index) if isinstance(e.index, ListLit) else self._compile(e.index)
+            return self._op("take", [self._compile(e.value), index], {}, e, out_name, text)
         if isinstance(e, Call):
             if e.func in COMPOSITES:
                 raise NnlabError(f"{e.func}(…) must be the whole right-hand side of its line", self._loc(e),
@@ -269,6 +274,26 @@ class GraphBuilder:
             self.g.nodes[nid] = Node(nid, NodeKind.CONST, raw, (), value=np.array(float(value)), exact=fr)
         return nid
 
+    def _const_list(self, e: ListLit) -> str:
+        """A literal list of numbers (``W[[0, 2, 0]]``) as a constant tensor node."""
+        raw = to_text(e)
+        nid = f"const:{raw}"
+        if nid not in self.g.nodes:
+            def value(item: Expr) -> Any:
+                if isinstance(item, ListLit):
+                    return [value(i) for i in item.items]
+                if isinstance(item, Num):
+                    return Fraction(item.raw) if isinstance(item.value, int) else item.value
+                raise NnlabError("a list index holds whole numbers", self._loc(item), "e.g. W[[0, 2, 0]]",
+                                 kind="syntax")
+            try:
+                exact = np.array(value(e), dtype=object)
+                array = exact.astype(float)
+            except ValueError:
+                raise NnlabError("a list index must be rectangular", self._loc(e), kind="shape") from None
+            self.g.nodes[nid] = Node(nid, NodeKind.CONST, raw, array.shape, value=array, exact=exact)
+        return nid
+
     def _call(self, e: Call, out_name: str | None, text: str | None) -> str:
         if e.target is not None:
             raise NnlabError("unsupported syntax: method call", self._loc(e), kind="syntax")
@@ -281,13 +306,13 @@ class GraphBuilder:
                              did_you_mean(e.func, known) or "see docs/scenario-format.md for the list.",
                              kind="name")
         inputs, params = self._bind(cls, e)
-        if cls.name == "step" and "at_zero" not in params:
-            params["at_zero"] = self.step_at_zero
+        if cls.name in self.at_zero:
+            params["at_zero"] = self.at_zero[cls.name]
         return self._op(cls.name, inputs, params, e, out_name, text)
 
     def _bind(self, cls: type[Op], e: Call) -> tuple[list[str | None], dict[str, Any]]:
-        # step's value at 0 comes from options.step_at_zero, not from the call
-        sig = [p for p in cls.signature if not (cls.name == "step" and p.name == "at_zero")]
+        # step's and sign's value at 0 come from options.step_at_zero / sign_at_zero, not from the call
+        sig = [p for p in cls.signature if not (cls.name in OPTION_AT_ZERO and p.name == "at_zero")]
         if len(e.args) > len(sig):
             raise NnlabError(f"{e.func}() takes at most {len(sig)} arguments, got {len(e.args)}",
                              self._loc(e.args[len(sig)]), f"{e.func}({', '.join(p.name for p in sig)})",
@@ -316,11 +341,20 @@ class GraphBuilder:
                     params[p.name] = p.default
                 continue
             value = given[p.name]
-            if p.tensor:
+            if p.many:
+                inputs.extend(self._tensor_list(value, e.func, p.name))
+            elif p.tensor:
                 inputs.append(None if isinstance(value, NoneLit) else self._compile(value))
             else:
                 params[p.name] = self._literal(value, e.func, p.name)
         return inputs, params
+
+    def _tensor_list(self, e: Expr, func: str, key: str) -> list[str]:
+        """The node ids of a list argument ``[a, b, …]`` (``concat``, ``stack``)."""
+        if not isinstance(e, ListLit) or not e.items:
+            raise NnlabError(f"'{key}' of {func}() must be a list of tensors", self._loc(e),
+                             f"e.g. {func}([a, b], axis=0)", kind="arity")
+        return [self._compile(item) for item in e.items]
 
     def _literal(self, e: Expr, func: str, key: str) -> Any:
         if isinstance(e, Num):

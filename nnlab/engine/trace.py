@@ -9,6 +9,8 @@ written out — built by the op that knows the math, never glued together in the
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,11 +32,39 @@ class Use(NamedTuple):
         role: ``"used"``, ``"padding"`` (a zero from padding), ``"argmax"`` (the
             maximum a max-pool or max picked), ``"masked"`` (a masked attention
             score), ``"weight"`` (a kernel/weight element).
+        extent: ``()`` for the one element ``index``; else a box of elements: ``extent[a]``
+            elements along each axis ``a`` from ``index`` on. A reduction over ten million
+            elements says "all of x" with one record instead of ten million
+            (:meth:`cells`, :meth:`covers`).
     """
 
     slot: int
     index: tuple[int, ...]
     role: str = "used"
+    extent: tuple[int, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many elements this record stands for."""
+        n = 1
+        for e in self.extent:
+            n *= e
+        return n
+
+    def covers(self, index: tuple[int, ...]) -> bool:
+        """True if element ``index`` is one of this record's elements."""
+        if not self.extent:
+            return tuple(index) == tuple(self.index)
+        return len(index) == len(self.index) and all(
+            s <= i < s + e for i, s, e in zip(index, self.index, self.extent))
+
+    def cells(self) -> Iterator[tuple[int, ...]]:
+        """Every element index, row-major (lazily: a box may be large)."""
+        if not self.extent:
+            yield tuple(self.index)
+            return
+        ranges = [range(s, s + e) for s, e in zip(self.index, self.extent)]
+        yield from itertools.product(*ranges)
 
 
 class Explanation(NamedTuple):

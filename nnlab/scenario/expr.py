@@ -3,7 +3,8 @@
 We use :func:`ast.parse` only as a tokenizer/parser — nothing is ever evaluated —
 and accept a whitelist of node types: numbers, names (dotted for groups and
 sub-nodes), ``+ - * / @ **``, unary minus, calls with keyword arguments, indexing
-and slices, ``.T`` and literal lists/strings/booleans as keyword values. Anything
+and slices, indexing by a tensor of whole numbers (``W[idx]``), ``.T``, literal lists
+(keyword values, and the tensor lists of ``concat([a, b])``), strings and booleans. Anything
 else (attribute access on expressions, lambdas, comprehensions, dunder names…) is
 refused as unsupported syntax with its column, so ``__import__('os')`` or
 ``().__class__`` can never mean anything.
@@ -107,6 +108,16 @@ class Index(NamedTuple):
     end: int = 0
 
 
+class Take(NamedTuple):
+    """``value[index]`` with a tensor of whole numbers as the index (``W[idx]``, ``W[[0, 2]]``):
+    the rows of ``value`` it names, an embedding lookup."""
+
+    value: Expr
+    index: Expr
+    col: int = 0
+    end: int = 0
+
+
 class Attr(NamedTuple):
     """``value.name`` on a call result: ``epoch(3).w`` (references only) or ``x.T``."""
 
@@ -116,7 +127,7 @@ class Attr(NamedTuple):
     end: int = 0
 
 
-Expr = Union[Num, Name, Str, Bool, NoneLit, ListLit, BinOp, Neg, Call, Index, Attr]
+Expr = Union[Num, Name, Str, Bool, NoneLit, ListLit, BinOp, Neg, Call, Index, Take, Attr]
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
 _BOOL_NAMES = {"true": True, "false": False}
@@ -227,6 +238,8 @@ class _Parser:
         if isinstance(node, ast.Call):
             return self._call(node, col, end)
         if isinstance(node, ast.Subscript):
+            if isinstance(node.slice, (ast.Name, ast.Attribute, ast.List)):  # W[idx], W[[0, 2]]: a tensor index
+                return Take(self.visit(node.value), self.visit(node.slice), col, end)
             return Index(self.visit(node.value), self._key(node.slice), col, end)
         if isinstance(node, ast.List):
             return ListLit(tuple(self.visit(e) for e in node.elts), col, end)
@@ -396,6 +409,8 @@ def to_text(e: Expr) -> str:
         return f"{head}({', '.join(parts)})"
     if isinstance(e, Index):
         return f"{_wrap(e.value, 'index', False)}[{', '.join(key_text(k) for k in e.key)}]"
+    if isinstance(e, Take):
+        return f"{_wrap(e.value, 'index', False)}[{to_text(e.index)}]"
     if isinstance(e, Attr):
         return f"{to_text(e.value)}.{e.name}"
     raise TypeError(e)  # pragma: no cover

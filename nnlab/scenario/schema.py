@@ -40,6 +40,8 @@ def scenario_schema() -> dict[str, Any]:
         "title": {"type": "string", "description": "one line"},
         "topic": {"type": "string", "description": "a tag for grouping"},
         "about": {"type": "string", "description": "Markdown notes shown beside the computation"},
+        "solution": {"type": "string", "description": "the worked answer (Markdown), shown only when the "
+                                                      "user reveals the answers: a quiz's about asks, this answers"},
         "values": {"type": "object", "additionalProperties": {"$ref": "#/$defs/value"},
                    "description": "named tensors: numbers, nested lists, specs or groups"},
         "data": {"type": "object", "additionalProperties": {"anyOf": [{"$ref": "#/$defs/numbers"},
@@ -58,17 +60,26 @@ def scenario_schema() -> dict[str, Any]:
                 "epochs": {"type": "integer", "minimum": 1}, "order": {"enum": ["sequential", "shuffle"]},
                 "seed": {"type": "integer"},
                 "batch": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": "full"}]},
+                "momentum": {"type": "number", "minimum": 0,
+                             "description": "gd: μ, as PyTorch SGD: v ← μ·v + g, p ← p − η·v"},
+                "weight_decay": {"type": "number", "minimum": 0,
+                                 "description": "gd: λ, as PyTorch SGD: g ← g + λ·p for every learn parameter"},
+                "update": {"enum": ["error", "label"],
+                           "description": "perceptron: error p += η(y − ŷ)∂z/∂p (default); "
+                                          "label p += η·y·∂z/∂p when y·z ≤ 0 (±1 targets)"},
             },
             "required": ["rule", "lr"],
         },
         "options": {"type": "object", "additionalProperties": False,
                     "properties": {"step_at_zero": {"type": "number"},
+                                   "sign_at_zero": {"type": "number", "description": OPTION_KEYS["sign_at_zero"]},
                                    "arithmetic": {"enum": ["auto", "exact", "float"]},
                                    "max_elements": {"type": "integer", "minimum": 1,
                                                     "description": OPTION_KEYS["max_elements"]},
                                    "max_updates": {"type": "integer", "minimum": 1,
                                                    "description": OPTION_KEYS["max_updates"]}}},
-        "expect": {"type": "object", "additionalProperties": {"anyOf": [
+        "expect": {"type": "object", "description": "reference: answer; `error: shape` or `error: domain` for a "
+                                                    "scenario meant to fail", "additionalProperties": {"anyOf": [
             answer,
             {"type": "object", "required": ["value"], "additionalProperties": False,
              "properties": {"value": answer, "abs": {"type": "number"}, "rel": {"type": "number"}}},

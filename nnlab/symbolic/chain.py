@@ -634,7 +634,8 @@ def _path(model: _Model, elems: list[tuple], e: int, batch_axis: bool) -> ChainP
         op = model.g.nodes[nid].op.name
         if op == "bce_logits" and model.g.nodes[nid].op_inputs[0] == d[0]:
             note = NOTE_BCE_LOGITS
-        elif op == "cross_entropy" and model.g.nodes[nid].op_inputs[0] == d[0]:
+        elif (op == "cross_entropy" and model.g.nodes[nid].op_inputs[0] == d[0]
+              and model.g.nodes[nid].op.params.get("logits", True)):  # on probabilities no softmax is inside
             note = NOTE_SOFTMAX_CE
         factors.append(Factor(top, bottom, f"∂{top}/∂{bottom}", expr, unicode(expr), latex(expr), value,
                               note=note))

@@ -47,11 +47,14 @@ class Param:
         tensor: True for tensor inputs (graph edges), False for static settings.
         default: Default value; :data:`REQUIRED` if it must be given. A tensor
             input with default ``None`` is optional.
+        many: A list of tensors written ``[a, b, …]`` (``concat``, ``stack``): each item is
+            one input of the op, so forward and backward get one array per item.
     """
 
     name: str
     tensor: bool = True
     default: Any = REQUIRED
+    many: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,8 @@ def align(*xs: np.ndarray) -> list[np.ndarray]:
 
     Per-example shapes are right-aligned (NumPy's rule); the batch axis stays first.
     """
+    if len(xs) == 2 and xs[0].ndim == xs[1].ndim:  # nothing to do (the usual case: no call to make)
+        return list(xs)
     n = max(pe_ndim(x) for x in xs)
     return [x.reshape((x.shape[0],) + (1,) * (n - pe_ndim(x)) + x.shape[1:]) for x in xs]
 

@@ -11,11 +11,16 @@ Conventions (PyTorch's, named here because textbooks differ):
 * ``cross_entropy(logits, target)`` works over the last axis: ``target`` is a
   0-based class index per row, or a probability vector per row;
   ``ℓ = −Σₖ tₖ log softmax(logits)ₖ``; the rows are reduced by ``reduction``.
+  ``cross_entropy(p, target, logits=False)`` takes probabilities:
+  ``ℓ = −Σₖ tₖ log pₖ`` (``nll_loss(log p)``; no renormalization; a term with
+  ``tₖ = 0`` counts 0, so only the target class's ``log p`` is taken for an index);
+  a used ``p = 0`` gives ``log 0 = −∞`` and stops the run with its step named.
   ``bce``, ``bce_logits`` and ``mse`` reduce over all elements of an example.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -26,6 +31,10 @@ from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
 REDUCTIONS = ("mean", "sum", "none")
+MAX_ROWS = 24
+"""Most rows (or terms) an explanation writes out; the rest are counted."""
+EXPLICIT_USES = 4096
+"""Up to this many elements an explanation reports one record each; beyond, one box per input."""
 LOG_CLAMP = -100.0
 BCE_EPS = 1e-12
 
@@ -54,7 +63,7 @@ class Loss(Op):
             return terms
         axes = tuple(range(1, terms.ndim))
         total = terms.sum(axis=axes) if axes else terms
-        n = int(np.prod(terms.shape[1:]))
+        n = math.prod(terms.shape[1:])
         self.saved["n"] = n
         return total / n if r == "mean" else total
 
@@ -65,21 +74,27 @@ class Loss(Op):
         if r == "none":
             return g
         g = g.reshape((g.shape[0],) + (1,) * (len(shape) - 1))
-        g = np.broadcast_to(g, shape)
+        if g.shape != shape:
+            g = np.broadcast_to(g, shape)
         return g / self.saved["n"] if r == "mean" else g
 
     def explain(self, index, xs, out, names, out_name, digits):
         a, b = xs
         shape = np.broadcast_shapes(np.shape(a), np.shape(b))
-        cells = [index] if self.reduction() == "none" else list(np.ndindex(*shape))
+        every = self.reduction() != "none"
+        total = int(np.prod(shape)) if every else 1
         parts, uses = [], []
-        for c in cells:
+        for c in _shown(np.ndindex(*shape) if every else iter([index]), total):
             ia, ib = source_index(c, np.shape(a)), source_index(c, np.shape(b))
             parts.append(self.term_text(a[ia], b[ib], digits))
-            uses += [Use(0, ia), Use(1, ib)]
-        text = " + ".join(parts)
-        if self.reduction() == "mean" and len(cells) > 1:
-            text = f"({text}) / {len(cells)}"
+        if total * 2 <= EXPLICIT_USES:
+            for c in (np.ndindex(*shape) if every else [index]):
+                uses += [Use(0, source_index(c, np.shape(a))), Use(1, source_index(c, np.shape(b)))]
+        else:  # every element of both is used: one box record each
+            uses = [Use(0, (0,) * np.ndim(a), "used", np.shape(a)), Use(1, (0,) * np.ndim(b), "used", np.shape(b))]
+        text = _joined(parts, total, "terms")
+        if self.reduction() == "mean" and total > 1:
+            text = f"({text}) / {total}"
         return Explanation(f"{out_name}{fmt_index(index)}", self.formula, text, out[index], tuple(uses))
 
     def term_text(self, a, b, digits) -> str:  # pragma: no cover - abstract
@@ -128,6 +143,17 @@ class Loss(Op):
         return fwd, ders, tuple(notes)
 
 
+def _shown(cells: Any, total: int) -> Any:
+    """The cells whose terms are written out: all of up to MAX_ROWS, else the first half of that."""
+    return itertools.islice(cells, MAX_ROWS if total <= MAX_ROWS else MAX_ROWS // 2)
+
+
+def _joined(parts: list[str], total: int, what: str) -> str:
+    """The terms written out, and how many more there are (as a reduction's explanation says it)."""
+    text = " + ".join(parts)
+    return text if total <= MAX_ROWS else f"{text} + … ({total - len(parts)} more {what})"
+
+
 def _sym_reduced(op: Op, terms: np.ndarray, sym: Any) -> np.ndarray:
     """Per-element (or per-row) symbolic losses reduced by the op's ``reduction``."""
     r = op.params.get("reduction", "mean")
@@ -150,13 +176,18 @@ class BCE(Loss):
     formula = "ℓ = −[y·log p + (1 − y)·log(1 − p)]  (logs clamped at −100)"
 
     def terms(self, p, y):
-        return -(y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
+            log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
+        self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
+        return -(y * log_p + (1 - y) * log_q)
 
     def backward(self, g):
         p, y = self.saved["p_"], self.saved["y_"]
         g = self._spread(g)
         gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
-        gy = g * (_clamped_log(1 - p) - _clamped_log(p))
+        log_p, log_q = self.saved["logs"]
+        gy = g * (log_q - log_p)
         return gp, gy
 
     def forward(self, p, y):
@@ -234,22 +265,37 @@ class MSE(Loss):
 
 @register
 class CrossEntropy(Op):
-    """``cross_entropy(logits, target)`` over the last axis; rows reduced by ``reduction``."""
+    """``cross_entropy(logits, target)`` over the last axis; rows reduced by ``reduction``.
+
+    ``logits=False`` takes probabilities instead: ``ℓ = −Σₖ tₖ·log pₖ`` (PyTorch's
+    ``nll_loss(log(p), target)``), no softmax inside and no renormalization.
+    """
 
     name = "cross_entropy"
     example = Example("y = cross_entropy(z, t)", {"z": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]], "t": [2, 0]},
                       fixed=("t",))
-    signature = (Param("logits"), Param("target"), Param("reduction", tensor=False, default="mean"))
+    signature = (Param("input"), Param("target"), Param("reduction", tensor=False, default="mean"),
+                 Param("logits", tensor=False, default=True))
     formula = "ℓ = −Σₖ tₖ·log softmax(logits)ₖ  (= −log p[target] for a class index)"
+    formula_probs = "ℓ = −Σₖ tₖ·log pₖ  (= −log p[target] for a class index; 0·log 0 = 0)"
+
+    def _logits(self) -> bool:
+        v = self.params.get("logits", True)
+        if not isinstance(v, bool):
+            raise ShapeError(f"logits must be True or False in 'cross_entropy', got {v!r}",
+                             "logits=False when the input holds probabilities (e.g. a softmax output)")
+        return v
 
     def infer(self, sl, st):
+        self._logits()
         if len(sl) == 0:
             raise ShapeError("cross_entropy needs logits with a class axis (last axis), got a scalar")
         rows = tuple(sl[:-1])
         if tuple(st) not in (tuple(sl), rows):
+            what = "logits" if self._logits() else "probabilities"
             raise ShapeError(
                 f"target shape {tuple(st)} fits neither class indices {rows} nor probabilities {tuple(sl)}"
-                f" for logits {tuple(sl)}",
+                f" for {what} {tuple(sl)}",
                 "give one 0-based class index per row, or one probability vector per row.")
         r = self.params.get("reduction", "mean")
         if r not in REDUCTIONS:
@@ -277,12 +323,23 @@ class CrossEntropy(Op):
         return (np.arange(k) == t[..., None].astype(int)).astype(float)
 
     def forward(self, logits, target):
-        z = logits - logits.max(axis=-1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
         t = self._onehot(logits, target)
-        rows = -(t * logp).sum(axis=-1)
+        if self._logits():
+            z = logits - logits.max(axis=-1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+            p = np.exp(logp)
+        else:  # probabilities: log p as given (log 0 = −inf stops the run); a term with t = 0 is 0
+            p = logits
+            with np.errstate(divide="ignore", invalid="ignore"):
+                logp = np.log(p.astype(float) if p.dtype == object else p)
+        t_b = np.broadcast_to(t, np.shape(logp))
+        if self._logits():
+            rows = -(t * logp).sum(axis=-1)
+        else:  # 0·log 0 counts 0 (xlogy): a class with target 0 never reads its p
+            used = t_b != 0
+            rows = -np.where(used, t_b * np.where(used, logp, 0.0), 0.0).sum(axis=-1)
         r = self.params.get("reduction", "mean")
-        self.saved.update(p=np.exp(logp), logp=logp, t=np.broadcast_to(t, logp.shape), rows=rows.shape,
+        self.saved.update(p=p, logp=logp, t=t_b, rows=rows.shape,
                           prob=self.probabilities(logits.shape[1:], target.shape[1:]))
         if r == "none":
             return rows
@@ -300,37 +357,57 @@ class CrossEntropy(Op):
             g = np.broadcast_to(g, s["rows"])
             if r == "mean":
                 g = g / s["n"]
-        t = s["t"]  # ∂/∂z of −Σ t·log softmax(z) is p·Σt − t (= p − t when the row sums to 1)
-        gl = g[..., None] * (s["p"] * t.sum(axis=-1, keepdims=True) - t)
+        t = s["t"]
+        if self._logits():  # ∂/∂z of −Σ t·log softmax(z) is p·Σt − t (= p − t when the row sums to 1)
+            gl = g[..., None] * (s["p"] * t.sum(axis=-1, keepdims=True) - t)
+        else:  # ∂/∂pₖ of −Σ t·log p is −tₖ/pₖ (0 where tₖ = 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gl = g[..., None] * np.where(t != 0, -t / np.where(t != 0, s["p"], 1), 0)
         gt = -g[..., None] * s["logp"] if s["prob"] else None
         return gl, gt
 
     def explain(self, index, xs, out, names, out_name, digits):
         logits, target = xs
-        rows = [index] if self.params.get("reduction", "mean") == "none" else list(np.ndindex(*logits.shape[:-1]))
+        every = self.params.get("reduction", "mean") != "none"
+        shape = logits.shape[:-1]
+        total = int(np.prod(shape)) if every else 1
+        rows = _shown(np.ndindex(*shape), total) if every else iter([index])
+        prob, k = self.probabilities(logits.shape, target.shape), logits.shape[-1]
         parts, uses = [], []
-        k = logits.shape[-1]
         for r in rows:
-            z = logits[r]
-            denom = " + ".join(f"e^{num(v, digits)}" for v in z)
-            if self.probabilities(logits.shape, target.shape):
-                terms = [f"{num(target[r + (c,)], digits)}·ln(e^{num(z[c], digits)}/({denom}))"
+            if prob:
+                terms = [f"{num(target[r + (c,)], digits)}·{self._log_text(logits[r], c, prob, digits)}"
                          for c in range(k) if target[r + (c,)] != 0]
                 parts.append("−(" + " + ".join(terms) + ")")
-                uses += [Use(1, r + (c,)) for c in range(k)]
             else:
-                c = int(target[r])
-                parts.append(f"−ln(e^{num(z[c], digits)} / ({denom}))")
-                uses.append(Use(1, r))
-            uses += [Use(0, r + (c,), "used") for c in range(k)]
-        text = " + ".join(parts)
-        if self.params.get("reduction", "mean") == "mean" and len(rows) > 1:
-            text = f"({text}) / {len(rows)}"
-        return Explanation(f"{out_name}{fmt_index(index)}", self.formula, text, out[index], tuple(uses))
+                parts.append(f"−{self._log_text(logits[r], int(target[r]), prob, digits)}")
+        if total * k <= EXPLICIT_USES:
+            for r in (np.ndindex(*shape) if every else [index]):
+                uses += [Use(1, r + (c,)) for c in range(k)] if prob else [Use(1, r)]
+                uses += [Use(0, r + (c,), "used") for c in range(k)]
+        else:  # every row is used: one box record per input
+            uses = [Use(0, (0,) * logits.ndim, "used", logits.shape), Use(1, (0,) * target.ndim, "used", target.shape)]
+        text = _joined(parts, total, "rows")
+        if self.params.get("reduction", "mean") == "mean" and total > 1:
+            text = f"({text}) / {total}"
+        formula = self.formula if self._logits() else self.formula_probs
+        return Explanation(f"{out_name}{fmt_index(index)}", formula, text, out[index], tuple(uses))
+
+    def _log_text(self, row: np.ndarray, c: int, prob: bool, digits: int) -> str:
+        """``ln p_c`` of one row written out: ``ln(e^z_c / (e^z_0 + …))`` for logits, ``ln p_c`` for probabilities."""
+        if not self._logits():
+            return f"ln {num(row[c], digits)}"
+        denom = " + ".join(f"e^{num(v, digits)}" for v in row)
+        gap = "" if prob else " "  # as written before probabilities came in
+        return f"ln(e^{num(row[c], digits)}{gap}/{gap}({denom}))"
 
     def describe(self):
-        r = self.params.get("reduction", "mean")
-        return "" if r == "mean" else f"reduction={r!r}"
+        parts = []
+        if self.params.get("reduction", "mean") != "mean":
+            parts.append(f"reduction={self.params['reduction']!r}")
+        if not self.params.get("logits", True):
+            parts.append("logits=False")
+        return ", ".join(parts)
 
     # -- symbolic
     reads_values = True  # class indices pick the term
@@ -342,14 +419,17 @@ class CrossEntropy(Op):
         k = logits.shape[-1]
         for r in np.ndindex(*rows.shape):
             row = [logits[r + (c,)] for c in range(k)]
+
+            def log_p(c: int) -> Any:
+                return sym.log_softmax_at(sym.sp.Integer(c), *row) if self._logits() else sym.sp.log(row[c])
+
             if prob:
-                rows[r] = -sym.sp.Add(*[target[r + (c,)] * sym.log_softmax_at(sym.sp.Integer(c), *row)
-                                        for c in range(k)])
+                rows[r] = -sym.sp.Add(*[target[r + (c,)] * log_p(c) for c in range(k)])
             else:
                 if nums is None or nums[1] is None:
                     raise sym.NoSymbolicForm("cross_entropy needs the class indices")
                 c = round(float(np.asarray(nums[1])[r]))
-                rows[r] = -sym.log_softmax_at(sym.sp.Integer(c), *row)
+                rows[r] = -log_p(c)
         return _sym_reduced(self, rows, sym)
 
     def rule(self, c, sym):
@@ -364,10 +444,20 @@ class CrossEntropy(Op):
         r = self.params.get("reduction", "mean")
         scale = sp.Rational(1, rows) if r == "mean" and rows > 1 else sp.S.One
         ell = sym.symbol(c.out)
-        logp = Z[k] - sp.log(sym.Sum(sp.exp(Z[j]), (j, 0, K - 1)))
+        notes = []
+        if self._logits():
+            logp = Z[k] - sp.log(sym.Sum(sp.exp(Z[j]), (j, 0, K - 1)))
+            notes.append("softmax + cross-entropy → p − onehot: the softmax is inside the op (PyTorch)")
+        else:
+            logp = sp.log(Z[k])
+            notes.append("logits=False: the input holds probabilities, no softmax inside (nll_loss(log p)); "
+                         "a term with tₖ = 0 counts 0")
         fwd = sp.Eq(ell, -scale * sym.Sum(t[k] * logp, (k, 0, K - 1)))
-        notes = ["softmax + cross-entropy → p − onehot: the softmax is inside the op (PyTorch)"]
-        if prob:
+        if not self._logits():
+            ders = [sym.deriv(c.names[0], 0, ell, Z[k], -scale * t[k] / Z[k])]
+            if prob and not c.consts[1]:
+                ders.append(sym.deriv(c.names[1], 1, ell, t[k], -scale * sp.log(Z[k])))
+        elif prob:
             ders = [sym.deriv(c.names[0], 0, ell, Z[k], scale * (p[k] * sym.Sum(t[j], (j, 0, K - 1)) - t[k]))]
             notes.append("probability targets: ∂ℓ/∂zₖ = pₖ·Σⱼ tⱼ − tₖ, which is p − t when each target row sums to 1")
             if not c.consts[1]:

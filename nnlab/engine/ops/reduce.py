@@ -1,10 +1,13 @@
-"""Reductions (``sum mean max prod`` with ``axis=``) and ``softmax``/``log_softmax``.
+"""Reductions (``sum mean max min prod`` with ``axis=`` and ``keepdims=``) and ``softmax``/``log_softmax``.
 
 Conventions:
 
-* ``max`` sends its whole gradient to the **first** maximum in row-major order when
-  several elements tie (PyTorch's ``max()`` without ``dim`` splits it evenly instead;
-  ours matches max-pooling and what a student picks by hand).
+* ``max`` (``min``) sends its whole gradient to the **first** maximum (minimum) in
+  row-major order when several elements tie (PyTorch's ``max()`` without ``dim`` splits
+  it evenly instead; ours matches max-pooling and what a student picks by hand).
+* An explanation writes out the first terms only and reports the elements used as one
+  box record (:class:`~nnlab.engine.trace.Use` with an ``extent``) when there are more
+  than :data:`EXPLICIT_USES`: its cost does not grow with the size of the sum.
 * ``prod``'s gradient is the product of the *other* elements, computed without
   dividing, so zeros are handled.
 * ``softmax``/``log_softmax`` subtract the maximum first, so logits like 1000 are
@@ -26,37 +29,78 @@ from nnlab.numfmt import fmt_index
 
 
 class Reduce(Op):
-    """Reduce over ``axis`` (None = every axis of one example)."""
+    """Reduce over ``axis`` (None = every axis of one example); ``keepdims=True`` keeps
+    each reduced axis with length 1 (NumPy's and PyTorch's ``keepdim``).
 
-    signature = (Param("x"), Param("axis", tensor=False, default=None))
+    Subclasses write :meth:`reduce` and :meth:`pull` on the reduced shape; keepdims is
+    handled here, around them.
+    """
+
+    signature = (Param("x"), Param("axis", tensor=False, default=None),
+                 Param("keepdims", tensor=False, default=False))
 
     def infer(self, shape):
+        keep = self.params.get("keepdims", False)
+        if not isinstance(keep, bool):
+            raise ShapeError(f"keepdims must be True or False in '{self.name}', got {keep!r}")
         axes = pe_axes(self.params.get("axis"), len(shape), self)
+        if keep:
+            return tuple(1 if i + 1 in axes else n for i, n in enumerate(shape))
         return reduced_shape(tuple(shape), axes)
 
     def _axes(self, x):
         return pe_axes(self.params.get("axis"), x.ndim - 1, self)
 
-    def _window(self, index, shape):
-        """Per-example indices of the input elements reduced into output ``index``."""
-        axes = [a - 1 for a in pe_axes(self.params.get("axis"), len(shape), self)]
-        kept = iter(index)
-        ranges = [range(n) if i in axes else [next(kept)] for i, n in enumerate(shape)]
-        return _product(ranges)
+    def forward(self, x):
+        y = self.reduce(x)
+        return np.expand_dims(y, self._axes(x)) if self.params.get("keepdims") else y
 
-    def _expand(self, g, x):
-        axes = self._axes(x)
-        return np.expand_dims(g, axes)
+    def backward(self, g):
+        if self.params.get("keepdims"):
+            shape = self.saved["shape"]
+            g = np.squeeze(g, axis=pe_axes(self.params.get("axis"), len(shape) - 1, self))
+        return self.pull(g)
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """The reduction of batch-first ``x`` over :meth:`_axes` (those axes removed);
+        saves ``shape`` and what :meth:`pull` needs."""
+        raise NotImplementedError
+
+    def pull(self, g: np.ndarray) -> tuple[np.ndarray]:
+        """The vector-Jacobian product for an upstream ``g`` without the reduced axes."""
+        raise NotImplementedError
+
+    def _box(self, index, shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The input elements reduced into output ``index`` (per example), as a box:
+        its first element and its length along each axis (the whole axis where reduced)."""
+        axes = [a - 1 for a in pe_axes(self.params.get("axis"), len(shape), self)]
+        if self.params.get("keepdims"):
+            kept = iter(i for a, i in enumerate(index) if a not in axes)
+        else:
+            kept = iter(index)
+        start = tuple(0 if i in axes else next(kept) for i in range(len(shape)))
+        extent = tuple(n if i in axes else 1 for i, n in enumerate(shape))
+        return start, extent
+
+    def _window(self, index, shape) -> Use:
+        """The input elements reduced into output ``index``, as one (box) record."""
+        start, extent = self._box(index, shape)
+        return Use(0, start, "used", extent)
 
     def describe(self):
-        axis = self.params.get("axis")
-        return "" if axis is None else f"axis={axis}"
+        parts = []
+        if self.params.get("axis") is not None:
+            parts.append(f"axis={self.params['axis']}")
+        if self.params.get("keepdims"):
+            parts.append("keepdims=True")
+        return ", ".join(parts)
 
     # -- symbolic
     def symbolic(self, xs, sym, nums=None):
         x = xs[0]
         axes = tuple(a - 1 for a in pe_axes(self.params.get("axis"), x.ndim, self))
-        return sym.arr(sym.reduce(x, axes, lambda cells: self.sym_reduce(cells, sym)))
+        y = sym.arr(sym.reduce(x, axes, lambda cells: self.sym_reduce(cells, sym)))
+        return np.expand_dims(y, axes) if self.params.get("keepdims") else y
 
     def sym_reduce(self, cells: list, sym: Any) -> Any:
         """The reduction of the cells (row-major order) as one sympy expression."""
@@ -68,6 +112,8 @@ class Reduce(Op):
         y = sym.symbol(c.out)
         axis = self.params.get("axis")
         notes = () if axis is None else (f"over axis {axis}: one result per remaining position",)
+        if self.params.get("keepdims"):
+            notes += ("keepdims=True: each reduced axis stays, with length 1",)
         fwd, d = self.sym_rule(X[i], i, n, c, sym)
         return sym.sp.Eq(y, fwd), (sym.deriv(c.names[0], 0, y, X[i], d),), notes + self.rule_notes
 
@@ -77,15 +123,27 @@ class Reduce(Op):
 
 
 MAX_TERMS = 24
+EXPLICIT_USES = 4096
+"""A window up to this many elements is reported element by element (one :class:`Use`
+each); a larger one as one box record, so explaining a sum of ten million elements
+builds no ten million records."""
 
 
-def _product(ranges):
-    return [tuple(p) for p in itertools.product(*ranges)]
+def _uses(window: Use) -> tuple[Use, ...]:
+    """The records of a window's elements: one each for a small window, the box itself for a large one."""
+    if window.size <= EXPLICIT_USES:
+        return tuple(Use(window.slot, c, window.role) for c in window.cells())
+    return (window,)
 
 
-def _few(cells: list) -> list:
-    """The cells whose numbers are written out: all of a short sum, the first ones of a long one."""
-    return cells if len(cells) <= MAX_TERMS else cells[:MAX_TERMS]
+def _first(x: np.ndarray, window: Use, n: int = MAX_TERMS) -> list:
+    """The values of the first ``n`` elements of the window (row-major), read one by one."""
+    return [x[c] for c in itertools.islice(window.cells(), n)]
+
+
+def _few(x: np.ndarray, window: Use) -> list:
+    """The numbers written out: all of a short sum, the first ones of a long one."""
+    return _first(x, window, MAX_TERMS)
 
 
 def _written(parts: list[str], total: int, sep: str) -> str:
@@ -95,16 +153,20 @@ def _written(parts: list[str], total: int, sep: str) -> str:
     return sep.join(parts[:MAX_TERMS // 2]) + f"{sep}… ({total - MAX_TERMS // 2} more terms)"
 
 
+def _slices(window: Use) -> tuple[slice, ...]:
+    return tuple(slice(s, s + e) for s, e in zip(window.index, window.extent))
+
+
 @register
 class Sum(Reduce):
     name, formula, rational = "sum", "y = Σᵢ xᵢ", True
     example = Example("y = sum(x, axis=0)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
-    def forward(self, x):
+    def reduce(self, x):
         self.saved = {"shape": x.shape}
         return x.sum(axis=self._axes(x))
 
-    def backward(self, g):
+    def pull(self, g):
         shape = self.saved["shape"]
         axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
         return (np.broadcast_to(np.expand_dims(g, axes), shape),)
@@ -116,11 +178,10 @@ class Sum(Reduce):
         return sym.Sum(xi, (i, 0, n - 1)), sym.sp.S.One
 
     def explain(self, index, xs, out, names, out_name, digits):
-        cells = self._window(index, xs[0].shape)
-        terms = [num(xs[0][c], digits) for c in _few(cells)]
+        window = self._window(index, xs[0].shape)
+        terms = [num(v, digits) for v in _few(xs[0], window)]
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Σ {names[0]}",
-                           _written(terms, len(cells), " + "),
-                           out[index], tuple(Use(0, c) for c in cells))
+                           _written(terms, window.size, " + "), out[index], _uses(window))
 
 
 @register
@@ -128,13 +189,13 @@ class Mean(Reduce):
     name, formula, rational = "mean", "y = (1/n) Σᵢ xᵢ", True
     example = Example("y = mean(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
-    def forward(self, x):
+    def reduce(self, x):
         axes = self._axes(x)
         n = int(np.prod([x.shape[a] for a in axes]))
         self.saved = {"shape": x.shape, "n": n}
         return x.sum(axis=axes) / n
 
-    def backward(self, g):
+    def pull(self, g):
         shape = self.saved["shape"]
         axes = pe_axes(self.params.get("axis"), len(shape) - 1, self)
         return (np.broadcast_to(np.expand_dims(g, axes), shape) / self.saved["n"],)
@@ -146,11 +207,10 @@ class Mean(Reduce):
         return sym.Sum(xi, (i, 0, n - 1)) / n, sym.sp.Rational(1, n)
 
     def explain(self, index, xs, out, names, out_name, digits):
-        cells = self._window(index, xs[0].shape)
-        parts = [num(xs[0][c], digits) for c in _few(cells)]
-        terms = _written(parts, len(cells), " + ")
+        window = self._window(index, xs[0].shape)
+        terms = _written([num(v, digits) for v in _few(xs[0], window)], window.size, " + ")
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = (1/n) Σ {names[0]}",
-                           f"({terms}) / {len(cells)}", out[index], tuple(Use(0, c) for c in cells))
+                           f"({terms}) / {window.size}", out[index], _uses(window))
 
 
 def _to_end(x, axes):
@@ -167,20 +227,25 @@ def _from_end(y, x_shape, axes, rest):
     return np.transpose(y, np.argsort(rest + list(axes)))
 
 
-@register
-class Max(Reduce):
-    name, rational = "max", True
-    example = Example("y = max(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
-    formula = "y = max xᵢ  (gradient to the first maximum)"
+class _Extremum(Reduce):
+    """``max``/``min``: the whole gradient goes to the **first** extremum (row-major) when
+    elements tie."""
 
-    def forward(self, x):
+    rational = True
+    word: ClassVar[str] = ""  # "maximum", "minimum"
+
+    def pick(self, a: np.ndarray, axis: int) -> np.ndarray:
+        """``argmax``/``argmin`` along ``axis`` (the first one on ties)."""
+        raise NotImplementedError
+
+    def reduce(self, x):
         axes = self._axes(x)
         flat, rest = _to_end(x, axes)
-        arg = np.argmax(flat, axis=-1)
+        arg = self.pick(flat, -1)
         self.saved = {"shape": x.shape, "axes": axes, "rest": rest, "arg": arg, "dtype": x.dtype}
         return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
 
-    def backward(self, g):
+    def pull(self, g):
         s = self.saved
         moved = tuple(s["shape"][a] for a in s["rest"]) + (int(np.prod([s["shape"][a] for a in s["axes"]])),)
         flat = np.zeros(moved, dtype=float if g.dtype != object else object)
@@ -189,7 +254,38 @@ class Max(Reduce):
         np.put_along_axis(flat, s["arg"][..., None], g[..., None], axis=-1)
         return (_from_end(flat, s["shape"], s["axes"], s["rest"]),)
 
+    def explain(self, index, xs, out, names, out_name, digits):
+        window = self._window(index, xs[0].shape)
+        vals = np.asarray(xs[0][_slices(window)], dtype=float)
+        best = int(self.pick(vals.reshape(-1), 0)) if vals.size else 0
+        best_cell = tuple(s + int(i) for s, i in zip(window.index, np.unravel_index(best, window.extent)))
+        ties = int(np.sum(vals == vals.reshape(-1)[best])) if vals.size else 0
+        note = f"{ties} elements tie; the gradient goes to the first" if ties > 1 else ""
+        shown = [plain(v, digits) for v in vals.reshape(-1)[:MAX_TERMS]] if vals.size <= MAX_TERMS else \
+            [plain(float(v), digits) for v in _first(xs[0], window)]
+        inner = _written(shown, window.size, ", ")
+        if window.size > MAX_TERMS:
+            note = (note + "; " if note else "") + f"the {self.word} is element {fmt_index(best_cell)}"
+        if window.size <= EXPLICIT_USES:
+            uses = tuple(Use(0, c, "argmax" if c == best_cell else "used") for c in window.cells())
+        else:
+            uses = (window, Use(0, best_cell, "argmax"))
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = {self.name} {names[0]}",
+                           f"{self.name}({inner})", out[index], uses, note=note)
+
+    def dependents(self, k, index, out_shape):
+        return None
+
+
+@register
+class Max(_Extremum):
+    name, word = "max", "maximum"
+    example = Example("y = max(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
+    formula = "y = max xᵢ  (gradient to the first maximum)"
     rule_notes = ("the whole gradient goes to the first maximum (row-major) when elements tie",)
+
+    def pick(self, a, axis):
+        return np.argmax(a, axis=axis)
 
     def sym_reduce(self, cells, sym):
         return sym.first_max(*cells)
@@ -197,22 +293,22 @@ class Max(Reduce):
     def sym_rule(self, xi, i, n, c, sym):
         return sym.sp.Function("max")(xi), sym.symbol(f"[{c.names[0]}[i] is the first maximum]")
 
-    def explain(self, index, xs, out, names, out_name, digits):
-        cells = self._window(index, xs[0].shape)
-        vals = np.array([xs[0][c] for c in cells], dtype=float)
-        best = int(np.argmax(vals)) if vals.size else 0
-        ties = int(np.sum(vals == vals[best])) if vals.size else 0
-        uses = tuple(Use(0, c, "argmax" if i == best else "used") for i, c in enumerate(cells))
-        note = f"{ties} elements tie; the gradient goes to the first" if ties > 1 else ""
-        shown = [plain(v, digits) for v in vals[:MAX_TERMS]]
-        inner = _written(shown, len(cells), ", ")
-        if len(cells) > MAX_TERMS:
-            note = (note + "; " if note else "") + f"the maximum is element {fmt_index(cells[best])}"
-        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = max {names[0]}",
-                           f"max({inner})", out[index], uses, note=note)
 
-    def dependents(self, k, index, out_shape):
-        return None
+@register
+class Min(_Extremum):
+    name, word = "min", "minimum"
+    example = Example("y = min(x, axis=1)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
+    formula = "y = min xᵢ  (gradient to the first minimum)"
+    rule_notes = ("the whole gradient goes to the first minimum (row-major) when elements tie",)
+
+    def pick(self, a, axis):
+        return np.argmin(a, axis=axis)
+
+    def sym_reduce(self, cells, sym):
+        return -sym.first_max(*[-c for c in cells])  # min x = −max(−x); the first minimum is the first max of −x
+
+    def sym_rule(self, xi, i, n, c, sym):
+        return sym.sp.Function("min")(xi), sym.symbol(f"[{c.names[0]}[i] is the first minimum]")
 
 
 @register
@@ -220,13 +316,13 @@ class Prod(Reduce):
     name, formula, rational = "prod", "y = Πᵢ xᵢ", True
     example = Example("y = prod(x)", {"x": [[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]})
 
-    def forward(self, x):
+    def reduce(self, x):
         axes = self._axes(x)
         flat, rest = _to_end(x, axes)
         self.saved = {"shape": x.shape, "axes": axes, "rest": rest, "flat": flat}
         return np.prod(flat, axis=-1)
 
-    def backward(self, g):
+    def pull(self, g):
         s = self.saved
         flat = s["flat"]
         ones = np.ones(flat.shape[:-1] + (1,), dtype=flat.dtype)
@@ -244,11 +340,10 @@ class Prod(Reduce):
         return sym.sp.Product(xi, (i, 0, n - 1)), sym.symbol(f"Π_(j≠i) {c.names[0]}[j]")
 
     def explain(self, index, xs, out, names, out_name, digits):
-        cells = self._window(index, xs[0].shape)
-        parts = [num(xs[0][c], digits) for c in _few(cells)]
-        terms = _written(parts, len(cells), "×")
+        window = self._window(index, xs[0].shape)
+        terms = _written([num(v, digits) for v in _few(xs[0], window)], window.size, "×")
         return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = Π {names[0]}",
-                           terms, out[index], tuple(Use(0, c) for c in cells))
+                           terms, out[index], _uses(window))
 
 
 def _causal(shape):
