@@ -19,8 +19,13 @@ How a template reads:
 - With a ``group`` parameter ``P``, ``P.W_ir`` names the member ``W_ir`` of the group the
   call passes (``values: {P: {W_ir: …}}``).
 - ``# text`` after a line is the formula its step shows: ``{x}`` is the argument's source
-  text, ``{out}`` the assigned name, ``{variant}`` a literal's value. Without it a step
-  shows its expanded equation, and the last line shows the user's own line.
+  text, ``{out}`` the assigned name, ``{variant}`` a literal's value, and any word the
+  composite's ``words`` function makes from the arguments (``{scaling}``). Without it a
+  step shows its expanded equation, and the last line shows the user's own line.
+- Several bodies are picked by a literal parameter (``choose``: ``gru_cell``'s
+  ``variant``) or, when it is how an argument is *written* that matters, by ``pick``
+  (``attention``'s ``mask``: left out or ``'causal'``, a 0/1 matrix in the call, or a
+  value's name each expand into other steps).
 """
 
 from __future__ import annotations

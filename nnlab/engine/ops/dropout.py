@@ -94,10 +94,10 @@ class DropoutMask(Op):
         u = self.saved.get("u")
         kept = bool(out[index])
         if u is not None and u.shape[0] == 1:  # one example: its draw is known
-            arithmetic = f"u = {plain(u[(0,) + tuple(index)], digits)} {'≥' if kept else '<'} {p}"
-        else:
-            arithmetic = f"u {'≥' if kept else '<'} {p}"
-        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = 1 if u ≥ p else 0,  p = {p}",
+            arithmetic = f"[{plain(u[(0,) + tuple(index)], digits)} ≥ {p}]"
+        else:  # which example's draw this is, explain() is not told: say kept or dropped
+            arithmetic = f"[u ≥ {p}]"
+        return Explanation(f"{out_name}{fmt_index(index)}", f"{out_name} = [u ≥ p]  (1 if u ≥ p, else 0),  p = {p}",
                            arithmetic, out[index], (Use(0, tuple(index)),),
                            note=("kept" if kept else "dropped") + f": u = default_rng({self._seed()}).random(shape)"
                                 f"{fmt_index(tuple(index))}")

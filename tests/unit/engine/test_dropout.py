@@ -114,7 +114,7 @@ def test_explanations_say_kept_or_dropped():
     run = _run([2.0, 4.0], "dropout(x, 0.5, seed=3)")  # draws 0.0856, 0.2368: both dropped
     step = next(s for s in run.steps if s.node == "D.mask")
     e = explain(run, step, (0,))
-    assert e.arithmetic == "u = 0.0856 < 0.5" and e.note.startswith("dropped")
+    assert (e.arithmetic, e.value) == ("[0.0856 ≥ 0.5]", 0) and e.note.startswith("dropped")
     step = next(s for s in run.steps if s.node == "D")
     assert explain(run, step, (1,)).arithmetic == "4×0/(1 − 0.5)"
 
