@@ -303,10 +303,10 @@ def _resolve_path(file: str) -> str:
     return str(found) if found else file
 
 
-def _load_and_run(file: str, max_elements: int) -> tuple[Any, Any]:
+def _load_and_run(file: str, max_elements: int, shapes: str = "fallback") -> Any:
     from nnlab.session import open_session
 
-    return open_session(_resolve_path(file), max_elements=max_elements)
+    return open_session(_resolve_path(file), max_elements=max_elements, shapes=shapes)
 
 
 # ----------------------------------------------------------------------- commands
@@ -389,10 +389,8 @@ def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
     alone. With ``--json`` an invalid file prints ``{"error", "kind", "file", "line", "column",
     "source", "hint"}`` on stdout (and the usual located message on stderr), exit 2.
     """
-    from nnlab.session import open_session
-
     if not as_json:
-        session = open_session(_resolve_path(file), max_elements=max_elements, shapes="prefer")
+        session = _load_and_run(file, max_elements, "prefer")
         report = session.check()
         print(render_check(session, report, color=sys.stdout.isatty()))
         return EXIT_OK if report.ok else EXIT_MISMATCH
@@ -402,7 +400,7 @@ def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
     from nnlab.numfmt import json_safe
 
     try:
-        session = open_session(_resolve_path(file), max_elements=max_elements, shapes="prefer")
+        session = _load_and_run(file, max_elements, "prefer")
         report = session.check()
     except Exception as exc:  # noqa: BLE001 - an invalid file is a JSON object too, never a traceback
         if _output_failed(exc):

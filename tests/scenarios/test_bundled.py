@@ -41,7 +41,7 @@ def test_bundled_scenario(path):
     assert len(session.steps) > 0
 
     report = session.check()
-    assert len(report.items) == len(session.scenario.expect)
+    assert len(report.items) == len(session.scenario.expect) + (session.scenario.expect_error is not None)
     wrong = [(i.ref, i.expected, i.actual, i.error) for i in report.items if not i.ok]
     assert not wrong, wrong
     assert report.ok
