@@ -202,12 +202,40 @@ class Drawing:
     value_slots: dict[str, tuple[int, int, int, int]]
     seconds: float = 0.0
     _index: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    _rows_of_edges: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     def edge_index(self, edge: tuple[str, str]) -> int | None:
         """The index of arrow ``edge`` (``(from, to)``) in :attr:`Diagram.edges`."""
         if not self._index:
             self._index.update({e: k for k, e in enumerate(self.diagram.edges)})
         return self._index.get(edge)
+
+    def edge_rows(self) -> list[tuple[int, int]]:
+        """For each arrow, the first and last row it uses."""
+        if not self._rows_of_edges:
+            span: dict[int, list[int]] = {}
+            for y, row in enumerate(self.edge_cells):
+                for passing in row.values():
+                    for k, _ in passing:
+                        span.setdefault(k, [y, y])[1] = y
+            self._rows_of_edges.extend(tuple(span.get(k, (0, -1))) for k in range(len(self.diagram.edges)))
+        return self._rows_of_edges
+
+    def changed_rows(self, old: Frame, new: Frame) -> set[int]:
+        """The rows that look different in frame ``new`` than in ``old`` (to repaint only those)."""
+        boxes = (old.lit ^ new.lit) | (old.source ^ new.source) | (old.dim ^ new.dim)
+        boxes |= {b for b in old.values.keys() | new.values.keys() if old.values.get(b) != new.values.get(b)}
+        edges = set(old.lit_edges ^ new.lit_edges)
+        edges |= {k for k, (a, b) in enumerate(self.diagram.edges) if a in boxes or b in boxes}
+        rows: set[int] = set()
+        for b in boxes:
+            p = self.boxes.get(b)
+            if p is not None:
+                rows.update(range(p.y, p.y + p.h))
+        spans = self.edge_rows()
+        for k in edges:
+            rows.update(range(spans[k][0], spans[k][1] + 1))
+        return rows
 
     def box_at(self, x: int, y: int) -> str | None:
         """The id of the box covering cell ``(x, y)``, if any."""
@@ -223,6 +251,10 @@ def box_lines(box: Box, values: Sequence[str] = ()) -> list[str]:
     return [box.id, f"{box.op} · {box.shape}", *values]
 
 
+FORMS = ("full", "boxes", "names")
+"""The forms of a drawing: with numbers, boxes without numbers, names only (the collapsed form)."""
+
+
 def draw(diagram: Diagram, *, names_only: bool = False,
          value_rows: dict[str, Sequence[str]] | None = None) -> Drawing:
     """Lay ``diagram`` out top-down on a character grid.
@@ -236,38 +268,58 @@ def draw(diagram: Diagram, *, names_only: bool = False,
     Returns:
         The :class:`Drawing`; ``seconds`` says how long the layout took.
     """
+    form = "names" if names_only else "full"
+    return draw_forms(diagram, value_rows, (form,))[form]
+
+
+def draw_forms(diagram: Diagram, value_rows: dict[str, Sequence[str]] | None = None,
+               forms: Sequence[str] = FORMS) -> dict[str, Drawing]:
+    """Lay out several forms (:data:`FORMS`) of ``diagram`` at once.
+
+    The layers and the order within them (the slow part of a layered layout) are
+    worked out once and shared; only the columns differ with the boxes' widths.
+    ``"boxes"`` ignores ``value_rows``. Each drawing's ``seconds`` is the time from the
+    start to its completion.
+    """
     import time
 
     t0 = time.perf_counter()
     value_rows = value_rows or {}
-    ins: dict[str, list[tuple[str, str]]] = {b: [] for b in diagram.boxes}
-    outs: dict[str, list[tuple[str, str]]] = {b: [] for b in diagram.boxes}
-    for e in diagram.edges:
-        outs[e[0]].append(e)
-        ins[e[1]].append(e)
-    sizes: dict[str, tuple[int, int]] = {}
-    for bid, box in diagram.boxes.items():
-        ports = max(len(ins[bid]), len(outs[bid]))
-        if names_only:
-            sizes[bid] = (max(len(bid) + 2, 2 * ports - 1), 1)
-        else:
-            lines = box_lines(box, value_rows.get(bid, ()))
-            w = min(MAX_BOX_WIDTH, max(len(s) for s in lines) + 4)
-            sizes[bid] = (max(w, 2 * ports + 1), len(lines) + 2)
-    layers, xs = _sugiyama(diagram, sizes)
-    grid = _Grid(diagram, sizes, layers, xs, names_only, value_rows)
-    drawing = grid.finish()
-    drawing.seconds = time.perf_counter() - t0
-    return drawing
+    degree = {b: 0 for b in diagram.boxes}
+    into = {b: 0 for b in diagram.boxes}
+    for a, b in diagram.edges:
+        degree[a] += 1
+        into[b] += 1
+    sizes: list[dict[str, tuple[int, int]]] = []
+    for form in forms:
+        size: dict[str, tuple[int, int]] = {}
+        for bid, box in diagram.boxes.items():
+            ports = max(degree[bid], into[bid])
+            if form == "names":
+                size[bid] = (max(len(bid) + 2, 2 * ports - 1), 1)
+            else:
+                lines = box_lines(box, value_rows.get(bid, ()) if form == "full" else ())
+                w = min(MAX_BOX_WIDTH, max(len(s) for s in lines) + 4)
+                size[bid] = (max(w, 2 * ports + 1), len(lines) + 2)
+        sizes.append(size)
+    out: dict[str, Drawing] = {}
+    for form, size, (layers, xs) in zip(forms, sizes, _sugiyama(diagram, sizes)):
+        rows = value_rows if form == "full" else {}
+        out[form] = _Grid(diagram, size, layers, xs, form == "names", rows).finish()
+        out[form].seconds = time.perf_counter() - t0
+    return out
 
 
-def _sugiyama(diagram: Diagram, sizes: dict[str, tuple[int, int]]) -> tuple[list[list[Any]], dict[Any, float]]:
-    """Layers (top to bottom; each a left-to-right list of box ids and dummy points) and centre x of each.
+def _sugiyama(diagram: Diagram, sizes: list[dict[str, tuple[int, int]]]) -> list[tuple[list[list[Any]], dict[Any, float]]]:
+    """For each set of box sizes: the layers (top to bottom; each a left-to-right list of box
+    ids and dummy points) and the centre x of each.
 
-    grandalf lays out each connected part of the graph; the parts are put side by side.
-    A dummy point is ``(edge, layer)``: where a long arrow crosses a layer.
+    grandalf lays out each connected part of the graph (ranks, dummy points for long
+    arrows, crossing reduction: once; coordinates: once per set of sizes); the parts
+    are put side by side. A dummy point is ``(edge, layer)``: where a long arrow
+    crosses a layer.
     """
-    from grandalf.graphs import Edge, Graph, Vertex
+    from grandalf.graphs import Edge, Vertex, graph_core
     from grandalf.layouts import SugiyamaLayout
 
     class View:
@@ -276,43 +328,71 @@ def _sugiyama(diagram: Diagram, sizes: dict[str, tuple[int, int]]) -> tuple[list
 
     vertex = {bid: Vertex(bid) for bid in diagram.boxes}
     for bid, v in vertex.items():
-        v.view = View(*sizes[bid])
+        v.view = View(*sizes[0][bid])
     edge_of: dict[Any, tuple[str, str]] = {}
-    edges = []
-    for e in diagram.edges:
-        ge = Edge(vertex[e[0]], vertex[e[1]])
-        edge_of[ge] = e
-        edges.append(ge)
-    graph = Graph(list(vertex.values()), edges)
-    layers: list[list[Any]] = []
-    xs: dict[Any, float] = {}
-    offset = 0.0
+    results: list[tuple[list[list[Any]], dict[Any, float]]] = [([], {}) for _ in sizes]
+    offsets = [0.0] * len(sizes)
     order = {bid: k for k, bid in enumerate(diagram.boxes)}
-    for part in sorted(graph.C, key=lambda c: min(order[v.data] for v in c.sV)):
+    for boxes, arrows in _parts(diagram):
+        # grandalf's own Graph gathers a part's edges in a set (hash order: a different layout
+        # each run); a graph_core per part, vertices and edges in graph order, keeps it reproducible
+        edges = []
+        for e in arrows:
+            ge = Edge(vertex[e[0]], vertex[e[1]])
+            edge_of[ge] = e
+            edges.append(ge)
+        part = graph_core([vertex[b] for b in boxes], edges)
         sug = SugiyamaLayout(part)
         sug.xspace, sug.yspace = X_SPACE, 1
         sug.dw, sug.dh = 1, 1
         roots = sorted((v for v in part.sV if not v.e_in()), key=lambda v: order[v.data])
         sug.init_all(roots=roots, optimize=True)
-        sug.draw(3)
+        for rounds in range(3):  # what SugiyamaLayout.draw(3) does, without its coordinates
+            for _ in sug.ordering_step():
+                pass
         dummy: dict[Any, Any] = {}
         for ge, ctrl in sug.ctrls.items():
             for r, dv in ctrl.items():
                 if not hasattr(dv, "data"):
                     dummy[dv] = (edge_of[ge], r)
-        left = min((v.view.xy[0] - v.view.w / 2 for layer in sug.layers for v in layer), default=0.0)
-        right = offset
-        for r, layer in enumerate(sug.layers):
-            while len(layers) <= r:
-                layers.append([])
-            for v in sorted(layer, key=lambda v: v.view.xy[0]):
-                key = v.data if hasattr(v, "data") else dummy[v]
-                x = v.view.xy[0] - left + offset
-                layers[r].append(key)
-                xs[key] = x
-                right = max(right, x + v.view.w / 2)
-        offset = right + X_SPACE + 1
-    return layers, xs
+        for k, size in enumerate(sizes):
+            for v in part.sV:
+                v.view.w, v.view.h = size[v.data]
+            sug.setxy()
+            layers, xs = results[k]
+            left = min((v.view.xy[0] - v.view.w / 2 for layer in sug.layers for v in layer), default=0.0)
+            right = offsets[k]
+            for r, layer in enumerate(sug.layers):
+                while len(layers) <= r:
+                    layers.append([])
+                for v in sorted(layer, key=lambda v: v.view.xy[0]):
+                    key = v.data if hasattr(v, "data") else dummy[v]
+                    x = v.view.xy[0] - left + offsets[k]
+                    layers[r].append(key)
+                    xs[key] = x
+                    right = max(right, x + v.view.w / 2)
+            offsets[k] = right + X_SPACE + 1
+    return results
+
+
+def _parts(diagram: Diagram) -> list[tuple[list[str], list[tuple[str, str]]]]:
+    """The connected parts of the diagram (boxes and arrows, in graph order), first box first."""
+    part = {b: b for b in diagram.boxes}
+
+    def find(b: str) -> str:
+        while part[b] != b:
+            part[b] = part[part[b]]
+            b = part[b]
+        return b
+
+    for a, b in diagram.edges:
+        part[find(a)] = find(b)
+    groups: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}
+    for b in diagram.boxes:
+        groups.setdefault(find(b), ([], []))[0].append(b)
+    for e in diagram.edges:
+        groups[find(e[0])][1].append(e)
+    return list(groups.values())
 
 
 class _Grid:
@@ -334,6 +414,9 @@ class _Grid:
         for key in self.left:
             self.left[key] += shift
         self.rank = {key: r for r, layer in enumerate(layers) for key in layer}
+        self.outs: dict[str, list[tuple[str, str]]] = {}
+        for e in diagram.edges:
+            self.outs.setdefault(e[0], []).append(e)
         self._straighten()
         self.ports_out, self.ports_in = self._ports()
 
@@ -429,7 +512,7 @@ class _Grid:
             routed, n = _tracks([(k, xa, xb) for k, xa, xb, _ in segs])
             gaps.append(routed)
             tracks.append(n)
-        arrow_into = {(k, xb) for segs in segments for k, _, xb, box in segs if box}
+        into_box = [{(k, xa, xb) for k, xa, xb, box in segs if box} for segs in segments]  # arrow heads
         top = []
         y = 0
         for r in range(len(self.layers)):
@@ -461,13 +544,12 @@ class _Grid:
                 continue
             g0, n = y0 + band[r], tracks[r]
             for key in layer:  # stubs from short boxes down to the bottom of the band
-                if isinstance(key, str):
+                if isinstance(key, str) and y0 + self.height(key) < g0:
                     bottom = y0 + self.height(key)
-                    for e in self.d.edges:
-                        if e[0] == key and bottom < g0:
-                            line(index[e], self.ports_out[e], bottom, g0 - 1)
-                            link(index[e], self.ports_out[e], bottom, _UP)
-                            link(index[e], self.ports_out[e], g0 - 1, _DOWN)
+                    for e in self.outs.get(key, ()):
+                        line(index[e], self.ports_out[e], bottom, g0 - 1)
+                        link(index[e], self.ports_out[e], bottom, _UP)
+                        link(index[e], self.ports_out[e], g0 - 1, _DOWN)
             for k, xa, xb, t in gaps[r]:
                 last = g0 + n
                 if xa == xb:
@@ -483,7 +565,7 @@ class _Grid:
                         link(k, x, ty, _LEFT | _RIGHT)
                     link(k, xb, ty, _LEFT if step > 0 else _RIGHT)
                     line(k, xb, ty, last)
-                if (k, xb) in arrow_into:
+                if (k, xa, xb) in into_box[r]:
                     canvas[last][xb] = "▼"
                 else:
                     link(k, xb, last, _DOWN)
@@ -522,9 +604,8 @@ class _Grid:
         tl, tr, bl, br = ("╭", "╮", "╰", "╯") if box.variable else ("┌", "┐", "└", "┘")
         inner = p.w - 2
         bottom = [bl] + ["─"] * inner + [br]
-        for e, col in self.ports_out.items():
-            if e[0] == box.id:
-                bottom[col - p.x] = "┬"
+        for e in self.outs.get(box.id, ()):
+            bottom[self.ports_out[e] - p.x] = "┬"
         canvas[p.y][p.x:p.x + p.w] = [tl] + ["─"] * inner + [tr]
         canvas[p.y + p.h - 1][p.x:p.x + p.w] = bottom
         cells[p.y].append((p.x, p.x + p.w, box.id, "border"))
@@ -842,5 +923,5 @@ def text_lines(drawing: Drawing, frame: Frame | None = None) -> list[str]:
 
 
 __all__ = ["Box", "Diagram", "Drawing", "Frame", "Placed", "Progress", "ROLES", "diagram_of", "draw", "frame_at",
-           "number_lines", "paint_row", "progress_of", "room_for_numbers", "run_numbers", "shape_text", "step_for_box",
+           "draw_forms", "number_lines", "paint_row", "progress_of", "room_for_numbers", "run_numbers", "shape_text", "step_for_box",
            "text_lines"]

@@ -17,6 +17,16 @@ def _lab(screen: Any) -> Any:
     return screen if isinstance(screen, LabScreen) else None
 
 
+def _diagram_detail(lab: Any, detail: str) -> None:
+    """Show the lab's graph drawing in form ``detail`` (``"full"``, ``"boxes"``, ``"names"`` or ``"auto"``)."""
+    from nnlab.tui.widgets.diagram import DiagramView
+
+    view = lab.query_one(DiagramView)
+    view.detail = detail
+    if not view.display:
+        lab.action_diagram()
+
+
 class _Listed(Provider):
     """A provider whose commands are a list of ``(title, callback, help)``; the first few show before typing."""
 
@@ -68,6 +78,10 @@ class LabCommands(_Listed):
                 continue
             seen.add((s.phase, s.label))
             yield f"step: jump to {s.label}", partial(lab.goto, s.index), f"{s.phase} step {s.index + 1}"
+        yield "view: graph drawing (show/hide)", lab.action_diagram, "The computational graph, boxes and arrows (d)"
+        for detail, help_text in (("full", "names, ops, shapes and small numbers"), ("boxes", "without numbers"),
+                                  ("names", "names only"), ("auto", "the fullest form that fits the width")):
+            yield f"view: graph drawing {detail}", partial(_diagram_detail, lab, detail), f"Draw the graph: {help_text}"
         yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
         yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"
         for fmt, kind in (("md", "Markdown"), ("tex", "LaTeX"), ("html", "HTML")):

@@ -69,6 +69,7 @@ class DiagramView(ScrollView, can_focus=False):
         self._progress: dict[int, Any] = {}
         self._styles: dict[str, Style] = {}
         self._rows: dict[int, Strip] = {}
+        self._painted: Any = None  # the drawing the cached rows belong to
 
     def on_mount(self) -> None:
         """Name the pane."""
@@ -88,8 +89,7 @@ class DiagramView(ScrollView, can_focus=False):
 
         diagram = dg.diagram_of(model.run.graph)
         room = dg.room_for_numbers(diagram, model.run)
-        return model, diagram, {"full": dg.draw(diagram, value_rows=room), "boxes": dg.draw(diagram),
-                                "names": dg.draw(diagram, names_only=True)}
+        return model, diagram, dg.draw_forms(diagram, room)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Show a finished layout (or say why there is none)."""
@@ -144,16 +144,31 @@ class DiagramView(ScrollView, can_focus=False):
             numbers = self._numbers[key] = dg.run_numbers(self.diagram, run, kind, example, digits)
             while len(self._numbers) > NUMBER_CACHE:
                 self._numbers.popitem(last=False)
-        self.frame = dg.frame_at(self.diagram, drawing, progress, inner or st, numbers)
-        self.note = ""
-        self._rows.clear()
-        self.virtual_size = Size(drawing.width, drawing.height)
-        self.refresh()
+        old, self.frame = self.frame, dg.frame_at(self.diagram, drawing, progress, inner or st, numbers)
+        if drawing is self._painted and not self.note:  # same picture: repaint only the rows that changed
+            self._repaint(drawing.changed_rows(old, self.frame))
+        else:
+            self._painted, self.note = drawing, ""
+            self._rows.clear()
+            self.virtual_size = Size(drawing.width, drawing.height)
+            self.refresh()
         self._follow()
+
+    def _repaint(self, rows: set[int]) -> None:
+        """Forget and refresh ``rows`` of the drawing (those on screen are painted again)."""
+        top, height = int(self.scroll_y), self.scrollable_content_region.height
+        for row in rows:
+            self._rows.pop(row, None)
+        shown = sorted(r for r in rows if top <= r < top + height)
+        start = 0
+        for k in range(1, len(shown) + 1):  # one refresh per run of neighbouring rows
+            if k == len(shown) or shown[k] != shown[k - 1] + 1:
+                self.refresh_lines(shown[start], shown[k - 1] - shown[start] + 1)
+                start = k
 
     def _follow(self) -> None:
         """Scroll the lit boxes into view (the step's box first)."""
-        drawing = self.drawing
+        drawing = self._painted
         if drawing is None:
             return
         places = [drawing.boxes[b] for b in (*self.frame.lit, *self.frame.source) if b in drawing.boxes]
@@ -207,12 +222,12 @@ class DiagramView(ScrollView, can_focus=False):
     def render_line(self, y: int) -> Strip:
         """One row of the drawing, cropped to the horizontal scroll."""
         width = self.scrollable_content_region.width
-        drawing = self.drawing
+        drawing = self._painted  # the form chosen by the last _apply (choosing is not free)
         if drawing is None or self.note:
             if y == 0 and self.note:
                 return Strip([Segment(self.note[:width], self._style("note"))]).extend_cell_length(width,
-                                                                                              self.rich_style)
-            return Strip.blank(width, self.rich_style)
+                                                                                              self._style(""))
+            return Strip.blank(width, self._style(""))
         from nnlab.render.diagram import paint_row
 
         row = y + int(self.scroll_y)
@@ -221,12 +236,12 @@ class DiagramView(ScrollView, can_focus=False):
             strip = Strip([Segment(text, self._style(role)) for text, role in paint_row(drawing, self.frame, row)])
             self._rows[row] = strip
         x = int(self.scroll_x)
-        return strip.crop_extend(x, x + width, self.rich_style)
+        return strip.crop_extend(x, x + width, self._style(""))
 
     # ------------------------------------------------------------------ input
     def on_click(self, event: events.Click) -> None:
         """Jump to the step of the clicked box."""
-        drawing, offset = self.drawing, event.get_content_offset(self)
+        drawing, offset = self._painted, event.get_content_offset(self)
         if drawing is None or offset is None or self.model is None:
             return
         box = drawing.box_at(offset.x + int(self.scroll_x), offset.y + int(self.scroll_y))
