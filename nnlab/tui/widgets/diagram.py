@@ -8,7 +8,8 @@ the view never holds up a key press.
 
 Three forms are laid out: ``"full"`` (name, op and shape, small numbers),
 ``"boxes"`` (the same without numbers) and the collapsed ``"names"`` (names only).
-``detail = "auto"`` shows the first that fits the pane's width. Clicking a box jumps to its step
+``detail = "auto"`` shows the fullest that fits the pane whole, else the fullest that
+fits its width (and scrolls down), else the names. Clicking a box jumps to its step
 (:class:`DiagramView.StepSelected`).
 """
 
@@ -40,7 +41,7 @@ class DiagramView(ScrollView, can_focus=False):
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"diagram-view--{role}" for role in ROLES} | {"diagram-view--note"}
 
     detail: reactive[str] = reactive("auto")
-    """``"auto"`` (the first of full, boxes, names that fits the width), ``"full"``, ``"boxes"`` or ``"names"``."""
+    """``"auto"`` (the fullest form that fits the pane, see above), ``"full"``, ``"boxes"`` or ``"names"``."""
 
     @dataclass
     class StepSelected(Message):
@@ -112,8 +113,11 @@ class DiagramView(ScrollView, can_focus=False):
             return None
         if self.detail in self.drawings:
             return self.drawings[self.detail]
-        width = self.scrollable_content_region.width
-        return next((d for d in self.drawings.values() if d.width <= width), self.drawings["names"])
+        region = self.region.shrink(self.styles.gutter).size  # the room inside the border, scrollbars or not
+        forms = list(self.drawings.values())
+        whole = [d for d in forms if d.width <= region.width and d.height <= region.height]
+        fits = [d for d in forms if d.width <= region.width - 1]  # beside a vertical scrollbar
+        return (whole or fits or [self.drawings["names"]])[0]
 
     def show_step(self, step: int, example: int = 0, digits: int = 4) -> None:
         """Light ``step`` of the model (values for forward/update steps, gradients for backward ones)."""

@@ -7,8 +7,9 @@ other panes do; where the view sits in the lab is asserted in ``test_diagram.py`
 * 80×24, a backward step: the full boxes do not fit, so it collapses to names; the
   step through ``H @ W1 + b1`` lights H, W1 and b1 (whose gradients it computes) and
   marks U (the op it passes through).
-* 200×60, a forward step: the full form (names, ops, shapes, small values), the
-  attention weights lit and everything after them dimmed.
+* 200×60, a forward step, the full form chosen (names, ops, shapes, small values;
+  taller than the screen, so it scrolls to the lit box): the attention weights lit
+  and everything after them dimmed.
 
 Update with ``pytest -n 0 tests/functional/tui/test_diagram_snapshots.py --snapshot-update``
 after checking the new pictures.
@@ -33,9 +34,9 @@ class DiagramApp(App):
 
     CSS_PATH = str(CSS)
 
-    def __init__(self, path: Path, phase: str, node: str) -> None:
+    def __init__(self, path: Path, phase: str, node: str, detail: str = "auto") -> None:
         super().__init__()
-        self.path, self.phase, self.node = path, phase, node
+        self.path, self.phase, self.node, self.detail = path, phase, node, detail
 
     def compose(self) -> ComposeResult:
         yield DiagramView(id="diagram")
@@ -45,6 +46,7 @@ class DiagramApp(App):
 
         model = load_model(str(self.path))
         view = self.query_one(DiagramView)
+        view.detail = self.detail
         view.set_model(model)
         view.show_step(next(s.index for s in model.steps if s.phase == self.phase and s.node == self.node))
 
@@ -61,5 +63,5 @@ def test_graph_view_80x24_collapses_to_names(snap_compare):
 
 
 def test_graph_view_200x60_full_boxes(snap_compare):
-    app = DiagramApp(TRANSFORMER, "forward", "A.weights")
+    app = DiagramApp(TRANSFORMER, "forward", "A.weights", detail="full")
     assert snap_compare(app, terminal_size=(200, 60), run_before=_drawn)
