@@ -36,6 +36,7 @@ from nnlab.check import CheckItem, CheckReport, ReferenceEvaluator, compare, lea
 from nnlab.engine.graph import Graph, Node, build_graph
 from nnlab.engine.ops.base import REGISTRY, Op, ShapeError
 from nnlab.engine.run import Run, run_graph, to_float
+from nnlab.engine.train import apply_update
 from nnlab.engine.trace import BACKWARD, FORWARD
 from nnlab.errors import NnlabError
 from nnlab.numfmt import fmt
@@ -382,29 +383,13 @@ class _Context:
     def replay(self, graph: Graph, u: int, sign: int = 1, start: tuple[int, dict] | None = None) -> dict:
         """The parameters after ``u`` updates on ``graph`` (from the start, or ``start = (u0, params)``)."""
         tr = self.tr
-        cfg = tr.config
-        exact = tr.arithmetic == "exact"
         u0, params = start if start is not None else (0, dict(tr.snapshots[0]))
         if graph is tr.graph and sign == 1 and start is None:
             return dict(tr.snapshots[u])
         if u - u0 > MAX_REPLAY:
             raise ValueError("training too long to replay")
-        lr = cfg.lr if exact else float(cfg.lr)
-        for examples in self._schedule(u)[u0:u]:
-            leaves = tr.leaves_at(0, examples)
-            leaves.update(params)
-            if cfg.rule == "perceptron":
-                run = run_graph(graph, leaves, target=cfg.z, record=False, arithmetic=tr.arithmetic,
-                                check_finite=False)
-                err = run.values[cfg.target].reshape(-1)[0] - run.values[cfg.predict].reshape(-1)[0]
-                if err != 0:
-                    params = {p: (v + sign * lr * err * run.grads[p]) if run.grads.get(p) is not None else v
-                              for p, v in params.items()}
-            else:
-                run = run_graph(graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic,
-                                check_finite=False)
-                params = {p: (v - sign * lr * run.grads[p]) if run.grads.get(p) is not None else v
-                          for p, v in params.items()}
+        for examples in self._schedule(u)[u0:u]:  # training's own update (its form, momentum, weight decay)
+            params = apply_update(tr, params, examples, graph=graph, direction=sign)
         return params
 
     def _train_eval(self, graph: Graph, entry: ExpectEntry, sign: int, start: tuple[int, dict] | None) -> Any:

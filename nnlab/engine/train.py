@@ -636,11 +636,29 @@ def _perceptron_epoch(tr: Training, params: dict[str, Any], order: list[tuple[in
     return params, wrong
 
 
-def _perceptron_update(tr: Training, params: dict[str, Any], example: tuple[int], lr: Any) -> tuple[dict, Any, bool]:
+def apply_update(tr: Training, params: dict[str, Any], examples: tuple[int, ...], *, graph: Graph | None = None,
+                 direction: int = 1) -> dict[str, Any]:
+    """One update of ``tr``'s rule (perceptron form, momentum, weight decay) on ``examples``, from ``params``
+    (a snapshot: the parameters and, with momentum, their velocities).
+
+    Args:
+        graph: The graph to run (default: the training's own); the diagnosis replays changed copies.
+        direction: −1 steps the other way (the diagnosis's sign-flipped update).
+    """
+    graph = graph or tr.graph
+    lr = tr._rate() * direction
+    if tr.config.rule == "perceptron":
+        return _perceptron_update(tr, params, examples, lr, graph)[0]
+    return _gd_update(tr, params, examples, lr, graph)[0]
+
+
+def _perceptron_update(tr: Training, params: dict[str, Any], example: tuple[int], lr: Any,
+                       graph: Graph | None = None) -> tuple[dict, Any, bool]:
     """One perceptron update on one example: the new parameters, y − ŷ, and whether anything changed."""
     cfg = tr.config
-    run = run_graph(tr.graph, tr._leaves(params, example), target=cfg.z, record=False, arithmetic=tr.arithmetic,
-                    wrt=tr.wrt)
+    graph = graph or tr.graph
+    run = run_graph(graph, tr._leaves(params, example), target=cfg.z, record=False, arithmetic=tr.arithmetic,
+                    wrt=tr.wrt if graph is tr.graph else None)
     yhat = run.values[cfg.predict].reshape(-1)[0]
     y = run.values[cfg.target].reshape(-1)[0]
     if cfg.update == "label":  # Rosenblatt / CIML: a mistake is y·z ≤ 0, then p += η·y·∂z/∂p
@@ -681,12 +699,14 @@ def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...
     return params
 
 
-def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr: Any) -> tuple[dict, float]:
+def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr: Any,
+               graph: Graph | None = None) -> tuple[dict, float]:
     """One gradient-descent update on one batch: the new parameters and the batch's mean loss before it."""
     cfg = tr.config
+    graph = graph or tr.graph
     leaves = tr._leaves(params, batch)
-    run = run_graph(tr.graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=tr.wrt,
-                    check_finite=False)
+    run = run_graph(graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic,
+                    wrt=tr.wrt if graph is tr.graph else None, check_finite=False)
     loss = float(np.mean(to_float(run.values[cfg.loss])))
     grads = {p: run.grads.get(p) for p in tr.params}
     if cfg.momentum or cfg.weight_decay:
@@ -879,5 +899,5 @@ def explain_update(tr: Training, number: int, param: str, element: tuple[int, ..
                        (Use(0, idx),), note=note)
 
 
-__all__ = ["Training", "Records", "Snapshots", "TrainSteps", "train", "explain_update", "FORWARD", "BACKWARD",
+__all__ = ["Training", "Records", "Snapshots", "TrainSteps", "train", "apply_update", "explain_update", "FORWARD", "BACKWARD",
            "grad_label"]

@@ -313,3 +313,28 @@ def test_bundled_sign_perceptron_matches_the_oracle_and_its_solution():
     other, other_after = sign_perceptron_oracle(X4, [-1, -1, -1, 1], [0, 0], 0, 1, "error")
     assert len(other) == 6 and other_after[-1] == ((4, 2), -5)  # what its solution says of update: error
     assert "epoch 6, at w = (4, 2),\nb = −5" in session.scenario.solution
+
+
+@pytest.mark.parametrize("text", [TEXTBOOK, SGD_YAML.format(batch=2, extra=", momentum: 0.9, weight_decay: 0.05"),
+                                  SIGN_YAML.format(w=[0, 0], b=0, x=X4, y=[-1, -1, -1, 1], lr=1,
+                                                   extra=", update: label")])
+def test_apply_update_is_the_update_training_made(text):
+    """The diagnosis replays training through apply_update: it must give every snapshot again, bitwise."""
+    from nnlab.engine.train import apply_update
+
+    tr = train(loads(text, "t.yaml"))
+    for u in range(1, len(tr.records) + 1):
+        again = apply_update(tr, tr.snapshots[u - 1], tr.records[u - 1].examples)
+        assert again.keys() == tr.snapshots[u].keys()
+        for key, value in tr.snapshots[u].items():
+            assert np.array_equal(np.asarray(again[key]), np.asarray(value)), (u, key)
+
+
+def test_the_error_forms_answer_to_a_label_form_quiz_is_not_blamed_on_a_missing_bias():
+    """w = (4, 2), b = −5 is where update: error ends; the diagnosis used to replay the error form
+    for every perceptron and so matched a wrong misconception (bias-missing)."""
+    text = SIGN_YAML.format(w=[0, 0], b=0, x=X4, y=[-1, -1, -1, 1], lr=1, extra=", update: label") + \
+        "expect:\n  w: [4, 2]\n  b: -5\n"
+    report = session_from_scenario(loads(text, "t.yaml")).check()
+    assert not report.ok
+    assert all(f.id != "bias-missing" for item in report.items for f in item.diagnosis)
