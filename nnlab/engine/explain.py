@@ -392,6 +392,10 @@ def conventions(run: Run, step: Step | None, training: TrainConfig | None = None
     parts = []
     if training is not None:
         parts.append(f"{training.rule} η={_setting(training.lr)}")
+        parts += [f"{sym}={_setting(getattr(training, key))}" for sym, key in
+                  (("μ", "momentum"), ("λ", "weight_decay")) if getattr(training, key, 0)]
+        if getattr(training, "update", "error") == "label":
+            parts.append("update on y·z ≤ 0")
     if step is None:
         return " · ".join(parts)
     params = dict(run.op(step.node).params)

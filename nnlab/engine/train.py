@@ -10,14 +10,18 @@ stepping backward "undoes" an update by moving an index.
 
 Conventions:
 
-* Perceptron: ``p += η·(y − ŷ)·∂z/∂p`` where ``z`` is the argument of the ``step``
-  that produces ``predict``; for ``z = w @ x + b`` that is the lecture's
-  ``w += η(y − ŷ)x`` and ``b += η(y − ŷ)``. An *update* is one example; it may
-  change nothing (ŷ = y). Training stops after the first epoch without a mistake,
+* Perceptron: ``predict`` is ``step(z)`` (0/1 labels) or ``sign(z)`` (±1 labels). With
+  ``update: error`` (default) ``p += η·(y − ŷ)·∂z/∂p``; for ``z = w @ x + b`` that is the
+  lecture's ``w += η(y − ŷ)x`` and ``b += η(y − ŷ)``. With ``update: label`` (Rosenblatt,
+  CIML) ``p += η·y·∂z/∂p`` when y·z ≤ 0 (a score of 0 is a mistake). An *update* is one
+  example; it may change nothing. Training stops after the first epoch without a mistake,
   or when the parameters at the end of an epoch equal those at the end of an
   earlier epoch (a cycle — it can never converge), or after ``epochs``.
 * Gradient descent: ``p −= η · mean gradient`` of ``loss`` over the batch (one
-  vectorized run per batch). ``batch: full`` (default) or N (1 = SGD).
+  vectorized run per batch). ``batch: full`` (default) or N (1 = SGD); without ``data``
+  one update per epoch on a function of the parameters. ``weight_decay: λ`` and
+  ``momentum: μ`` as PyTorch's SGD (:func:`_sgd`); the velocity is part of each snapshot
+  (key :func:`velocity_key`), so checkpoints and replay carry it.
 * Arithmetic: the perceptron computes exactly on the decimals as written
   (η = 0.1, w = 0.3 land on exactly 0 like a student's hand computation) whenever
   the graph is rational; gradient descent uses float64 unless
