@@ -71,6 +71,7 @@ class DiagramView(ScrollView, can_focus=False):
         self._styles: dict[str, Style] = {}
         self._rows: dict[int, Strip] = {}
         self._painted: Any = None  # the drawing the cached rows belong to
+        self._shown = False  # the frame painted is the one for _where
 
     def on_mount(self) -> None:
         """Name the pane."""
@@ -80,6 +81,7 @@ class DiagramView(ScrollView, can_focus=False):
     def set_model(self, model: Any) -> None:
         """Lay out ``model``'s graph (in a worker); the last drawing stays until the new one is ready."""
         self.model = model
+        self._shown = False
         self._numbers.clear()
         self._progress.clear()
         self._layout(model)
@@ -121,7 +123,10 @@ class DiagramView(ScrollView, can_focus=False):
 
     def show_step(self, step: int, example: int = 0, digits: int = 4) -> None:
         """Light ``step`` of the model (values for forward/update steps, gradients for backward ones)."""
+        if (step, example, digits) == self._where and self._painted is not None and self._shown:
+            return  # another element of the same step: the drawing does not change
         self._where = (step, example, digits)
+        self._shown = False
         if self.drawings and self.display:
             self._apply()
 
@@ -148,6 +153,7 @@ class DiagramView(ScrollView, can_focus=False):
             numbers = self._numbers[key] = dg.run_numbers(self.diagram, run, kind, example, digits)
             while len(self._numbers) > NUMBER_CACHE:
                 self._numbers.popitem(last=False)
+        self._shown = True
         old, self.frame = self.frame, dg.frame_at(self.diagram, drawing, progress, inner or st, numbers)
         if drawing is self._painted and not self.note:  # same picture: repaint only the rows that changed
             self._repaint(drawing.changed_rows(old, self.frame))

@@ -130,3 +130,16 @@ async def test_the_palette_switches_the_form():
         _diagram_detail(lab, "full")
         await pilot.pause()
         assert view._painted is view.drawings["full"] and view._painted.value_slots
+
+
+async def test_an_edit_of_the_file_redraws_the_graph(tmp_path):
+    f = tmp_path / "tiny.yaml"
+    f.write_text("nnlab: 1\ntitle: tiny\nvalues:\n  x: 2\ncompute:\n  - y = 3 * x\nbackward: y\n")
+    async with open_lab(str(f), size=(200, 60)) as (app, pilot, lab):
+        view = await drawn(pilot, lab)
+        assert set(view.diagram.boxes) == {"x", "y"}
+        f.write_text("nnlab: 1\ntitle: tiny\nvalues:\n  x: 2\ncompute:\n  - y = 3 * x\n  - z = y * x\nbackward: z\n")
+        await wait_for(pilot, lambda: view.diagram is not None and "z" in view.diagram.boxes)
+        await pilot.pause()
+        assert set(view.diagram.edges) == {("x", "y"), ("y", "z"), ("x", "z")}
+        assert view._painted is view.drawing and "z" in view._painted.boxes
