@@ -693,13 +693,19 @@ class LabScreen(Screen):
         shown = room if self.notes_shown is None else self.notes_shown
         extras = self.query_one("#extras")
         extras.display = self.model is not None and (shown or self.plot_kind is not None)
-        self.query_one(AboutPane).display = shown
+        self.query_one(AboutPane).display = shown and self.plot_kind is None  # a plot takes the notes' place
         table = self.query_one(EpochTable)
         table.display = shown and self.model is not None and self.model.training is not None
 
     def action_notes(self) -> None:
-        """Show or hide the about notes (and the epoch table)."""
-        self.notes_shown = not self.query_one(AboutPane).display or not self.query_one("#extras").display
+        """Show or hide the about notes (and the epoch table); over a plot, back to the notes."""
+        if self.plot_kind is not None:
+            self.plot_kind = None
+            for pane in self.query("#plot"):
+                pane.display = False
+            self.notes_shown = True
+        else:
+            self.notes_shown = not self.query_one(AboutPane).display or not self.query_one("#extras").display
         self._place_notes()
 
     def action_all_grads(self) -> None:

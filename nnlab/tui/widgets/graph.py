@@ -25,6 +25,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from nnlab.tui.widgets.panes import readable
+
 
 class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
     """The list of steps (a trace), grouped by phase (and epoch/update when training)."""
@@ -125,7 +127,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip([Segment(text[:width], style)]).extend_cell_length(width, style)
         current = row.step == self.current
         if current:
-            style = self.get_component_rich_style("graph-view--current")
+            style = readable(self.get_component_rich_style("graph-view--current"))
             shape_style = style
         else:
             style = base

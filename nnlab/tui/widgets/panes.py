@@ -6,18 +6,42 @@ All three show engine or scenario text, so everything goes in as
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from rich.style import Style as RichStyle
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
 from nnlab.numfmt import fmt
+
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    def lin(v: int) -> float:
+        c = v / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = rgb
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+
+
+@lru_cache(maxsize=64)
+def readable(style: RichStyle) -> RichStyle:
+    """``style`` with its text in black or white, whichever has the higher WCAG contrast on its
+    background (at least 4.58:1 on any colour). Textual's ``color: auto`` picks by perceived
+    brightness, which gives 4.4:1 on some themes' accents (solarized's violet)."""
+    if style.bgcolor is None:
+        return style
+    lum = luminance(style.bgcolor.get_truecolor())
+    black = (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05)
+    return style + RichStyle(color="#000000" if black else "#ffffff")
 
 
 SCROLL_BINDINGS: list[Binding] = [
@@ -32,14 +56,35 @@ SCROLL_BINDINGS: list[Binding] = [
 """Keys of a text pane that has the focus (Tab): it scrolls; Esc gives the arrows back to the lab."""
 
 
-class _TextPane(Static, can_focus=True, inherit_bindings=False):
-    """A pane of text that grows with its content up to its maximum height and scrolls from the keyboard."""
+class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
+    """A pane of text that scrolls from the keyboard once focused (Tab): ↑↓ PgUp PgDn Home End, Esc back.
+
+    A scrolling container around one ``Static`` (a ``Static`` alone does not scroll): the
+    text is :attr:`text`, the container grows with it up to its maximum height.
+    """
 
     BINDINGS = SCROLL_BINDINGS
     FOCUS_ON_CLICK = False
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", markup=False, **kwargs)
+        super().__init__(**kwargs)
+        self.body = Static("", markup=False, classes="pane-body")
+        self.text: Any = Text()
+        """What the pane shows (``Text`` or a rich renderable)."""
+
+    def compose(self) -> ComposeResult:
+        """The one text body."""
+        yield self.body
+
+    def set_text(self, text: Any) -> None:
+        """Show ``text``."""
+        self.text = text
+        self.body.update(text)
+
+    @property
+    def plain(self) -> str:
+        """The text shown, without styles."""
+        return self.text.plain if isinstance(self.text, Text) else str(self.text)
 
     def action_leave(self) -> None:
         """Give the arrow keys back to element stepping."""
@@ -66,14 +111,14 @@ class MathPane(_TextPane):
         """Describe ``focus`` (a :class:`~nnlab.tui.model.Focus`) of ``step``."""
         self.local = local
         self._base = math_text(step, focus, digits, rule, local)
-        self.update(self._base, layout=True)
+        self.set_text(self._base)
 
     def show_chain(self, chain: str) -> None:
         """Add the symbolic chain rule (plain text from the engine) under the arithmetic."""
         text = self._base.copy()
         text.append("\n\n")
         text.append(chain)
-        self.update(text, layout=True)
+        self.set_text(text)
 
 
 class AboutPane(_TextPane):
@@ -83,8 +128,9 @@ class AboutPane(_TextPane):
         """Show ``about`` (rendered as Markdown), or say there are none."""
         from rich.markdown import Markdown
 
-        self.update(Markdown(about) if about.strip() else Text("(this scenario has no about: notes)",
-                                                                   style="italic"), layout=True)
+        self.about = about
+        self.set_text(Markdown(about) if about.strip() else Text("(this scenario has no about: notes)",
+                                                                 style="italic"))
 
 
 def math_text(step: Any, focus: Any, digits: int, rule: str = "", local: str = "") -> Text:

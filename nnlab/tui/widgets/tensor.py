@@ -28,6 +28,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from nnlab.numfmt import fmt
+from nnlab.tui.widgets.panes import readable
 
 
 def lead_count(shape: tuple[int, ...]) -> int:
@@ -64,6 +65,16 @@ def _rc(index: tuple[int, ...], nd: int) -> tuple[int, int]:
     if nd == 1:
         return 0, index[0]
     return index[-2], index[-1]
+
+
+def _box_rc(use: Any, nd: int) -> tuple[int, int, int, int, str]:
+    """A box record's rows and columns in the drawn slice: ``(r0, r1, c0, c1, role)``, ends excluded."""
+    if nd == 0:
+        return 0, 1, 0, 1, use.role
+    if nd == 1:
+        return 0, 1, use.index[0], use.index[0] + use.extent[0], use.role
+    (r0, c0), (h, w) = use.index[-2:], use.extent[-2:]
+    return r0, r0 + h, c0, c0 + w, use.role
 
 
 def _dims(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -204,6 +215,7 @@ class TensorPane(Widget, can_focus=False):
         self.scroll = 0
         self._layout_key: tuple | None = None
         self._row_marks: dict[int, dict[int, dict[int, str]]] = {}
+        self._row_boxes: dict[int, list[tuple[int, int, int, int, str]]] = {}
         self._height = 0
         self._styles: dict[str, Style] = {}
 
@@ -232,8 +244,9 @@ class TensorPane(Widget, can_focus=False):
             lead = tuple(self.focus_index[:k])
         else:
             lead = self.leads.get(op.slot)
+            boxes = getattr(m, "boxes", ())
             if lead is None or (m and not any(tuple(i[:k]) == lead for i in m)):
-                lead = tuple(next(iter(m))[:k]) if m else (0,) * k
+                lead = tuple(next(iter(m))[:k]) if m else tuple(boxes[0].index[:k]) if boxes else (0,) * k
         self.leads[op.slot] = lead
         return lead
 
@@ -331,6 +344,7 @@ class TensorPane(Widget, can_focus=False):
     def _index_marks(self) -> None:
         """Per block: row → column → role, for the slice shown."""
         out: dict[int, dict[int, dict[int, str]]] = {}
+        boxes: dict[int, list[tuple[int, int, int, int, str]]] = {}  # (r0, r1, c0, c1, role), ends excluded
         for k, b in enumerate(self.blocks):
             nd = len(b.op.shape)
             rows: dict[int, dict[int, str]] = {}
@@ -341,7 +355,9 @@ class TensorPane(Widget, can_focus=False):
                 r, c = _rc(idx, nd)
                 rows.setdefault(r, {})[c] = role
             out[k] = rows
-        self._row_marks = out
+            boxes[k] = [_box_rc(u, nd) for u in getattr(self.marks.get(b.op.slot), "boxes", ())
+                        if all(s <= i < s + e for i, s, e in zip(b.lead, u.index, u.extent))]
+        self._row_marks, self._row_boxes = out, boxes
 
     def _follow(self) -> None:
         """Move each viewport so that its highlighted cells are visible."""
@@ -354,6 +370,9 @@ class TensorPane(Widget, can_focus=False):
             elif rows:
                 cols = [c for row in rows.values() for c in row]
                 box = (min(rows), max(rows), min(cols), max(cols))
+            elif self._row_boxes.get(k):
+                r0, r1, c0, c1, _ = self._row_boxes[k][0]
+                box = (r0, r1 - 1, c0, c1 - 1)
             else:
                 continue
             b.pinned = False
@@ -422,7 +441,8 @@ class TensorPane(Widget, can_focus=False):
         return text, arrows
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"tensor-pane--{name}")
+        style = self.get_component_rich_style(f"tensor-pane--{name}")
+        return readable(style) if name == "current" else style
 
     # ------------------------------------------------------------------ drawing
     def render_line(self, y: int) -> Strip:
@@ -485,6 +505,7 @@ class TensorPane(Widget, can_focus=False):
         else:
             row = a[b.lead + (r, slice(c0, c1))].tolist()
         marks = self._row_marks.get(k, {}).get(r, {})
+        boxes = [bx for bx in self._row_boxes.get(k, ()) if bx[0] <= r < bx[1]]
         pads = op.pads
         pad_row = False
         pad_lo = pad_hi = 0
@@ -500,6 +521,8 @@ class TensorPane(Widget, can_focus=False):
             if len(text) >= cw:
                 text = text[: cw - 2] + "…"
             role = marks.get(c)
+            if role is None and boxes:
+                role = next((bx[4] for bx in reversed(boxes) if bx[2] <= c < bx[3]), None)
             is_pad = bool(pads) and (pad_row or c < pad_lo or c >= pad_hi)
             if role is not None:
                 name = role if role in ROLES else "used"
@@ -534,7 +557,8 @@ class TensorPane(Widget, can_focus=False):
 
     def role_at(self, slot: int, index: tuple[int, ...]) -> str | None:
         """The highlight role of a cell (None if not highlighted)."""
-        return self.marks.get(slot, {}).get(tuple(index))
+        m = self.marks.get(slot, {})
+        return m.role(index) if hasattr(m, "role") else m.get(tuple(index))
 
     # ------------------------------------------------------------------ mouse
     def _block_at(self, x: int, y: int) -> tuple[Block | None, int]:

@@ -32,7 +32,7 @@ def text_of(widget) -> str:
 
 
 def math(lab: LabScreen) -> str:
-    return text_of(lab.query_one(MathPane))
+    return lab.query_one(MathPane).plain
 
 
 def status(lab: LabScreen) -> str:
