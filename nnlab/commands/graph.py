@@ -37,12 +37,16 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.digits <= 30:
         raise NnlabError(f"--digits {args.digits}: use 0 to 30")
-    session = open_session(args.file)
+    from nnlab.library import find
+
+    path = args.file if os.path.exists(args.file) else str(find(args.file) or args.file)  # or a bundled name
+    session = open_session(path)
     steps = session.steps
     step = None
     if args.step is not None:
         if not 1 <= args.step <= len(steps):
-            raise NnlabError(f"--step {args.step}: {os.path.basename(args.file)} has steps 1 to {len(steps)}")
+            count = f"steps 1 to {len(steps)}" if len(steps) > 1 else f"{len(steps)} step" + ("s" if not steps else "")
+            raise NnlabError(f"--step {args.step}: {os.path.basename(args.file)} has {count}")
         step = steps[args.step - 1]
     run_ = session.run_for(step) if step is not None else session.run
     diagram = dg.diagram_of(run_.graph)

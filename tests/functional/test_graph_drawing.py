@@ -103,6 +103,12 @@ def test_piped_output_has_no_colour(tiny):
     assert "\x1b[" not in p.stdout
 
 
+def test_a_bundled_scenario_can_be_named_without_its_path():
+    assert run_cli("graph", "mlp-2layer-backprop").stdout == run_cli("graph", str(MLP)).stdout
+    p = run_cli("graph", "train-perceptron-xor", "--names")
+    assert p.returncode == 0 and "w" in p.stdout.split() and "▼" in p.stdout
+
+
 def test_bad_arguments_are_located_errors_not_tracebacks(tiny, tmp_path):
     p = run_cli("graph", str(tiny), "--step", "3")
     assert p.returncode == 2 and "--step 3" in p.stderr and "1 to 2" in p.stderr
