@@ -9,7 +9,6 @@ written out — built by the op that knows the math, never glued together in the
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -59,12 +58,25 @@ class Use(NamedTuple):
             s <= i < s + e for i, s, e in zip(index, self.index, self.extent))
 
     def cells(self) -> Iterator[tuple[int, ...]]:
-        """Every element index, row-major (lazily: a box may be large)."""
+        """Every element index, row-major, one at a time: an odometer over the box (itertools.product
+        would first copy each axis's range, ten million numbers for a long vector)."""
         if not self.extent:
             yield tuple(self.index)
             return
-        ranges = [range(s, s + e) for s, e in zip(self.index, self.extent)]
-        yield from itertools.product(*ranges)
+        if 0 in self.extent:
+            return
+        at, stop = list(self.index), [s + e for s, e in zip(self.index, self.extent)]
+        while True:
+            yield tuple(at)
+            axis = len(at) - 1
+            while axis >= 0:
+                at[axis] += 1
+                if at[axis] < stop[axis]:
+                    break
+                at[axis] = self.index[axis]
+                axis -= 1
+            if axis < 0:
+                return
 
 
 class Explanation(NamedTuple):

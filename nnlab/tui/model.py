@@ -32,7 +32,7 @@ from nnlab.engine import explain
 from nnlab.engine.explain import Pads
 from nnlab.engine.ops.base import grad_label
 from nnlab.engine.run import Run, to_float
-from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step
+from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use
 from nnlab.engine.train import Training, TrainSteps
 from nnlab.errors import NnlabError
 from nnlab.numfmt import fmt
@@ -101,6 +101,23 @@ class Operand:
         return i < t or i >= h - b or j < l or j >= w - r
 
 
+class Marks(dict):
+    """``index -> role`` of one operand's highlighted cells, and ``boxes``: blocks of cells an
+    explanation reported as one :class:`~nnlab.engine.trace.Use` with an ``extent`` (every element
+    of a ten-million-element sum), never expanded cell by cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.boxes: list[Use] = []
+
+    def role(self, index: tuple[int, ...]) -> str | None:
+        """The role of cell ``index``: its own mark, else that of the last box covering it."""
+        role = self.get(tuple(index))
+        if role is None:
+            role = next((b.role for b in reversed(self.boxes) if b.covers(tuple(index))), None)
+        return role
+
+
 @dataclass
 class Focus:
     """What the current element highlights.
@@ -108,7 +125,8 @@ class Focus:
     Attributes:
         slot: Slot of the current element (−1 the output of a forward step).
         index: Its index (per example, in the drawn frame of that slot).
-        marks: ``slot -> {index: role}`` for every highlighted cell, in drawn frames.
+        marks: ``slot -> {index: role}`` for every highlighted cell, in drawn frames (a
+            :class:`Marks`, whose ``boxes`` hold large blocks of cells as one record each).
         explanation: The engine's explanation, or None when it failed.
         error: Why explaining failed.
     """
@@ -659,9 +677,12 @@ class LabModel:
         except ArithmeticError as exc:  # exact arithmetic on the user's numbers
             return Focus(slot, index, {slot: {index: "current"}}, None, f"{type(exc).__name__}: {exc}")
         for use in ex.uses:
+            if use.extent:  # a block of cells reported as one record (a sum over millions): kept whole
+                marks.setdefault(use.slot, Marks()).boxes.append(use)
+                continue
             if use.slot == slot and tuple(use.index) == index:
                 continue
-            marks.setdefault(use.slot, {})[tuple(use.index)] = use.role
+            marks.setdefault(use.slot, Marks())[tuple(use.index)] = use.role
         marks.setdefault(slot, {})[index] = "current"
         return Focus(slot, index, marks, ex)
 
