@@ -650,11 +650,14 @@ class Conv2d(Op):
             gp = np.zeros((lay.filters, m, hq, wq))                    # zeros at the thrown-away outputs
             gp[..., :oh, :ow] = g4.transpose(1, 0, 2, 3)
             gp = gp.reshape(lay.filters, -1)
-            if needs[0]:
-                dcols = s["k2"].T @ gp                                 # ∂T/∂cols: one BLAS call
-                gx = lay.x_written(win.col2im(dcols, lay.channels, m), lead)
+            cols = s.pop("cols", None)
+            if cols is None:                                           # a second backward: gather again
+                cols = win.im2col(win.phases(s["x4"]))
             if needs[1]:
-                gk = (gp @ s["cols"].T).reshape(1, *lay.k_shape)
+                gk = (gp @ cols.T).reshape(1, *lay.k_shape)
+            if needs[0]:                                               # ∂T/∂cols: one BLAS call, written
+                dcols = np.matmul(s["k2"].T, gp, out=cols)             # over the columns (no new pages)
+                gx = lay.x_written(win.col2im(dcols, lay.channels, m), lead)
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
             gb = g4.sum(axis=(0, 2, 3)).reshape((1, *lay.b_shape))
         return gx, gk, gb

@@ -468,3 +468,16 @@ def test_local_check_helper_is_not_vacuous():
     op.local = lambda k, o, i: original(k, o, i) + (1.0 if k == 1 else 0.0)
     with pytest.raises(AssertionError):
         check_local(op, xs, out)
+
+
+def test_backward_twice_gives_the_same_gradients():
+    """Backward writes ∂cols over the saved columns; a second backward gathers them again."""
+    x, k, b = RNG.normal(size=(2, 3, 5, 5)), RNG.normal(size=(1, 2, 3, 2, 2)), RNG.normal(size=(1, 2))
+    g = RNG.normal(size=(2, 2, 4, 4))
+    op = Conv2d()
+    op.forward(x, k, b)
+    first, second = op.backward(g), op.backward(g)
+    for a, c in zip(first, second):
+        np.testing.assert_array_equal(a, c)
+    op.needs = (False, True, True)
+    np.testing.assert_array_equal(op.backward(g)[1], first[1])
