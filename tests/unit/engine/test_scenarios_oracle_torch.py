@@ -78,3 +78,21 @@ def test_dropout_scenario():
     _same(s, "loss", loss)
     np.testing.assert_allclose(np.asarray(s.run.grad("z"), dtype=float), z.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(s.run.grad("w"), dtype=float), w.grad.numpy(), rtol=1e-12)
+
+
+def test_batchnorm_images_scenario():
+    s = open_session(str(SCENARIOS / "batchnorm-images.yaml"))
+    x = torch.tensor(np.asarray(s.scenario.data["x"].array, dtype=float), requires_grad=True)
+    t = torch.tensor(np.asarray(s.scenario.data["t"].array, dtype=float))
+    layer = torch.nn.BatchNorm2d(2, eps=1e-5, dtype=torch.float64).train()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(s.scenario.values["gamma"].array))
+        layer.bias.copy_(torch.tensor(s.scenario.values["beta"].array))
+    h = layer(x)
+    loss = ((h - t) ** 2).mean(dim=(1, 2, 3))  # mse per image
+    loss.mean().backward()
+    _same(s, "h", h)
+    _same(s, "loss", loss)
+    np.testing.assert_allclose(s.run.grad("x"), x.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s.run.grad("gamma"), layer.weight.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(s.run.grad("beta"), layer.bias.grad.numpy(), rtol=1e-9, atol=1e-12)
