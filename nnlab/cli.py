@@ -370,7 +370,7 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
     for f in files:
         try:
             session = _load_and_run(f, max_elements)
-            print(f"{f}: OK ({len(session.steps)} steps)")
+            print(f"{f}: OK ({len(session.steps)} step{'' if len(session.steps) == 1 else 's'})")
         except NnlabError as exc:
             _print_error(exc)
             status = EXIT_INVALID
@@ -474,7 +474,7 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
     if not report.items:
         lines.append("no expect: entries to check")
     elif report.ok:
-        lines.append(f"{green}all {n_ok} answers match{off}")
+        lines.append(f"{green}{'the answer matches' if n_ok == 1 else f'all {n_ok} answers match'}{off}")
     elif all(i.ok or i.unanswered for i in report.items):
         open_ = sum(i.unanswered for i in report.items)
         lines.append(f"{n_ok} right, {open_} unanswered (`?`): write your answers in place of the `?` "

@@ -33,7 +33,7 @@ def print_training(console: Console, session: Any, digits: int) -> None:
     """A training run: how it ended, then one line per epoch (first 20 and last 5)."""
     tr = session.training
     head = Text(session.scenario.title, style="bold")
-    head.append(f"   {tr.config.rule} · {len(tr.records)} updates · {len(session.steps)} steps · "
+    head.append(f"   {tr.config.rule} · {_count(len(tr.records), 'update')} · {_count(len(session.steps), 'step')} · "
                 f"{tr.arithmetic} arithmetic", style="dim")
     console.print(head)
     console.print(Text(tr.summary(), style="bold green" if tr.converged or tr.config.rule == "gd" else "bold red"))
@@ -64,7 +64,7 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
         return
     run = session.run
     head = Text(session.scenario.title, style="bold")
-    head.append(f"   {len(run.steps)} steps · {run.arithmetic} arithmetic", style="dim")
+    head.append(f"   {_count(len(run.steps), 'step')} · {run.arithmetic} arithmetic", style="dim")
     console.print(head)
     for step in steps:
         node = run.graph.nodes[step.node]
@@ -92,3 +92,8 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
         if symbolic:
             for text in _rule_lines(run, step):
                 console.print(Text("      " + text, style="cyan"))
+
+
+def _count(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

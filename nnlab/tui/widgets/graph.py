@@ -87,8 +87,8 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
     def watch_current(self, old: int, new: int) -> None:
         """Repaint the rows whose style changed and keep the current one in view."""
         self.cursor_row = self._row_of(new)
-        lo, hi = sorted((self._row_of(old), self._row_of(new)))
-        self.refresh_lines(lo, hi - lo + 1)
+        for row in {self._row_of(old), self._row_of(new)}:  # the two rows whose style changed, not
+            self.refresh_lines(row, 1)                        # every row between them (End: 160,000)
         self._follow()
 
     def _follow(self) -> None:

@@ -69,6 +69,7 @@ class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.body = Static("", markup=False, classes="pane-body")
+        self._lines = -1
         self.text: Any = Text()
         """What the pane shows (``Text`` or a rich renderable)."""
 
@@ -77,9 +78,11 @@ class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
         yield self.body
 
     def set_text(self, text: Any) -> None:
-        """Show ``text``."""
+        """Show ``text`` (a new layout only when its number of lines changes: a layout costs a frame)."""
+        lines = text.plain.count("\n") + len(text.plain) // 60 if isinstance(text, Text) else -1
         self.text = text
-        self.body.update(text)
+        self.body.update(text, layout=lines != self._lines or lines < 0)
+        self._lines = lines
 
     @property
     def plain(self) -> str:
