@@ -30,8 +30,9 @@ How a template reads:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 from nnlab.errors import did_you_mean
 from nnlab.scenario.expr import (BinOp, Bool, Call, Expr, Index, ListLit, Name, Neg, NoneLit, Num, Str,

@@ -126,8 +126,8 @@ class BatchMean(Op):
             return fwd, (sym.deriv(c.names[0], 0, y, X[n], 1 / N),), notes
         P, p = sym.sp.Symbol("P", positive=True, integer=True), sym.idx("p")
         fwd = sym.sp.Eq(y, sym.Sum(sym.Sum(X[n, p], (p, 0, P - 1)), (n, 0, N - 1)) / (N * P))
-        notes = ("n runs over the N examples and p over the P positions of one channel; one value per "
-                 "channel, shared by every example",)
+        notes = (("n runs over the N examples and p over the P positions of one channel; "
+                  "one value per channel, shared by every example"),)
         return fwd, (sym.deriv(c.names[0], 0, y, X[n, p], 1 / (N * P)),), notes
 
 
@@ -199,8 +199,8 @@ class ChannelAffine(Op):
     def rule(self, c, sym):
         notes = ()
         if len(c.shapes[0]) >= 2:
-            notes = (f"one γ and β per channel (the first axis of {c.names[0]}): the gradients of γ and β "
-                     "sum over the positions of their channel",)
+            notes = ((f"one γ and β per channel (the first axis of {c.names[0]}): the gradients of γ "
+                      "and β sum over the positions of their channel"),)
         return sym.elementwise_rule(self, c, notes=notes)
 
     def _source(self, index: tuple[int, ...], x_shape: tuple[int, ...], p: np.ndarray) -> tuple[int, ...]:

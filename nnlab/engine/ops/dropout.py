@@ -26,7 +26,8 @@ from numbers import Real
 
 import numpy as np
 
-from nnlab.engine.ops.base import Example, Op, Param, ShapeError, broadcast_shapes, num, plain, register, whole
+from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, broadcast_shapes, num, plain, register,
+                                   whole)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -116,8 +117,8 @@ class DropoutMask(Op):
         m, u, p = sym.symbol(c.out), sym.symbol("u"), sym.number(Fraction(str(_p(self))))
         fwd = sym.sp.Eq(m, sym.sp.Piecewise((1, u >= p), (0, True)))
         return fwd, (sym.deriv(c.names[0], 0, m, sym.symbol(c.names[0]), 0),), \
-            (f"u = numpy.random.default_rng({self._seed()}).random(shape), uniform on [0, 1): "
-             f"each element is kept with probability 1 − p",)
+            ((f"u = numpy.random.default_rng({self._seed()}).random(shape), uniform on [0, 1): "
+              "each element is kept with probability 1 − p"),)
 
     def describe(self):
         return f"p={self.params.get('p')}, seed={self.params.get('seed', 0)}"
