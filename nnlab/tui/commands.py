@@ -82,6 +82,12 @@ class LabCommands(_Listed):
         for detail, help_text in (("full", "names, ops, shapes and small numbers"), ("boxes", "without numbers"),
                                   ("names", "names only"), ("auto", "the fullest form that fits the width")):
             yield f"view: graph drawing {detail}", partial(_diagram_detail, lab, detail), f"Draw the graph: {help_text}"
+        if m.has_backward:
+            yield "step: chain rule (symbolic, show/hide)", lab.action_chain, "Every path and factor of this gradient element (s)"
+            yield "view: all gradients (show/hide)", lab.action_all_grads, "Gradients w.r.t. data, labels, constants too (a)"
+        yield "view: about notes (show/hide)", lab.action_notes, "The scenario's about: notes and the epoch table (i)"
+        for kind in m.plot_kinds:
+            yield f"view: plot {kind}", partial(lab.show_plot, kind), f"Plot {kind} (v cycles the plots)"
         yield "step: more digits", partial(lab.action_digits, 1), "Show one more decimal place (+)"
         yield "step: fewer digits", partial(lab.action_digits, -1), "Show one fewer decimal place (-)"
         for fmt, kind in (("md", "Markdown"), ("tex", "LaTeX"), ("html", "HTML")):

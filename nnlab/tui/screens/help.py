@@ -15,7 +15,9 @@ from textual.widgets import Static
 from nnlab.tui.widgets.panes import KeyBar
 
 EXTRA = [
-    ("Tab", "focus the graph pane: ↑↓ move its cursor, Enter jumps, Esc returns"),
+    ("Tab", "focus a pane: the steps (↑↓ move a cursor, Enter jumps), the math, the notes or the epoch "
+            "table (↑↓ PgUp PgDn scroll); Esc returns"),
+    ("count", "digits before ] or [ jump that many epochs: 500] goes 500 epochs ahead"),
     ("click", "a step in the graph jumps to it; a cell of the result tensor selects that element"),
     ("‹ ›", "click in a tensor header to see another channel"),
     ("ctrl+p", "command palette: step: …, scenario: …"),

@@ -738,6 +738,13 @@ class LabScreen(Screen):
             for pane in self.query("#plot"):
                 pane.display = False
 
+    def show_plot(self, kind: str) -> None:
+        """Show the plot ``kind`` (the palette's ``view: plot …``)."""
+        self.plot_kind = kind
+        self._plotted = None
+        self._place_notes()
+        self._schedule_plot()
+
     def _schedule_plot(self) -> None:
         if self.plot_kind is not None:
             self.set_timer(PLOT_DELAY, self._draw_plot, name="plot")

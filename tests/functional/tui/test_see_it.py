@@ -257,3 +257,21 @@ async def test_the_highlighted_element_reads_in_every_theme():
             row = graph.render_line(lab.model.row_of_step(lab.step))._segments[0].style
             for part, style in (("tensor cell", cell), ("step row", row)):
                 assert contrast(style) >= 4.5, (theme, part, str(style))
+
+
+async def test_the_palette_offers_the_chain_rule_notes_and_plots():
+    async with open_lab(XOR, size=(120, 40)) as (app, pilot, lab):
+        await pilot.press("ctrl+p")
+        await pilot.press(*"view: plot boundary")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is lab and lab.query("#plot") and lab.query_one("#plot").shown
+                       is not None)
+        assert lab.plot_kind == "boundary" and lab.query_one("#plot").shown.kind == "boundary"
+    async with open_lab(MLP, size=(120, 40)) as (app, pilot, lab):
+        await pilot.press("n", "ctrl+p")
+        await pilot.press(*"step: chain rule")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is lab)
+        assert lab.show_chain
