@@ -102,50 +102,39 @@ def _drawing_char(c: str) -> str:
     return "?"
 
 
+BLOCK_TOKENS = {
+    "paragraph_close": "\n\n", "bullet_list_open": "\\begin{itemize}\n", "bullet_list_close": "\\end{itemize}\n",
+    "ordered_list_open": "\\begin{enumerate}\n", "ordered_list_close": "\\end{enumerate}\n",
+    "list_item_open": "\\item ", "heading_open": "\\paragraph{", "heading_close": "}\n",
+}
+"""Markdown block tokens (markdown-it) and the LaTeX that stands for them."""
+INLINE_TOKENS = {"softbreak": "\n", "hardbreak": "\n", "strong_open": "\\textbf{", "em_open": "\\emph{",
+                 "strong_close": "}", "em_close": "}"}
+"""Markdown inline tokens and their LaTeX (text and code are escaped)."""
+
+
 def prose(markdown: str) -> str:
     """The author's Markdown notes as LaTeX: paragraphs, lists, emphasis, code."""
     out: list[str] = []
     for tok in MarkdownIt("commonmark").parse(markdown):
-        t = tok.type
-        if t == "inline":
+        if tok.type == "inline":
             out.append(_inline(tok.children or []))
-        elif t == "paragraph_close":
-            out.append("\n\n")
-        elif t == "bullet_list_open":
-            out.append("\\begin{itemize}\n")
-        elif t == "bullet_list_close":
-            out.append("\\end{itemize}\n")
-        elif t == "ordered_list_open":
-            out.append("\\begin{enumerate}\n")
-        elif t == "ordered_list_close":
-            out.append("\\end{enumerate}\n")
-        elif t == "list_item_open":
-            out.append("\\item ")
-        elif t == "heading_open":
-            out.append("\\paragraph{")
-        elif t == "heading_close":
-            out.append("}\n")
-        elif t in ("fence", "code_block"):
+        elif tok.type in ("fence", "code_block"):
             out.append("\\begin{verbatim}\n" + tok.content.rstrip("\n") + "\n\\end{verbatim}\n")
+        else:
+            out.append(BLOCK_TOKENS.get(tok.type, ""))
     return "".join(out).strip()
 
 
 def _inline(children: list) -> str:
     out = []
     for tok in children:
-        t = tok.type
-        if t == "text":
+        if tok.type == "text":
             out.append(escape_text(tok.content))
-        elif t == "code_inline":
+        elif tok.type == "code_inline":
             out.append(f"\\texttt{{{escape_text(tok.content)}}}")
-        elif t in ("softbreak", "hardbreak"):
-            out.append("\n")
-        elif t == "strong_open":
-            out.append("\\textbf{")
-        elif t == "em_open":
-            out.append("\\emph{")
-        elif t in ("strong_close", "em_close"):
-            out.append("}")
+        else:
+            out.append(INLINE_TOKENS.get(tok.type, ""))
     return "".join(out)
 
 

@@ -29,7 +29,8 @@ SYMBOLS = {
     "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$", "_": r"\_", "~": r"\sim",
     "\\": r"\backslash",
 }
-SUB = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥᵦᵧ", "0123456789+-aeoxhklmnpstijruvβγ"))
+# ᵦ (a subscript beta) is the engine's subscript b: Unicode has no subscript b (Σₐ,ᵦ X[i+a, j+b])
+SUB = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋ₐₑₒₓₕₖₗₘₙₚₛₜᵢⱼᵣᵤᵥᵦᵧ", "0123456789+-aeoxhklmnpstijruvbγ"))
 SUP = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁽⁾ᵀᵈᵗᶻⁿⁱ", "0123456789+-()⊤dtzni"))
 ACCENTS = {"\u0302": r"\hat", "\u0303": r"\tilde", "\u0304": r"\bar", "\u0307": r"\dot"}
 PRECOMPOSED = {"ŷ": "y\u0302", "ỹ": "y\u0303", "x̂": "x\u0302", "ȳ": "y\u0304", "ā": "a\u0304"}
