@@ -154,6 +154,8 @@ def build(session: Any, options: Options | None = None) -> Document:
         blocks += _steps(session, [s for s in session.steps if _wanted(s, options.phase)], d)
     else:
         blocks += _training(session, options)
+        pictures = training_pictures(session)
+        blocks += [Heading(2, "Plots")] + [Pre(p) for p in pictures] if pictures else []
     blocks += _chains(session, options)
     if options.answers:
         blocks += _answers(session, d)
@@ -177,6 +179,18 @@ def graph_picture(session: Any) -> str | None:
     except Exception:  # noqa: BLE001 - a picture is an extra
         return None
     return "\n".join(lines).strip("\n") or None
+
+
+def training_pictures(session: Any) -> list[str]:
+    """The lab's training plots (loss per update, the decision boundary) as text, when
+    :mod:`nnlab.render.plots` can draw them; none otherwise."""
+    try:
+        from nnlab.render import plots
+
+        return [plots.plot_text(plots.make(session, kind), width=76, height=20)
+                for kind in plots.kinds(session) if kind in ("loss", "boundary")]
+    except Exception:  # noqa: BLE001 - a picture is an extra
+        return []
 
 
 def _given(session: Any, d: int) -> list[Block]:

@@ -93,6 +93,8 @@ def _drawing_char(c: str) -> str:
     import unicodedata
 
     name = unicodedata.name(c, "")
+    if name.startswith("BRAILLE PATTERN"):  # a plot's dots
+        return "." if c != "\u2800" else "~"
     if name.startswith("BOX DRAWINGS"):
         across, down = "HORIZONTAL" in name, "VERTICAL" in name
         return "-" if across and not down else "|" if down and not across else "+"
