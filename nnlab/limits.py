@@ -9,6 +9,7 @@ far below them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -60,11 +61,16 @@ def default_memory_budget() -> int:
         parsed = parse_bytes(text)
         if parsed is not None:
             return parsed
+    return int(min(_machine_memory() // 2, 8 << 30))
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_memory() -> int:
+    """The machine's memory in bytes (asked once: a convolution checks its budget at every step)."""
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        total = 8 << 30
-    return int(min(total // 2, 8 << 30))
+        return 8 << 30
 
 
 def parse_bytes(text: str) -> int | None:

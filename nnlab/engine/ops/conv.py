@@ -70,10 +70,29 @@ from nnlab.numfmt import fmt_index
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
+CHUNK_BYTES = 2 << 20
+"""im2col gathers the columns of this many bytes' worth of images at a time (half this machine's 4 MiB L2)."""
+
 PADDING_FORMS = ("give padding as a whole number (each side), [rows, cols], [[top, bottom], [left, right]],"
                  " 'same' or 'valid'")
 
 # ------------------------------------------------------------------ window geometry
+
+
+class cached_property:  # noqa: N801 - functools.cached_property without its lock (3.11 takes one on every read)
+    """A property computed once per instance, then read from the instance's ``__dict__``."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __set_name__(self, owner, name) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 def pair(value, what: str, op: str, low: int) -> tuple[int, int]:
@@ -167,17 +186,17 @@ class Window:
     stride: tuple[int, int]
     pads: Pads
 
-    @property
+    @cached_property
     def padded_hw(self) -> tuple[int, int]:
         (t, b), (l, r) = self.pads
         return self.in_hw[0] + t + b, self.in_hw[1] + l + r
 
-    @property
+    @cached_property
     def out_hw(self) -> tuple[int, int]:
         """``OH = ⌊(H + top + bottom − kh)/s⌋ + 1`` and the same for OW."""
         return tuple((n - k) // s + 1 for n, k, s in zip(self.padded_hw, self.size, self.stride))
 
-    @property
+    @cached_property
     def offsets(self) -> list[tuple[int, int]]:
         """Kernel offsets ``(a, b)`` in row-major order."""
         return [(a, b) for a in range(self.size[0]) for b in range(self.size[1])]
@@ -202,7 +221,7 @@ class Window:
         return xp[..., a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw]
 
     # -- the flat phase layout of im2col ------------------------------------------
-    @property
+    @cached_property
     def phase_hw(self) -> tuple[int, int]:
         """``(hq, wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉)``: the padded grid split by the stride.
 
@@ -214,7 +233,7 @@ class Window:
         """
         return tuple(-(-n // s) for n, s in zip(self.padded_hw, self.stride))
 
-    @property
+    @cached_property
     def phase_rows(self) -> int:
         """Rows of each phase buffer: ``hq`` plus room for the last offsets' slices."""
         return self.phase_hw[0] + (self.size[0] - 1) // self.stride[0] + 1
@@ -224,10 +243,12 @@ class Window:
         (sh, sw), wq = self.stride, self.phase_hw[1]
         return 8 * images * channels * sh * sw * self.phase_rows * wq
 
-    def _phase_parts(self):
+    @cached_property
+    def _phase_parts(self) -> list[tuple]:
         """``(ρ, σ, input rows, input cols, phase rows, phase cols)`` slices: which input
         cells land, unpadded, on which cells of phase ``(ρ, σ)``."""
         (sh, sw), pads = self.stride, self.pads
+        parts = []
         for ra in range(sh):
             for rb in range(sw):
                 found = []
@@ -237,7 +258,8 @@ class Window:
                     q0 = (first + lo) // s
                     found.append((slice(first, n, s), slice(q0, q0 + count)))
                 (xr, qr), (xc, qc) = found
-                yield ra, rb, xr, xc, qr, qc
+                parts.append((ra, rb, xr, xc, qr, qc))
+        return parts
 
     def phases(self, x: np.ndarray) -> np.ndarray:
         """``(M, C, H, W)`` → the padded images split into stride phases, zeros around:
@@ -247,46 +269,61 @@ class Window:
         m, c = x.shape[:2]
         buf = np.zeros((c, sh, sw, m, self.phase_rows, wq))
         xt = x.transpose(1, 0, 2, 3)
-        for ra, rb, xr, xc, qr, qc in self._phase_parts():
+        for ra, rb, xr, xc, qr, qc in self._phase_parts:
             buf[:, ra, rb, :, qr, qc] = xt[:, :, xr, xc]
         return buf
 
-    def unphase(self, buf: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`phases`: ``(C, sh, sw, M, rows, wq)`` → ``(M, C, H, W)``."""
+    def unphase(self, buf: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The adjoint of :meth:`phases`: ``(C, sh, sw, M, rows, wq)`` → ``(M, C, H, W)``
+        (written into ``out`` when given)."""
         c, m = buf.shape[0], buf.shape[3]
-        out = np.empty((m, c) + self.in_hw)
+        out = np.empty((m, c) + self.in_hw) if out is None else out
         ot = out.transpose(1, 0, 2, 3)
-        for ra, rb, xr, xc, qr, qc in self._phase_parts():
+        for ra, rb, xr, xc, qr, qc in self._phase_parts:
             ot[:, :, xr, xc] = buf[:, ra, rb, :, qr, qc]
         return out
 
-    def _starts(self):
+    @cached_property
+    def _starts(self) -> list[tuple[int, int, int, int]]:
         """``(k, ρ, σ, start)`` per kernel offset: its phase and where its slice starts."""
         (sh, sw), wq = self.stride, self.phase_hw[1]
-        for k, (a, b) in enumerate(self.offsets):
-            yield k, a % sh, b % sw, (a // sh) * wq + b // sw
+        return [(k, a % sh, b % sw, (a // sh) * wq + b // sw) for k, (a, b) in enumerate(self.offsets)]
 
-    def im2col(self, buf: np.ndarray) -> np.ndarray:
+    def im2col(self, buf: np.ndarray, space: np.ndarray | None = None) -> np.ndarray:
         """Phases → columns ``(C·kh·kw, M·hq·wq)``: rows (c, a, b), columns (image, cell
-        of the phase grid); each block one contiguous copy per kernel offset."""
+        of the phase grid); each block one contiguous copy per kernel offset.
+
+        Args:
+            buf: Phases ``(C, sh, sw, M, rows, wq)`` (a slice of the batch is fine).
+            space: A flat float64 array to write the columns into (reused between
+                chunks of images: no new pages), at least as large as they are.
+        """
         c, m = buf.shape[0], buf.shape[3]
         size = self.phase_hw[0] * self.phase_hw[1]
         flat = buf.reshape(c, *self.stride, m, -1)
-        cols = np.empty((c, len(self.offsets), m, size))
-        for k, ra, rb, start in self._starts():
+        shape = (c, len(self.offsets), m, size)
+        cols = np.empty(shape) if space is None else space[:int(np.prod(shape))].reshape(shape)
+        for k, ra, rb, start in self._starts:
             cols[:, k] = flat[:, ra, rb, :, start:start + size]
         return cols.reshape(-1, m * size)
 
-    def col2im(self, dcols: np.ndarray, channels: int, images: int) -> np.ndarray:
+    def col2im(self, dcols: np.ndarray, channels: int, images: int, out: np.ndarray | None = None,
+               space: np.ndarray | None = None) -> np.ndarray:
         """The adjoint of :meth:`im2col` then :meth:`phases`: ``(C·kh·kw, M·hq·wq)`` →
-        ``(M, C, H, W)``; overlapping windows add up, padding is dropped."""
+        ``(M, C, H, W)`` (into ``out`` when given); overlapping windows add up, padding is
+        dropped. ``space``: a flat float64 array to sum the phases in (reused between chunks)."""
         size = self.phase_hw[0] * self.phase_hw[1]
         d = dcols.reshape(channels, len(self.offsets), images, size)
-        buf = np.zeros((channels, *self.stride, images, self.phase_rows, self.phase_hw[1]))
+        shape = (channels, *self.stride, images, self.phase_rows, self.phase_hw[1])
+        if space is None:
+            buf = np.zeros(shape)
+        else:
+            buf = space[:int(np.prod(shape))].reshape(shape)
+            buf.fill(0.0)
         flat = buf.reshape(channels, *self.stride, images, -1)
-        for k, ra, rb, start in self._starts():
+        for k, ra, rb, start in self._starts:
             flat[:, ra, rb, :, start:start + size] += d[:, k]
-        return self.unphase(buf)
+        return self.unphase(buf, out)
 
     # -- cells and text ----------------------------------------------------------------
     def is_pad(self, r: int, s: int) -> bool:
@@ -511,14 +548,25 @@ class _Layout:
         """Can the lab draw X padded (the padding around its last two axes)?"""
         return not self.hwc and len(self.x_shape) >= 2
 
+    @property
+    def column_bytes(self) -> int:
+        """Bytes of one image's im2col columns, ``C·kh·kw × hq·wq`` float64."""
+        win = self.win
+        return 8 * self.channels * win.size[0] * win.size[1] * win.phase_hw[0] * win.phase_hw[1]
+
+    def chunk(self, images: int) -> int:
+        """Images whose columns are gathered at once: about :data:`CHUNK_BYTES` of columns
+        (they stay in the cache; the whole batch's columns would not), at least one."""
+        return max(1, min(images, CHUNK_BYTES // max(1, self.column_bytes)))
+
     def scratch_bytes(self, images: int) -> int:
         """Peak working memory of forward + backward for ``images`` images, beyond the
-        inputs and outputs: the phase buffer, the columns and their gradient, the
-        product on the phase grid and its gradient."""
-        win, m = self.win, images
-        size = win.phase_hw[0] * win.phase_hw[1]
-        kk = self.channels * win.size[0] * win.size[1]
-        return win.phase_bytes(m, self.channels) + 8 * m * size * (2 * kk + 2 * self.filters)
+        inputs and outputs: the phase buffer of the whole batch, and for one chunk of
+        images the columns (their gradient is written over them), the product on the
+        phase grid and its gradient."""
+        win, chunk = self.win, self.chunk(images)
+        grid = 8 * win.phase_hw[0] * win.phase_hw[1] * self.filters
+        return win.phase_bytes(images, self.channels) + chunk * (self.column_bytes + 2 * grid)
 
 
 @register
@@ -627,16 +675,23 @@ class Conv2d(Op):
                                       " padding, or raise the budget with --max-memory")
         x4 = lay.canon_x(np.asarray(X, dtype=float))
         k2 = np.asarray(K, dtype=float).reshape(lay.filters, -1)
-        cols = win.im2col(win.phases(x4))               # (C·kh·kw, M·hq·wq)
-        y = k2 @ cols                                   # (F, M·hq·wq): one BLAS call
+        buf = win.phases(x4)                            # (C, sh, sw, M, rows, wq)
         (oh, ow), (hq, wq) = win.out_hw, win.phase_hw
-        y = y.reshape(lay.filters, m, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
         out = np.empty((m, lay.filters, oh, ow))
-        if b is None:
-            out[...] = y
-        else:
-            np.add(y, np.asarray(b, dtype=float).reshape(lay.filters, 1, 1), out=out)
-        self.saved.update(lay=lay, x4=x4, k2=k2, cols=cols, batch=lead)
+        bias = None if b is None else np.asarray(b, dtype=float).reshape(lay.filters, 1, 1)
+        step = lay.chunk(m)
+        space = np.empty(k2.shape[1] * step * hq * wq)  # the columns of one chunk, reused
+        ys = np.empty(lay.filters * step * hq * wq)
+        for m0 in range(0, m, step):                    # a few images at a time: columns stay in the cache
+            mc = min(step, m - m0)
+            cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)    # (C·kh·kw, mc·hq·wq)
+            y = np.matmul(k2, cols, out=ys[:lay.filters * mc * hq * wq].reshape(lay.filters, -1))
+            y = y.reshape(lay.filters, mc, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
+            if bias is None:
+                out[m0:m0 + mc] = y
+            else:
+                np.add(y, bias, out=out[m0:m0 + mc])
+        self.saved.update(lay=lay, x4=x4, k2=k2, buf=buf, batch=lead)
         return lay.y_written(out, lead)
 
     def backward(self, g):
@@ -647,17 +702,25 @@ class Conv2d(Op):
         needs = self.needs
         gx = gk = gb = None
         if needs[0] or needs[1]:
-            gp = np.zeros((lay.filters, m, hq, wq))                    # zeros at the thrown-away outputs
-            gp[..., :oh, :ow] = g4.transpose(1, 0, 2, 3)
-            gp = gp.reshape(lay.filters, -1)
-            cols = s.pop("cols", None)
-            if cols is None:                                           # a second backward: gather again
-                cols = win.im2col(win.phases(s["x4"]))
-            if needs[1]:
-                gk = (gp @ cols.T).reshape(1, *lay.k_shape)
-            if needs[0]:                                               # ∂T/∂cols: one BLAS call, written
-                dcols = np.matmul(s["k2"].T, gp, out=cols)             # over the columns (no new pages)
-                gx = lay.x_written(win.col2im(dcols, lay.channels, m), lead)
+            k2, buf, step = s["k2"], s["buf"], lay.chunk(m)
+            gx4 = np.empty((m, lay.channels) + win.in_hw) if needs[0] else None
+            gk = np.zeros_like(k2) if needs[1] else None
+            grid = np.zeros((lay.filters, step, hq, wq))             # zeros stay at the thrown-away outputs
+            space = np.empty(k2.shape[1] * step * hq * wq)
+            sums = np.empty(win.phase_bytes(step, lay.channels) // 8) if needs[0] else None
+            for m0 in range(0, m, step):
+                mc = min(step, m - m0)
+                gp = grid[:, :mc]
+                gp[..., :oh, :ow] = g4[m0:m0 + mc].transpose(1, 0, 2, 3)
+                gp = gp.reshape(lay.filters, -1)
+                cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)   # gathered again: cheaper than kept
+                if needs[1]:
+                    gk += gp @ cols.T
+                if needs[0]:                                           # ∂T/∂cols, written over the columns
+                    win.col2im(np.matmul(k2.T, gp, out=cols), lay.channels, mc, out=gx4[m0:m0 + mc],
+                               space=sums)
+            gx = None if gx4 is None else lay.x_written(gx4, lead)
+            gk = None if gk is None else gk.reshape(1, *lay.k_shape)
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
             gb = g4.sum(axis=(0, 2, 3)).reshape((1, *lay.b_shape))
         return gx, gk, gb

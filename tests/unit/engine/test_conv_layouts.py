@@ -481,3 +481,24 @@ def test_backward_twice_gives_the_same_gradients():
         np.testing.assert_array_equal(a, c)
     op.needs = (False, True, True)
     np.testing.assert_array_equal(op.backward(g)[1], first[1])
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 4000])
+def test_images_in_chunks_give_the_same_as_pytorch(monkeypatch, chunk_bytes):
+    """The columns are gathered a few images at a time (1 or 2 here): same values, same gradients."""
+    import nnlab.engine.ops.conv as conv
+
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
+    x, k, b = RNG.normal(size=(5, 2, 7, 6)), RNG.normal(size=(3, 2, 3, 2)), RNG.normal(size=3)
+    F = torch.nn.functional
+    y_t, g, (gx_t, gk_t, gb_t) = torch_grads(lambda x, k, b: F.conv2d(F.pad(x, (1, 0, 2, 1)), k, b, stride=2), x, k, b)
+    op = Conv2d(stride=2, padding=[[2, 1], [1, 0]])
+    assert op._layout(x.shape, k.shape, b.shape).chunk(5) == (1 if chunk_bytes == 1 else 2)
+    assert_close(op.forward(x[None], k[None], b[None])[0], y_t)
+    gx, gk, gb = op.backward(g[None])
+    assert_close(gx[0], gx_t)
+    assert_close(gk[0], gk_t)
+    assert_close(gb[0], gb_t)
+    op.needs = (True, False, False)
+    assert_close(op.backward(g[None])[0][0], gx_t)
