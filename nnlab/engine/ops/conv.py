@@ -1,11 +1,12 @@
-"""1-D and 2-D convolution (cross-correlation), computed as im2col + one matrix product per image.
+"""1-D and 2-D convolution (cross-correlation), computed as im2col + matrix products.
 
 Why this shape of code: students step through ``Y[i,j]`` one element at a time, but a
 run over a data set must still be fast. So the forward pass lays each padded image out
 flat (split into its stride phases), gathers every kernel offset as one *contiguous*
-slice of that flat image into the rows of one matrix, and does one BLAS product per
-image; backward is two more products and the adjoint scatter (a loop over the kh·kw
-kernel *offsets*, never over output elements). The per-element story lives in
+slice of that flat image into the rows of one matrix, and does one BLAS product for a
+chunk of images whose columns fit in the cache (:data:`CHUNK_BYTES`, buffers reused
+from chunk to chunk); backward gathers the columns again and does two more products and
+the adjoint scatter (a loop over the kh·kw kernel *offsets*, never over output elements). The per-element story lives in
 :meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
 against the run's memory budget (:func:`nnlab.limits.scratch_problem`).
 
