@@ -80,7 +80,7 @@ PADDING_FORMS = ("give padding as a whole number (each side), [rows, cols], [[to
 # ------------------------------------------------------------------ window geometry
 
 
-class cached_property:  # noqa: N801 - functools.cached_property without its lock (3.11 takes one on every read)
+class cached_property:  # functools.cached_property without its lock (3.11 takes one on every read)
     """A property computed once per instance, then read from the instance's ``__dict__``."""
 
     def __init__(self, fn) -> None:

@@ -266,7 +266,7 @@ def test_pad_against_pytorch():
     F = torch.nn.functional
     x = RNG.normal(size=(2, 3, 4, 5))
     for p, tpad in [(2, (2, 2, 2, 2)), ([1, 0], (0, 0, 1, 1)), ([[1, 0], [2, 3]], (2, 3, 1, 0))]:
-        y_t, g, (gx_t,) = torch_grads(lambda x: F.pad(x, tpad), x)
+        y_t, g, (gx_t,) = torch_grads(lambda x, tpad=tpad: F.pad(x, tpad), x)
         op = Pad(p=p)
         assert_close(op.forward(x[None])[0], y_t)
         assert_close(op.backward(g[None])[0][0], gx_t)
@@ -486,7 +486,7 @@ def test_backward_twice_gives_the_same_gradients():
 @pytest.mark.parametrize("chunk_bytes", [1, 4000])
 def test_images_in_chunks_give_the_same_as_pytorch(monkeypatch, chunk_bytes):
     """The columns are gathered a few images at a time (1 or 2 here): same values, same gradients."""
-    import nnlab.engine.ops.conv as conv
+    from nnlab.engine.ops import conv
 
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(conv, "CHUNK_BYTES", chunk_bytes)
