@@ -9,14 +9,17 @@ The result is a :class:`Run`: an immutable trace plus the values and gradients;
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from nnlab.engine.explain import backward_title
 from nnlab.engine.graph import Graph, Node, build_graph
-from nnlab.engine.ops.base import ShapeError, grad_label, unbroadcast
+from nnlab.engine.ops.base import Op, ShapeError, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Step, freeze
 from nnlab.errors import NnlabError
 from nnlab.numfmt import as_float, fmt_index
@@ -158,13 +161,64 @@ def leaf_array(node: Node, exact: bool) -> np.ndarray:
     return np.asarray(base) if node.kind == "data" else np.asarray(base)[None]
 
 
+class _Program:
+    """What every run of one graph shares, made on its first run (see :func:`_program`).
+
+    A run of a small graph costs little more than its NumPy calls: the arithmetic,
+    the leaf arrays, each op's constructor arguments and checks, and the forward
+    steps of the trace are the same for every run, so they are worked out once.
+    """
+
+    __slots__ = ("arithmetic", "leaves", "ops", "forward_steps", "labels")
+
+    def __init__(self, graph: Graph) -> None:
+        self.arithmetic: str | None = None   # choose_arithmetic's answer, once asked
+        self.leaves: dict[bool, dict[str, np.ndarray]] = {}  # exact? → read-only leaf arrays
+        self.labels = {nid: _label(graph, graph.nodes[nid]) for nid in graph.order}
+        self.ops = []
+        self.forward_steps = []
+        for number, nid in enumerate(graph.order):
+            node = graph.nodes[nid]
+            cls = type(node.op)
+            params = dict(node.op.params)
+            # Op.__init__'s attributes, to set directly on a fresh instance (None: call the class)
+            state = {"params": params, "saved": None, "exact": False, "out_shape": (), "in_shapes": [],
+                     "needs": (True,) * sum(p.tensor for p in cls.signature)} if cls.__init__ is Op.__init__ else None
+            self.ops.append((nid, node, cls, params, state, node.op_inputs, None in node.op_inputs,
+                             not cls.keeps_finite))
+            self.forward_steps.append(Step(number, FORWARD, nid, self.labels[nid], node.op.name,
+                                           tuple(i or "" for i in node.op_inputs), node.line, node.shape))
+        self.forward_steps = tuple(self.forward_steps)
+
+    def leaf_arrays(self, graph: Graph, exact: bool) -> dict[str, np.ndarray]:
+        arrays = self.leaves.get(exact)
+        if arrays is None:
+            arrays = {}
+            for nid, node in graph.nodes.items():
+                if node.kind != "op":
+                    a = leaf_array(node, exact)
+                    if a is not node.value and a is not node.exact:  # ours (a view or a converted copy): read-only, shared by runs
+                        freeze(a)
+                    arrays[nid] = a
+            self.leaves[exact] = arrays
+        return arrays
+
+
+def _program(graph: Graph) -> _Program:
+    prog = graph.plans.get("program")
+    if prog is None:
+        prog = graph.plans["program"] = _Program(graph)
+    return prog
+
+
 def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, target: str | None = None,
               record: bool = True, arithmetic: str | None = None, wrt: frozenset[str] | None = None,
               check_finite: bool = True) -> Run:
     """Evaluate a graph forward (and backward if it has a target).
 
     Args:
-        graph: The compiled graph.
+        graph: The compiled graph (not changed once it has run: what every run shares
+            is kept in ``graph.plans``).
         leaves: Override leaf arrays (batch-first), e.g. parameters during training.
         target: Backward target (defaults to the scenario's ``backward``).
         record: Record steps (training turns this off for speed).
@@ -179,24 +233,36 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
             rejecting its data (e.g. a class index out of range).
     """
     s = graph.scenario
-    mode = arithmetic or choose_arithmetic(graph)
+    prog = _program(graph)
+    mode = arithmetic
+    if mode is None:
+        mode = prog.arithmetic
+        if mode is None:
+            mode = prog.arithmetic = choose_arithmetic(graph)
     exact = mode == "exact"
-    values: dict[str, np.ndarray] = {}
-    for nid, node in graph.nodes.items():
-        if node.kind != "op":
-            values[nid] = leaves[nid] if leaves and nid in leaves else leaf_array(node, exact)
-    batch = max((v.shape[0] for v in values.values() if v.ndim), default=1)
-    steps: list[Step] = []
+    values = dict(prog.leaf_arrays(graph, exact))
+    if leaves:
+        for nid, a in leaves.items():
+            if nid in values:
+                values[nid] = a
+    batch = 0
+    for v in values.values():  # leaves only, so far
+        if v.ndim and v.shape[0] > batch:
+            batch = v.shape[0]
+    batch = batch or max((v.shape[0] for v in values.values() if v.ndim), default=1)
     ops: dict[str, Any] = {}
     target = target if target is not None else s.backward
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
+    steps: list[Step] = []
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-            _forward(graph, values, ops, steps, exact, record, check_finite)
+            _forward(graph, prog, values, ops, exact, check_finite and not exact)
+            if record:
+                steps.extend(prog.forward_steps)
             if target is not None:
-                _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt,
-                          check_finite)
+                _backward(graph, prog, ops, values, grads, contributions, steps, target, exact, record, wrt,
+                          check_finite and not exact)
     except _Outgrown as big:  # exact fractions too long: float64 if the scenario left it to us
         if arithmetic is not None or s.options.get("arithmetic") == "exact":
             raise NnlabError(f"exact arithmetic: the numbers at {big.where} grew past {EXACT_MAX_BITS:,} bits",
@@ -230,41 +296,78 @@ def _outgrown(a: np.ndarray) -> bool:
     return False
 
 
-def _forward(graph, values, ops, steps, exact, record, check_finite):
-    for number, nid in enumerate(graph.order, start=1):
-        node = graph.nodes[nid]
-        xs = [values[i] if i else None for i in node.op_inputs]
-        op = ops[nid] = type(node.op)(**dict(node.op.params))  # fresh per run: it saves tensors
-        op.exact = exact
-        try:
-            out = op.forward(*xs)
-        except ShapeError as exc:
-            raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
-        except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
-            raise NnlabError(f"{_arith_error(exc)} at step {number} ({_label(graph, node)})", node.loc,
-                             kind="nan") from None
-        out = np.asarray(out)
-        if exact and out.dtype == object and _outgrown(out):
-            raise _Outgrown(f"step {number} ({_label(graph, node)})", node.loc)
-        if (check_finite and not op.keeps_finite and not exact and out.dtype.kind == "f"
-                and not _finite(out)):
-            _nonfinite(graph, node, out, number - 1)
-        op.out_shape = out.shape
-        op.in_shapes = [None if x is None else x.shape for x in xs]
-        values[nid] = freeze(out)
-        if record:
-            steps.append(Step(len(steps), FORWARD, nid, _label(graph, node), node.op.name,
-                              tuple(i or "" for i in node.op_inputs), node.line, node.shape))
+_new = object.__new__
+
+
+def _forward(graph, prog, values, ops, exact, checking):
+    get = values.__getitem__
+    tiny = []  # small outputs, checked for nan/inf together at the end
+    try:
+        for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops, start=1):
+            xs = [values[i] if i else None for i in inputs] if optional else list(map(get, inputs))
+            if state is not None:  # a fresh op per run (it saves tensors), made as Op.__init__ makes it
+                op = _new(cls)
+                op.__dict__ = attributes = state.copy()
+                attributes["saved"] = {}
+                attributes["exact"] = exact
+            else:
+                op = cls(**params)
+                op.exact = exact
+            ops[nid] = op
+            try:
+                out = op.forward(*xs)
+            except ShapeError as exc:
+                raise NnlabError(exc.message, node.loc, exc.hint, kind="value") from None
+            except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
+                raise NnlabError(f"{_arith_error(exc)} at step {number} ({prog.labels[nid]})", node.loc,
+                                 kind="nan") from None
+            if type(out) is not np.ndarray:
+                out = np.asarray(out)
+            if exact and out.dtype == object and _outgrown(out):
+                raise _Outgrown(f"step {number} ({prog.labels[nid]})", node.loc)
+            op.out_shape = out.shape
+            op.in_shapes = [None if x is None else x.shape for x in xs] if optional else list(map(_SHAPE, xs))
+            out.setflags(write=False)  # a recorded trace cannot be changed by accident
+            values[nid] = out
+            if checking and check and out.dtype.kind == "f":
+                if out.size <= TINY_CHECK:
+                    tiny.append(out)
+                elif not _finite(out):
+                    raise _NonFinite
+        if tiny and not _all_finite(tiny):
+            raise _NonFinite
+    except _Outgrown:
+        raise
+    except Exception:
+        if checking:  # the first step whose output has a nan/inf is the error (as if each were checked at once)
+            for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops):
+                out = values.get(nid)
+                if out is None:
+                    break
+                if check and out.dtype.kind == "f" and not _finite(out):
+                    _nonfinite(graph, node, out, number)
+        raise
+
+
+_SHAPE = operator.attrgetter("shape")
+
+
+TINY_CHECK, SMALL_CHECK = 32, 8192
+"""Arrays up to TINY_CHECK elements are checked by summing them as Python floats (no
+NumPy call at all), up to SMALL_CHECK with one BLAS dot product, larger ones with a
+NumPy sum, which never starts BLAS threads."""
 
 
 def _finite(a: np.ndarray) -> bool:
-    """All finite? One cheap reduction first; the full check only if the sum is not finite."""
-    if a.dtype == np.float64 and a.flags.c_contiguous:
+    """All finite? One cheap reduction first; the full check only if it is not finite."""
+    n = a.size
+    if n <= TINY_CHECK:
+        quick = sum(a.ravel().tolist())  # NaN and ±inf survive a sum (inf − inf is NaN)
+    elif n <= SMALL_CHECK and a.dtype == np.float64 and a.flags.c_contiguous:
         quick = np.vdot(a, a)  # BLAS: NaN and ±inf survive a sum of squares; an overflow
     else:                      # (|x| > 1e154) only sends us to the full check
-        with np.errstate(all="ignore"):
-            quick = np.add.reduce(a, axis=None)
-    return bool(np.isfinite(quick)) or bool(np.isfinite(a).all())
+        quick = np.add.reduce(a, axis=None)
+    return math.isfinite(quick) or bool(np.isfinite(a).all())
 
 
 def _arith_error(exc: ArithmeticError) -> str:
@@ -287,8 +390,7 @@ def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
                      f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
 
 
-def _backward(graph, ops, values, grads, contributions, steps, target, exact, record, batch, wrt=None,
-              check_finite=True):
+def _backward(graph, prog, ops, values, grads, contributions, steps, target, exact, record, wrt, checking):
     s = graph.scenario
     if target not in graph.nodes:
         raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
@@ -297,66 +399,156 @@ def _backward(graph, ops, values, grads, contributions, steps, target, exact, re
     if tnode.kind != "op":
         raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
                          "name the loss (or output) computed on a compute line.", kind="name")
-    live_ops, uses, needs = _backward_plan(graph, target, wrt)
-    seen: dict[str, int] = {}
+    plan = _backward_plan(graph, target, wrt)
     out = values[target]
     if exact:
         seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
     else:
-        seed = np.full(out.shape, 1.0 / out.shape[0])
+        seed = np.empty(out.shape)
+        seed.fill(1.0 / out.shape[0])
+    seed.setflags(write=False)
     grads[target] = seed
-    for nid in reversed(live_ops):
-        node = graph.nodes[nid]
-        g = grads.get(nid)
-        if g is None:
-            continue
-        op = ops[nid]
-        op.needs = needs[nid]
-        try:
-            vjps = op.backward(g)
-        except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
-            raise NnlabError(f"{_arith_error(exc)} in the backward step of {_label(graph, node)}", node.loc,
-                             kind="nan") from None
-        acc = []
-        for slot, (inp, vjp) in enumerate(zip(node.op_inputs, vjps)):
-            if not inp or vjp is None or not op.needs[slot]:
-                acc.append((0, 0))
+    skipped = []  # ops no gradient reached
+    tiny = []     # small gradients, checked for nan/inf together at the end
+    try:
+        for nid, node, inputs, needs, check, keys in plan.live:
+            g = grads.get(nid)
+            if g is None:
+                skipped.append(nid)
                 continue
-            contribution = unbroadcast(np.asarray(vjp), values[inp].shape)
-            if exact and contribution.dtype == object and _outgrown(contribution):
-                raise _Outgrown(f"the backward step of {_label(graph, node)}", node.loc)
-            if (check_finite and not op.keeps_finite and not exact and contribution.dtype.kind == "f"
-                    and not _finite(contribution)):
-                raise NnlabError(f"the gradient into {graph.display(inp)} becomes nan/inf at the backward "
-                                 f"step of {_label(graph, node)}", node.loc, kind="nan")
-            contributions[(nid, slot)] = freeze(contribution)
-            prev = grads.get(inp)
-            grads[inp] = contribution if prev is None else prev + contribution  # never in place
-            seen[inp] = seen.get(inp, 0) + 1
-            acc.append((seen[inp], uses.get(inp, 1)))
-        if record:
-            steps.append(Step(len(steps), BACKWARD, nid, grad_label(target, graph.display(nid)), op.name,
-                              tuple(i or "" for i in node.op_inputs), node.line, node.shape, tuple(acc)))
-    for k, v in grads.items():
-        freeze(v)
+            op = ops[nid]
+            op.needs = needs
+            try:
+                vjps = op.backward(g)
+            except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
+                raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
+                                 kind="nan") from None
+            for key, inp, vjp, need in zip(keys, inputs, vjps, needs):
+                if vjp is None or not need:
+                    continue
+                if type(vjp) is not np.ndarray:
+                    vjp = np.asarray(vjp)
+                shape = values[inp].shape
+                contribution = vjp if vjp.shape == shape else unbroadcast(vjp, shape)
+                if exact and contribution.dtype == object and _outgrown(contribution):
+                    raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
+                contribution.setflags(write=False)
+                contributions[key] = contribution
+                if checking and check and contribution.dtype.kind == "f":
+                    if contribution.size <= TINY_CHECK:
+                        tiny.append(contribution)
+                    elif not _finite(contribution):
+                        raise _NonFinite
+                prev = grads.get(inp)
+                if prev is None:
+                    grads[inp] = contribution
+                else:
+                    total = grads[inp] = prev + contribution  # never in place
+                    total.setflags(write=False)
+        if tiny and not _all_finite(tiny):
+            raise _NonFinite
+    except _Outgrown:
+        raise
+    except Exception:
+        if checking:  # the first gradient that became nan/inf is the error (as if each were checked at once)
+            _first_nonfinite_gradient(graph, prog, plan, contributions)
+        raise
+    if record:
+        if not skipped and len(contributions) == plan.contributions:  # every op and input as planned
+            steps.extend(plan.steps)
+        else:
+            steps.extend(_backward_steps(plan, skipped, contributions, len(steps)))
 
 
-def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None):
-    """The ops the backward pass visits (forward order), how often each node is used,
-    and which inputs of each op need a gradient — the same for every run of a training,
-    so it is made once per (graph, target, wrt)."""
+class _NonFinite(Exception):
+    """A nan/inf was seen; which array it is in is found afterwards (in order)."""
+
+
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    """Whether a list of small float arrays holds only finite numbers (one sum of all)."""
+    flat = np.concatenate(arrays, axis=None) if len(arrays) > 1 else arrays[0].ravel()
+    return math.isfinite(sum(flat.tolist())) or bool(np.isfinite(flat).all())
+
+
+def _first_nonfinite_gradient(graph, prog, plan, contributions) -> None:
+    """Raise the error for the first contribution (in the order made) holding a nan or inf, if any."""
+    info = {nid: (node, inputs, check) for nid, node, inputs, needs, check, keys in plan.live}
+    for (nid, slot), c in contributions.items():
+        node, inputs, check = info[nid]
+        if check and c.dtype.kind == "f" and not _finite(c):
+            raise NnlabError(f"the gradient into {graph.display(inputs[slot])} becomes nan/inf at the backward "
+                             f"step of {prog.labels[nid]}", node.loc, kind="nan")
+
+
+def _backward_steps(plan, skipped: list[str], contributions: dict, start: int) -> list[Step]:
+    """The backward steps of a run where some op or input got no gradient (not the plan's)."""
+    seen: dict[str, int] = {}
+    steps = []
+    for (nid, node, inputs, needs, check, keys), fields in zip(plan.live, plan.fields):
+        if nid in skipped:
+            continue
+        acc = []
+        for key, inp in zip(keys, inputs):
+            if key in contributions:
+                seen[inp] = k = seen.get(inp, 0) + 1
+                acc.append((k, plan.uses.get(inp, 1)))
+            else:
+                acc.append((0, 0))
+        steps.append(Step(start + len(steps), BACKWARD, nid, *fields, tuple(acc)))
+    return steps
+
+
+class _BackwardPlan:
+    """The backward pass of one (graph, target, wrt), the same for every run of a training.
+
+    Attributes:
+        live: The ops the pass visits, in that order (reverse topological): id, node,
+            inputs, which inputs need a gradient, whether to check for nan/inf, and the
+            keys of their ``Run.contributions``.
+        uses: How often each node is used.
+        fields: Each backward step's fields after index, phase and node, except ``accumulates``.
+        contributions: How many contributions a run makes when every op and input gets its gradient.
+        steps: The backward steps of such a run (the usual one).
+    """
+
+    __slots__ = ("live", "uses", "fields", "contributions", "steps")
+
+
+def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _BackwardPlan:
+    """The backward plan of (target, wrt), made once per graph."""
     key = (target, wrt)
     plan = graph.plans.get(key)
     if plan is None:
-        live = graph.ancestors(target)
-        live_ops = [n for n in graph.order if n in live]
+        ancestors = graph.ancestors(target)
+        live_ops = [n for n in graph.order if n in ancestors]
         uses: dict[str, int] = {}
         for nid in live_ops:
             for i in graph.nodes[nid].inputs:
                 uses[i] = uses.get(i, 0) + 1
-        needs = {nid: tuple(bool(i) and graph.nodes[i].kind != "const" and (wrt is None or i in wrt)
-                            for i in graph.nodes[nid].op_inputs) for nid in live_ops}
-        plan = graph.plans[key] = (live_ops, uses, needs)
+        plan = _BackwardPlan()
+        plan.live, plan.fields, plan.steps, plan.uses = [], [], [], uses
+        seen: dict[str, int] = {}
+        for nid in reversed(live_ops):
+            node = graph.nodes[nid]
+            needs = tuple(bool(i) and graph.nodes[i].kind != "const" and (wrt is None or i in wrt)
+                          for i in node.op_inputs)
+            title = backward_title(target, node.op.name,
+                                   [graph.display(i) for i, need in zip(node.op_inputs, needs) if need])
+            fields = (title, node.op.name, tuple(i or "" for i in node.op_inputs), node.line, node.shape)
+            keys = tuple((nid, slot) for slot in range(len(node.op_inputs)))  # of Run.contributions
+            plan.live.append((nid, node, node.op_inputs, needs, not type(node.op).keeps_finite, keys))
+            plan.fields.append(fields)
+            acc = []
+            for inp, need in zip(node.op_inputs, needs):
+                if need:
+                    seen[inp] = k = seen.get(inp, 0) + 1
+                    acc.append((k, uses.get(inp, 1)))
+                else:
+                    acc.append((0, 0))
+            plan.steps.append(Step(len(graph.order) + len(plan.steps), BACKWARD, nid, *fields, tuple(acc)))
+        plan.contributions = sum(seen.values())
+        plan.live, plan.fields, plan.steps = tuple(plan.live), tuple(plan.fields), tuple(plan.steps)
+        graph.plans[key] = plan
     return plan
 
 

@@ -205,7 +205,7 @@ class Sigmoid(Unary):
 
     def f(self, x):
         e = np.exp(-np.abs(x))
-        return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return np.where(x >= 0, 1.0, e) / (1.0 + e)  # 1/(1 + e) or e/(1 + e): one division
 
     def sym_f(self, v, sym):
         return sym.sigmoid(v)
