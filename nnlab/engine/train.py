@@ -503,7 +503,8 @@ def _coefficient(train_node: Any, key: str, where: Any) -> Fraction:
         return Fraction(0)
     value = node.value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise NnlabError(f"train.{key} must be a number ≥ 0, got {node.raw!r}", where,
+        shown = node.raw if node.raw is not None else node.to_py()  # a list or mapping has no raw text
+        raise NnlabError(f"train.{key} must be a number ≥ 0, got {shown!r}", where,
                          "e.g. momentum: 0.9, weight_decay: 0.0001", kind="format")
     return _exact_number(node)
 
@@ -729,15 +730,16 @@ def _sgd(tr: Training, params: dict[str, Any], grads: dict[str, Any], lr: Any) -
     """
     mu, decay = tr.coefficient("momentum"), tr.coefficient("weight_decay")
     new = dict(params)
-    for p, g in grads.items():
-        if g is None:
-            continue
-        if decay:
-            g = g + decay * params[p]
-        if mu:
-            v = new[velocity_key(p)] = mu * params[velocity_key(p)] + g
-            g = v
-        new[p] = params[p] - lr * g
+    with np.errstate(all="ignore"):  # an overflow becomes inf, which the nan/inf check after the update names
+        for p, g in grads.items():
+            if g is None:
+                continue
+            if decay:
+                g = g + decay * params[p]
+            if mu:
+                v = new[velocity_key(p)] = mu * params[velocity_key(p)] + g
+                g = v
+            new[p] = params[p] - lr * g
     return new
 
 
@@ -842,7 +844,7 @@ def update_rule(cfg: TrainConfig, p: str) -> str:
     g = f"∂{cfg.loss}/∂{p}" + (f" + λ·{p}" if cfg.weight_decay else "")
     if cfg.momentum:
         v = velocity_key(p)
-        return f"{v} ← μ·{v} + {g};  {p} ← {p} − η·{v}"
+        return f"{p} ← {p} − η·{v}  with  {v} ← μ·{v} + {g}"
     return f"{p} ← {p} − η·({g})" if cfg.weight_decay else f"{p} ← {p} − η·{g}"
 
 
