@@ -12,6 +12,7 @@ good run on screen.
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -44,6 +45,7 @@ PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one expla
 PREFETCH_DELAY = 0.02   # seconds after a repaint
 DIAGRAM_BESIDE = 150  # columns from which the drawn graph is shown beside the steps without asking
 NOTES_BESIDE = (120, 40)  # columns × rows from which the about notes and epoch table show without asking
+LOCAL_INLINE = 0.003  # seconds: a local derivative this quick is written in the key's own frame
 PLOT_DELAY = 0.08  # seconds after the last move before the plot is redrawn (keys repaint first)
 PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
 
@@ -142,6 +144,7 @@ class LabScreen(Screen):
         """The plot shown (``"loss"`` …) or None."""
         self._count = ""
         self._local: dict[tuple, str] = {}
+        self._local_cost = float("inf")  # seconds the last local derivative took (inf: sympy not loaded yet)
         self._plotted: tuple | None = None
         self.diagram_shown: bool | None = None
         """The graph drawing shown (True) or hidden (False) by the user; None: shown when there is room."""
@@ -217,6 +220,8 @@ class LabScreen(Screen):
                 self._chained(self._chain_pending, f"no symbolic chain here: {event.worker.error!r}")
             return
         if event.worker.group == "local":
+            if event.state == WorkerState.ERROR:  # a bug: said in the pane, not lost
+                self._local[self._local_key] = f"local derivative: {event.worker.error!r}"
             if event.state == WorkerState.SUCCESS:
                 key, text = event.worker.result
                 self._local[key] = text
@@ -425,6 +430,8 @@ class LabScreen(Screen):
         local = ""
         if st.phase == "backward" and focus.explanation is not None:
             key = self._local_key
+            if key not in self._local and self._local_cost < LOCAL_INLINE:  # sympy warm: in this frame
+                self._local[key] = self._local_text(key)
             local = self._local.get(key, "")
             if key not in self._local:
                 self._derive_local(key)
@@ -467,10 +474,10 @@ class LabScreen(Screen):
             parts.append((f"example #{data[0]}" if len(data) == 1 else f"batch {list(data)}", ""))
         if st.epoch is not None:
             parts.append((f"epoch {st.epoch}" + (f" · update {st.update}" if st.update is not None else ""), ""))
-        if m.training is not None and self.step == len(m.steps) - 1:
+        if m.training is not None and self.step == len(m.steps) - 1:  # early: a narrow status still shows it
             from nnlab.render.plots import stop_reason
 
-            parts.append((f"stopped: {stop_reason(m.training)}", "bold"))
+            parts.insert(2, (f"stopped: {stop_reason(m.training)}", "bold"))
         if st.phase == "backward" and m.target_note:
             parts.append((f"gradients {m.target_note}", "bold"))
         parts.append((m.arithmetic, "dim"))
@@ -665,11 +672,18 @@ class LabScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="local")
     def _derive_local(self, key: tuple) -> tuple:
+        return key, self._local_text(key)
+
+    def _local_text(self, key: tuple) -> str:
+        """The local derivative's line (sympy); remembers how long it took."""
         model, step, k, example, digits = key
+        t = time.perf_counter()
         try:
-            return key, model.local_text(step, k, example, digits)
+            text = model.local_text(step, k, example, digits)
         except NnlabError as exc:
-            return key, f"local derivative: {exc.message}"
+            text = f"local derivative: {exc.message}"
+        self._local_cost = time.perf_counter() - t
+        return text
 
     def _show_overview(self, model: LabModel) -> None:
         """The about notes and (training) the epoch table for a newly loaded model."""

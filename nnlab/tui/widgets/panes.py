@@ -69,7 +69,7 @@ class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.body = Static("", markup=False, classes="pane-body")
-        self._lines = -1
+        self._fits = False
         self.text: Any = Text()
         """What the pane shows (``Text`` or a rich renderable)."""
 
@@ -78,11 +78,20 @@ class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
         yield self.body
 
     def set_text(self, text: Any) -> None:
-        """Show ``text`` (a new layout only when its number of lines changes: a layout costs a frame)."""
-        lines = text.plain.count("\n") + len(text.plain) // 60 if isinstance(text, Text) else -1
+        """Show ``text``.
+
+        A new layout (which costs two more frames after a key press) only when the text
+        does not fit the pane, or did not before: text that fits needs no scroll extent.
+        """
         self.text = text
-        self.body.update(text, layout=lines != self._lines or lines < 0)
-        self._lines = lines
+        fits = False
+        height = self.scrollable_content_region.height
+        if isinstance(text, Text) and height:
+            width = max(1, self.body.content_region.width or self.scrollable_content_region.width)
+            console = self.app.console
+            fits = len(console.render_lines(text, console.options.update(width=width), pad=False)) <= height
+        self.body.update(text, layout=not (fits and self._fits))
+        self._fits = fits
 
     @property
     def plain(self) -> str:
