@@ -304,6 +304,8 @@ def _resolve_path(file: str) -> str:
 
 
 def _load_and_run(file: str, max_elements: int, shapes: str = "fallback") -> Any:
+    if shapes == "validate":  # (session, what was left out): see cmd_validate
+        return _validate(file, max_elements)
     from nnlab.session import open_session
 
     return open_session(_resolve_path(file), max_elements=max_elements, shapes=shapes)
@@ -363,14 +365,27 @@ def cmd_new(topic: str, path: str | None) -> int:
 
 
 def cmd_validate(files: list[str], max_elements: int) -> int:
-    """Load, build and run each file; print OK or the error."""
+    """Check each file as ``run``/``check`` read it, without training it to the end; print OK or the error.
+
+    Valid means: the YAML and its format, the values and data (sizes, memory), the graph
+    (names, arguments, shapes), the ``backward`` target, the ``train:`` block, and the
+    computation itself at the values written — one forward and backward pass, which
+    finds what only numbers show (a log of 0, a class index out of range, exact
+    fractions outgrowing their bound). A training is checked by its first epoch (every
+    update of it, so the block, the batches and the update rule run) and by its
+    ``max_updates`` bound; later epochs are not run: where a training goes (it may
+    diverge to nan after 300 epochs) is what it teaches, shown by ``run``/``check``/the
+    lab, not a property of the file. A shape question's file (``shapes only``) is checked
+    as ``check`` reads it.
+    """
     from nnlab.errors import NnlabError
 
     status = EXIT_OK
     for f in files:
         try:
-            session = _load_and_run(f, max_elements)
-            print(f"{f}: OK ({len(session.steps)} step{'' if len(session.steps) == 1 else 's'})")
+            session, how = _load_and_run(f, max_elements, "validate")
+            n = len(session.steps)
+            print(f"{f}: OK ({n} step{'' if n == 1 else 's'}{how})")
         except NnlabError as exc:
             _print_error(exc)
             status = EXIT_INVALID
@@ -380,6 +395,35 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
             _print_error(unexpected_error(exc, f))
             status = EXIT_INVALID
     return status
+
+
+def _validate(file: str, max_elements: int) -> tuple[Any, str]:
+    """The session ``validate`` checks a file by, and what it left out (``""``: nothing)."""
+    from dataclasses import replace
+
+    from nnlab.errors import NnlabError
+    from nnlab.limits import DEFAULT_MAX_UPDATES
+    from nnlab.scenario import load
+    from nnlab.session import session_from_scenario
+
+    path = _resolve_path(file)
+    try:
+        scenario = load(path, max_elements=max_elements)
+    except NnlabError as exc:
+        if exc.kind != "size":
+            raise
+        return _load_and_run(file, max_elements), ""  # too large to run: a shape question, or the error
+    t = scenario.train
+    epochs = t.get("epochs") if t else None
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 1:
+        return session_from_scenario(scenario), ""  # no training, one epoch, or an epochs error to report
+    first = session_from_scenario(replace(scenario, train={**t, "epochs": 1}))
+    if first.training is None:  # it failed as its expect: {error: …} says
+        return first, ""
+    most = scenario.options.get("max_updates", DEFAULT_MAX_UPDATES)
+    if epochs * len(first.training.records) > most:
+        session_from_scenario(scenario)  # refused before training starts, with the message run gives
+    return first, f" in epoch 1 of {epochs}; later epochs not run"
 
 
 def cmd_check(file: str, as_json: bool, max_elements: int) -> int:
