@@ -64,6 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnlab.engine.blas import product_threads
 from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, register
 from nnlab.engine.trace import Explanation, Use
 from nnlab.limits import scratch_problem
@@ -686,6 +687,7 @@ class Conv2d(Op):
         for m0 in range(0, m, step):                    # a few images at a time: columns stay in the cache
             mc = min(step, m - m0)
             cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)    # (C·kh·kw, mc·hq·wq)
+            product_threads(k2.size * cols.shape[1])
             y = np.matmul(k2, cols, out=ys[:lay.filters * mc * hq * wq].reshape(lay.filters, -1))
             y = y.reshape(lay.filters, mc, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
             if bias is None:
@@ -693,6 +695,8 @@ class Conv2d(Op):
             else:
                 np.add(y, bias, out=out[m0:m0 + mc])
         self.saved.update(lay=lay, x4=x4, k2=k2, buf=buf, batch=lead)
+        if step >= m:                                   # one chunk: keep its columns for backward
+            self.saved["cols"] = cols
         return lay.y_written(out, lead)
 
     def backward(self, g):
@@ -707,14 +711,17 @@ class Conv2d(Op):
             gx4 = np.empty((m, lay.channels) + win.in_hw) if needs[0] else None
             gk = np.zeros_like(k2) if needs[1] else None
             grid = np.zeros((lay.filters, step, hq, wq))             # zeros stay at the thrown-away outputs
-            space = np.empty(k2.shape[1] * step * hq * wq)
+            space = np.empty(k2.shape[1] * step * hq * wq) if step < m or "cols" not in s else None
             sums = np.empty(win.phase_bytes(step, lay.channels) // 8) if needs[0] else None
             for m0 in range(0, m, step):
                 mc = min(step, m - m0)
                 gp = grid[:, :mc]
                 gp[..., :oh, :ow] = g4[m0:m0 + mc].transpose(1, 0, 2, 3)
                 gp = gp.reshape(lay.filters, -1)
-                cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)   # gathered again: cheaper than kept
+                cols = s.pop("cols", None) if mc == m else None     # backward writes over them
+                if cols is None:                                       # gathered again: cheaper than kept
+                    cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)
+                product_threads(gp.size * cols.shape[0])  # each product below: (F × N)(N × CK) or (CK × F)(F × N)
                 if needs[1]:
                     gk += gp @ cols.T
                 if needs[0]:                                           # ∂T/∂cols, written over the columns
