@@ -32,12 +32,13 @@ from nnlab.engine import explain
 from nnlab.engine.explain import Pads
 from nnlab.engine.ops.base import grad_label
 from nnlab.engine.run import Run, to_float
-from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use
+from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step
 from nnlab.engine.train import Training, TrainSteps
 from nnlab.errors import NnlabError
 from nnlab.numfmt import fmt
 from nnlab.scenario.refs import Ref, RefKind
 from nnlab.session import Session, open_session
+from nnlab.tui.marks import Marks
 
 if TYPE_CHECKING:
     from textual.cache import LRUCache
@@ -101,23 +102,6 @@ class Operand:
         return i < t or i >= h - b or j < l or j >= w - r
 
 
-class Marks(dict):
-    """``index -> role`` of one operand's highlighted cells, and ``boxes``: blocks of cells an
-    explanation reported as one :class:`~nnlab.engine.trace.Use` with an ``extent`` (every element
-    of a ten-million-element sum), never expanded cell by cell."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.boxes: list[Use] = []
-
-    def role(self, index: tuple[int, ...]) -> str | None:
-        """The role of cell ``index``: its own mark, else that of the last box covering it."""
-        role = self.get(tuple(index))
-        if role is None:
-            role = next((b.role for b in reversed(self.boxes) if b.covers(tuple(index))), None)
-        return role
-
-
 @dataclass
 class Focus:
     """What the current element highlights.
@@ -133,7 +117,7 @@ class Focus:
 
     slot: int
     index: tuple[int, ...]
-    marks: dict[int, dict[tuple[int, ...], str]]
+    marks: dict[int, Marks]
     explanation: Explanation | None
     error: str = ""
 
@@ -639,7 +623,7 @@ class LabModel:
     def pending_focus(self, step: int, k: int) -> Focus:
         """A stand-in while a slow explanation is computed: the element only."""
         slot, index = self.element_at(step, k)
-        return Focus(slot, index, {slot: {index: "current"}}, None,
+        return Focus(slot, index, {slot: Marks({index: "current"})}, None,
                      "explaining… (a large tensor: computing in the background)")
 
     def focus(self, step: int, k: int, example: int = 0, digits: int = 4) -> Focus:
@@ -668,14 +652,14 @@ class LabModel:
 
     def _build_focus(self, step: int, k: int, example: int, digits: int) -> Focus:
         slot, index = self.element_at(step, k)
-        marks: dict[int, dict[tuple[int, ...], str]] = {}
+        marks: dict[int, Marks] = {}
         try:
             ex = self.session.explain(self.steps[step], index, slot=None if slot < 0 else slot, example=example,
                                       digits=digits)
         except NnlabError as exc:  # shown in the math pane
-            return Focus(slot, index, {slot: {index: "current"}}, None, exc.message)
+            return Focus(slot, index, {slot: Marks({index: "current"})}, None, exc.message)
         except ArithmeticError as exc:  # exact arithmetic on the user's numbers
-            return Focus(slot, index, {slot: {index: "current"}}, None, f"{type(exc).__name__}: {exc}")
+            return Focus(slot, index, {slot: Marks({index: "current"})}, None, f"{type(exc).__name__}: {exc}")
         for use in ex.uses:
             if use.extent:  # a block of cells reported as one record (a sum over millions): kept whole
                 marks.setdefault(use.slot, Marks()).boxes.append(use)
@@ -683,7 +667,7 @@ class LabModel:
             if use.slot == slot and tuple(use.index) == index:
                 continue
             marks.setdefault(use.slot, Marks())[tuple(use.index)] = use.role
-        marks.setdefault(slot, {})[index] = "current"
+        marks.setdefault(slot, Marks())[index] = "current"
         return Focus(slot, index, marks, ex)
 
     def chain_text(self, step: int, k: int, example: int = 0, digits: int = 4) -> str:

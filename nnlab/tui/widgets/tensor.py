@@ -28,6 +28,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from nnlab.numfmt import fmt
+from nnlab.tui.marks import NO_MARKS, Marks
 from nnlab.tui.widgets.panes import readable
 
 
@@ -206,7 +207,7 @@ class TensorPane(Widget, can_focus=False):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.operands: list[Any] = []
-        self.marks: dict[int, dict[tuple[int, ...], str]] = {}
+        self.marks: dict[int, Marks] = {}
         self.focus_slot = -1
         self.focus_index: tuple[int, ...] = ()
         self.digits = 4
@@ -220,7 +221,7 @@ class TensorPane(Widget, can_focus=False):
         self._styles: dict[str, Style] = {}
 
     # ------------------------------------------------------------------ data
-    def show(self, operands: list[Any], marks: dict[int, dict[tuple[int, ...], str]], focus_slot: int,
+    def show(self, operands: list[Any], marks: dict[int, Marks], focus_slot: int,
              focus_index: tuple[int, ...], digits: int, new_step: bool) -> None:
         """Draw ``operands`` with the highlights of the current element."""
         if new_step:
@@ -239,12 +240,12 @@ class TensorPane(Widget, can_focus=False):
         if nd <= 2:
             return ()
         k = nd - 2
-        m = self.marks.get(op.slot, {})
+        m = self.marks.get(op.slot, NO_MARKS)
         if op.slot == self.focus_slot and len(self.focus_index) == nd:
             lead = tuple(self.focus_index[:k])
         else:
             lead = self.leads.get(op.slot)
-            boxes = getattr(m, "boxes", ())
+            boxes = m.boxes
             if lead is None or (m and not any(tuple(i[:k]) == lead for i in m)):
                 lead = tuple(next(iter(m))[:k]) if m else tuple(boxes[0].index[:k]) if boxes else (0,) * k
         self.leads[op.slot] = lead
@@ -349,13 +350,13 @@ class TensorPane(Widget, can_focus=False):
             nd = len(b.op.shape)
             rows: dict[int, dict[int, str]] = {}
             n = len(b.lead)
-            for idx, role in self.marks.get(b.op.slot, {}).items():
+            for idx, role in self.marks.get(b.op.slot, NO_MARKS).items():
                 if len(idx) != nd or tuple(idx[:n]) != b.lead:
                     continue
                 r, c = _rc(idx, nd)
                 rows.setdefault(r, {})[c] = role
             out[k] = rows
-            boxes[k] = [_box_rc(u, nd) for u in getattr(self.marks.get(b.op.slot), "boxes", ())
+            boxes[k] = [_box_rc(u, nd) for u in self.marks.get(b.op.slot, NO_MARKS).boxes
                         if all(s <= i < s + e for i, s, e in zip(b.lead, u.index, u.extent))]
         self._row_marks, self._row_boxes = out, boxes
 
@@ -557,8 +558,7 @@ class TensorPane(Widget, can_focus=False):
 
     def role_at(self, slot: int, index: tuple[int, ...]) -> str | None:
         """The highlight role of a cell (None if not highlighted)."""
-        m = self.marks.get(slot, {})
-        return m.role(index) if hasattr(m, "role") else m.get(tuple(index))
+        return self.marks.get(slot, NO_MARKS).role(index)
 
     # ------------------------------------------------------------------ mouse
     def _block_at(self, x: int, y: int) -> tuple[Block | None, int]:
