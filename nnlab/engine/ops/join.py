@@ -33,7 +33,7 @@ class _Join(Op):
         n = ndim + 1 if self.new_axis else ndim
         if n == 0:
             raise ShapeError(f"{self.name} needs tensors with at least one axis, got numbers",
-                             f"use stack([a, b]) to make a vector of numbers" if self.name == "concat" else None)
+                             "use stack([a, b]) to make a vector of numbers" if self.name == "concat" else None)
         return pe_axis(whole(self.params.get("axis", 0), "axis", self), n, self) - 1
 
     def infer(self, *shapes):
@@ -102,9 +102,9 @@ class _Join(Op):
         joined = sym.symbol(f"{self.name}([{', '.join(str(n) for n in c.names)}], axis={self.params.get('axis', 0)})")
         ders = tuple(sym.deriv(str(n), k, y, sym.symbol(str(n)), sym.sp.S.One)
                      for k, n in enumerate(c.names) if not c.consts[k])
-        return sym.sp.Eq(y, joined), ders, (
-            "each element of the result is one element of one input: the gradient is cut back into the inputs' "
-            "parts, unchanged",)
+        note = ("each element of the result is one element of one input: the gradient is cut back into the "
+                "inputs' parts, unchanged")
+        return sym.sp.Eq(y, joined), ders, (note,)
 
     def describe(self):
         return f"axis={self.params.get('axis', 0)}"

@@ -420,7 +420,7 @@ class CrossEntropy(Op):
         for r in np.ndindex(*rows.shape):
             row = [logits[r + (c,)] for c in range(k)]
 
-            def log_p(c: int) -> Any:
+            def log_p(c: int, row: list = row) -> Any:
                 return sym.log_softmax_at(sym.sp.Integer(c), *row) if self._logits() else sym.sp.log(row[c])
 
             if prob:

@@ -79,7 +79,7 @@ class Take(Op):
         """For output element ``index`` (per example): the index position and the element of W."""
         m = np.ndim(idx)
         pos = tuple(index[:m])
-        return pos, (int(round(float(np.asarray(idx)[pos]))),) + tuple(index[m:])
+        return pos, (round(float(np.asarray(idx)[pos])),) + tuple(index[m:])
 
     def explain(self, index, xs, out, names, out_name, digits):
         W, idx = xs
@@ -107,9 +107,9 @@ class Take(Op):
         picked = sym.IndexedBase(c.names[1])[i]
         fwd = sym.sp.Eq(y[i, j], W[picked, j])
         d = sym.KroneckerDelta(r, picked)
-        return fwd, (sym.deriv(c.names[0], 0, y[i, j], W[r, j], d),), (
-            "∂L/∂W[r] = Σ over the positions i with idx[i] = r of ∂L/∂y[i]: a repeated index accumulates "
-            "(PyTorch's embedding); rows never picked get 0",)
+        note = ("∂L/∂W[r] = Σ over the positions i with idx[i] = r of ∂L/∂y[i]: a repeated index accumulates "
+                "(PyTorch's embedding); rows never picked get 0")
+        return fwd, (sym.deriv(c.names[0], 0, y[i, j], W[r, j], d),), (note,)
 
     def describe(self):
         return ""

@@ -12,7 +12,7 @@ async def test_a_sum_over_ten_thousand_elements_highlights_them_all(tmp_path):
     path = tmp_path / "big-sum.yaml"
     path.write_text("nnlab: 1\ntitle: a large sum\nvalues:\n  x: {shape: [100, 100], init: uniform}\n"
                     "compute:\n  - s = sum(x)\n", encoding="utf-8")
-    async with open_lab(str(path)) as (app, pilot, lab):
+    async with open_lab(str(path)) as (_, pilot, lab):
         pane = lab.query_one(TensorPane)
         await wait_for(pilot, lambda: pane.role_at(-1, ()) == "current")
         boxes = pane.marks[0].boxes

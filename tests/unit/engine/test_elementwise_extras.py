@@ -50,8 +50,8 @@ def test_sign_gradcheck(shape):
 
 
 def test_sign_explains_the_value_at_zero():
-    from nnlab.session import session_from_scenario
     from nnlab.scenario import loads
+    from nnlab.session import session_from_scenario
 
     s = session_from_scenario(loads("nnlab: 1\ntitle: t\nvalues: {x: [0, 2]}\ncompute:\n  - y = sign(x)\n"
                                     "options: {sign_at_zero: -1}\n"))

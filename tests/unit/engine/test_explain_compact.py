@@ -25,7 +25,7 @@ def test_a_small_sum_is_written_out_with_one_record_per_element():
 
 def test_a_long_sum_shows_its_first_terms_and_reports_one_box():
     n = 1_000_000
-    s, ex = explain(f"{{x: {{shape: [{n}], init: range}}}}", "s = sum(x)", "s")
+    _, ex = explain(f"{{x: {{shape: [{n}], init: range}}}}", "s = sum(x)", "s")
     assert ex.arithmetic == " + ".join(str(i) for i in range(12)) + f" + … ({n - 12} more terms)"
     assert ex.value == n * (n - 1) / 2
     assert ex.uses == (Use(0, (0,), "used", (n,)),)
@@ -33,7 +33,7 @@ def test_a_long_sum_shows_its_first_terms_and_reports_one_box():
 
 
 def test_a_reduction_over_one_axis_reports_the_box_of_its_row_or_column():
-    s, ex = explain("{x: {shape: [3, 5000], init: range}}", "m = mean(x, axis=1, keepdims=True)", "m[2, 0]")
+    _, ex = explain("{x: {shape: [3, 5000], init: range}}", "m = mean(x, axis=1, keepdims=True)", "m[2, 0]")
     assert ex.uses == (Use(0, (2, 0), "used", (1, 5000)),)
     assert ex.arithmetic.startswith("(10000 + 10001 + ") and ex.arithmetic.endswith("(4988 more terms)) / 5000")
     _, ex = explain("{x: {shape: [5000, 2], init: range}}", "t = sum(x, axis=0)", "t[1]")
