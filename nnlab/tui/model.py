@@ -475,6 +475,10 @@ class LabModel:
                 return s.index
         return None
 
+    def backward_steps(self) -> list[int]:
+        """Indices of the backward steps (of a training's first update: the others repeat them)."""
+        return [s.index for s in self._first_group() if s.phase == BACKWARD]
+
     def _first_group(self) -> Sequence[Step]:
         """The steps to search by name: all of a run's; a training's first update (every update has the same)."""
         if isinstance(self.steps, TrainSteps):

@@ -12,7 +12,6 @@ good run on screen.
 from __future__ import annotations
 
 import os
-import time
 import zlib
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,7 +44,6 @@ PREFETCH_ABOVE = 0.002  # seconds: explain the next element ahead when one expla
 PREFETCH_DELAY = 0.02   # seconds after a repaint
 DIAGRAM_BESIDE = 150  # columns from which the drawn graph is shown beside the steps without asking
 NOTES_BESIDE = (120, 40)  # columns × rows from which the about notes and epoch table show without asking
-LOCAL_INLINE = 0.003  # seconds: a local derivative this quick is written in the key's own frame
 PLOT_DELAY = 0.08  # seconds after the last move before the plot is redrawn (keys repaint first)
 PHASE_STYLE = {"forward": "bold $text-primary", "backward": "bold $text-secondary", "update": "bold $text-warning"}
 
@@ -144,7 +142,8 @@ class LabScreen(Screen):
         """The plot shown (``"loss"`` …) or None."""
         self._count = ""
         self._local: dict[tuple, str] = {}
-        self._local_cost = float("inf")  # seconds the last local derivative took (inf: sympy not loaded yet)
+        self._rules_ready: object = None  # the model whose backward rules are built (local derivatives inline)
+        self._warming: object = None      # the model whose rules a worker is building
         self._plotted: tuple | None = None
         self.diagram_shown: bool | None = None
         """The graph drawing shown (True) or hidden (False) by the user; None: shown when there is room."""
@@ -219,14 +218,12 @@ class LabScreen(Screen):
             elif event.state == WorkerState.ERROR:  # a bug, or sympy failing: said in the pane
                 self._chained(self._chain_pending, f"no symbolic chain here: {event.worker.error!r}")
             return
-        if event.worker.group == "local":
+        if event.worker.group == "rules":
             if event.state == WorkerState.ERROR:  # a bug: said in the pane, not lost
                 self._local[self._local_key] = f"local derivative: {event.worker.error!r}"
-            if event.state == WorkerState.SUCCESS:
-                key, text = event.worker.result
-                self._local[key] = text
-                if key == self._local_key:
-                    self.render_state()
+            if event.state == WorkerState.SUCCESS and event.worker.result is self.model:
+                self._rules_ready = self.model
+                self.render_state()
             return
         if event.worker.group == "explain":
             if event.state == WorkerState.SUCCESS:
@@ -430,11 +427,12 @@ class LabScreen(Screen):
         local = ""
         if st.phase == "backward" and focus.explanation is not None:
             key = self._local_key
-            if key not in self._local and self._local_cost < LOCAL_INLINE:  # sympy warm: in this frame
+            if key not in self._local and self._rules_ready is m:  # the rules are built: in this frame
                 self._local[key] = self._local_text(key)
+            elif self._warming is not m:  # once per model: sympy and every backward rule, in a thread
+                self._warming = m
+                self._warm_rules(m)
             local = self._local.get(key, "")
-            if key not in self._local:
-                self._derive_local(key)
         math.show(st, focus, self.digits, m.step_shape_rule(step), local)
         if self.show_chain:
             key = (m, step, k, example, self.digits)
@@ -670,20 +668,22 @@ class LabScreen(Screen):
     def _local_key(self) -> tuple:
         return self.model, self.step, self.element, self.example_here, self.digits
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="local")
-    def _derive_local(self, key: tuple) -> tuple:
-        return key, self._local_text(key)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="rules")
+    def _warm_rules(self, model: LabModel) -> LabModel:
+        """Import sympy and build the symbolic rule of every backward step once (tens of ms each),
+        so that each element's local derivative is then written in its key's own frame (< 1 ms)."""
+        for step in model.backward_steps():
+            self._local_text((model, step, 0, 0, self.digits))
+        return model
 
-    def _local_text(self, key: tuple) -> str:
-        """The local derivative's line (sympy); remembers how long it took."""
+    @staticmethod
+    def _local_text(key: tuple) -> str:
+        """The local derivative's line (sympy)."""
         model, step, k, example, digits = key
-        t = time.perf_counter()
         try:
-            text = model.local_text(step, k, example, digits)
+            return model.local_text(step, k, example, digits)
         except NnlabError as exc:
-            text = f"local derivative: {exc.message}"
-        self._local_cost = time.perf_counter() - t
-        return text
+            return f"local derivative: {exc.message}"
 
     def _show_overview(self, model: LabModel) -> None:
         """The about notes and (training) the epoch table for a newly loaded model."""
