@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from nnlab.commands.export import resolve
     from nnlab.errors import NnlabError
 
+    if not 1 <= args.port <= 65535:
+        raise NnlabError(f"--port {args.port}: use a port from 1 to 65535")
     file = None
     if args.file is not None:
         file = resolve(args.file)

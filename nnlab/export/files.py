@@ -26,11 +26,22 @@ def beside(scenario_path: str, fmt: str) -> Path:
 def write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, then a rename).
 
+    A symlink's target is what gets replaced (the link stays); a device or a pipe (``/dev/stdout``,
+    ``/dev/full``) is written into, never replaced by a file.
+
     Raises:
         NnlabError: The folder cannot be written.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):  # a device or pipe (/dev/stdout): written into, never replaced
+        try:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise NnlabError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
+    real = os.path.realpath(path)  # a symlink is written through, not replaced by a file
+    folder = os.path.dirname(real)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".nnlab-export-", dir=folder)
     except OSError as exc:
@@ -39,7 +50,7 @@ def write(path: str | os.PathLike, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)

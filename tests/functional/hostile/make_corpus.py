@@ -276,6 +276,108 @@ def corpus() -> dict[str, str]:
     add("payload-directive", "%TAG !p! tag:yaml.org,2002:python/\n---\nnnlab: 1\ntitle: !p!name:os.system\n"
         "compute:\n  - y = 1 + 1\n")
 
+    # ---- the newer ops and options with hostile arguments (these files also get graph, plot and export)
+    def op(name: str, values: str, line: str, extra: str = "") -> None:
+        add(f"newop-{name}", HEAD + "values:\n" + values + "compute:\n  - " + line + "\n" + extra)
+
+    img, img3, sig = "  X: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\n", "  X: {shape: [2, 3, 3]}\n", "  s: [1, 2, 3, 4]\n"
+    k2, k1 = "  K: [[1, 0], [0, 1]]\n", "  k: [1, -1]\n"
+    for label, pad in (("neg", "-1"), ("huge", "1000000000"), ("int20", big20), ("list3", "[1, 2, 3]"),
+                       ("list1", "[1]"), ("sides-ragged", "[[1], [1, 2]]"), ("sides-neg", "[[1, -2], [0, 0]]"),
+                       ("float", "1.5"), ("nan", "nan"), ("word", "'middle'"), ("empty", "[]"), ("nested", "[[[1]]]")):
+        op(f"conv2d-padding-{label}", img + k2, f"Y = conv2d(X, K, padding={pad})")
+        if label in ("neg", "huge", "list3", "sides-ragged", "word"):
+            op(f"conv1d-padding-{label}", sig + k1, f"y = conv1d(s, k, padding={pad})")
+            op(f"pad-{label}", img, f"P = pad(X, {pad})")
+            op(f"maxpool-padding-{label}", img, f"P = maxpool2d(X, 2, padding={pad})")
+    op("conv2d-padding-total-neg", img + k2, "Y = conv2d(X, K, padding_total=-3)")
+    op("conv2d-padding-both", img + k2, "Y = conv2d(X, K, padding=1, padding_total=2)")
+    op("conv2d-padding-same-stride0", img + k2, "Y = conv2d(X, K, padding='same', stride=0)")
+    for layout in ("'xyz'", "'HWC'", "1", "[1]", "''", "'hwc' * 99"):
+        op(f"layout-{len(files):03d}", img3 + "  K: {shape: [1, 2, 2, 2]}\n", f"Y = conv2d(X, K, layout={layout})")
+    op("pad-layout-xyz", img3, "P = pad(X, 1, layout='xyz')")
+    op("pad-hwc-2d", img, "P = pad(X, 1, layout='hwc')")
+    op("pad-huge-memory", img, "P = pad(X, 30000)")
+    op("conv1d-3d-input", "  s: {shape: [2, 2, 2, 5]}\n" + k1, "y = conv1d(s, k)")
+    op("conv1d-kernel-longer", sig + "  k: [1, 2, 3, 4, 5, 6]\n", "y = conv1d(s, k)")
+    op("conv1d-stride-neg", sig + k1, "y = conv1d(s, k, stride=-1)")
+    op("conv1d-scalar", "  s: 3\n  k: 1\n", "y = conv1d(s, k)")
+    qkv = "  Q: [[1, 0], [0, 1]]\n  K: [[1, 1], [0, 1]]\n  V: [[1, 2], [3, 4]]\n"
+    for label, arg in (("mask-shape", "mask=[[1, 0, 1]]"), ("mask-values", "mask=[[2, 0], [1, -1]]"),
+                       ("mask-string", "mask='diagonal'"), ("mask-all-zero", "mask=[[0, 0], [0, 0]]"),
+                       ("mask-nan", "mask=[[nan, 1], [1, 1]]"), ("mask-missing-name", "mask=M"),
+                       ("mask-number", "mask=1"), ("mask-3d", "mask=[[[1, 1], [1, 1]], [[1, 0], [0, 1]]]"),
+                       ("scale-zero", "scale=0"), ("scale-nan", "scale=nan"), ("scale-list", "scale=[1, 2]"),
+                       ("scale-string", "scale='x'"), ("scale-huge", "scale=1e308"), ("scale-inf", "scale=inf")):
+        op(f"attention-{label}", qkv, f"C = attention(Q, K, V, {arg})")
+    op("masked-softmax-keep-shape", "  x: [[1, 2], [3, 4]]\n", "y = masked_softmax(x, keep=[[1, 0, 1]])")
+    for label, arg in (("p-neg", "-1"), ("p-over", "1.5"), ("p-string", "'x'"), ("p-nan", "nan"),
+                       ("seed-huge", "0.5, seed=" + big20), ("seed-neg", "0.5, seed=-1"),
+                       ("seed-float", "0.5, seed=1.5"), ("p-list", "[0.5, 0.5]")):
+        op(f"dropout-{label}", "  x: [1, 2, 3, 4]\n", f"D = dropout(x, {arg})")
+    op("inverted-dropout-mask-shape", "  x: [1, 2, 3, 4]\n  M: [1, 0]\n", "D = inverted_dropout(x, M, 0.5)")
+    op("dropout-mask-p1-backward", "  x: [1, 2]\n", "D = dropout(x, 1)", "backward: D\n")
+    op("concat-empty", "  a: [1]\n", "j = concat([])")
+    op("concat-mismatch", "  a: [[1, 2]]\n  b: [[1, 2, 3]]\n", "j = concat([a, b])")
+    op("concat-axis-99", "  a: [1]\n  b: [2]\n", "j = concat([a, b], axis=99)")
+    op("concat-not-list", "  a: [1]\n", "j = concat(a)")
+    op("concat-scalars", "  a: 1\n  b: 2\n", "j = concat([a, b])")
+    op("stack-one", "  a: [1, 2]\n", "j = stack([a])")
+    op("stack-mismatch", "  a: [1, 2]\n  b: [1, 2, 3]\n", "j = stack([a, b])")
+    op("stack-empty", "  a: [1]\n", "j = stack([])")
+    op("stack-many", "  a: [1]\n", "j = stack([" + ", ".join(["a"] * 3000) + "])")
+    W = "  W: [[1, 2], [3, 4], [5, 6]]\n"
+    for label, idx in (("out-of-range", "[0, 3]"), ("negative", "[-1]"), ("float", "[0.5]"), ("huge", f"[{big20}]"),
+                       ("nan", "[nan]"), ("string", "['a']"), ("empty", "[]"), ("ragged", "[[0], [1, 2]]")):
+        op(f"index-{label}", W + f"  i: {idx}\n", "E = W[i]")
+    op("index-huge-array", W + "  i: {shape: [40000000], init: zeros}\n", "E = W[i]")
+    op("index-literal-out", W, "E = W[[0, 7]]")
+    op("index-backward-neg", W + "  i: [-4]\n", "E = W[i]", "backward: E\n")
+    op("clip-lo-over-hi", "  x: [-2, 0, 2]\n", "c = clip(x, 1, -1)", "backward: c\n")
+    op("clip-nan", "  x: [-2, 0, 2]\n", "c = clip(x, nan, 1)")
+    op("clip-list-bounds", "  x: [-2, 0, 2]\n", "c = clip(x, [1, 2], 3)")
+    op("clip-string", "  x: [-2, 0, 2]\n", "c = clip(x, 'a', 1)")
+    op("maximum-mismatch", "  a: [1, 2]\n  b: [1, 2, 3]\n", "m = maximum(a, b)")
+    op("minimum-one-arg", "  a: [1, 2]\n", "m = minimum(a)")
+    op("sign-at-zero-string", "  x: [0, 1]\n", "s = sign(x)", "options: {sign_at_zero: 'x'}\n")
+    op("sign-at-zero-huge", "  x: [0, 1]\n", "s = sign(x)", f"options: {{sign_at_zero: {big5000}}}\n")
+    for label, arg in (("yes", "'yes'"), ("number", "2"), ("list", "[True]")):
+        op(f"keepdims-{label}", "  x: [[1, 2], [3, 4]]\n", f"y = sum(x, axis=1, keepdims={arg})")
+    for label, p in (("over-one", "[[1.5, -0.5]]"), ("negative", "[[-0.5, 1.5]]"), ("zero", "[[0, 1]]"),
+                     ("nan", "[[nan, 1]]")):
+        op(f"cross-entropy-probs-{label}", f"  p: {p}\n  t: [0]\n", "L = cross_entropy(p, t, logits=False)",
+           "backward: L\n")
+    op("cross-entropy-logits-string", "  p: [[0.5, 0.5]]\n  t: [0]\n", "L = cross_entropy(p, t, logits='no')")
+    op("cross-entropy-target-out", "  p: [[0.5, 0.5]]\n  t: [5]\n", "L = cross_entropy(p, t, logits=False)")
+    lstm = "  x: [1.0]\n  h: [0.0]\n  c: [0.5]\n  P:\n"
+    gates = ("W_ii", "W_if", "W_ig", "W_io", "W_hi", "W_hf", "W_hg", "W_ho")
+    op("lstm-missing-weights", lstm + "    W_ii: [[0.5]]\n", "S = lstm_cell(x, h, c, P)")
+    op("lstm-wrong-shapes", lstm + "".join(f"    {g}: [[1, 2, 3]]\n" for g in gates), "S = lstm_cell(x, h, c, P)")
+    op("lstm-unknown-weight", lstm + "".join(f"    {g}: [[1]]\n" for g in gates) + "    W_zz: [[1]]\n",
+       "S = lstm_cell(x, h, c, P)")
+    op("lstm-P-not-map", lstm.replace("  P:\n", "  P: [1, 2]\n"), "S = lstm_cell(x, h, c, P)")
+    op("lstm-bias-shape", lstm + "".join(f"    {g}: [[1]]\n" for g in gates) + "    b_ii: [1, 2, 3]\n",
+       "S = lstm_cell(x, h, c, P)")
+    op("lstm-P-missing", "  x: [1.0]\n  h: [0.0]\n  c: [0.5]\n", "S = lstm_cell(x, h, c, P)")
+    op("layernorm-eps-neg", "  x: [[1, 1, 1]]\n  g: [1, 1, 1]\n  b: [0, 0, 0]\n", "h = layernorm(x, g, b, eps=-1)",
+       "backward: h\n")
+    op("layernorm-gamma-shape", "  x: [[1, 2, 3]]\n  g: [1, 1]\n  b: [0, 0]\n", "h = layernorm(x, g, b)")
+    op("layernorm-scalar", "  x: 1\n  g: 1\n  b: 0\n", "h = layernorm(x, g, b)")
+    for label, opt in (("momentum-neg", "momentum: -0.5"), ("momentum-string", "momentum: fast"),
+                       ("momentum-over", "momentum: 1.5"), ("momentum-int20", "momentum: " + big20),
+                       ("weight-decay-huge", "weight_decay: 1e300"), ("weight-decay-neg", "weight_decay: -1"),
+                       ("weight-decay-list", "weight_decay: [1]"), ("momentum-nan", "momentum: .nan")):
+        add(f"newopt-{label}", GD + f"train: {{rule: gd, loss: loss, lr: 0.1, epochs: 5, {opt}}}\n")
+    for label, upd in (("foo", "foo"), ("list", "[label]"), ("number", "1"), ("label", "label")):
+        add(f"newopt-update-{label}", TRAIN + f"train: {{rule: perceptron, predict: yhat, target: y, lr: 1, "
+            f"epochs: 3, update: {upd}}}\n")
+    add("newopt-gd-no-data-1e9", HEAD + "values: {w: [1.0, -2.0]}\nlearn: [w]\ncompute:\n  - f = sum(w * w)\n"
+        "train: {rule: gd, loss: f, lr: 0.1, epochs: 1000000000, momentum: 0.9}\n")
+    add("newopt-gd-no-data-1e9-float", HEAD + "values: {w: [1.0, -2.0]}\nlearn: [w]\ncompute:\n  - f = sum(w * w)\n"
+        "train: {rule: gd, loss: f, lr: 0.1, epochs: 1e9}\n")
+    add("newopt-dropout-in-training", GD.replace("  - yhat = sigmoid(z)\n", "  - D = dropout(z, 0.5, seed=1)\n"
+        "  - yhat = sigmoid(D)\n") + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 3, batch: 2}\n")
+
     # ---- malformed YAML and odd documents
     for name, text in {
         "empty": "", "only-comment": "# nothing\n", "only-null": "~\n", "scalar-root": "42\n",

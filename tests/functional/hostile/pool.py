@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.functional.hostile.runner import COMMANDS
+from tests.functional.hostile.runner import commands_for
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,7 +25,7 @@ AS_LIMIT = 3 << 30
 MEMORY_BUDGET = "256M"
 """nnlab's memory budget in the workers: files that are merely big are refused at once."""
 FILE_SECONDS = 20.0
-"""A file whose three commands take longer than this (wall clock) is a timeout."""
+"""A file whose commands take longer than this (wall clock) is a timeout."""
 
 
 class _Worker:
@@ -35,14 +35,18 @@ class _Worker:
             [sys.executable, "-m", "tests.functional.hostile.runner", "--as-limit", str(AS_LIMIT), *files],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNLAB_MAX_MEMORY": MEMORY_BUDGET})
+        self.plan = [(f, cmd) for f in files for cmd in commands_for(f)]   # every command, in the worker's order
         self.done = 0           # commands reported
         self.last = time.monotonic()
         self.buffer = ""
 
     @property
     def current(self) -> str | None:
-        k = self.done // len(COMMANDS)
-        return self.files[k] if k < len(self.files) else None
+        return self.plan[self.done][0] if self.done < len(self.plan) else None
+
+    def file_finished(self) -> bool:
+        """Whether the last command reported was its file's last."""
+        return self.done == len(self.plan) or self.plan[self.done][0] != self.plan[self.done - 1][0]
 
 
 def run_corpus(files: list[str], workers: int = 2, file_seconds: float = FILE_SECONDS) -> list[dict]:
@@ -65,13 +69,15 @@ def run_corpus(files: list[str], workers: int = 2, file_seconds: float = FILE_SE
             w.proc.kill()
         w.proc.wait()
         stderr = w.proc.stderr.read()[-1500:] if w.proc.stderr else ""
-        k = w.done // len(COMMANDS)
-        if k < len(w.files):  # the file it was on, whichever command
-            for cmd in COMMANDS[w.done % len(COMMANDS):]:
-                results.append({"file": w.files[k], "command": " ".join(cmd), "code": outcome,
+        stuck = w.current
+        if stuck is not None:  # the file it was on, whichever command
+            for f, cmd in w.plan[w.done:]:
+                if f != stuck:
+                    break
+                results.append({"file": f, "command": " ".join(c for c in cmd if c != "{file}"), "code": outcome,
                                 "seconds": round(time.monotonic() - w.last, 2), "traceback": "Traceback" in stderr,
                                 "escaped": stderr or None, "message": outcome})
-            start(w.files[k + 1:])
+            start(w.files[w.files.index(stuck) + 1:])
 
     for chunk in chunks:
         start(chunk)
@@ -84,7 +90,7 @@ def run_corpus(files: list[str], workers: int = 2, file_seconds: float = FILE_SE
                 continue
             results.append(json.loads(line))
             w.done += 1
-            if w.done % len(COMMANDS) == 0:
+            if w.file_finished():
                 w.last = time.monotonic()
         now = time.monotonic()
         for w in list(live):
