@@ -124,12 +124,12 @@ def epoch_table(tr: Any) -> list[tuple[int, float | int]]:
         return [(e + 1, m) for e, m in enumerate(tr.mistakes)]
     losses = update_losses(tr)
     ends = np.asarray(tr.epoch_end, dtype=np.int64)
-    out = []
-    for e in range(1, len(ends)):
-        lo, hi = int(ends[e - 1]), int(ends[e])
-        if hi > lo:
-            out.append((e, float(np.mean(losses[lo:hi]))))
-    return out
+    counts = np.diff(ends)
+    epochs = np.flatnonzero(counts > 0)  # 0-based epochs that made updates
+    if not len(epochs):
+        return []
+    means = np.add.reduceat(losses, ends[:-1][epochs]) / counts[epochs]  # one pass over 10,000 epochs
+    return list(zip((epochs + 1).tolist(), means.tolist()))
 
 
 def update_losses(tr: Any) -> np.ndarray:

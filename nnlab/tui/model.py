@@ -793,4 +793,7 @@ def _with_numbers(run: Run, st: Step, expr: object, index: tuple[int, ...], exam
 def load_model(path: str) -> LabModel:
     """Load and run a scenario file into a :class:`LabModel` (called in a worker thread)."""
     session = open_session(path)
-    return LabModel(session, os.path.abspath(path))
+    model = LabModel(session, os.path.abspath(path))
+    if model.training is not None:
+        model.epoch_rows()  # here in the worker, not when the lab first shows the table
+    return model
