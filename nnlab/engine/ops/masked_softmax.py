@@ -78,7 +78,9 @@ class MaskedSoftmax(Op):
         if not np.isin(m, (0, 1)).all():
             bad = m[~np.isin(m, (0, 1))].ravel()[0]
             raise ShapeError(f"the mask holds {bad:g}; a mask is 0 or 1", HINT)
-        keep = np.broadcast_to(m.reshape((m.shape[0],) + (1,) * (x.ndim - m.ndim) + m.shape[1:]) == 1, x.shape)
+        m = m.reshape((m.shape[0],) + (1,) * (x.ndim - m.ndim) + m.shape[1:])
+        # a data mask has one row per example even where the scores do not depend on the data (batch 1)
+        keep = np.broadcast_to(m == 1, np.broadcast_shapes(x.shape, m.shape))
         empty = ~keep.any(axis=-1)
         if empty.any():
             row = tuple(int(i) for i in np.argwhere(empty)[0][1:])

@@ -310,6 +310,10 @@ def corpus() -> dict[str, str]:
                        ("scale-zero", "scale=0"), ("scale-nan", "scale=nan"), ("scale-list", "scale=[1, 2]"),
                        ("scale-string", "scale='x'"), ("scale-huge", "scale=1e308"), ("scale-inf", "scale=inf")):
         op(f"attention-{label}", qkv, f"C = attention(Q, K, V, {arg})")
+    for label, mask in (("empty-row", "[[[1, 0], [0, 0]], [[1, 1], [1, 1]]]"), ("ok", "[[[1, 0], [1, 1]], [[1, 1], [0, 1]]]"),
+                        ("ragged", "[[[1, 0], [1, 1]], [[1, 1]]]"), ("values", "[[[2, 0], [1, 1]], [[1, 1], [1, 1]]]")):
+        add(f"newop-attention-data-mask-{label}", HEAD + f"data:\n  M: {mask}\nvalues:\n" + qkv
+            + "compute:\n  - C = attention(Q, K, V, mask=M)\n  - L = sum(C)\nbackward: L\n")
     op("masked-softmax-keep-shape", "  x: [[1, 2], [3, 4]]\n", "y = masked_softmax(x, keep=[[1, 0, 1]])")
     for label, arg in (("p-neg", "-1"), ("p-over", "1.5"), ("p-string", "'x'"), ("p-nan", "nan"),
                        ("seed-huge", "0.5, seed=" + big20), ("seed-neg", "0.5, seed=-1"),
