@@ -522,7 +522,8 @@ class Affine(MatMul):
         a, b, c = xs
         ic = source_index(index, np.shape(c))
         if a.ndim > 2 or b.ndim > 2 or np.shape(out) != np.broadcast_shapes(np.shape(out), np.shape(c)) \
-                or len(index) != max(a.ndim + b.ndim - 2, 0):
+                or np.shape(out) != a.shape[:-1] + b.shape[1:] or len(index) != max(a.ndim + b.ndim - 2, 0):
+            # (the last but one: a bias that broadcasts the product to a larger shape, W (1,1) @ x (1,) + b (3,))
             return Op.explain(self, index, xs, out, names, out_name, digits)
         prod = MatMul.explain(self, index, [a, b], out, names[:2], out_name, digits)
         formula = prod.formula + f" + {names[2]}" + ("[i]" if np.ndim(c) else "")
