@@ -99,12 +99,18 @@ def run_corpus(files: list[str], workers: int = 2, file_seconds: float = FILE_SE
     return results
 
 
+INTERNAL = "nnlab failed on this input"
+"""The start of the CLI's last-resort message for an exception it did not expect: a bug, though exit 2."""
+
+
 def summary(results: list[dict]) -> Counter:
-    """Outcome counts: ``exit 0``, ``exit 1``, ``exit 2``, ``traceback``, ``timeout``, ``crash``, other."""
+    """Outcome counts: ``exit 0``, ``exit 1``, ``exit 2``, ``traceback``, ``internal error``, ``timeout``, ``crash``."""
     counts: Counter = Counter()
     for r in results:
         if r["traceback"]:
             counts["traceback"] += 1
+        elif INTERNAL in r["message"]:
+            counts["internal error"] += 1
         elif r["code"] in (0, 1, 2):
             counts[f"exit {r['code']}"] += 1
         else:
@@ -113,8 +119,8 @@ def summary(results: list[dict]) -> Counter:
 
 
 def bad(results: list[dict]) -> list[dict]:
-    """Results that break the promise: a traceback, a timeout, a crash or another exit code."""
-    return [r for r in results if r["traceback"] or r["code"] not in (0, 1, 2)]
+    """Results that break the promise: a traceback, an internal error, a timeout, a crash or another exit code."""
+    return [r for r in results if r["traceback"] or INTERNAL in r["message"] or r["code"] not in (0, 1, 2)]
 
 
 def main() -> None:

@@ -37,3 +37,16 @@ def test_a_data_mask_with_an_empty_row_is_a_located_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "m.yaml:9:9: error: row [1] of the mask keeps no entry" in err
     assert "nnlab failed" not in err
+
+
+def test_a_bias_that_broadcasts_a_product_is_explained_not_indexed_past_it(tmp_path, capsys):
+    """``W (1,1) @ x (1,) + b (3,)`` (an LSTM bias of the wrong length): explaining element 1 or 2 indexed the
+    1-element product (IndexError: 'nnlab failed on this input' in explain and export)."""
+    f = tmp_path / "mm.yaml"
+    f.write_text("nnlab: 1\ntitle: t\nvalues:\n  W: [[2]]\n  x: [3]\n  b: [1, 2, 3]\ncompute:\n  - y = W @ x + b\n",
+                 encoding="utf-8")
+    assert main(["explain", str(f), "y[2]"]) == 0
+    assert "  y[2] = 9\n" in capsys.readouterr().out            # 2·3 + 3
+    assert main(["export", str(f), "--to", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "$$y[1] = 8$$" in out and "$$y[2] = 9$$" in out
