@@ -64,6 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnlab.engine.blas import product_threads
 from nnlab.engine.ops.base import Example, Op, Param, ShapeError, num, register
 from nnlab.engine.trace import Explanation, Use
 from nnlab.limits import scratch_problem
@@ -688,6 +689,7 @@ class Conv2d(Op):
         for m0 in range(0, m, step):                    # a few images at a time: columns stay in the cache
             mc = min(step, m - m0)
             cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)    # (C·kh·kw, mc·hq·wq)
+            product_threads(k2.size * cols.shape[1])
             y = np.matmul(k2, cols, out=ys[:lay.filters * mc * hq * wq].reshape(lay.filters, -1))
             y = y.reshape(lay.filters, mc, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
             if bias is None:
@@ -721,6 +723,7 @@ class Conv2d(Op):
                 cols = s.pop("cols", None) if mc == m else None     # backward writes over them
                 if cols is None:                                       # gathered again: cheaper than kept
                     cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)
+                product_threads(gp.size * cols.shape[0])  # each product below: (F × N)(N × CK) or (CK × F)(F × N)
                 if needs[1]:
                     gk += gp @ cols.T
                 if needs[0]:                                           # ∂T/∂cols, written over the columns
