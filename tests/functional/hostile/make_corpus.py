@@ -375,6 +375,14 @@ def corpus() -> dict[str, str]:
     for label, upd in (("foo", "foo"), ("list", "[label]"), ("number", "1"), ("label", "label")):
         add(f"newopt-update-{label}", TRAIN + f"train: {{rule: perceptron, predict: yhat, target: y, lr: 1, "
             f"epochs: 3, update: {upd}}}\n")
+    add("newopt-perceptron-momentum", TRAIN + "train: {rule: perceptron, predict: yhat, target: y, lr: 1, "
+        "momentum: 0.9, weight_decay: 0.1}\n")
+    add("newopt-gd-update-label", GD + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 3, update: label}\n")
+    add("newopt-momentum-exact-batch1", GD.replace("sigmoid(z)", "z").replace("bce(yhat, y)", "(yhat - y) * (yhat - y)")
+        + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 300, batch: 1, momentum: 0.999999, weight_decay: 0.5}\n"
+        "options: {arithmetic: exact}\n")
+    add("newopt-velocity-refs", GD + "train: {rule: gd, loss: loss, lr: 0.1, epochs: 3, momentum: 0.5}\nexpect:\n"
+        "  update(1).velocity(w): 0\n  update(99).velocity(w): 0\n  velocity(zz): 0\n  'velocity(velocity(w))': 0\n")
     add("newopt-gd-no-data-1e9", HEAD + "values: {w: [1.0, -2.0]}\nlearn: [w]\ncompute:\n  - f = sum(w * w)\n"
         "train: {rule: gd, loss: f, lr: 0.1, epochs: 1000000000, momentum: 0.9}\n")
     add("newopt-gd-no-data-1e9-float", HEAD + "values: {w: [1.0, -2.0]}\nlearn: [w]\ncompute:\n  - f = sum(w * w)\n"
