@@ -156,6 +156,9 @@ def build(session: Any, options: Options | None = None) -> Document:
         blocks += _training(session, options)
         pictures = training_pictures(session)
         blocks += [Heading(2, "Plots")] + [Pre(p) for p in pictures] if pictures else []
+    failure = getattr(session, "failure", None)
+    if failure is not None:
+        blocks += [Heading(2, "Where it stops"), Para(f"the scenario stops, as it expects, at: {failure.message}")]
     blocks += _chains(session, options)
     if options.answers:
         blocks += _answers(session, d)
@@ -200,6 +203,9 @@ def _given(session: Any, d: int) -> list[Block]:
         return []
     start = session.training.snapshots[0] if session.training is not None else {}
     out: list[Block] = [Heading(2, "Given")]
+    if _shapes_only(session):
+        shapes = {n: session.run.graph.nodes[n].shape for n in names if n in session.run.graph.nodes}
+        return out + [Para(f"{n}: shape {' × '.join(map(str, shape)) or '()'}") for n, shape in shapes.items()]
     for name in names:
         value = start.get(name) if name in start else session.run.values.get(name)
         if value is None:
@@ -287,10 +293,14 @@ def step_blocks(session: Any, step: Step, d: int) -> list[Block]:
     example = _example_note(run, step)
     if example:
         out.append(Para(example))
+    if _shapes_only(session):
+        return out + [Para(f"shape {' × '.join(map(str, step.shape)) or '() (a single number)'}")]
     spaces = engine_explain.element_spaces(run, inner) if inner is not None else [(-1, tuple(step.shape))]
+    few = inner is None or engine_explain.quick(run, inner)  # a 25,088-term dot product: one element
     for slot, shape in spaces:
-        elements = [tuple(int(i) for i in e) for e in np.ndindex(*shape)] if shape else [()]
-        shown = elements if len(elements) <= ALL_BELOW else elements[:FIRST]
+        count = int(np.prod(shape)) if shape else 1
+        shown = _first(shape, count if count <= ALL_BELOW else FIRST if few else 1)
+        elements = range(count)
         kwargs = {"slot": slot} if step.phase == BACKWARD else {}
         exps = [session.explain(step, e, digits=d, **kwargs) for e in shown]
         out.append(Math((exps[0].formula,)))
@@ -302,6 +312,18 @@ def step_blocks(session: Any, step: Step, d: int) -> list[Block]:
                             f"({len(elements)} in all)."))
         out += _result(session, run, step, slot, d)
     return out
+
+
+def _shapes_only(session: Any) -> bool:
+    """A scenario run for its shapes alone (VGG-16's parameter count): no value was computed."""
+    return bool(getattr(session.scenario, "shape_only", False))
+
+
+def _first(shape: tuple[int, ...], n: int) -> list[tuple[int, ...]]:
+    """The first ``n`` indices of ``shape`` in row-major order (without listing the others)."""
+    if not shape:
+        return [()]
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in range(n)]
 
 
 def _short(line: str) -> str:
@@ -444,8 +466,8 @@ def _update(session: Any, u: int, group: int, d: int) -> list[Block]:
     for k, param in enumerate(tr.params):
         step = session.steps[u * group + first + k]
         shape = tuple(step.shape)
-        elements = [tuple(int(i) for i in e) for e in np.ndindex(*shape)] if shape else [()]
-        shown = elements if len(elements) <= ALL_BELOW else elements[:FIRST]
+        elements = range(int(np.prod(shape)) if shape else 1)
+        shown = _first(shape, len(elements) if len(elements) <= ALL_BELOW else FIRST)
         exps = [session.explain(step, e, digits=d) for e in shown]
         out.append(Math((exps[0].formula,) + tuple(ex.text for ex in exps)))
         if len(elements) > len(shown):

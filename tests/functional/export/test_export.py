@@ -113,6 +113,10 @@ def test_markdown_numbers_are_the_runs(stem):
     s = session(stem)
     found = sections(exported(stem, "md"))
     assert found, "no step written out"
+    if getattr(s.scenario, "shape_only", False):  # shapes alone (VGG-16's count): each step says its shape
+        for number, text in found.items():
+            assert f"shape {' × '.join(map(str, s.steps[number - 1].shape))}" in text, number
+        return
     for number, text in found.items():
         step = s.steps[number - 1]
         shown = shown_matrices(text)
@@ -145,7 +149,7 @@ def test_markdown_element_results_are_the_runs(stem):
             assert same(np.array([[float(result)]]), np.array([[example[idx]]])), (number, index, result)
             checked += 1
     steps = [st for st in list(s.steps)[:400] if st.phase == FORWARD and st.shape]
-    assert checked or not steps, "no element line was found to check"
+    assert checked or not steps or getattr(s.scenario, "shape_only", False), "no element line was found to check"
 
 
 def test_round_trip_sees_a_wrong_number():
