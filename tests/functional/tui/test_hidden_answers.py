@@ -13,6 +13,9 @@ SIZE = (110, 34)
 
 
 async def _check_screen(pilot):
+    await pilot.pause()
+    if pilot.app.screen.__class__.__name__ == "PracticeScreen":  # an exercise opens in practice mode
+        await pilot.press("escape")
     await pilot.press("c")
     await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "CheckScreen")
     return pilot.app.screen
