@@ -514,21 +514,20 @@ def chain_blocks(session: Any, ref: str, d: int) -> list[Block]:
         out.append(Math((ex.formula, ex.text)))
         if ex.note:
             out.append(Para(f"note: {ex.note}"))
-    symbolic = _symbolic(run, plain, found, d)
+    symbolic = _symbolic(run, plain, d)
     if symbolic:
         out += [Para("the chain rule, factor by factor (derived with sympy):"), Math(symbolic)]
     return out
 
 
-def _symbolic(run: Any, ref: str, found: list, d: int) -> tuple[str, ...]:
+def _symbolic(run: Any, ref: str, d: int) -> tuple[str, ...]:
+    """The sympy chain of a gradient reference (a value's rule is its step's formula, shown above)."""
+    if not ref.replace(" ", "").startswith("grad("):
+        return ()
     try:
         from nnlab.symbolic.chain import chain_for, format_chain
-        from nnlab.symbolic.rules import step_rule
 
-        if ref.replace(" ", "").startswith("grad("):
-            lines = format_chain(chain_for(run, ref), d).splitlines()
-        else:
-            lines = [line for step, _ in found for line in step_rule(run, step).lines]
+        lines = format_chain(chain_for(run, ref), d).splitlines()
     except Exception:  # noqa: BLE001 - the numeric explanation above stands on its own
         return ()
     return tuple(line.strip() for line in lines if line.strip())
