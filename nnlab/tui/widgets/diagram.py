@@ -30,6 +30,7 @@ from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
 from nnlab.render.diagram import ROLES, Frame
+from nnlab.tui.widgets.panes import readable
 
 NUMBER_CACHE = 16
 """Number lines kept (run × values/gradients × example × digits)."""
@@ -226,6 +227,8 @@ class DiagramView(ScrollView, can_focus=False):
         if style is None:
             base = self.rich_style
             style = base if not role else base + self.get_component_rich_style(f"diagram-view--{role}")
+            if role in ("lit", "lit-name"):  # text in black or white, whichever reads on the accent (WCAG ≥ 4.5:1)
+                style = readable(style)
             self._styles[role] = style
         return style
 

@@ -255,7 +255,12 @@ async def test_the_highlighted_element_reads_in_every_theme():
             cell = tensor._style("current")                         # the style the current cell is drawn in
             graph = lab.query_one(GraphView)
             row = graph.render_line(lab.model.row_of_step(lab.step))._segments[0].style
-            for part, style in (("tensor cell", cell), ("step row", row)):
+            from nnlab.tui.widgets.diagram import DiagramView
+
+            diagram = lab.query_one(DiagramView)
+            diagram._styles = {}
+            lit = [diagram._style(role) for role in ("lit", "lit-name")]
+            for part, style in (("tensor cell", cell), ("step row", row), ("lit box", lit[0]), ("lit name", lit[1])):
                 assert contrast(style) >= 4.5, (theme, part, str(style))
 
 
