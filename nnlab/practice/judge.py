@@ -24,7 +24,9 @@ class Verdict:
 
     Attributes:
         ok: Whether it matches the value within the written precision.
-        why: The diagnosis ids (``"sign-flipped"``), most likely first; empty when right or unexplained.
+        why: The diagnosis as ``(id, message)`` (``("sign-flipped", "…")``), most likely first; empty
+            when right or unexplained. ``carried-error`` means the value is right for the user's
+            own earlier (wrong) answers.
         tolerance: The tolerance used, as words.
     """
 
@@ -33,7 +35,8 @@ class Verdict:
     tolerance: str = ""
 
 
-def judge(session: Any, value: Any, text: str, ref: str | None = None, shape: bool = False) -> Verdict:
+def judge(session: Any, value: Any, text: str, ref: str | None = None, shape: bool = False,
+          earlier: tuple[tuple[str, str], ...] = ()) -> Verdict:
     """Judge ``text`` as a prediction of ``value``.
 
     Args:
@@ -42,6 +45,8 @@ def judge(session: Any, value: Any, text: str, ref: str | None = None, shape: bo
         text: What the user typed (``0.73``, ``-0.25``, ``σ(2) − 1``, ``5x7``).
         ref: The reference naming the value in the scenario, if it has one (enables the diagnosis).
         shape: The question is a shape.
+        earlier: ``(ref, text)`` of the user's earlier answers (follow-through: a value right for
+            their own wrong earlier answers says so).
 
     Raises:
         NnlabError: The text cannot be read as an answer (said at once, not counted as a try).
@@ -57,20 +62,26 @@ def judge(session: Any, value: Any, text: str, ref: str | None = None, shape: bo
     words = "exact" if not np.any(np.asarray(tol)) else f"±{float(np.max(tol)):g} (as written)"
     if ok or ref is None:
         return Verdict(ok, (), words)
-    return Verdict(False, _why(session, key, text), words)
+    item = _checked(session, key, text, earlier)
+    if item is not None and item.ok:  # right for the user's own (rounded) earlier answers
+        return Verdict(True, (), f"{words}; right for your own {', '.join(item.via)}")
+    return Verdict(False, () if item is None else tuple((f.id, f.message) for f in item.diagnosis), words)
 
 
-def _why(session: Any, ref: str, text: str) -> tuple[str, ...]:
-    """The misconception catalog's reading of a wrong prediction (empty when nothing reproduces it)."""
-    from nnlab.scenario.model import ExpectEntry, answer_from_text
+def _entry(session: Any, ref: str, text: str) -> Any:
     from nnlab.scenario.expr import parse_expr
+    from nnlab.scenario.model import ExpectEntry, answer_from_text
 
+    loc = Location("<your answer>", 1, 1, text, len(text))
+    answer, raw, tol = answer_from_text(text, ref, loc)
+    return ExpectEntry(ref, parse_expr(ref, loc, qualified=session.training is not None), answer, raw, tol,
+                       0.0, loc, loc)
+
+
+def _checked(session: Any, ref: str, text: str, earlier: tuple[tuple[str, str], ...]) -> Any:
+    """The answer checked together with the earlier ones and diagnosed (None when it cannot be named)."""
     try:
-        loc = Location("<your answer>", 1, 1, text, len(text))
-        answer, raw, tol = answer_from_text(text, ref, loc)
-        entry = ExpectEntry(ref, parse_expr(ref, loc, qualified=session.training is not None), answer, raw, tol,
-                            0.0, loc, loc)
-        item = session.check((entry,)).items[0]
+        entries = [_entry(session, r, t) for r, t in earlier if r != ref] + [_entry(session, ref, text)]
+        return session.check(tuple(entries)).items[-1]
     except NnlabError:
-        return ()
-    return tuple(f.id for f in item.diagnosis)
+        return None

@@ -40,6 +40,8 @@ class Score:
     given_up: int = 0
     revealed: set[tuple[Any, ...]] = field(default_factory=set)
     """Questions already revealed: ``(step, element, example)`` or ``(step, "shape")``."""
+    answers: dict[str, str] = field(default_factory=dict)
+    """ref → the user's last answer to it (follow-through: later answers are also judged from these)."""
 
     def text(self) -> str:
         """``answered 4 · right first time 3 · given up 1``."""
@@ -212,11 +214,15 @@ class PracticeScreen(Screen[None]):
                 if focus.explanation is None:
                     feedback.update(Text("this element cannot be explained here; ^n for the next", style="italic"))
                     return
-                verdict = judge(self.model.session, focus.explanation.value, event.value, self._ref())
+                verdict = judge(self.model.session, focus.explanation.value, event.value, self._ref(),
+                                earlier=tuple(self.score.answers.items()))
         except NnlabError as exc:  # unreadable: say so, not a try
             feedback.update(Text(exc.message, style="italic"))
             return
         self.tries += 1
+        ref = self._ref_name() if self.asking_shape else self._ref()
+        if ref is not None and not self.asking_shape:
+            self.score.answers[ref] = event.value.strip()
         if verdict.ok:
             self.score.answered += 1
             self.score.first_time += self.tries == 1 and self.hints == 0
@@ -226,8 +232,9 @@ class PracticeScreen(Screen[None]):
             self._reveal(text)
             return
         text = Text(f"✗ not {event.value.strip()}", style="bold red")
-        for mistake in verdict.why:  # the catalog's words only: the worked message would give the value away
-            text.append(f"\nwhy ({mistake}): {CATALOG.get(mistake, '')}")
+        for mistake, message in verdict.why:  # the catalog's words: the worked message would give the value away
+            said = message if mistake == "carried-error" else CATALOG.get(mistake, "")
+            text.append(f"\nwhy ({mistake}): {said}")
         if self.tries >= MAX_TRIES:
             self.score.answered += 1
             text.append(f"\n{MAX_TRIES} tries: here is the value.")

@@ -83,3 +83,25 @@ async def test_t_practises_a_backward_step_with_the_catalogs_why():
         assert "✗" in feedback
         await answer(pilot, f"{float(value):.4f}")
         assert "✓ right after 2 tries" in text_of(practice, "#practice-feedback")
+
+
+async def test_a_value_right_for_your_own_wrong_earlier_answer_says_so(tmp_path):
+    """Follow-through: z = w·x wrong, then a = relu(z) computed from that wrong z is named a carried error."""
+    from nnlab.tui.screens.practice import PracticeScreen
+
+    path = tmp_path / "chain.yaml"
+    path.write_text("nnlab: 1\ntitle: chain\nvalues: {x: [1, 2], w: [0.5, 1.5]}\n"
+                    "compute:\n  - z = w @ x\n  - a = 3 * z\n")       # z = 3.5, a = 10.5
+    async with open_lab(str(path), size=SIZE) as (app, pilot, lab):
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen))
+        practice = app.screen
+        await pilot.press("ctrl+n") if "shape" in text_of(practice, "#practice-question") else None
+        assert "What is z" in text_of(practice, "#practice-question")
+        await answer(pilot, "4")                                        # wrong: z = 3.5
+        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+n")
+        assert "What is a" in text_of(practice, "#practice-question")
+        await answer(pilot, "12")                                       # 3 × my wrong 4
+        feedback = text_of(practice, "#practice-feedback")
+        assert "✗" in feedback and "why (carried-error)" in feedback and "z" in feedback
