@@ -36,6 +36,7 @@ from nnlab.tui.widgets.tensor import TensorPane
 if TYPE_CHECKING:
     from nnlab.engine.trace import Step
     from nnlab.tui.model import LabModel
+    from nnlab.tui.screens.practice import Score
 
 POLL_SECONDS = 0.5
 STAMP_READ_LIMIT = 1 << 20
@@ -123,6 +124,8 @@ class LabScreen(Screen):
         self.start = start
         self.practice = practice
         """Open in practice mode (``--practice``; also for a file whose answers are ``?``)."""
+        self.practice_score: Score | None = None
+        """The practice score of this lab session (made by the practice screen when first used)."""
         self.model: LabModel | None = None
         self.error: str = ""
         self._elements: dict[int, int] = {}
@@ -478,6 +481,8 @@ class LabScreen(Screen):
             parts.insert(2, (f"stopped: {stop_reason(m.training)}", "bold"))
         if st.phase == "backward" and m.target_note:
             parts.append((f"gradients {m.target_note}", "bold"))
+        if self.practice_score is not None:
+            parts.insert(2, (f"practice: {self.practice_score.text()}", "bold"))
         parts.append((m.arithmetic, "dim"))
         conv = m.conventions(self.step)
         if conv:

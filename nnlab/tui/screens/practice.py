@@ -80,10 +80,9 @@ class PracticeScreen(Screen[None]):
     @property
     def score(self) -> Score:
         """The session's score (kept on the lab)."""
-        score = getattr(self.lab, "practice_score", None)
-        if score is None:
-            score = self.lab.practice_score = Score()
-        return score
+        if self.lab.practice_score is None:
+            self.lab.practice_score = Score()
+        return self.lab.practice_score
 
     def compose(self) -> ComposeResult:
         """Score, question, tensors, the answer box and the feedback."""

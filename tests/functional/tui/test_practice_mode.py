@@ -61,6 +61,7 @@ async def test_an_exercise_opens_in_practice_mode_and_judges_each_prediction(tmp
         await pilot.press("escape")
         lab = app.screen                                                # the lab, at the last question's element
         assert type(lab).__name__ == "LabScreen" and lab.step == 0 and lab.element == 2
+        assert "practice: answered 3 · right first time 0 · given up 1" in " ".join(t for t, _ in lab.status_parts())
     assert path.read_text() == generate("conv", 7).scenario()        # nothing written
 
 
