@@ -22,8 +22,8 @@ from typing import Any
 
 SERIAL_MAX = 8_192
 """Multiply-adds under which a product is left alone (OpenBLAS runs it on one thread anyway)."""
-PARALLEL_MIN = 1 << 26
-"""Multiply-adds (≈ 6.7·10⁷, 20–40 ms on one thread) from which a product uses the machine's threads."""
+PARALLEL_MIN = 1 << 23
+"""Multiply-adds (≈ 8.4·10⁶, 3–5 ms on one thread) from which a product uses the machine's threads: attention 512×64 and a batched conv run threaded, a 784-128-10 minibatch (6.4·10⁶) on one thread."""
 
 _libs: list[Any] | None = None   # threadpoolctl controllers of the BLAS libraries, once looked up
 _many = 1                       # threads of a large product: the BLAS's own default (OPENBLAS_NUM_THREADS…)
