@@ -20,7 +20,8 @@ BUILTIN_COMMANDS = ("run", "check", "validate", "list", "explain", "new", "schem
 EXIT_OK, EXIT_MISMATCH, EXIT_INVALID = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; for a built-in ``command`` the command modules are not imported (``nnlab check`` stays light)."""
     p = argparse.ArgumentParser(
         prog="nnlab",
         description="A terminal lab for stepping through neural-network computations.\n\n"
@@ -73,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--digits", type=_digits, default=4, help="decimal places, 0 to 30 (default 4)")
     common(e)
 
-    for name, module in _command_modules().items():
-        module.configure(sub.add_parser(name, help=module.HELP))
+    if command not in BUILTIN_COMMANDS:
+        for name, module in _command_modules().items():
+            module.configure(sub.add_parser(name, help=module.HELP))
     return p
 
 
@@ -172,7 +174,7 @@ def _drop_stdout() -> None:
 
 def _main(argv: list[str], console: bool) -> int:
     if argv and (_is_command(argv[0]) or argv[0] in ("-h", "--help")):
-        args = _parser().parse_args(argv)
+        args = _parser(argv[0]).parse_args(argv)
         if getattr(args, "max_memory", None) is not None:
             from nnlab.limits import set_memory_budget
 

@@ -30,7 +30,7 @@ How a template reads:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -308,8 +308,36 @@ def _mask_form(mask: Expr) -> str:
     return "tensor"
 
 
-COMPOSITES: dict[str, Composite] = {c.name: c for c in (
-    composite("attention(Q, K, V, mask=None, scale=None)", {
+def _spec(signature: str, body: Any, **options: Any) -> tuple[str, Any, dict[str, Any]]:
+    """A composite's definition, parsed only when the composite is first used (keeps start-up light)."""
+    return signature, body, options
+
+
+class _Composites(Mapping[str, Composite]):
+    """Composites by name; each template is parsed on first use (``nnlab check`` parses only what it needs)."""
+
+    def __init__(self, specs: tuple[tuple[str, Any, dict[str, Any]], ...]) -> None:
+        self._specs = {sig.split("(", 1)[0].strip(): (sig, body, options) for sig, body, options in specs}
+        self._built: dict[str, Composite] = {}
+
+    def __getitem__(self, name: str) -> Composite:
+        if name not in self._built:
+            signature, body, options = self._specs[name]
+            self._built[name] = composite(signature, body, **options)
+        return self._built[name]
+
+    def __iter__(self) -> Any:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+
+COMPOSITES: Mapping[str, Composite] = _Composites((
+    _spec("attention(Q, K, V, mask=None, scale=None)", {
         # no mask, or mask='causal' (softmax's own)
         "softmax": _ATTENTION_SCORES + """
         out.weights = softmax(out.scores, axis=-1, mask=mask)
@@ -326,7 +354,7 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
         words=lambda args: {"scaling": " / √d_k" if isinstance(args["scale"], NoneLit)
                             else f" · {to_text(args['scale'])}"}),
 
-    composite("gru_cell(x, h, P, variant='reset_after')", {
+    _spec("gru_cell(x, h, P, variant='reset_after')", {
         # PyTorch's GRUCell: the reset gate scales W_hn·h + b_hn
         "reset_after": _GRU_GATES + """
         out.n = tanh((P.W_in @ x + P.b_in) + out.r * (P.W_hn @ h + P.b_hn))  # tanh(W_in·{x} + b_in + r ⊙ (W_hn·{h} + b_hn))
@@ -342,7 +370,7 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
                     ("b_ir", "b_hr", "b_iz", "b_hz", "b_in", "b_hn"), "biases b_… are optional")),
 
     # PyTorch's LSTMCell: gates i, f, g, o; each gate's two biases (b_i… and b_h…) are optional
-    composite("lstm_cell(x, h, c, P)", """
+    _spec("lstm_cell(x, h, c, P)", """
         out.i = sigmoid((P.W_ii @ x + P.b_ii) + (P.W_hi @ h + P.b_hi))    # σ(W_ii·{x} + b_ii + W_hi·{h} + b_hi)
         out.f = sigmoid((P.W_if @ x + P.b_if) + (P.W_hf @ h + P.b_hf))    # σ(W_if·{x} + b_if + W_hf·{h} + b_hf)
         out.g = tanh((P.W_ig @ x + P.b_ig) + (P.W_hg @ h + P.b_hg))       # tanh(W_ig·{x} + b_ig + W_hg·{h} + b_hg)
@@ -352,23 +380,23 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
         """, group=Group("P", tuple(f"W_{s}{g}" for g in "ifgo" for s in "ih"),
                          tuple(f"b_{s}{g}" for g in "ifgo" for s in "ih"), "biases b_… are optional")),
 
-    composite("rnn_cell(x, h, W_xh, W_hh, b=None)", """
+    _spec("rnn_cell(x, h, W_xh, W_hh, b=None)", """
         out = tanh(W_xh @ x + W_hh @ h + b)
         """),
 
-    composite("dense(x, W, b=None)", """
+    _spec("dense(x, W, b=None)", """
         out = W @ x + b
         """),
 
     # inverted dropout (PyTorch's F.dropout in training): the mask is a step of its own
-    composite("dropout(x, p, seed=0)", """
+    _spec("dropout(x, p, seed=0)", """
         out.mask = dropout_mask(x, p=p, seed=seed)      # 1 where u ≥ {p}, u = default_rng({seed}).random(shape)
         out = inverted_dropout(x, out.mask, p=p)        # {x} ⊙ mask / (1 − {p})
         """),
 
     # training-mode batch normalization over the examples of a data batch (biased variance),
     # one mean and variance per feature or channel (PyTorch's BatchNorm1d/2d)
-    composite("batchnorm(x, gamma, beta, eps=1e-5)", """
+    _spec("batchnorm(x, gamma, beta, eps=1e-5)", """
         out.mean = batch_mean(x)
         out.var = batch_mean((x - out.mean) ** 2)
         out.xhat = (x - out.mean) / sqrt(out.var + eps)
@@ -376,11 +404,11 @@ COMPOSITES: dict[str, Composite] = {c.name: c for c in (
         """),
 
     # layer normalization over the last axis of each example (biased variance), as F.layer_norm
-    composite("layernorm(x, gamma, beta, eps=1e-5)", """
+    _spec("layernorm(x, gamma, beta, eps=1e-5)", """
         out.mean = mean(x, axis=-1, keepdims=True)
         out.var = mean((x - out.mean) ** 2, axis=-1, keepdims=True)
         out.xhat = (x - out.mean) / sqrt(out.var + eps)
         out = gamma * out.xhat + beta                           # {gamma} ⊙ {out}.xhat + {beta}
         """),
-)}
+))
 """Every composite by name, in the order the docs list them."""
