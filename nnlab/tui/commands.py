@@ -107,6 +107,7 @@ class ScenarioCommands(_Listed):
         if lab is not None:
             yield "scenario: reload", lab.action_reload, "Re-run the file now (r)"
             yield "scenario: check answers", lab.action_check, "Compare your expect: answers (c)"
+            yield "scenario: practice", lab.action_practice, "Predict each value before it is shown (t)"
         yield "scenario: home", self._home, "The list of bundled scenarios"
         app = self.app
         if not isinstance(app, NnlabApp):

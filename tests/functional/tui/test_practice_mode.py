@@ -106,3 +106,14 @@ async def test_a_value_right_for_your_own_wrong_earlier_answer_says_so(tmp_path)
         await answer(pilot, "12")                                       # 3 × my wrong 4
         feedback = text_of(practice, "#practice-feedback")
         assert "✗" in feedback and "why (carried-error)" in feedback and "z" in feedback
+
+
+async def test_the_palette_offers_practice():
+    from nnlab.tui.screens.practice import PracticeScreen
+
+    async with open_lab(str(FIXTURES / "mlp.yaml"), size=SIZE) as (app, pilot, lab):
+        await pilot.press("ctrl+p")
+        await pilot.press(*"scenario: practice")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PracticeScreen))
