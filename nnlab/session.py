@@ -17,7 +17,7 @@ from nnlab.engine.explain import explain as explain_element
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
-from nnlab.scenario.expr import parse_expr
+from nnlab.scenario.expr import Equation, parse_expr
 from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load
 from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
@@ -95,6 +95,19 @@ class Session:
         if self.training is None:
             return check_entry(self.run, entry)
         return check_entry(self.run, entry, self._at, self.training.facts(), self._final_step, self._state)
+
+    def check_error(self, kind: str) -> CheckItem:
+        """Check the answer ``error: KIND`` (possibly edited) exactly as :meth:`check` would."""
+        expected = self.scenario.expect_error
+        return error_item(kind, self.failure, expected.loc if expected is not None else None)
+
+    @property
+    def failed_equation(self) -> Equation | None:
+        """The compute line the run stopped at (None: it did not stop, or stopped on no compute line)."""
+        if self.failure is None:
+            return None
+        k = _failing_line(self.scenario, self.failure)
+        return self.scenario.equations[k] if k is not None else None
 
     def evaluate(self, text: str) -> Any:
         """The value of a reference expression as ``check`` computes it: ``"epoch(0).grad(W)[1]"``."""
@@ -323,16 +336,38 @@ def error_kind(exc: NnlabError) -> str:
 
 def _with_error_item(report: CheckReport, expected: ExpectedError, failure: NnlabError | None) -> CheckReport:
     """The report with the ``error:`` answer in its place: right when the run failed with that kind."""
+    items = list(report.items)
+    items.insert(min(expected.position, len(items)), error_item(expected.kind, failure, expected.loc))
+    return CheckReport(tuple(items))
+
+
+ERROR_MEANS = {"shape": "shapes that do not fit: the line cannot be computed at all",
+               "domain": "a value outside an operation's domain (log of 0, a division by 0, an overflow): "
+                         "a NaN or an infinity appears"}
+"""What each kind of ``expect: {error: …}`` means, for the line under a wrong answer."""
+
+
+def error_item(kind: str, failure: NnlabError | None, loc: Any = None) -> CheckItem:
+    """The answer ``error: KIND`` checked against how the run ended (``failure``: None if it succeeded).
+
+    The computed column says what happened (``shape error (line 25): …``); a wrong
+    answer gets one finding saying why it is not that kind (``no-error``/``other-error``).
+    """
     if failure is None:
         actual, ok = "no error: the run succeeded", False
+        why = f"the run succeeds: no line stops it with a {kind} error ({ERROR_MEANS.get(kind, kind)})"
     else:
-        kind = error_kind(failure)
+        got = error_kind(failure)
         where = f" (line {failure.loc.line})" if failure.loc is not None and failure.loc.line else ""
-        actual, ok = f"{kind} error{where}: {failure.message}", kind == expected.kind
-    item = CheckItem("error", expected.kind, expected.kind, actual, ok, None, None, "", expected.loc)
-    items = list(report.items)
-    items.insert(min(expected.position, len(items)), item)
-    return CheckReport(tuple(items))
+        actual, ok = f"{got} error{where}: {failure.message}", got == kind
+        why = f"the run stops with a {got} error, not a {kind} error" + \
+            (f" — {ERROR_MEANS[got]}" if got in ERROR_MEANS else "")
+    findings: tuple = ()
+    if not ok:  # the diagnosis module is loaded only for a wrong answer
+        from nnlab.diagnosis import Finding
+
+        findings = (Finding("no-error" if failure is None else "other-error", why),)
+    return CheckItem("error", kind, kind, actual, ok, None, None, "", loc, findings)
 
 
 def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[int, ...]]:
@@ -423,11 +458,16 @@ def _session(scenario: Scenario) -> Session:
     return Session(scenario, final, tr, TrainSteps(tr))
 
 
+def _failing_line(scenario: Scenario, exc: NnlabError) -> int | None:
+    """The index of the compute line ``exc`` is located on (None: on none of them)."""
+    line = exc.loc.line if exc.loc is not None else 0
+    return next((i for i, eq in enumerate(scenario.equations) if line and eq.loc.line == line), None)
+
+
 def _failed_session(scenario: Scenario, exc: NnlabError) -> Session:
     """The session of the compute lines before the one that failed (no training, no backward unless it
     names one of them), holding the failure; a failure on no compute line keeps every line's forward pass."""
-    line = exc.loc.line if exc.loc is not None else 0
-    failing = next((i for i, eq in enumerate(scenario.equations) if eq.loc.line == line), None)
+    failing = _failing_line(scenario, exc)
     equations = scenario.equations[:failing] if failing is not None else scenario.equations
     names = {eq.name for eq in equations}
     before = replace(scenario, equations=equations, train=None, train_node=None, expect_error=None,

@@ -36,6 +36,7 @@ from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step
 from nnlab.engine.train import Training, TrainSteps
 from nnlab.errors import NnlabError
 from nnlab.numfmt import fmt
+from nnlab.scenario.expr import Name
 from nnlab.scenario.refs import Ref, RefKind
 from nnlab.session import Session, open_session
 from nnlab.tui.marks import Marks
@@ -133,6 +134,7 @@ class Row:
     phase: str = ""
     sub: bool = False  # an unnamed sub-expression (drawn indented)
     level: int = 0     # header nesting: 0 epoch, 1 update, 2 phase
+    failed: bool = False  # the line the run stopped at (``expect: {error: …}``), after the last step
 
 
 class ListRows(list):
@@ -263,6 +265,10 @@ class LabModel:
         """Seconds the last explanation of an element of each step took."""
         self._plot_kinds: list[str] | None = None
         self._epoch_rows: list[tuple[int, float | int]] | None = None
+        self.failure: NnlabError | None = session.failure
+        """The error a scenario meant to fail stopped with (its steps are those of the lines before)."""
+        self.failure_step: int | None = len(self.steps) if self.failure is not None else None
+        """The index of the failed line's row, one past the last step (None when the run did not fail)."""
         self.rows: Rows = self._rows()
 
     # ------------------------------------------------------------------ overview
@@ -346,6 +352,8 @@ class LabModel:
 
     def examples_at(self, step: int) -> int:
         """Number of examples the run of ``step`` computes on (an update's batch in training)."""
+        if step == self.failure_step:
+            return 1
         run, inner = self.context(step)
         if inner is None:
             return 1
@@ -392,7 +400,45 @@ class LabModel:
                 rows.append(Row("header", text, phase=s.phase, level=2))
                 group = key
             rows.append(self._step_row(s, self.run, s))
+        if self.failure_step is not None:
+            from nnlab.session import error_kind
+
+            rows.append(Row("step", f"✗ {self.failure_title}", self.failure_step,
+                            f"{error_kind(self.failure)} error", failed=True))
         return ListRows(rows)
+
+    # ------------------------------------------------------------------ a scenario meant to fail
+    @property
+    def last_step(self) -> int:
+        """The last index the lab can show: the last step, or the failed line's row after it."""
+        return len(self.steps) - 1 if self.failure_step is None else self.failure_step
+
+    def is_failure(self, step: int) -> bool:
+        """True if ``step`` is the failed line's row (not a step of the run)."""
+        return step == self.failure_step
+
+    @property
+    def failure_title(self) -> str:
+        """The line the run stopped at: ``D = A + B`` (or the file's line, for a failure on no compute line)."""
+        eq = self.session.failed_equation
+        if eq is not None:
+            return f"{eq.name} = {eq.text}"
+        loc = self.failure.loc if self.failure is not None else None
+        source = loc.source.strip().removeprefix("- ") if loc is not None and loc.source else ""
+        return source or "the run"
+
+    def failure_operands(self) -> list[Operand]:
+        """The values the failed line reads that the lines before it computed (what does not fit)."""
+        eq = self.session.failed_equation
+        if eq is None:
+            return []
+        out: list[Operand] = []
+        for name in dict.fromkeys(_names(eq.expr)):
+            node = self.run.graph.nodes.get(name)
+            a = self._array(None, self.run, name) if node is not None and node.named else None
+            if a is not None:
+                out.append(Operand(len(out), self.display(name), "input", _per_example(a, 0), node=name))
+        return out
 
     def _titles(self) -> list[Row]:
         """The step rows of one training update (the same for every update), index = offset in it."""
@@ -496,6 +542,8 @@ class LabModel:
     # ------------------------------------------------------------------ elements
     def element_count(self, step: int) -> int:
         """How many elements Up/Down move through in ``step`` (at least one: there is always a cursor)."""
+        if step == self.failure_step:
+            return 1
         with self._caching:
             n = self._counts.get(step)
         if n is None:
@@ -788,6 +836,15 @@ def _with_numbers(run: Run, st: Step, expr: object, index: tuple[int, ...], exam
     if not subs:
         return ""
     return unicode(expr.xreplace(subs))
+
+
+def _names(expr: object) -> list[str]:
+    """The names an expression reads, in order (``A * B.T`` → ``A``, ``B``)."""
+    if isinstance(expr, Name):
+        return [expr.id]
+    if isinstance(expr, tuple):
+        return [n for part in expr for n in _names(part)]
+    return []
 
 
 def load_model(path: str) -> LabModel:

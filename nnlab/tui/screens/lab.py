@@ -60,6 +60,37 @@ def error_text(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}{where}\nhint: this is a bug in nnlab, not in your file."
 
 
+def failure_where(exc: NnlabError) -> str:
+    """``shape error at line 25`` (the status bar at the failed line)."""
+    from nnlab.session import error_kind
+
+    line = exc.loc.line if exc.loc is not None else 0
+    return f"{error_kind(exc)} error" + (f" at line {line}" if line else "")
+
+
+def failure_text(exc: NnlabError, title: str, steps: int = 1) -> Text:
+    """The math pane at the failed line: what stops the run, where (file, line, caret) and the hint.
+
+    The engine's message is plain text (``Text``, never markup: ``[3, 4]`` is not a style tag). The
+    file's ``expect`` answer is not repeated here: a bundled quiz's answers stay hidden until checked.
+    """
+    from dataclasses import replace
+
+    from nnlab.session import error_kind
+
+    kind = error_kind(exc)
+    loc = exc.loc
+    if loc is not None and loc.file:  # the file's name, not its whole path: the pane is narrow
+        loc = replace(loc, file=os.path.basename(loc.file))
+    text = Text(no_wrap=False, overflow="fold")
+    text.append(f"✗ {title}", style="bold red")
+    text.append(f" — the run stops here with a {kind} error\n\n", style="bold")
+    text.append(NnlabError(exc.message, loc, exc.hint, exc.kind).format())
+    before = "the lines before it ran as usual (← steps back through them)" if steps else "no line ran before it"
+    text.append(f"\n\n{before}; c checks your answers", style="dim")
+    return text
+
+
 class LabScreen(Screen):
     """Step through one scenario file: graph, tensors, math and status.
 
@@ -326,6 +357,7 @@ class LabScreen(Screen):
         """Show ``model``, keeping the current step (or the nearest) when reloading."""
         old = self.model
         old_step = old.steps[self.step] if old is not None and self.step < len(old.steps) else None
+        at_failure = old is not None and old.is_failure(self.step)
         self.model = model
         self.error = ""
         panel = self.error_panel()
@@ -347,6 +379,8 @@ class LabScreen(Screen):
             self._elements = {}
         else:
             target = model.nearest_step(old_step, self.step)
+            if at_failure and model.failure_step is not None:  # still on the line that fails
+                target = model.failure_step
             self._elements = {k: v for k, v in self._elements.items() if k < len(model.steps)}
             self.notify("reloaded", timeout=1.5)
         self.example = max(0, min(self.example, model.examples - 1))
@@ -370,7 +404,7 @@ class LabScreen(Screen):
         """Make ``step`` current (and ``element`` within it, else the one remembered)."""
         if self.model is None:
             return
-        step = max(0, min(step, len(self.model.steps) - 1))
+        step = max(0, min(step, self.model.last_step))
         n = self.model.element_count(step)
         k = self._elements.get(step, 0) if element is None else element
         self.set_reactive(LabScreen.element, max(0, min(k, n - 1)))
@@ -408,6 +442,9 @@ class LabScreen(Screen):
         if m is None:
             return
         step, k = self.step, self.element
+        if m.is_failure(step):
+            self._render_failure(m)
+            return
         st = m.steps[step]
         self._elements[step] = k
         self.query_one(GraphView).current = step
@@ -426,6 +463,7 @@ class LabScreen(Screen):
             # thread would hold the GIL while the frame is still being drawn
             self.set_timer(PREFETCH_DELAY, partial(self._prefetch, m, step, k, example, self.digits))
         math = self.query_one(MathPane)
+        math.set_class(self.show_chain, "-tall")  # as the failed line left it, or the chain rule wants it
         math.border_title = Text(f"step {step + 1} · {m.rows[m.row_of_step(step)].text}")
         local = ""
         if st.phase == "backward" and focus.explanation is not None:
@@ -451,6 +489,20 @@ class LabScreen(Screen):
         if self.plot_kind is not None and (m, self.plot_kind, st.update) != self._plotted:
             self._schedule_plot()
 
+    def _render_failure(self, m: LabModel) -> None:
+        """The failed line's row: the values it reads, and the located error with its hint in the math pane."""
+        step = self.step
+        self.query_one(GraphView).current = step
+        if m.steps:  # the drawing lights the last line that ran
+            self.query_one(DiagramView).show_step(step - 1, 0, self.digits)
+        self.query_one(TensorPane).show(m.failure_operands(), {}, -3, (), self.digits, self._new_step)
+        self._new_step = False
+        math = self.query_one(MathPane)
+        math.set_class(True, "-tall")  # the message, the located line and the hint: room for all three
+        math.border_title = Text(f"step {step + 1} · ✗ {m.failure_title}")
+        math.set_text(failure_text(m.failure, m.failure_title, len(m.steps)))
+        self.query_one(StatusBar).show(self.status_parts())
+
     @property
     def example_here(self) -> int:
         """The example shown at this step (the chosen one, clamped to the step's batch)."""
@@ -461,9 +513,12 @@ class LabScreen(Screen):
     def status_parts(self) -> list[tuple[str, str]]:
         """The status bar's pieces."""
         m = self.model
+        if m.is_failure(self.step):
+            return [("failed", "bold $text-error"), (f"step {self.step + 1}/{m.last_step + 1}", ""),
+                    (failure_where(m.failure), "bold"), (m.arithmetic, "dim")]
         st = m.steps[self.step]
         parts = [(st.phase, PHASE_STYLE.get(st.phase, "bold")),
-                 (f"step {self.step + 1}/{len(m.steps)}", "")]
+                 (f"step {self.step + 1}/{m.last_step + 1}", "")]
         n = m.element_count(self.step)
         if n > 1:
             parts.append((f"element {self.element + 1}/{n}", ""))
@@ -529,7 +584,7 @@ class LabScreen(Screen):
             return False
         if m is None:
             return None
-        last = len(m.steps) - 1
+        last = m.last_step
         if action in ("next_step", "last_step"):
             return None if self.step >= last else True
         if action in ("prev_step", "first_step"):
@@ -559,7 +614,7 @@ class LabScreen(Screen):
     def action_last_step(self) -> None:
         """Go to the last step."""
         if self.model is not None:
-            self.goto(len(self.model.steps) - 1)
+            self.goto(self.model.last_step)
 
     def action_next_element(self) -> None:
         """Next element of this step."""
@@ -571,30 +626,34 @@ class LabScreen(Screen):
         if self.element > 0:
             self.element -= 1
 
-    def _group(self, st: Step) -> tuple:
+    def _group(self, k: int) -> tuple:
+        m = self.model
+        if m.is_failure(k):  # the failed line: a phase of its own, after the others
+            return (None, None, "failed")
+        st = m.steps[k]
         return (st.epoch, st.update, st.phase)
 
     def _phase_target(self, delta: int) -> int | None:
         m = self.model
         if m is None:
             return None
-        here = self._group(m.steps[self.step])
+        here = self._group(self.step)
         if delta > 0:
-            for k in range(self.step + 1, len(m.steps)):  # by index: a training trace is made on demand
-                if self._group(m.steps[k]) != here:
+            for k in range(self.step + 1, m.last_step + 1):  # by index: a training trace is made on demand
+                if self._group(k) != here:
                     return k
             return None
         # backwards: the start of this group if we are inside it, else the start of the previous group
         k = self.step
-        while k > 0 and self._group(m.steps[k - 1]) == here:
+        while k > 0 and self._group(k - 1) == here:
             k -= 1
         if k != self.step:
             return k
         if k == 0:
             return None
-        prev = self._group(m.steps[k - 1])
+        prev = self._group(k - 1)
         k -= 1
-        while k > 0 and self._group(m.steps[k - 1]) == prev:
+        while k > 0 and self._group(k - 1) == prev:
             k -= 1
         return k
 
@@ -773,7 +832,7 @@ class LabScreen(Screen):
         m = self.model
         if m is None or self.plot_kind is None:
             return
-        update = m.steps[self.step].update
+        update = None if m.is_failure(self.step) else m.steps[self.step].update
         key = (m, self.plot_kind, update)
         if key == self._plotted:
             return
@@ -795,7 +854,7 @@ class LabScreen(Screen):
 
     def action_slice(self, delta: int) -> None:
         """Show the next/previous channel of the tensor the cursor is in."""
-        if self.model is None:
+        if self.model is None or self.model.is_failure(self.step):
             return
         focus = self.model.focus(self.step, self.element, self.example_here, self.digits)
         self._step_slice(focus.slot, delta)
@@ -868,6 +927,10 @@ class LabScreen(Screen):
         """Practice mode: predict the current element (and the next ones) before seeing it."""
         if self.model is None or not self.model.steps:
             return
+        if self.model.is_failure(self.step):
+            self.notify("the run stops at this line: there is no value to predict (← for the steps before it)",
+                        severity="warning", timeout=3)
+            return
         from nnlab.tui.screens.practice import PracticeScreen
 
         self.app.push_screen(PracticeScreen(self))
@@ -927,13 +990,13 @@ class LabScreen(Screen):
     @on(TensorPane.SliceChanged)
     def change_slice(self, event: TensorPane.SliceChanged) -> None:
         """‹ › in a tensor header."""
-        if self.model is not None:
+        if self.model is not None and not self.model.is_failure(self.step):
             self._step_slice(event.slot, event.delta)
 
     @on(TensorPane.ElementClicked)
     def select_clicked_element(self, event: TensorPane.ElementClicked) -> None:
         """A click on a cell of the tensor the cursor moves in selects that element."""
-        if self.model is None:
+        if self.model is None or self.model.is_failure(self.step):
             return
         k = self.model.element_number(self.step, event.slot, event.index)
         if k is not None:

@@ -3,7 +3,8 @@
 Forward steps (``z1 = W1 @ x + b1`` with their shape; unnamed sub-expressions
 indented), then backward steps (``∂loss/∂z1``), then — for training — update steps
 grouped under ``epoch`` / ``update`` headers. Steps after the current one are dimmed
-("not reached yet"). A Line-API widget: a trace with thousands of training steps
+("not reached yet"). A scenario meant to fail (``expect: {error: shape}``) ends with
+the line it stops at, marked ``✗`` with the kind of error. A Line-API widget: a trace with thousands of training steps
 repaints only the visible rows.
 
 Clicking a step jumps to it. With the pane focused (Tab), Up/Down move a cursor and
@@ -50,6 +51,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         "graph-view--sub",
         "graph-view--shape",
         "graph-view--cursor",
+        "graph-view--failed",
     }
 
     current: reactive[int] = reactive(0, repaint=False)
@@ -134,7 +136,9 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             if row.sub:
                 style = style + self._overlay("graph-view--sub")
             shape_style = style + self._overlay("graph-view--shape")
-            if row.step > self.current:
+            if row.failed:  # the line the run stops at: never dimmed, it is what the scenario is about
+                style = shape_style = style + self._overlay("graph-view--failed")
+            elif row.step > self.current:
                 style = style + self._overlay("graph-view--unreached")
                 shape_style = shape_style + self._overlay("graph-view--unreached")
         if self.has_focus and k == self.cursor_row and not current:
@@ -144,6 +148,8 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         indent = "  " if row.sub else ""
         label = f"{marker}{indent}{row.text}"
         shape = f" {row.shape} "
+        if row.failed and len(label) + len(shape) > width:  # narrow: "shape" says it, the line must show
+            shape = f" {row.shape.split()[0]} "
         room = width - len(shape)
         if len(label) > room:
             label = label[: max(0, room - 1)] + "…"
