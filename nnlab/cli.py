@@ -10,6 +10,7 @@ them: ``nnlab check`` and ``nnlab --help`` never import textual or sympy, and
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import Any
@@ -28,10 +29,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                     "  nnlab                 open the home screen (bundled scenarios)\n"
                     "  nnlab FILE            open the lab on a scenario\n"
                     "  nnlab COMMAND …       run, check, validate, list (see below)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawHelp,
     )
     p.add_argument("--version", action="version", version=f"nnlab {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    add = functools.partial(sub.add_parser, formatter_class=_Help)
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--max-elements", type=_positive_int, default=None, metavar="N",
@@ -41,7 +43,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="the memory budget of a run, e.g. 2G (default: half the machine's memory, "
                              "at most 8G; or NNLAB_MAX_MEMORY)")
 
-    r = sub.add_parser("run", help="print every step of a scenario")
+    r = add("run", help="print every step of a scenario")
     r.add_argument("file")
     r.add_argument("--phase", choices=("forward", "backward", "update"), help="only this phase")
     r.add_argument("--explain", metavar="REF", help="explain one element, e.g. 'Y[0,0]' or 'grad(W1)[0,1]'")
@@ -50,24 +52,24 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--symbolic", action="store_true", help="add each step's symbolic rule (needs sympy)")
     common(r)
 
-    c = sub.add_parser("check", help="check the scenario's expect: answers")
+    c = add("check", help="check the scenario's expect: answers")
     c.add_argument("file")
     c.add_argument("--json", action="store_true", help="print a JSON list of {ref, expected, actual, ok}")
     common(c)
 
-    v = sub.add_parser("validate", help="validate scenario files")
+    v = add("validate", help="validate scenario files")
     v.add_argument("files", nargs="+")
     common(v)
 
-    sub.add_parser("list", help="list the bundled scenarios")
-    sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+    add("list", help="list the bundled scenarios")
+    add("schema", help="print the JSON Schema of the scenario format")
     from nnlab.templates import TEMPLATES
 
-    n = sub.add_parser("new", help="write a commented starter scenario")
+    n = add("new", help="write a commented starter scenario")
     n.add_argument("topic", choices=sorted(TEMPLATES))
     n.add_argument("path", nargs="?", help="where to write it (default: my-TOPIC.yaml)")
 
-    e = sub.add_parser("explain", help="explain one element of a scenario")
+    e = add("explain", help="explain one element of a scenario")
     e.add_argument("file")
     e.add_argument("ref", help="e.g. 'Y[0,0]', 'grad(W1)[0,1]', 'yhat[3]' (example 3), "
                                 "'epoch(2).grad(w)[0]' (training)")
@@ -76,8 +78,38 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
     if command not in BUILTIN_COMMANDS:
         for name, module in _command_modules().items():
-            module.configure(sub.add_parser(name, help=module.HELP))
+            module.configure(add(name, help=module.HELP))
     return p
+
+
+class _Width:
+    """A help formatter that reads the terminal width as :func:`shutil.get_terminal_size` does, without
+    importing shutil (argparse's default imports it, with bz2, lzma and zlib: 2.5 ms of every start)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class _Help(_Width, argparse.HelpFormatter):
+    pass
+
+
+class _RawHelp(_Width, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def _command_modules() -> dict[str, Any]:
@@ -95,7 +127,7 @@ def _is_command(word: str) -> bool:
 
 
 def _lab_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nnlab", description="Open the lab on a scenario file.")
+    p = argparse.ArgumentParser(prog="nnlab", description="Open the lab on a scenario file.", formatter_class=_Help)
     p.add_argument("file", nargs="?")
     p.add_argument("--step", help="start at step N or at a node name")
     p.add_argument("--practice", action="store_true", help="practice mode: predict each value before it is shown")
