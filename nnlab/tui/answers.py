@@ -108,6 +108,10 @@ def yaml_value(text: str, ref: str = "") -> str:
     t = " ".join(text.split())
     if t in ("true", "false"):
         return t
+    from nnlab.scenario.model import ERROR_KINDS
+
+    if ref == "error" and t in ERROR_KINDS:  # expect: {error: shape} is a bare word (quoted, it names no kind)
+        return t
     try:
         expr = _expr(t, ref)
     except NnlabError:

@@ -127,14 +127,13 @@ class Focus:
 class Row:
     """One line of the graph pane: a group header or a step."""
 
-    kind: str          # "header" | "step"
+    kind: str          # "header" | "step" | "failed" (the line a scenario meant to fail stops at)
     text: str
     step: int = -1     # the step index for kind "step"
     shape: str = ""
     phase: str = ""
     sub: bool = False  # an unnamed sub-expression (drawn indented)
     level: int = 0     # header nesting: 0 epoch, 1 update, 2 phase
-    failed: bool = False  # the line the run stopped at (``expect: {error: …}``), after the last step
 
 
 class ListRows(list):
@@ -142,7 +141,7 @@ class ListRows(list):
 
     def __init__(self, rows: list[Row]) -> None:
         super().__init__(rows)
-        self._row_of = {r.step: k for k, r in enumerate(rows) if r.kind == "step"}
+        self._row_of = {r.step: k for k, r in enumerate(rows) if r.kind != "header"}
         self.width = max((len(r.text) + len(r.shape) + 6 for r in rows), default=10)
 
     def row_of_step(self, step: int) -> int:
@@ -403,8 +402,8 @@ class LabModel:
         if self.failure_step is not None:
             from nnlab.session import error_kind
 
-            rows.append(Row("step", f"✗ {self.failure_title}", self.failure_step,
-                            f"{error_kind(self.failure)} error", failed=True))
+            rows.append(Row("failed", f"✗ {self.failure_title}", self.failure_step,
+                            f"{error_kind(self.failure)} error"))
         return ListRows(rows)
 
     # ------------------------------------------------------------------ a scenario meant to fail

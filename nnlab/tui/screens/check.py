@@ -14,6 +14,10 @@ Answers are not given away: a bundled scenario's answers (they are right) and a
 practice exercise's ``?`` answers start hidden — an empty cell, and the computed
 value shown only once the typed answer is right — until ctrl+r reveals the worked
 answers and the scenario's ``solution:``.
+
+A scenario meant to fail (``expect: {error: shape}``) has a row for that answer too:
+the computed column says how the run ended (``shape error (line 25)``, or ``no error``),
+the line under it the engine's message, and Enter goes to the failed line in the lab.
 """
 
 from __future__ import annotations
@@ -118,13 +122,51 @@ def why_text(item: Any, steps: Any, pending: bool = False,
     return text
 
 
+def error_answer(text: str) -> str:
+    """The kind of error an ``error:`` answer names: ``shape`` or ``domain`` (``Shape error`` too).
+
+    Raises:
+        NnlabError: The text names no kind (a half-typed answer).
+    """
+    from nnlab.scenario.model import ERROR_KINDS
+
+    kind = " ".join(text.lower().split()).removesuffix("error").strip()
+    if kind not in ERROR_KINDS:
+        raise NnlabError(f"type {' or '.join(ERROR_KINDS)}")
+    return kind
+
+
+def error_why(item: Any, message: str, hidden: bool) -> Text:
+    """The line(s) under the ``error`` row: the run's error message, and why a ✗ is one.
+
+    Args:
+        item: The row's :class:`~nnlab.check.CheckItem` (``Session.check_error``).
+        message: The engine's message for the run's failure (``""`` if it succeeded).
+        hidden: The answer is hidden: a wrong one learns only that the run does not end so.
+    """
+    text = Text()
+    if hidden and not item.ok:
+        text.append("why", style="bold")
+        text.append(f": the run does not stop with a {item.expected} error (ctrl+r reveals how it ends)")
+        return text
+    for f in item.diagnosis:
+        text.append(f"why ({f.id})", style="bold")
+        text.append(f": {f.message}\n")
+    if message:
+        text.append(message)
+    text.rstrip()
+    return text
+
+
 class CheckRow(Horizontal, can_focus=False):
     """One expect entry: reference, your (editable) answer, computed value, ✓/✗."""
 
-    def __init__(self, k: int, ref: str, answer: str, **kwargs: Any) -> None:
+    def __init__(self, k: int, ref: str, answer: str, expects_error: bool = False, **kwargs: Any) -> None:
         super().__init__(classes="check-row", **kwargs)
         self.k = k
         self.ref = ref
+        self.expects_error = expects_error
+        """The row of ``expect: {error: …}`` (not an ``ExpectEntry``: its answer is a kind of error)."""
         self.ref_label = Static(Text(ref), classes="check-ref", markup=False)
         self.input = Input(answer, compact=True, classes="check-answer", id=f"answer-{k}",
                            select_on_focus=False)
@@ -168,6 +210,8 @@ class CheckScreen(Screen[int | None]):
         self.rows: list[CheckRow] = []
         self.entries: dict[int, Any] = {}
         """Row → the entry its typed text makes (rows whose text cannot be read are missing)."""
+        self.kinds: dict[int, str] = {}
+        """The ``error`` row → the kind of error its typed text names (when it names one)."""
         self.diagnosing = False
         """A check of all answers (follow-through, diagnosis) is running."""
         self._generation = 0
@@ -196,17 +240,22 @@ class CheckScreen(Screen[int | None]):
             texts = answer_texts(self.lab.path)  # the file is parsed once, not once per answer
             bases = self._typed_bases()
             bundled = is_bundled(self.lab.path)
-            for k, entry in enumerate(m.scenario.expect):
-                self.base[entry.ref] = bases.get(entry.ref, answer_text(entry, texts))
-                typed = self.lab.answers.get(entry.ref)
-                if bundled or self.base[entry.ref].strip() == "?":
-                    self.hidden.add(entry.ref)
-                shown = "" if entry.ref in self.hidden else self.base[entry.ref]
-                row = CheckRow(k, entry.ref, typed if typed is not None else shown)
+            answers = [(entry.ref, answer_text(entry, texts)) for entry in m.scenario.expect]
+            error = m.scenario.expect_error
+            if error is not None:  # expect: {error: shape}, in its place among the answers
+                answers.insert(min(error.position, len(answers)), (None, texts.get("error", error.kind)))
+            for k, (ref, written) in enumerate(answers):
+                expects_error, ref = ref is None, ref or "error"
+                self.base[ref] = bases.get(ref, written)
+                typed = self.lab.answers.get(ref)
+                if bundled or self.base[ref].strip() == "?":
+                    self.hidden.add(ref)
+                shown = "" if ref in self.hidden else self.base[ref]
+                row = CheckRow(k, ref, typed if typed is not None else shown, expects_error)
                 self.rows.append(row)
                 yield row
                 yield row.why
-            if not m.scenario.expect:
+            if not answers:
                 yield Static(Text("this scenario has no expect: entries"), classes="check-empty")
         yield Static("", id="check-summary", markup=False)
         yield Static("", id="check-solution", markup=False)
@@ -224,8 +273,9 @@ class CheckScreen(Screen[int | None]):
         """Check every answer and focus the first one."""
         self.query_one("#check-solution").display = False
         for row in self.rows:
-            if row.ref in self.hidden:
-                row.input.placeholder = "?  (^r reveals)"
+            kinds = "shape or domain " if row.expects_error else ""  # what an error: answer can be
+            row.input.placeholder = (f"?  {kinds}(^r)" if kinds else "?  (^r reveals)") if row.ref in self.hidden \
+                else kinds.strip()
         self._model = self.model
         if self.app.is_headless:  # a blinking cursor would make screenshots flaky
             for row in self.rows:
@@ -249,7 +299,16 @@ class CheckScreen(Screen[int | None]):
         report = self.model.session.check(tuple(self.entries[r.k] for r in rows), diagnose=False)
         for row, item in zip(rows, report.items):
             self._show(row, item)
+        for row in self.rows:
+            if row.k in self.kinds:
+                self._show(row, self._check_error(row))
         self._diagnose_all()
+
+    def _check_error(self, row: CheckRow) -> Any:
+        """The ``error`` row's verdict; Enter (and ctrl+f) on it go to the failed line."""
+        from dataclasses import replace
+
+        return replace(self.model.session.check_error(self.kinds[row.k]), step=self.model.failure_step)
 
     def _diagnose_all(self, delay: float = 0.0) -> None:
         """Start (or restart) the follow-through and misconception check of all rows."""
@@ -296,6 +355,8 @@ class CheckScreen(Screen[int | None]):
             self.summarize()
 
     def _entry(self, row: CheckRow) -> Any:
+        if row.expects_error:
+            return self.model.scenario.expect_error
         entries = self.model.scenario.expect
         for e in entries:
             if e.ref == row.ref:
@@ -309,6 +370,7 @@ class CheckScreen(Screen[int | None]):
         entry = self._entry(row)
         row.checked = row.input.value
         self.entries.pop(row.k, None)
+        self.kinds.pop(row.k, None)
         if entry is not None and self._is_hidden(row) and not row.input.value.strip():
             self.items.pop(row.k, None)
             row.computed.update(Text("hidden", style="italic"))
@@ -326,7 +388,10 @@ class CheckScreen(Screen[int | None]):
             row.why.display = False
             return False
         try:
-            self.entries[row.k] = parse_answer(row.input.value, entry)
+            if row.expects_error:
+                self.kinds[row.k] = error_answer(row.input.value)
+            else:
+                self.entries[row.k] = parse_answer(row.input.value, entry)
         except NnlabError as exc:  # a half-typed answer is normal
             self.items.pop(row.k, None)
             row.computed.update(Text(exc.message, style="italic"))
@@ -341,6 +406,9 @@ class CheckScreen(Screen[int | None]):
     def _show(self, row: CheckRow, item: Any) -> None:
         """Show a verdict (and its why line) on ``row``."""
         self.items[row.k] = item
+        if row.expects_error:
+            self._show_error(row, item)
+            return
         computed = show_value(item.actual) if item.error is None else item.error
         if item.unanswered or (self._is_hidden(row) and not item.ok and item.error is None):
             computed = "hidden until right"
@@ -355,9 +423,26 @@ class CheckScreen(Screen[int | None]):
         row.why.display = bool(why.plain)
         row.why.set_class(item.ok, "-via")
 
+    def _show_error(self, row: CheckRow, item: Any) -> None:
+        """The ``error`` row: how the run ended (kind and line), the engine's message under it."""
+        hidden = self._is_hidden(row) and not item.ok
+        failure = self.model.failure
+        row.computed.update(Text("hidden until right" if hidden else item.actual.partition(": ")[0]))
+        row.mark.update(Text("✓" if item.ok else "✗"))
+        row.set_class(item.ok, "-ok")
+        row.set_class(not item.ok, "-wrong")
+        why = error_why(item, failure.message if failure is not None else "", hidden)
+        row.why.update(why)
+        row.why.display = bool(why.plain)
+        row.why.set_class(False, "-via")
+        row.why.set_class(item.ok, "-message")
+
     def recheck(self, row: CheckRow) -> None:
         """Check ``row``'s typed answer at once; all rows are re-diagnosed together shortly after."""
         if self._read_row(row):
+            if row.expects_error:
+                self._show(row, self._check_error(row))
+                return
             self._show(row, self.model.check_entry(self.entries[row.k]))
 
     def summarize(self) -> None:
@@ -393,6 +478,8 @@ class CheckScreen(Screen[int | None]):
             if step is not None and step < len(self.model.steps):
                 st = self.model.steps[step]
                 where = f" — step {step + 1} ({st.phase}: {st.label}); ctrl+f goes there"
+            elif step is not None and step == self.model.failure_step:
+                where = f" — step {step + 1} (the failed line: {self.model.failure_title}); ctrl+f goes there"
             kind = "first independent mistake" if carried else "first mistake"
             text.append(f"; {kind}: {first.ref}{where}")
         summary.update(text)
@@ -482,6 +569,14 @@ class CheckScreen(Screen[int | None]):
         """Write the answers you changed into the file's expect: block (as it is on disk now)."""
         answers = {r.ref: r.input.value for r in self.rows
                    if r.input.value != self.base.get(r.ref) and r.input.value.strip()}  # an empty cell: not answered
+        for row in self.rows:
+            if row.expects_error and row.ref in answers:  # written as the bare kind: error: shape
+                try:
+                    answers[row.ref] = error_answer(answers[row.ref])
+                except NnlabError as exc:
+                    self.notify(f"not saved: the answer for error cannot be read ({exc.message})",
+                                severity="error", timeout=10)
+                    return
         self._save(answers)
 
     def _save(self, answers: dict[str, str], overwrite: tuple[str, ...] = ()) -> None:

@@ -493,8 +493,12 @@ class LabScreen(Screen):
         """The failed line's row: the values it reads, and the located error with its hint in the math pane."""
         step = self.step
         self.query_one(GraphView).current = step
+        diagram = self.query_one(DiagramView)
         if m.steps:  # the drawing lights the last line that ran
-            self.query_one(DiagramView).show_step(step - 1, 0, self.digits)
+            diagram.show_step(step - 1, 0, self.digits)
+        else:
+            diagram.note = "no drawing: the first line fails, no step ran"
+            diagram.refresh()
         self.query_one(TensorPane).show(m.failure_operands(), {}, -3, (), self.digits, self._new_step)
         self._new_step = False
         math = self.query_one(MathPane)

@@ -136,7 +136,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
             if row.sub:
                 style = style + self._overlay("graph-view--sub")
             shape_style = style + self._overlay("graph-view--shape")
-            if row.failed:  # the line the run stops at: never dimmed, it is what the scenario is about
+            if row.kind == "failed":  # the line the run stops at: never dimmed, it is what the scenario is about
                 style = shape_style = style + self._overlay("graph-view--failed")
             elif row.step > self.current:
                 style = style + self._overlay("graph-view--unreached")
@@ -148,7 +148,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         indent = "  " if row.sub else ""
         label = f"{marker}{indent}{row.text}"
         shape = f" {row.shape} "
-        if row.failed and len(label) + len(shape) > width:  # narrow: "shape" says it, the line must show
+        if row.kind == "failed" and len(label) + len(shape) > width:  # narrow: "shape" says it, the line must show
             shape = f" {row.shape.split()[0]} "
         room = width - len(shape)
         if len(label) > room:
@@ -173,13 +173,13 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
         if offset is None:
             return
         k = offset.y + int(self.scroll_y)
-        if 0 <= k < len(self.rows) and self.rows[k].kind == "step":
+        if 0 <= k < len(self.rows) and self.rows[k].kind != "header":
             self.post_message(self.StepSelected(self, self.rows[k].step))
 
     def action_cursor(self, delta: int) -> None:
         """Move the cursor to the next/previous step row."""
         k = self.cursor_row + delta
-        while 0 <= k < len(self.rows) and self.rows[k].kind != "step":
+        while 0 <= k < len(self.rows) and self.rows[k].kind == "header":
             k += delta
         if 0 <= k < len(self.rows):
             old, self.cursor_row = self.cursor_row, k
@@ -190,7 +190,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def action_select(self) -> None:
         """Jump to the step under the cursor."""
-        if 0 <= self.cursor_row < len(self.rows) and self.rows[self.cursor_row].kind == "step":
+        if 0 <= self.cursor_row < len(self.rows) and self.rows[self.cursor_row].kind != "header":
             self.post_message(self.StepSelected(self, self.rows[self.cursor_row].step))
 
     def action_leave(self) -> None:
