@@ -106,7 +106,62 @@ class Pre:
     text: str
 
 
-Block = Heading | Prose | Para | Math | Matrix | Table | Pre
+@dataclass(frozen=True)
+class GraphNode:
+    """One box of the graph picture, placed on the drawing's character grid.
+
+    Attributes:
+        id: The name it shows (``"z1"``).
+        variable: A value, parameter or data (drawn with round corners); False for an op.
+        lines: Its text: the name, ``op · shape``, then the numbers (when small), each
+            already cut to the box's width.
+        x, y, w, h: Left column, top row, width and height, in grid cells.
+    """
+
+    id: str
+    variable: bool
+    lines: tuple[str, ...]
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The computational graph as the lab lays it out (:mod:`nnlab.render.diagram`).
+
+    Attributes:
+        text: The lab's text drawing of it (Markdown and HTML show this).
+        width, height: The grid's size in cells.
+        nodes: The boxes, where the layout put them.
+        arrows: Per edge ``(from, to)``, the ids and the route as points in grid units
+            (x right, y down), from the source box's bottom edge to the target box's top edge,
+            one point per bend — the routes of the text drawing.
+        caption: What the numbers in the boxes are ("" when there are none).
+    """
+
+    text: str
+    width: int
+    height: int
+    nodes: tuple[GraphNode, ...]
+    arrows: tuple[tuple[str, str, tuple[tuple[float, float], ...]], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Chart:
+    """A training plot: its data (a :class:`nnlab.render.plots.Plot`) and the same plot as text.
+
+    HTML draws ``plot`` as an SVG picture (matplotlib); Markdown, LaTeX and HTML without
+    matplotlib show ``text``.
+    """
+
+    plot: Any
+    text: str
+
+
+Block = Heading | Prose | Para | Math | Matrix | Table | Pre | Graph | Chart
 
 
 @dataclass(frozen=True)
@@ -148,14 +203,14 @@ def build(session: Any, options: Options | None = None) -> Document:
     blocks += _given(session, d)
     blocks += _conventions(session)
     picture = graph_picture(session)
-    if picture:
-        blocks += [Heading(2, "The computational graph"), Pre(picture)]
+    if picture is not None:
+        blocks += [Heading(2, "The computational graph"), picture]
     if session.training is None:
         blocks += _steps(session, [s for s in session.steps if _wanted(s, options.phase)], d)
     else:
         blocks += _training(session, options)
         pictures = training_pictures(session)
-        blocks += [Heading(2, "Plots")] + [Pre(p) for p in pictures] if pictures else []
+        blocks += [Heading(2, "Plots"), *pictures] if pictures else []
     failure = getattr(session, "failure", None)
     if failure is not None:
         blocks += [Heading(2, "Where it stops"), Para(f"the scenario stops, as it expects, at: {failure.message}")]
@@ -169,29 +224,95 @@ def _wanted(step: Step, phase: str) -> bool:
     return phase == "all" or step.phase == phase
 
 
-def graph_picture(session: Any) -> str | None:
-    """The computational graph as the lab draws it (:mod:`nnlab.render.diagram`), as plain text.
+def graph_picture(session: Any) -> Graph | None:
+    """The computational graph as the lab draws it (:mod:`nnlab.render.diagram`): the text
+    drawing and, for pictures, where its layout puts each box and how each arrow runs.
 
-    None when the drawing cannot be made (its layout library missing, a graph it
-    refuses): the worked solution stands without its picture.
+    The boxes hold the run's values where they are small, as in the lab. None when the
+    drawing cannot be made (its layout library missing, a graph it refuses): the worked
+    solution stands without its picture.
     """
     try:
-        from nnlab.render.diagram import diagram_of, draw, text_lines
+        from nnlab.render.diagram import Frame, box_lines, diagram_of, draw, run_numbers, text_lines
 
-        lines = text_lines(draw(diagram_of(session.run.graph)))
+        diagram = diagram_of(session.run.graph)
+        values = {} if _shapes_only(session) else run_numbers(diagram, session.run, "value")
+        drawing = draw(diagram, value_rows=values)
+        text = "\n".join(text_lines(drawing, Frame(values=values))).strip("\n")
     except Exception:  # noqa: BLE001 - a picture is an extra
         return None
-    return "\n".join(lines).strip("\n") or None
+    if not text:
+        return None
+    nodes = []
+    for bid, p in drawing.boxes.items():
+        box = diagram.boxes[bid]
+        lines = tuple(_clip(line, p.w - 4) for line in box_lines(box, values.get(bid, ())))
+        nodes.append(GraphNode(bid, box.variable, lines, p.x, p.y, p.w, p.h))
+    arrows = tuple((a, b, route) for (a, b), route in zip(diagram.edges, arrow_routes(drawing)) if route)
+    return Graph(text, drawing.width, drawing.height, tuple(nodes), arrows, _values_caption(session) if values else "")
 
 
-def training_pictures(session: Any) -> list[str]:
-    """The lab's training plots (loss per update, the decision boundary) as text, when
-    :mod:`nnlab.render.plots` can draw them; none otherwise."""
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def arrow_routes(drawing: Any) -> list[tuple[tuple[float, float], ...]]:
+    """Each arrow of a :class:`~nnlab.render.diagram.Drawing` as a polyline in grid units.
+
+    The drawing knows, per cell, which arrows pass through it and in which directions.
+    Arrows only run down and sideways, so an arrow's cells on one row are a single
+    sideways run: it enters that row at the cell it reaches from above and leaves it
+    at the cell it goes down from. The route starts on the source box's bottom edge
+    (the top of the first cell), bends at the middle of the cells where it turns, and
+    ends on the target box's top edge (the bottom of its last cell, the arrow head).
+    """
+    up, down = 1, 2  # nnlab.render.diagram's direction bits
+    rows: dict[int, dict[int, dict[int, int]]] = {}  # edge -> row -> x -> directions
+    for y, cells in enumerate(drawing.edge_cells):
+        for x, passing in cells.items():
+            for k, dirs in passing:
+                rows.setdefault(k, {}).setdefault(y, {})[x] = dirs
+    routes: list[tuple[tuple[float, float], ...]] = []
+    for k in range(len(drawing.diagram.edges)):
+        by_row = rows.get(k)
+        if not by_row:
+            routes.append(())
+            continue
+        ys = sorted(by_row)
+        points: list[tuple[float, float]] = []
+        for y in ys:
+            cells = by_row[y]
+            enter = next((x for x, d in cells.items() if d & up), min(cells))
+            leave = next((x for x, d in cells.items() if d & down), enter)
+            if not points:
+                points.append((enter + 0.5, float(y)))
+            if leave != enter:
+                points += [(enter + 0.5, y + 0.5), (leave + 0.5, y + 0.5)]
+        last = by_row[ys[-1]]
+        end_x = next((x for x, d in last.items() if d & up), min(last))
+        points.append((end_x + 0.5, ys[-1] + 1.0))
+        routes.append(tuple(points))
+    return routes
+
+
+def _values_caption(session: Any) -> str:
+    run = session.run
+    which = "the values of the forward pass"
+    if session.training is not None:
+        which += " with the trained parameters"
+    if getattr(run, "batch", 1) > 1:
+        which += f", example 0 of {run.batch}"
+    return f"The numbers in the boxes are {which}."
+
+
+def training_pictures(session: Any) -> list[Chart]:
+    """The lab's training plots (loss per update, the decision boundary) as :class:`Chart` blocks
+    (the data and the text drawing), when :mod:`nnlab.render.plots` can draw them; none otherwise."""
     try:
         from nnlab.render import plots
 
-        return [plots.plot_text(plots.make(session, kind), width=76, height=20)
-                for kind in plots.kinds(session) if kind in ("loss", "boundary")]
+        charts = [plots.make(session, kind) for kind in plots.kinds(session) if kind in ("loss", "boundary")]
+        return [Chart(plot, plots.plot_text(plot, width=76, height=20)) for plot in charts]
     except Exception:  # noqa: BLE001 - a picture is an extra
         return []
 
@@ -575,5 +696,6 @@ def _value_text(value: Any, d: int) -> str:
     return " ".join(fmt_array(to_float(a), d, limit=MATRIX_EDGE))
 
 
-__all__ = ["Block", "Document", "Heading", "Math", "Matrix", "Options", "Para", "Pre", "Prose", "Table",
-           "build", "chain_blocks", "graph_picture", "matrices", "step_blocks"]
+__all__ = ["Block", "Chart", "Document", "Graph", "GraphNode", "Heading", "Math", "Matrix", "Options", "Para", "Pre",
+           "Prose", "Table", "arrow_routes", "build", "chain_blocks", "graph_picture", "matrices", "step_blocks",
+           "training_pictures"]

@@ -3,14 +3,27 @@
 Browsers render MathML natively, so the page needs nothing from the network: it
 opens offline, prints as it shows (a print stylesheet keeps a step on one page where
 it fits), and can be mailed as one file. The math is the Markdown's LaTeX (the same
-:func:`~nnlab.export.mathtext.to_latex` text) converted by ``latex2mathml``.
+:func:`~nnlab.export.mathtext.to_latex` text) converted by ``latex2mathml``. The
+training plots are inline SVG drawn by matplotlib (:mod:`nnlab.export.svg`); without
+matplotlib they are the text plots of the Markdown, and the page says how to get pictures.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from nnlab.export.document import Document, Heading, Math, Matrix, Para, Pre, Prose, Table
+from nnlab.export.document import (
+    Chart,
+    Document,
+    Graph,
+    Heading,
+    Math,
+    Matrix,
+    Para,
+    Pre,
+    Prose,
+    Table,
+)
 from nnlab.export.markdown import matrix_latex
 from nnlab.export.mathtext import to_latex
 
@@ -24,6 +37,8 @@ p.eq { margin: .15rem 0; overflow-x: auto; } div.matrix { margin: .5rem 0 .8rem 
 table { border-collapse: collapse; margin: .5rem 0; } th, td { border: 1px solid #bbb; padding: .2rem .5rem;
        text-align: left; font-variant-numeric: tabular-nums; }
 section.step { break-inside: avoid; page-break-inside: avoid; }
+figure.plot { margin: .8rem 0; break-inside: avoid; } figure.plot svg { max-width: 100%; height: auto; }
+p.note { font-size: .9em; color: #444; }
 @media print { body { max-width: none; margin: 0; font-size: 10.5pt; } h2 { break-after: avoid; }
        pre, p.eq, div.matrix { overflow: visible; white-space: pre-wrap; } }
 """
@@ -43,6 +58,7 @@ def render(doc: Document) -> str:
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     body: list[str] = []
     in_step = False
+    noted = False  # the note on getting pictures goes once, before the first text plot
     for b in doc.blocks:
         if isinstance(b, Heading):
             if in_step:
@@ -66,6 +82,14 @@ def render(doc: Document) -> str:
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Pre):
             body.append(f"<pre>{escape(b.text)}</pre>")
+        elif isinstance(b, Graph):
+            body.append(f"<pre>{escape(b.text)}</pre>" + (f"<p>{escape(b.caption)}</p>" if b.caption else ""))
+        elif isinstance(b, Chart):
+            shown, pictured = chart(b)
+            if not pictured and not noted:
+                body.append(f'<p class="note">{NO_PICTURES}</p>')
+                noted = True
+            body.append(shown)
     if in_step:
         body.append("</section>")
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -74,4 +98,19 @@ def render(doc: Document) -> str:
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-__all__ = ["mathml", "render"]
+NO_PICTURES = ("The plots are text here: <code>pip install 'nnlab[export]'</code> (matplotlib) "
+               "draws them as pictures.")
+"""The one line said, once, where matplotlib is missing."""
+
+
+def chart(block: Chart) -> tuple[str, bool]:
+    """A training plot as an inline SVG ``<figure>``, and True; without matplotlib its text plot, and False."""
+    from nnlab.export.svg import plot_svg
+
+    try:
+        return f'<figure class="plot">{plot_svg(block.plot)}</figure>', True
+    except ImportError:
+        return f"<pre>{escape(block.text.rstrip())}</pre>", False
+
+
+__all__ = ["chart", "mathml", "render"]

@@ -1,7 +1,10 @@
-"""A worked solution as a complete LaTeX document (``pdflatex``; amsmath, amssymb, geometry, longtable).
+"""A worked solution as a complete LaTeX document (``pdflatex``; amsmath, amssymb, geometry, longtable,
+and TikZ for the graph).
 
-Only packages of a basic TeX installation (Debian's ``texlive-latex-base`` and
-``texlive-latex-recommended``) are used. Equations are inline math in their own
+Only packages of a basic TeX installation (Debian's ``texlive-latex-base``,
+``texlive-latex-recommended`` and ``texlive-pictures`` for TikZ) are used. The
+computational graph is a TikZ picture of the lab's layout (:mod:`nnlab.export.tikz`);
+the training plots stay text, as in Markdown. Equations are inline math in their own
 paragraph, so TeX can break a long sum at its ``+`` and ``=``; tensors are display
 ``bmatrix``. Unicode that remains in text (the author's notes, labels such as
 ``∂loss/∂W1``) is declared in the preamble with ``\\DeclareUnicodeCharacter``: what
@@ -12,7 +15,19 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 
-from nnlab.export.document import Document, Heading, Math, Matrix, Para, Pre, Prose, Table
+from nnlab.export import tikz
+from nnlab.export.document import (
+    Chart,
+    Document,
+    Graph,
+    Heading,
+    Math,
+    Matrix,
+    Para,
+    Pre,
+    Prose,
+    Table,
+)
 from nnlab.export.markdown import matrix_latex
 from nnlab.export.mathtext import GREEK, SUB, SUP, SYMBOLS, escape_text, to_latex
 
@@ -37,6 +52,11 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \allowdisplaybreaks
 \emergencystretch=3em
 """
+TIKZ = r"""\newif\ifnnlabtikz
+\IfFileExists{tikz.sty}{\nnlabtikztrue\usepackage{tikz}}{}
+"""
+"""TikZ where the TeX installation has it (Debian: ``texlive-pictures``); without it the
+graph is the text drawing, so the handout compiles on a basic installation too."""
 
 
 def render(doc: Document) -> str:
@@ -57,12 +77,25 @@ def render(doc: Document) -> str:
             body.append(f"\\[ {matrix_latex(b)} \\]")
         elif isinstance(b, Table):
             body.append(_table(b))
-        elif isinstance(b, Pre):
-            body.append("\\begin{verbatim}\n" + b.text + "\n\\end{verbatim}")
+        elif isinstance(b, (Pre, Chart)):
+            body.append("\\begin{verbatim}\n" + b.text.rstrip("\n") + "\n\\end{verbatim}")
+        elif isinstance(b, Graph):
+            body.append(_graph(b))
     text = "\n\n".join(body)
-    head = PREAMBLE + _declarations(text + doc.title)
+    pictures = any(isinstance(b, Graph) and tikz.fits(b) for b in doc.blocks)
+    head = PREAMBLE + (TIKZ if pictures else "")
+    head += _declarations(text + doc.title)
     return (f"{head}\\title{{{escape_text(doc.title)}}}\n\\date{{}}\n\\begin{{document}}\n\\maketitle\n\n"
             f"{text}\n\n\\end{{document}}\n")
+
+
+def _graph(graph: Graph) -> str:
+    """The graph as a TikZ picture, or its text drawing where TeX has no TikZ (or the grid is
+    too large for TeX's dimensions)."""
+    text = "\\begin{verbatim}\n" + graph.text + "\n\\end{verbatim}"
+    # a skipped \if branch may hold verbatim text: TeX only skips its tokens (no \if or \fi among them)
+    shown = f"\\ifnnlabtikz\n{tikz.picture(graph)}\n\\else\n{text}\n\\fi" if tikz.fits(graph) else text
+    return shown + (f"\n\n{escape_text(graph.caption)}" if graph.caption else "")
 
 
 def _declarations(text: str) -> str:

@@ -7,7 +7,18 @@ reads the numbers back out of it and compares them with the run.
 
 from __future__ import annotations
 
-from nnlab.export.document import Document, Heading, Math, Matrix, Para, Pre, Prose, Table
+from nnlab.export.document import (
+    Chart,
+    Document,
+    Graph,
+    Heading,
+    Math,
+    Matrix,
+    Para,
+    Pre,
+    Prose,
+    Table,
+)
 from nnlab.export.mathtext import to_latex
 
 
@@ -36,8 +47,10 @@ def render(doc: Document) -> str:
             out.append(f"$${matrix_latex(b)}$$")
         elif isinstance(b, Table):
             out.append(_table(b))
-        elif isinstance(b, Pre):
-            out.append("```text\n" + b.text + "\n```")
+        elif isinstance(b, (Pre, Chart)):
+            out.append("```text\n" + b.text.rstrip("\n") + "\n```")
+        elif isinstance(b, Graph):  # the lab's text drawing (the spec: Markdown stays text)
+            out.append("```text\n" + b.text + "\n```" + (f"\n\n{_escape(b.caption)}" if b.caption else ""))
     return "\n\n".join(out) + "\n"
 
 
