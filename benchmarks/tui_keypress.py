@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"keypress-worst: nnlab {meds[0][0]:.2f} ms ({worst}; target ≤ 16 ms)" if meds else "keypress-worst: none")
     took = time.perf_counter() - start
     print(f"keypress-run: nnlab {took:.0f} s ({len(files)} scenarios, {args.presses} presses each, "
-          f"{size[0]}×{size[1]}; target ≤ 180 s)")
+          f"{size[0]}×{size[1]}, load average {os.getloadavg()[0]:.1f}; target ≤ 180 s)")
     ok &= took <= 180
     print(f"keypress: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1

@@ -246,7 +246,63 @@ def _explain_forward(run: Run, step: Step, element: tuple[int, ...] | None, exam
         xs = [None if not i else example_value(run, i, example) for i in step.inputs]
     names = [run.graph.display(i) if i else "None" for i in step.inputs]
     out = example_value(run, step.node, example)
-    return op.explain(element, xs, out, names, run.graph.display(step.node), digits)
+    ex = op.explain(element, xs, out, names, run.graph.display(step.node), digits)
+    return ex._replace(arithmetic=elide_sum(ex.arithmetic))
+
+
+def _top_level(text: str, sep: str = " + ") -> list[str]:
+    """``text`` split at ``sep`` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+    parts.append(text[start:])
+    return parts
+
+
+def _group(part: str) -> list[str] | None:
+    """The terms of a parenthesized sum ``(a + b + c)`` (one channel of a convolution), else None."""
+    if not (part.startswith("(") and part.endswith(")")):
+        return None
+    depth = 0
+    for i, ch in enumerate(part):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and i < len(part) - 1:
+            return None  # "(a)×(b)": two groups, not one
+    inner = _top_level(part[1:-1])
+    return inner if len(inner) > 1 else None
+
+
+def elide_sum(arithmetic: str) -> str:
+    """A forward element's sum with more than :data:`MAX_TERMS` terms written as its first ones
+    and ``… (N more terms)``, as a large reduction writes it (a convolution of AlexNet's first
+    layer sums 363 products; written out they fill the math pane and take a frame to lay out).
+
+    Terms are the ``+``-separated parts; a parenthesized sum (one input channel) counts its
+    terms, and the cut closes the group it falls in. Anything else (a quotient, one product)
+    is returned as it is.
+    """
+    if arithmetic.count(" + ") < MAX_TERMS:
+        return arithmetic
+    parts = _top_level(arithmetic)
+    groups = [_group(p) for p in parts]
+    total = sum(len(g) if g else 1 for g in groups)
+    if total <= MAX_TERMS:
+        return arithmetic
+    keep, shown = MAX_TERMS // 2, []
+    for part, group in zip(parts, groups):
+        room = keep - sum(len(g) for _, g in shown)
+        if room <= 0:
+            break
+        shown.append((part, group[:room] if group else [part]))
+    text = " + ".join(f"({' + '.join(g)})" if full is not None and len(g) > 1 else " + ".join(g)
+                      for (_, g), full in zip(shown, groups))
+    return f"{text} + … ({total - keep} more terms)"
 
 
 def _explain_backward(run: Run, step: Step, slot: int, element: tuple[int, ...] | None, example: int,
@@ -440,15 +496,12 @@ def _setting(v: Any) -> str:
 __all__ = [
     "LABEL_SLOT_OPS",
     "LOCAL_OPS",
-    "OP_SYMBOLS",
-    "asked_grads",
-    "backward_title",
-    "hidden_gradient",
-    "step_title",
-    "target_note",
     "MAX_TERMS",
+    "OP_SYMBOLS",
     "QUICK_ELEMENTS",
     "Pads",
+    "asked_grads",
+    "backward_title",
     "conventions",
     "default_slot",
     "derivative_text",
@@ -456,10 +509,14 @@ __all__ = [
     "element_count",
     "element_number",
     "element_spaces",
+    "elide_sum",
     "example_value",
     "explain",
+    "hidden_gradient",
     "pad_note",
     "pads",
     "quick",
     "shape_rule",
+    "step_title",
+    "target_note",
 ]
