@@ -345,29 +345,33 @@ ERROR_MEANS = {"shape": "shapes that do not fit: the line cannot be computed at 
                "domain": "a value outside an operation's domain (log of 0, a division by 0, an overflow): "
                          "a NaN or an infinity appears"}
 """What each kind of ``expect: {error: …}`` means, for the line under a wrong answer."""
+NO_ERROR_MEANS = {"shape": "every line's shapes fit", "domain": "every value stays finite (no log of 0, "
+                  "no division by 0, no overflow)"}
+"""What a run that succeeds shows, for each kind of error it was expected to stop with."""
 
 
 def error_item(kind: str, failure: NnlabError | None, loc: Any = None) -> CheckItem:
     """The answer ``error: KIND`` checked against how the run ended (``failure``: None if it succeeded).
 
-    The computed column says what happened (``shape error (line 25): …``); a wrong
-    answer gets one finding saying why it is not that kind (``no-error``/``other-error``).
+    The computed value says what happened: ``shape error (line 25): …`` or ``no error: …``.
     """
     if failure is None:
-        actual, ok = "no error: the run succeeded", False
-        why = f"the run succeeds: no line stops it with a {kind} error ({ERROR_MEANS.get(kind, kind)})"
-    else:
-        got = error_kind(failure)
-        where = f" (line {failure.loc.line})" if failure.loc is not None and failure.loc.line else ""
-        actual, ok = f"{got} error{where}: {failure.message}", got == kind
-        why = f"the run stops with a {got} error, not a {kind} error" + \
-            (f" — {ERROR_MEANS[got]}" if got in ERROR_MEANS else "")
-    findings: tuple = ()
-    if not ok:  # the diagnosis module is loaded only for a wrong answer
-        from nnlab.diagnosis import Finding
+        return CheckItem("error", kind, kind, "no error: the run succeeded", False, None, None, "", loc)
+    got = error_kind(failure)
+    where = f" (line {failure.loc.line})" if failure.loc is not None and failure.loc.line else ""
+    return CheckItem("error", kind, kind, f"{got} error{where}: {failure.message}", got == kind, None, None, "",
+                     loc)
 
-        findings = (Finding("no-error" if failure is None else "other-error", why),)
-    return CheckItem("error", kind, kind, actual, ok, None, None, "", loc, findings)
+
+def error_reason(kind: str, failure: NnlabError | None) -> str:
+    """Why ``error: KIND`` is wrong for a run that ended with ``failure`` (``""`` when it is right)."""
+    if failure is None:
+        return f"the run succeeds: {NO_ERROR_MEANS.get(kind, 'no line fails')}, so there is no {kind} error"
+    got = error_kind(failure)
+    if got == kind:
+        return ""
+    return f"the run stops with a {got} error, not a {kind} error" + (f" — {ERROR_MEANS[got]}" if got in ERROR_MEANS
+                                                                       else "")
 
 
 def _example(run: Run, name: str, index: tuple, ref: str) -> tuple[int, tuple[int, ...]]:

@@ -136,25 +136,26 @@ def error_answer(text: str) -> str:
     return kind
 
 
-def error_why(item: Any, message: str, hidden: bool) -> Text:
-    """The line(s) under the ``error`` row: the run's error message, and why a ✗ is one.
+def error_why(item: Any, failure: Any, hidden: bool) -> Text:
+    """The line(s) under the ``error`` row: why a ✗ is one, and the engine's message for the run's error.
 
     Args:
         item: The row's :class:`~nnlab.check.CheckItem` (``Session.check_error``).
-        message: The engine's message for the run's failure (``""`` if it succeeded).
+        failure: The error the run stopped with (None if it succeeded).
         hidden: The answer is hidden: a wrong one learns only that the run does not end so.
     """
+    from nnlab.session import error_reason
+
     text = Text()
-    if hidden and not item.ok:
+    if not item.ok:
         text.append("why", style="bold")
-        text.append(f": the run does not stop with a {item.expected} error (ctrl+r reveals how it ends)")
-        return text
-    for f in item.diagnosis:
-        text.append(f"why ({f.id})", style="bold")
-        text.append(f": {f.message}\n")
-    if message:
-        text.append(message)
-    text.rstrip()
+        text.append(f": the run does not stop with a {item.expected} error (ctrl+r reveals how it ends)" if hidden
+                    else f": {error_reason(item.expected, failure)}")
+        if hidden or failure is None:
+            return text
+        text.append("\n")
+    if failure is not None:
+        text.append(failure.message)
     return text
 
 
@@ -431,7 +432,7 @@ class CheckScreen(Screen[int | None]):
         row.mark.update(Text("✓" if item.ok else "✗"))
         row.set_class(item.ok, "-ok")
         row.set_class(not item.ok, "-wrong")
-        why = error_why(item, failure.message if failure is not None else "", hidden)
+        why = error_why(item, failure, hidden)
         row.why.update(why)
         row.why.display = bool(why.plain)
         row.why.set_class(False, "-via")

@@ -381,6 +381,10 @@ class LabScreen(Screen):
             target = model.nearest_step(old_step, self.step)
             if at_failure and model.failure_step is not None:  # still on the line that fails
                 target = model.failure_step
+            elif at_failure:  # the line is fixed: show what it computes now
+                eq = old.session.failed_equation
+                found = model.step_for_name(eq.name) if eq is not None else None
+                target = found if found is not None else model.last_step
             self._elements = {k: v for k, v in self._elements.items() if k < len(model.steps)}
             self.notify("reloaded", timeout=1.5)
         self.example = max(0, min(self.example, model.examples - 1))

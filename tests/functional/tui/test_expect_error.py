@@ -137,7 +137,7 @@ async def test_check_row_for_a_non_matching_error_kind_says_why(tmp_path):
         row = error_row(check)
         value, computed, mark, why = cells(row)
         assert (value, computed, mark) == ("shape", "domain error (line 7)", "✗")
-        assert why.startswith("why (other-error): the run stops with a domain error, not a shape error — a value "
+        assert why.startswith("why: the run stops with a domain error, not a shape error — a value "
                               "outside an operation's domain")
         assert why.endswith("inf appears at step 2 (L = log(x)), element L[1]")
         summary = str(check.query_one("#check-summary").render())
@@ -165,7 +165,8 @@ async def test_check_row_when_the_run_succeeds(tmp_path):
         check = await open_check(pilot)
         value, computed, mark, why = cells(error_row(check))
         assert (value, computed, mark) == ("domain", "no error", "✗")
-        assert why.startswith("why (no-error): the run succeeds: no line stops it with a domain error")
+        assert why == ("why: the run succeeds: every value stays finite (no log of 0, no division by 0, no overflow), "
+                       "so there is no domain error")
 
 
 async def test_ctrl_s_keeps_error_as_a_bare_kind_and_writes_a_changed_one(tmp_path):
@@ -199,3 +200,23 @@ async def test_a_bundled_scenarios_error_answer_is_revealed_by_ctrl_r_and_saved_
         await wait_for(pilot, copy.exists)
     assert copy.read_text() == BROADCAST.read_text().replace("  error: shape\n", "  error: domain\n")
     assert "  error: shape\n" in BROADCAST.read_text()                      # the bundled file is never edited
+
+
+async def test_a_reload_keeps_the_failed_line_current_and_a_fixed_file_drops_it(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text(BROADCAST.read_text())
+    async with open_lab(str(path), size=SIZE) as (_app, pilot, lab):
+        await pilot.press("end")
+        first = lab.model
+        path.write_text(BROADCAST.read_text().replace("D = A + B", "D = B + A"))  # still a shape error
+        await wait_for(pilot, lambda: lab.model is not first)
+        assert lab.step == lab.model.failure_step == 3 and failed_row(lab).text == "✗ D = B + A"
+        assert "✗ D = B + A" in lab.query_one("#math").plain
+        second = lab.model
+        path.write_text(BROADCAST.read_text().replace("D = A + B", "D = A + B.T"))  # fixed: no failure
+        await wait_for(pilot, lambda: lab.model is not second)
+        assert lab.model.failure_step is None and lab.step == lab.model.last_step   # on the fixed line
+        assert lab.model.steps[lab.step].node == "D" and not any(r.kind == "failed" for r in lab.model.rows)
+        check = await open_check(pilot)
+        await pilot.press("ctrl+r")
+        assert cells(error_row(check))[1:3] == ("no error", "✗")
