@@ -483,7 +483,10 @@ def _validate(file: str, max_elements: int) -> tuple[Any, str]:
     except NnlabError as exc:
         if exc.kind != "size":
             raise
-        return _load_and_run(file, max_elements), ""  # too large to run: a shape question, or the error
+        scenario = load(path, max_elements=max_elements, shapes_only=True)  # too large to run: a shape
+        if not scenario.shape_only:                                         # question, or the error
+            raise
+        return session_from_scenario(scenario), ""
     t = scenario.train
     epochs = t.get("epochs") if t else None
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 1:
