@@ -3,8 +3,8 @@
 The drawing itself (layout, boxes, arrows, which cells belong to what) is made by
 :mod:`nnlab.render.diagram`, the same one ``nnlab graph`` prints; this widget only
 paints it, one row at a time (Line API), with a style per role, and follows the
-lab's step. The layout runs in a thread worker when a model arrives, so opening
-the view never holds up a key press.
+lab's step. The layout runs in a thread worker when a model arrives (or, if the view
+is hidden then, when it is first shown), so opening the view never holds up a key press.
 
 Three forms are laid out: ``"full"`` (name, op and shape, small numbers),
 ``"boxes"`` (the same without numbers) and the collapsed ``"names"`` (names only).
@@ -73,6 +73,7 @@ class DiagramView(ScrollView, can_focus=False):
         self._rows: dict[int, Strip] = {}
         self._painted: Any = None  # the drawing the cached rows belong to
         self._shown = False  # the frame painted is the one for _where
+        self._asked: Any = None  # the model whose layout was asked for
 
     def on_mount(self) -> None:
         """Name the pane."""
@@ -80,12 +81,20 @@ class DiagramView(ScrollView, can_focus=False):
 
     # ------------------------------------------------------------------ model and step
     def set_model(self, model: Any) -> None:
-        """Lay out ``model``'s graph (in a worker); the last drawing stays until the new one is ready."""
+        """Lay out ``model``'s graph (in a worker) — now if the view is shown, else when it is first
+        shown (a lab that starts without it spends nothing on a layout); the last drawing stays
+        until the new one is ready."""
         self.model = model
         self._shown = False
         self._numbers.clear()
         self._progress.clear()
-        self._layout(model)
+        if self.display:
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        if self.model is not None and self._asked is not self.model:
+            self._asked = self.model
+            self._layout(self.model)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="diagram")
     def _layout(self, model: Any) -> tuple:
@@ -211,7 +220,8 @@ class DiagramView(ScrollView, can_focus=False):
             self._apply()
 
     def on_show(self) -> None:
-        """Catch up with steps taken while hidden."""
+        """Lay out a model that arrived while hidden, or catch up with steps taken while hidden."""
+        self._lay_out()
         if self.drawings:
             self._apply()
 
