@@ -14,7 +14,7 @@ fills in each item's ``diagnosis`` and ``via``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -87,8 +87,7 @@ class CheckItem:
         return any(f.id == "carried-error" for f in self.diagnosis)
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(NamedTuple):  # not a dataclass: cheaper to define (start-up)
     """All checked answers and the first mistake (earliest in the trace)."""
 
     items: tuple[CheckItem, ...]

@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,9 @@ EXACT_MAX = 20_000  # keep exact Fractions only for tensors a student could comp
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-@dataclass(frozen=True)
-class ValueDef:
+# ValueDef and ExpectedError are NamedTuples (cheaper to define than dataclasses: start-up);
+# ExpectEntry and Scenario stay dataclasses (callers use dataclasses.replace on them).
+class ValueDef(NamedTuple):
     """A named tensor from ``values`` or ``data``.
 
     Attributes:
@@ -92,8 +93,7 @@ ERROR_KINDS = {"shape": ("shape",), "domain": ("nan",)}
 sqrt of a negative, division by zero, overflow)."""
 
 
-@dataclass(frozen=True)
-class ExpectedError:
+class ExpectedError(NamedTuple):
     """``expect: {error: shape}``: the scenario is meant to fail, with this kind of error.
 
     Attributes:
@@ -307,11 +307,11 @@ def _string(root: YNode, key: str, file: str, required: bool = False) -> str:
 # -------------------------------------------------------------------------- values
 
 
-@dataclass
 class _Budget:
     """Bytes the values still may take (see :func:`nnlab.limits.memory_budget`)."""
 
-    left: int
+    def __init__(self, left: int) -> None:
+        self.left = left
 
     def take(self, elements: int, name: str, loc: Location) -> None:
         """Count a tensor of ``elements`` float64 numbers, or refuse it before it is made."""
