@@ -33,6 +33,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# the roles a painted cell can have (a view maps each to a style): in their own module for the lab
+from nnlab.render.roles import (
+    BLANK,
+    DIM,
+    EDGE,
+    EDGE_DIM,
+    EDGE_LIT,
+    LIT,
+    LIT_NAME,
+    META,
+    NAME,
+    NODE,
+    ROLES,
+    SOURCE,
+    SOURCE_NAME,
+    VALUE,
+)
+
 MAX_BOX_WIDTH = 30
 """Widest box (characters, borders included); longer lines are cut with ``…``."""
 MAX_VALUE_ROWS = 3
@@ -41,15 +59,6 @@ MAX_VALUE_COLUMNS = 6
 """A vector or matrix row with more elements than this shows no numbers."""
 X_SPACE = 2
 """Columns between neighbouring boxes (and arrows) of one layer."""
-
-# The roles a painted cell can have; a view maps each to a style.
-EDGE, EDGE_LIT, EDGE_DIM = "edge", "edge-lit", "edge-dim"
-NODE, NAME, META, VALUE = "node", "name", "meta", "value"
-LIT, LIT_NAME = "lit", "lit-name"
-SOURCE, SOURCE_NAME = "source", "source-name"
-DIM = "dim"
-BLANK = ""
-ROLES = (EDGE, EDGE_LIT, EDGE_DIM, NODE, NAME, META, VALUE, LIT, LIT_NAME, SOURCE, SOURCE_NAME, DIM)
 
 HEAVY = str.maketrans("─│┌┐└┘╭╮╰╯┬┴├┤┼", "━┃┏┓┗┛┏┓┗┛┳┻┣┫╋")
 DOUBLE = str.maketrans("─│┌┐└┘╭╮╰╯┬", "═║╔╗╚╝╔╗╚╝╦")

@@ -29,7 +29,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
-from nnlab.render.diagram import ROLES, Frame
+from nnlab.render.roles import ROLES
 from nnlab.tui.widgets.panes import readable
 
 NUMBER_CACHE = 16
@@ -63,7 +63,8 @@ class DiagramView(ScrollView, can_focus=False):
         self.diagram: Any = None
         self.drawings: dict[str, Any] = {}
         """The laid-out forms by name: ``"full"``, ``"boxes"``, ``"names"``."""
-        self.frame = Frame()
+        self.frame: Any = None
+        """What the current step lights (a :class:`nnlab.render.diagram.Frame`; None before the first drawing)."""
         self.step = 0
         self.note = "drawing the graph…"
         self._where: tuple[int, int, int] | None = None  # (step, example, digits) to show
