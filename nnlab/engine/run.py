@@ -552,6 +552,130 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
     return plan
 
 
+# ------------------------------------------------------------- training's updates
+
+
+def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
+              wrt: frozenset[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Forward and backward in float64 with nothing recorded or checked: the values and gradients of
+    one training update, the arithmetic of :func:`run_graph` (the same ops in the same order, so the
+    same bits) without its trace.
+
+    What is the same for every update is worked out once per (graph, target, wrt) and the op
+    instances are reused (each forward starts with an empty ``saved``); the arrays are not made
+    read-only, as nothing outside the update sees them. Training checks the loss and the new
+    parameters itself and, on a nan/inf or an error, runs :func:`run_graph` to name the step.
+
+    Args:
+        graph: The compiled graph.
+        leaves: Leaf arrays to use instead of the graph's (batch-first); keys that are not
+            leaves of the graph are ignored.
+        target: The node to differentiate (the loss); must be computed by an op.
+        wrt: Only these nodes need gradients (as in :func:`run_graph`).
+
+    Returns:
+        The values of every node and the gradients of ``target`` (``grads[target]`` is the seed).
+    """
+    lean = graph.plans.get(("lean", target, wrt))
+    if lean is None:
+        lean = graph.plans[("lean", target, wrt)] = _Lean(graph, target, wrt)
+    values = dict(lean.base)
+    get = leaves.get
+    for nid in lean.leaf_ids:
+        a = get(nid)
+        if a is not None:
+            values[nid] = a
+    pool = lean.pool
+    try:
+        ops = pool.pop()
+    except IndexError:  # the first update, or a thread replaying while another trains: a set of its own
+        ops = lean.make()
+    grads: dict[str, np.ndarray] = {}
+    try:
+        with np.errstate(all="ignore"):
+            for op, nid, inputs, optional in lean.forward:
+                xs = [values[i] if i else None for i in inputs] if optional else [values[i] for i in inputs]
+                out = ops[op].forward(*xs)
+                values[nid] = out if type(out) is np.ndarray else np.asarray(out)
+            out = values[target]
+            seed = np.empty(out.shape)
+            seed.fill(1.0 / out.shape[0])
+            grads[target] = seed
+            for op, nid, slots in lean.backward:
+                g = grads.get(nid)
+                if g is None:
+                    continue
+                vjps = ops[op].backward(g)
+                for slot, inp in slots:
+                    vjp = vjps[slot]
+                    if vjp is None:
+                        continue
+                    if type(vjp) is not np.ndarray:
+                        vjp = np.asarray(vjp)
+                    shape = values[inp].shape
+                    if vjp.shape != shape:
+                        vjp = unbroadcast(vjp, shape)
+                    prev = grads.get(inp)
+                    grads[inp] = vjp if prev is None else prev + vjp  # never in place
+    finally:
+        for op in ops:
+            op.saved = {}  # forget this update's arrays (and start the next forward empty)
+        pool.append(ops)
+    return values, grads
+
+
+class _Lean:
+    """What every :func:`gradients` call of one (graph, target, wrt) shares.
+
+    Attributes:
+        leaf_ids: The graph's leaves (what ``leaves`` may replace).
+        base: The graph's own leaf arrays (float64).
+        forward: Per op: its index in an op set, node id, input ids, whether an input is optional.
+        backward: Per op the backward plan visits (in its order): index, node id, and the
+            ``(slot, input)`` pairs that need a gradient.
+        pool: Op sets not in use (one per thread that trains or replays at the same time).
+    """
+
+    __slots__ = ("leaf_ids", "base", "forward", "backward", "pool", "_classes", "_needs")
+
+    def __init__(self, graph: Graph, target: str, wrt: frozenset[str] | None) -> None:
+        prog = _program(graph)
+        tnode = graph.nodes.get(target)
+        if tnode is None or tnode.kind != "op":
+            raise ValueError(f"no op computes {target!r}")  # run_graph gives the located error
+        self.base = prog.leaf_arrays(graph, False)
+        self.leaf_ids = tuple(self.base)
+        index = {}
+        self.forward, self._classes = [], []
+        for k, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops):
+            index[nid] = k
+            self.forward.append((k, nid, inputs, optional))
+            self._classes.append((cls, params, state))
+        self.forward = tuple(self.forward)
+        plan = _backward_plan(graph, target, wrt)
+        self._needs = {nid: needs for nid, node, inputs, needs, check, keys in plan.live}
+        self.backward = tuple((index[nid], nid, tuple((slot, i) for slot, (i, need) in enumerate(zip(inputs, needs))
+                                                      if need))
+                              for nid, node, inputs, needs, check, keys in plan.live)
+        self.pool: list[list[Op]] = []
+
+    def make(self) -> list[Op]:
+        """A fresh set of op instances (float64), each with the plan's ``needs``."""
+        ops = []
+        for (cls, params, state), (k, nid, inputs, optional) in zip(self._classes, self.forward):
+            if state is not None:
+                op = _new(cls)
+                op.__dict__ = dict(state, saved={})
+            else:
+                op = cls(**params)
+            op.exact = False
+            needs = self._needs.get(nid)
+            if needs is not None:
+                op.needs = needs
+            ops.append(op)
+        return ops
+
+
 def _hint_name(graph: Graph, name: str) -> str | None:
     from nnlab.engine.graph import closest_name
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from nnlab.engine.graph import Graph, build_graph
 from nnlab.engine.ops.base import grad_label, num
-from nnlab.engine.run import Run, choose_arithmetic, leaf_array, run_graph, to_float
+from nnlab.engine.run import Run, choose_arithmetic, gradients, leaf_array, run_graph, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step, Use
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.numfmt import as_float, fmt, fmt_index
@@ -706,19 +706,43 @@ def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...
 
 def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr: Any,
                graph: Graph | None = None) -> tuple[dict, float]:
-    """One gradient-descent update on one batch: the new parameters and the batch's mean loss before it."""
+    """One gradient-descent update on one batch: the new parameters and the batch's mean loss before it.
+
+    In float64 the forward and backward are :func:`~nnlab.engine.run.gradients` (no trace, the
+    arithmetic of :func:`run_graph`); an op that fails there is run again by :func:`run_graph`,
+    which names the step.
+    """
     cfg = tr.config
     graph = graph or tr.graph
     leaves = tr._leaves(params, batch)
-    run = run_graph(graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic,
-                    wrt=tr.wrt if graph is tr.graph else None, check_finite=False)
-    loss = float(np.mean(to_float(run.values[cfg.loss])))
-    grads = {p: run.grads.get(p) for p in tr.params}
+    wrt = tr.wrt if graph is tr.graph else None
+    values = None
+    if tr.arithmetic == "float64":
+        try:
+            values, grads = gradients(graph, leaves, cfg.loss, wrt)
+        except Exception:  # noqa: BLE001 - run_graph below raises it with its location
+            values = None
+    if values is None:
+        run = run_graph(graph, leaves, target=cfg.loss, record=False, arithmetic=tr.arithmetic, wrt=wrt,
+                        check_finite=False)
+        values, grads = run.values, run.grads
+        del run
+    loss = _mean(values[cfg.loss])
+    grads = {p: grads.get(p) for p in tr.params}
+    del values
     if cfg.momentum or cfg.weight_decay:
         return _sgd(tr, params, grads, lr), loss
-    new = _descend(params, grads, lr, keep=leaves.values())
-    del run  # _descend may have reused its gradients' memory
-    return new, loss
+    return _descend(params, grads, lr, keep=leaves.values()), loss  # (it may reuse the gradients' memory)
+
+
+def _mean(a: Any) -> float:
+    """``float(np.mean(a))`` (the same bits), for a float64 array without np.mean's wrappers."""
+    if type(a) is np.ndarray and a.dtype == np.float64 and a.size:
+        return float(_add_reduce(a, axis=None)) / a.size
+    return float(np.mean(to_float(a)))
+
+
+_add_reduce = np.add.reduce
 
 
 def _sgd(tr: Training, params: dict[str, Any], grads: dict[str, Any], lr: Any) -> dict[str, Any]:
@@ -758,6 +782,15 @@ def _descend(params: dict[str, Any], grads: dict[str, Any], lr: Any, keep: Any =
     elements are copied instead: for them the view object the snapshot would keep
     alive weighs more than the array (10,001 snapshots of the XOR network: 5 MB).
     """
+    if not any(g is not None and g.size >= REUSE_MIN for g in grads.values()):  # small: no memory to reuse
+        new, step_by = {}, -lr
+        for p, g in grads.items():
+            if g is None:
+                new[p] = params[p]
+            else:
+                new[p] = step = g * step_by
+                step += params[p]
+        return new
     roots = {p: _root(g) for p, g in grads.items() if g is not None}
     shared = {id(r) for r in roots.values() if sum(r is q for q in roots.values()) > 1}
     shared |= {id(_root(v)) for v in (*params.values(), *keep) if isinstance(v, np.ndarray)}

@@ -268,6 +268,8 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     if g.shape == shape:
         return g
+    if shape[0] == 1 and g.shape[1:] == shape[1:]:  # a parameter's gradient: the sum over the examples
+        return _add_reduce(g, axis=0, keepdims=True)
     batch, pe = shape[0], shape[1:]
     n = g.ndim - 1
     aligned = (batch,) + (1,) * (n - len(pe)) + tuple(pe)
@@ -277,6 +279,9 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape)
+
+
+_add_reduce = np.add.reduce  # what ndarray.sum calls (the same pairwise sum), without its wrapper
 
 
 def broadcast_shapes(op: Op, *shapes: tuple[int, ...]) -> tuple[int, ...]:

@@ -61,6 +61,47 @@ def product(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...] | None = None) 
     return out if shape is None else unbroadcast_sum(out, shape)
 
 
+def _matrix_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for one matrix ``a`` (1, m, n) and a vector per example ``b`` (E, n): the
+    views and the one product that :func:`product` makes for it (so the same bits), without
+    its general dispatch. One example: ``W (m, n) @ x (n, 1)``; more: ``X (E, n) @ Wᵀ``."""
+    n = b.shape[1]
+    if b.shape[0] == 1:
+        return _mm(a.reshape(-1, n), b[..., :, None].reshape(n, 1)).reshape(a.shape[:-1] + (1,))[..., 0]
+    m = a.shape[1]
+    out = _mm(b[..., :, None].swapaxes(-1, -2).reshape(-1, n), a.swapaxes(-1, -2).reshape(n, m))
+    return out.reshape(b.shape[:1] + (1, m)).swapaxes(-1, -2)[..., 0]
+
+
+def _matrix_vectors_backward(a: np.ndarray, b: np.ndarray, g: np.ndarray, need_a: bool,
+                             need_b: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The gradients of :func:`_matrix_vectors`, by the views and products :func:`product` makes
+    for ``MatMul.backward`` in this case (so the same bits)."""
+    m, n = a.shape[1:]
+    e = g.shape[0]
+    G = g.reshape((e, m, 1))
+    ga = gb = None
+    if e > 1 and b.shape[0] == e:  # Σₑ gₑ xₑᵀ: the examples contracted inside one product
+        if need_a:
+            ga = _mm(G.swapaxes(0, 1).reshape(m, -1), b[..., :, None].swapaxes(-1, -2).reshape(-1, n))
+            ga = ga.reshape(a.shape)
+        if need_b:
+            gb = _mm(G.swapaxes(-1, -2).reshape(-1, m), a.reshape(m, n)).reshape((e, 1, n)).swapaxes(-1, -2)
+            gb = gb.reshape(b.shape)
+        return ga, gb
+    if e == 1 and b.shape[0] == 1:
+        if need_a:
+            ga = _mm(G.reshape(-1, 1), b[..., :, None].swapaxes(-1, -2).reshape(1, n)).reshape((1, m, n))
+            ga = ga.reshape(a.shape)
+        if need_b:
+            gb = _mm(a.swapaxes(-1, -2).reshape(-1, m), G.reshape(m, 1)).reshape((1, n, 1)).reshape(b.shape)
+        return ga, gb
+    A, B = a, b[..., :, None]  # one example's vector against several upstream rows: the general way
+    ga = product(G, np.swapaxes(B, -1, -2), A.shape).reshape(a.shape) if need_a else None
+    gb = product(np.swapaxes(A, -1, -2), G, B.shape).reshape(b.shape) if need_b else None
+    return ga, gb
+
+
 def unbroadcast_sum(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``g`` over the axes where ``shape`` (same number of axes) has size 1."""
     if g.shape == shape:
@@ -106,8 +147,11 @@ class MatMul(Op):
     def forward(self, a, b):
         va, vb = a.ndim == 2, b.ndim == 2  # per-example vectors
         self.saved = {"a": a, "b": b}
-        if va and vb:  # a dot product: Σⱼ aⱼbⱼ as written (NumPy's pairwise sum, not BLAS)
-            return (a * b).sum(axis=-1)
+        if vb:
+            if va:  # a dot product: Σⱼ aⱼbⱼ as written (NumPy's pairwise sum, not BLAS)
+                return (a * b).sum(axis=-1)
+            if a.ndim == 3 and a.shape[0] == 1:  # W @ x, the layer: what product() does, without its dispatch
+                return _matrix_vectors(a, b)
         A, B = self._promote(a, b)
         return self._squeeze(product(A, B), va, vb)
 
@@ -133,8 +177,11 @@ class MatMul(Op):
     def backward(self, g):
         a, b = self.saved["a"], self.saved["b"]
         need_a, need_b = self.needs[:2]
-        if a.ndim == b.ndim == 2:  # dot product
-            return (g[:, None] * b if need_a else None), (g[:, None] * a if need_b else None)
+        if b.ndim == 2:
+            if a.ndim == 2:  # dot product
+                return (g[:, None] * b if need_a else None), (g[:, None] * a if need_b else None)
+            if a.ndim == 3 and a.shape[0] == 1:
+                return _matrix_vectors_backward(a, b, g, need_a, need_b)
         A, B = self._promote(a, b)
         stack = A.shape[1:-2]
         if stack != B.shape[1:-2]:
@@ -495,9 +542,10 @@ class Affine(MatMul):
 
     def forward(self, a, b, c):
         m = MatMul.forward(self, a, b)
-        self.saved.update(m_shape=m.shape, c_shape=c.shape)
-        if m.ndim == c.ndim and m.dtype == c.dtype != _OBJECT and all(
-                k == 1 or k == n for k, n in zip(c.shape, m.shape)):  # the common case, decided cheaply
+        saved = self.saved
+        saved["m_shape"], saved["c_shape"] = m.shape, c.shape
+        if m.dtype == c.dtype != _OBJECT and (c.shape == m.shape or m.ndim == c.ndim and all(
+                k == 1 or k == n for k, n in zip(c.shape, m.shape))):  # the common case, decided cheaply
             m += c  # the product is a fresh array: add the bias in place
             return m
         m2, c2 = align(m, c)

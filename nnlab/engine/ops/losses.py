@@ -37,6 +37,7 @@ EXPLICIT_USES = 4096
 """Up to this many elements an explanation reports one record each; beyond, one box per input."""
 LOG_CLAMP = -100.0
 BCE_EPS = 1e-12
+_F64 = np.dtype(np.float64)
 
 
 class Loss(Op):
@@ -57,15 +58,17 @@ class Loss(Op):
     def forward(self, a, b):
         a2, b2 = align(a, b)
         terms = self.terms(a2, b2)
-        self.saved.update(a=a2, b=b2, terms_shape=terms.shape)
+        saved = self.saved
+        saved["a"], saved["b"], saved["terms_shape"] = a2, b2, terms.shape
         r = self.reduction()
         if r == "none":
             return terms
         axes = tuple(range(1, terms.ndim))
         total = terms.sum(axis=axes) if axes else terms
-        n = math.prod(terms.shape[1:])
-        self.saved["n"] = n
-        return total / n if r == "mean" else total
+        n = saved["n"] = math.prod(terms.shape[1:])
+        if r == "mean" and (n != 1 or total.dtype != _F64):  # x / 1 is x exactly: no call for it
+            return total / n
+        return total
 
     def _spread(self, g):
         """Upstream gradient for each element term."""
@@ -76,7 +79,8 @@ class Loss(Op):
         g = g.reshape((g.shape[0],) + (1,) * (len(shape) - 1))
         if g.shape != shape:
             g = np.broadcast_to(g, shape)
-        return g / self.saved["n"] if r == "mean" else g
+        n = self.saved["n"]
+        return g / n if r == "mean" and (n != 1 or g.dtype != _F64) else g
 
     def explain(self, index, xs, out, names, out_name, digits):
         a, b = xs
@@ -176,18 +180,39 @@ class BCE(Loss):
     formula = "ℓ = −[y·log p + (1 − y)·log(1 − p)]  (logs clamped at −100)"
 
     def terms(self, p, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
-            log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
-        self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
-        return -(y * log_p + (1 - y) * log_q)
+        if p.dtype != _F64 or y.dtype != _F64 or p.shape != y.shape:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
+                log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
+            self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
+            return -(y * log_p + (1 - y) * log_q)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the same arithmetic, fewer temporaries
+            log_p = np.log(p)
+            np.maximum(log_p, LOG_CLAMP, out=log_p)
+            log_q = np.subtract(1.0, p)
+            np.log(log_q, out=log_q)
+            np.maximum(log_q, LOG_CLAMP, out=log_q)
+        self.saved["logs"] = (log_p, log_q)
+        t = y * log_p
+        u = np.subtract(1.0, y)
+        u *= log_q
+        t += u
+        return np.negative(t, out=t)
 
     def backward(self, g):
         p, y = self.saved["p_"], self.saved["y_"]
         g = self._spread(g)
-        gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
+        if p.dtype == y.dtype == g.dtype == _F64 and p.shape == y.shape == g.shape:
+            gp = np.subtract(p, y)  # g·(p − y) / max(p(1 − p), ε), in place (products commute exactly)
+            gp *= g
+            d = np.subtract(1.0, p)
+            d *= p
+            np.maximum(d, BCE_EPS, out=d)
+            gp /= d
+        else:
+            gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
         log_p, log_q = self.saved["logs"]
-        gy = g * (log_q - log_p)
+        gy = g * (log_q - log_p) if self.needs[1] else None
         return gp, gy
 
     def forward(self, p, y):
