@@ -11,6 +11,7 @@ before anything runs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nnlab.engine import ops as _ops  # noqa: F401  (registers the ops)
+from nnlab.engine import ops as _ops  # noqa: F401  (the op registry)
 from nnlab.engine.composites import COMPOSITES, Composite
 from nnlab.engine.ops.base import REGISTRY, REQUIRED, Op, ShapeError
 from nnlab.errors import Location, NnlabError, closest, did_you_mean
@@ -372,15 +373,16 @@ class GraphBuilder:
             text: str | None, named: bool | None = None) -> str:
         cls = REGISTRY[name]
         op = cls(**params)
+        loc = self._loc(e)
         shapes = [None if i is None else self.g.nodes[i].shape for i in inputs]
         try:
             shape = tuple(op.infer(*shapes))
         except ShapeError as exc:
-            raise NnlabError(exc.message, self._loc(e), exc.hint, kind="shape") from None
-        size = int(np.prod(shape, dtype=object)) if shape else 1  # Python ints: no int64 wrap-around
+            raise NnlabError(exc.message, loc, exc.hint, kind="shape") from None
+        size = math.prod(map(int, shape))  # Python ints: no int64 wrap-around
         if size > self.s.max_elements:
             raise NnlabError(f"this result would have {size:,} elements, over the limit of "
-                             f"{self.s.max_elements:,}", self._loc(e), "raise it with --max-elements.",
+                             f"{self.s.max_elements:,}", loc, "raise it with --max-elements.",
                              kind="size")
         if out_name is None:
             self._temp += 1
@@ -395,15 +397,15 @@ class GraphBuilder:
             if not batched:
                 given = " and ".join(self.g.display(i) for i in inputs if i is not None)
                 raise NnlabError(f"{to_text(e)} works across the examples of a data batch, but {given} "
-                                 "does not depend on data", self._loc(e),
+                                 "does not depend on data", loc,
                                  "put the examples under data: (one row each).", kind="shape")
             batched = False
         node = Node(nid, NodeKind.OP, label, shape, batched, op, tuple(i for i in inputs if i is not None),
-                    self.line, self._loc(e), text or to_text(e),
+                    self.line, loc, text or to_text(e),
                     named=out_name is not None if named is None else named, op_inputs=tuple(inputs))
         self.g.nodes[nid] = node
         self.g.order.append(nid)
-        self._bytes = charge_node(getattr(self, "_bytes", 0), size, batched, self.s, self._loc(e))
+        self._bytes = charge_node(getattr(self, "_bytes", 0), size, batched, self.s, loc)
         return nid
 
     def _sub_line(self, name: str, e: Expr, text: str) -> str:
