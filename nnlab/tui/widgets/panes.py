@@ -81,9 +81,15 @@ class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
         """Show ``text``.
 
         A new layout (which costs two more frames after a key press) only when the text
-        does not fit the pane, or did not before: text that fits needs no scroll extent.
+        does not fit the pane, or did not before: text that fits needs no scroll extent;
+        and none while the pane is hidden (the graph view in its place at 80×24): showing
+        it again lays it out.
         """
         self.text = text
+        if not self.region:  # not on screen
+            self.body.update(text, layout=False)
+            self._fits = False
+            return
         fits = False
         height = self.scrollable_content_region.height
         if isinstance(text, Text) and height:

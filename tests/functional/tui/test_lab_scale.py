@@ -41,3 +41,24 @@ async def test_the_graph_view_is_laid_out_when_first_shown():
         await pilot.press("d")
         await wait_for(pilot, lambda: view.drawings and view._painted is not None)
         assert view.display and view.step == lab.step
+
+
+async def test_the_math_pane_hidden_behind_the_graph_view_is_laid_out_when_shown_again():
+    from nnlab.tui.widgets.panes import MathPane
+
+    async with open_lab(str(find("transformer-block")), size=(80, 24)) as (_app, pilot, lab):
+        math = lab.query_one(MathPane)
+        await pilot.press("d")  # at 80×24 the graph view takes the place of the tensors and the math
+        await pilot.pause()
+        assert not math.region
+        for _ in range(5):
+            await pilot.press("right")  # the math pane's text changes while hidden (no layout for it)
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        assert math.region and lab.step == 5
+        assert str(math.border_title).startswith("step 6 ·")
+        console = lab.app.console
+        lines = console.render_lines(math.text, console.options.update(width=math.body.content_region.width),
+                                     pad=False)
+        assert math.body.size.height == len(lines) > 1  # laid out for the text it shows now
