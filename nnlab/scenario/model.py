@@ -399,7 +399,7 @@ def _tensor(node: YNode, name: str, max_elements: int,
 
 def _finite_number(node: YNode, name: str) -> None:
     """Refuse ``.nan`` and ``.inf`` as written values: a computation cannot start from them."""
-    if isinstance(node.value, float) and not np.isfinite(node.value):
+    if isinstance(node.value, float) and not math.isfinite(node.value):
         raise NnlabError(f"'{name}' holds {node.raw}, which is not a finite number", node.loc,
                          "values and data must be ordinary numbers; a nan or inf that a step produces is "
                          "reported at that step.", kind="format")
@@ -418,13 +418,17 @@ def _fraction(node: YNode) -> Fraction:
 def _shape_of(node: YNode, name: str) -> tuple[int, ...]:
     if node.kind == "scalar":
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise NnlabError(f"'{name}' contains {node.raw!r}, which is not a number", node.loc,
-                             "tensors hold numbers only.", kind="format")
+            raise _not_a_number(node, name)
         return ()
     if node.kind != "seq":
         raise NnlabError(f"'{name}' contains a mapping inside a list", node.loc, kind="format")
     if not node.value:
         raise NnlabError(f"'{name}' contains an empty list", node.loc, kind="format")
+    if all(child.kind == "scalar" for child in node.value):  # a row of numbers (most lists), in one loop
+        for child in node.value:
+            if isinstance(child.value, bool) or not isinstance(child.value, (int, float)):
+                raise _not_a_number(child, name)
+        return (len(node.value),)
     shapes = [_shape_of(child, name) for child in node.value]
     for child, s in zip(node.value, shapes):
         if s != shapes[0]:
@@ -433,6 +437,11 @@ def _shape_of(node: YNode, name: str) -> tuple[int, ...]:
                 f"{_fmt_shape(shapes[0])}", child.loc,
                 "every row must have the same number of entries.", kind="shape")
     return (len(node.value),) + shapes[0]
+
+
+def _not_a_number(node: YNode, name: str) -> NnlabError:
+    return NnlabError(f"'{name}' contains {node.raw!r}, which is not a number", node.loc,
+                      "tensors hold numbers only.", kind="format")
 
 
 def _fmt_shape(s: tuple[int, ...]) -> str:
