@@ -1,13 +1,15 @@
 """1-D and 2-D convolution (cross-correlation), computed as im2col + matrix products.
 
 Why this shape of code: students step through ``Y[i,j]`` one element at a time, but a
-run over a data set must still be fast. So the forward pass lays each padded image out
-flat (split into its stride phases), gathers every kernel offset as one *contiguous*
-slice of that flat image into the rows of one matrix, and does one BLAS product for a
-chunk of images whose columns fit in the cache (:data:`CHUNK_BYTES`, buffers reused
-from chunk to chunk); backward gathers the columns again and does two more products and
-the adjoint scatter (a loop over the kh·kw kernel *offsets*, never over output elements). The per-element story lives in
-:meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
+run over a data set must still be fast. So the forward pass splits each padded image into
+its stride phases, copies every kernel offset's block of them (whole rows, whatever the
+stride) into the rows of one column matrix per image — columns in the output's own order,
+``OH·OW`` — and does one BLAS product for the whole batch, written straight into Y
+(:data:`CHUNK_BYTES` bounds the columns gathered at once, buffers reused from chunk to
+chunk). Backward reuses those columns for ∂K (one batched product) and lays ∂Y on rows of
+the phase width for ∂X, so that the adjoint scatter is kh·kw contiguous slice additions (a
+loop over the kernel *offsets*, never over output elements). The per-element story lives
+in :meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
 against the run's memory budget (:func:`nnlab.limits.scratch_problem`).
 
 Conventions (named, because references differ):
@@ -72,10 +74,11 @@ from nnlab.numfmt import fmt_index
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
-CHUNK_BYTES = 1 << 20
-"""im2col gathers the columns of this many bytes' worth of images at a time (a quarter of this
-machine's 4 MiB L2; measured on the batched benchmark: 1 MiB 4.97 ms, 2 MiB 5.28 ms, 4 MiB and
-more 11-12 ms single-threaded)."""
+CHUNK_BYTES = 16 << 20
+"""Bytes of im2col columns gathered at once: a batch's products are one BLAS call each (large
+enough to use the BLAS threads, :mod:`nnlab.engine.blas`), while a huge input is still done a
+few images at a time. Measured on the batched benchmark (8 images 3×64×64, 16 filters 3×3;
+7.3 MB of columns), two threads: 1 MiB chunks (one image each) 4.5 ms, the whole batch 3.3 ms."""
 
 PADDING_FORMS = ("give padding as a whole number (each side), [rows, cols], [[top, bottom], [left, right]],"
                  " 'same' or 'valid'")
@@ -224,28 +227,23 @@ class Window:
         (oh, ow), (sh, sw) = self.out_hw, self.stride
         return xp[..., a:a + sh * (oh - 1) + 1:sh, b:b + sw * (ow - 1) + 1:sw]
 
-    # -- the flat phase layout of im2col ------------------------------------------
+    # -- the stride phases of im2col ----------------------------------------------
     @cached_property
     def phase_hw(self) -> tuple[int, int]:
         """``(hq, wq) = (⌈Hp/sh⌉, ⌈Wp/sw⌉)``: the padded grid split by the stride.
 
         Padded row ``r`` is row ``q = r // sh`` of phase ``ρ = r % sh``; kernel offset
-        ``a = sh·qa + ρ`` meets, for output row ``i``, row ``i + qa`` of phase ``ρ``.
-        Laid out flat (row after row of ``wq``), offset ``(a, b)`` is the contiguous
-        slice starting at ``qa·wq + qb`` for every output at once; outputs past OH×OW
-        (and the wrap-around at row ends) are computed and thrown away.
+        ``a = sh·qa + ρ`` meets, for output rows ``i = 0…OH−1``, rows ``qa + i`` of phase
+        ``ρ``: a block of whole rows, so each offset's cells for all outputs are one
+        slice of its phase (no strided gather, whatever the stride).
         """
         return tuple(-(-n // s) for n, s in zip(self.padded_hw, self.stride))
 
-    @cached_property
-    def phase_rows(self) -> int:
-        """Rows of each phase buffer: ``hq`` plus room for the last offsets' slices."""
-        return self.phase_hw[0] + (self.size[0] - 1) // self.stride[0] + 1
-
-    def phase_bytes(self, images: int, channels: int) -> int:
-        """Bytes of :meth:`phases` for ``images`` images of ``channels`` channels."""
-        (sh, sw), wq = self.stride, self.phase_hw[1]
-        return 8 * images * channels * sh * sw * self.phase_rows * wq
+    def phase_bytes(self, images: int, channels: int, extra: int = 0) -> int:
+        """Bytes of :meth:`phases` for ``images`` images of ``channels`` channels (plus a
+        row for :meth:`col2im` when ``extra``)."""
+        (sh, sw), (hq, wq) = self.stride, self.phase_hw
+        return 8 * images * channels * sh * sw * (hq + extra) * wq
 
     @cached_property
     def _phase_parts(self) -> list[tuple]:
@@ -266,68 +264,70 @@ class Window:
         return parts
 
     def phases(self, x: np.ndarray) -> np.ndarray:
-        """``(M, C, H, W)`` → the padded images split into stride phases, zeros around:
-        ``(C, sh, sw, M, phase_rows, wq)`` (channel first, so that :meth:`im2col` gives
-        columns for all M images side by side: one matrix product for the batch)."""
-        (sh, sw), wq = self.stride, self.phase_hw[1]
-        m, c = x.shape[:2]
-        buf = np.zeros((c, sh, sw, m, self.phase_rows, wq))
-        xt = x.transpose(1, 0, 2, 3)
+        """``(M, C, H, W)`` → the padded images split into stride phases:
+        ``(M, C, sh, sw, hq, wq)``, zeros where padding (or past the padded edge) falls."""
+        if self.stride == (1, 1):                       # one phase: the padded image
+            return self.pad(x)[:, :, None, None]
+        (sh, sw), (hq, wq) = self.stride, self.phase_hw
+        buf = np.zeros(x.shape[:2] + (sh, sw, hq, wq))
         for ra, rb, xr, xc, qr, qc in self._phase_parts:
-            buf[:, ra, rb, :, qr, qc] = xt[:, :, xr, xc]
+            buf[:, :, ra, rb, qr, qc] = x[:, :, xr, xc]
         return buf
 
     def unphase(self, buf: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The adjoint of :meth:`phases`: ``(C, sh, sw, M, rows, wq)`` → ``(M, C, H, W)``
+        """The adjoint of :meth:`phases`: ``(M, C, sh, sw, hq, wq)`` → ``(M, C, H, W)``
         (written into ``out`` when given)."""
-        c, m = buf.shape[0], buf.shape[3]
-        out = np.empty((m, c) + self.in_hw) if out is None else out
-        ot = out.transpose(1, 0, 2, 3)
+        out = np.empty(buf.shape[:2] + self.in_hw) if out is None else out
         for ra, rb, xr, xc, qr, qc in self._phase_parts:
-            ot[:, :, xr, xc] = buf[:, ra, rb, :, qr, qc]
+            out[:, :, xr, xc] = buf[:, :, ra, rb, qr, qc]
         return out
 
     @cached_property
-    def _starts(self) -> list[tuple[int, int, int, int]]:
-        """``(k, ρ, σ, start)`` per kernel offset: its phase and where its slice starts."""
-        (sh, sw), wq = self.stride, self.phase_hw[1]
-        return [(k, a % sh, b % sw, (a // sh) * wq + b // sw) for k, (a, b) in enumerate(self.offsets)]
+    def _blocks(self) -> list[tuple[int, int, int, slice, slice]]:
+        """``(k, ρ, σ, rows, cols)`` per kernel offset: its phase and the block of that
+        phase it meets, one cell per output."""
+        (oh, ow), (sh, sw) = self.out_hw, self.stride
+        return [(k, a % sh, b % sw, slice(a // sh, a // sh + oh), slice(b // sw, b // sw + ow))
+                for k, (a, b) in enumerate(self.offsets)]
 
     def im2col(self, buf: np.ndarray, space: np.ndarray | None = None) -> np.ndarray:
-        """Phases → columns ``(C·kh·kw, M·hq·wq)``: rows (c, a, b), columns (image, cell
-        of the phase grid); each block one contiguous copy per kernel offset.
+        """Phases → columns ``(M, C·kh·kw, OH·OW)``: per image, rows (c, a, b) and one
+        column per output, the layout of the output itself (so the forward product writes
+        Y in place and backward reads ∂Y as it comes); one block copy per kernel offset.
 
         Args:
-            buf: Phases ``(C, sh, sw, M, rows, wq)`` (a slice of the batch is fine).
+            buf: Phases ``(M, C, sh, sw, hq, wq)`` (a slice of the batch is fine).
             space: A flat float64 array to write the columns into (reused between
-                chunks of images: no new pages), at least as large as they are.
+                chunks of images), at least as large as they are.
         """
-        c, m = buf.shape[0], buf.shape[3]
-        size = self.phase_hw[0] * self.phase_hw[1]
-        flat = buf.reshape(c, *self.stride, m, -1)
-        shape = (c, len(self.offsets), m, size)
+        m, c = buf.shape[:2]
+        shape = (m, c, len(self.offsets)) + self.out_hw
         cols = np.empty(shape) if space is None else space[:int(np.prod(shape))].reshape(shape)
-        for k, ra, rb, start in self._starts:
-            cols[:, k] = flat[:, ra, rb, :, start:start + size]
-        return cols.reshape(-1, m * size)
+        for k, ra, rb, rows, cs in self._blocks:
+            cols[:, :, k] = buf[:, :, ra, rb, rows, cs]
+        return cols.reshape(m, c * len(self.offsets), -1)
 
-    def col2im(self, dcols: np.ndarray, channels: int, images: int, out: np.ndarray | None = None,
+    def col2im(self, dgrid: np.ndarray, out: np.ndarray | None = None,
                space: np.ndarray | None = None) -> np.ndarray:
-        """The adjoint of :meth:`im2col` then :meth:`phases`: ``(C·kh·kw, M·hq·wq)`` →
-        ``(M, C, H, W)`` (into ``out`` when given); overlapping windows add up, padding is
-        dropped. ``space``: a flat float64 array to sum the phases in (reused between chunks)."""
-        size = self.phase_hw[0] * self.phase_hw[1]
-        d = dcols.reshape(channels, len(self.offsets), images, size)
-        shape = (channels, *self.stride, images, self.phase_rows, self.phase_hw[1])
+        """The adjoint of :meth:`im2col` then :meth:`phases`, from the columns' gradient
+        laid out on rows of the phase width: ``(M, C·kh·kw, OH·wq)``, zeros in the columns
+        past OW → ``(M, C, H, W)`` (into ``out`` when given). Laid out so, each kernel
+        offset's block is *one contiguous slice* of its phase taken flat (starting at
+        ``qa·wq + qb``; the zeros land on the wrap-around), so the adjoint is kh·kw
+        whole-slice additions — overlapping windows add up — then the padding is dropped.
+        ``space``: a flat float64 array to sum the phases in (reused between chunks)."""
+        m, (oh, _), (hq, wq) = dgrid.shape[0], self.out_hw, self.phase_hw
+        d = dgrid.reshape(m, -1, len(self.offsets), oh * wq)
+        shape = (m, d.shape[1], *self.stride, (hq + 1) * wq)       # a row of room for the last slices
         if space is None:
-            buf = np.zeros(shape)
+            flat = np.zeros(shape)
         else:
-            buf = space[:int(np.prod(shape))].reshape(shape)
-            buf.fill(0.0)
-        flat = buf.reshape(channels, *self.stride, images, -1)
-        for k, ra, rb, start in self._starts:
-            flat[:, ra, rb, :, start:start + size] += d[:, k]
-        return self.unphase(buf, out)
+            flat = space[:int(np.prod(shape))].reshape(shape)
+            flat.fill(0.0)
+        for k, ra, rb, rows, cs in self._blocks:
+            start = rows.start * wq + cs.start
+            flat[:, :, ra, rb, start:start + oh * wq] += d[:, :, k]
+        return self.unphase(flat[..., :hq * wq].reshape(*shape[:4], hq, wq), out)
 
     # -- cells and text ----------------------------------------------------------------
     def is_pad(self, r: int, s: int) -> bool:
@@ -554,23 +554,25 @@ class _Layout:
 
     @property
     def column_bytes(self) -> int:
-        """Bytes of one image's im2col columns, ``C·kh·kw × hq·wq`` float64."""
+        """Bytes of one image's columns on rows of the phase width, ``C·kh·kw × OH·wq``
+        float64 (im2col fills the first ``OH·OW`` of each row of them, col2im all)."""
         win = self.win
-        return 8 * self.channels * win.size[0] * win.size[1] * win.phase_hw[0] * win.phase_hw[1]
+        return 8 * self.channels * win.size[0] * win.size[1] * win.out_hw[0] * win.phase_hw[1]
 
     def chunk(self, images: int) -> int:
-        """Images whose columns are gathered at once: about :data:`CHUNK_BYTES` of columns
-        (they stay in the cache; the whole batch's columns would not), at least one."""
+        """Images whose columns are gathered at once: up to :data:`CHUNK_BYTES` of columns,
+        at least one."""
         return max(1, min(images, CHUNK_BYTES // max(1, self.column_bytes)))
 
     def scratch_bytes(self, images: int) -> int:
         """Peak working memory of forward + backward for ``images`` images, beyond the
-        inputs and outputs: the phase buffer of the whole batch, and for one chunk of
-        images the columns (their gradient is written over them), the product on the
-        phase grid and its gradient."""
+        inputs and outputs: the phases of the whole batch, and for one chunk of images
+        the columns (their gradient is written over them), ∂Y on rows of the phase width
+        and the phases the input gradient is summed in."""
         win, chunk = self.win, self.chunk(images)
-        grid = 8 * win.phase_hw[0] * win.phase_hw[1] * self.filters
-        return win.phase_bytes(images, self.channels) + chunk * (self.column_bytes + 2 * grid)
+        grid = 8 * self.filters * win.out_hw[0] * win.phase_hw[1]
+        return win.phase_bytes(images, self.channels) + chunk * (
+            self.column_bytes + grid + win.phase_bytes(1, self.channels, extra=1))
 
 
 @register
@@ -679,24 +681,19 @@ class Conv2d(Op):
                                       " padding, or raise the budget with --max-memory")
         x4 = lay.canon_x(np.asarray(X, dtype=float))
         k2 = np.asarray(K, dtype=float).reshape(lay.filters, -1)
-        buf = win.phases(x4)                            # (C, sh, sw, M, rows, wq)
-        (oh, ow), (hq, wq) = win.out_hw, win.phase_hw
-        out = np.empty((m, lay.filters, oh, ow))
+        buf = win.phases(x4)                            # (M, C, sh, sw, hq, wq)
+        out = np.empty((m, lay.filters) + win.out_hw)
         bias = None if b is None else np.asarray(b, dtype=float).reshape(lay.filters, 1, 1)
         step = lay.chunk(m)
-        space = np.empty(k2.shape[1] * step * hq * wq)  # the columns of one chunk, reused
-        ys = np.empty(lay.filters * step * hq * wq)
-        for m0 in range(0, m, step):                    # a few images at a time: columns stay in the cache
-            mc = min(step, m - m0)
-            cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)    # (C·kh·kw, mc·hq·wq)
-            product_threads(k2.size * cols.shape[1])
-            y = np.matmul(k2, cols, out=ys[:lay.filters * mc * hq * wq].reshape(lay.filters, -1))
-            y = y.reshape(lay.filters, mc, hq, wq)[..., :oh, :ow].transpose(1, 0, 2, 3)
-            if bias is None:
-                out[m0:m0 + mc] = y
-            else:
-                np.add(y, bias, out=out[m0:m0 + mc])
-        self.saved.update(lay=lay, x4=x4, k2=k2, buf=buf, batch=lead)
+        space = np.empty(step * lay.column_bytes // 8)  # one chunk's columns; backward's ∂columns too
+        for m0 in range(0, m, step):
+            cols = win.im2col(buf[m0:m0 + step], space)            # (mc, C·kh·kw, OH·OW)
+            y = out[m0:m0 + step]
+            product_threads(k2.size * cols.shape[0] * cols.shape[2])
+            np.matmul(k2, cols, out=y.reshape(cols.shape[0], lay.filters, -1))  # Y in place, per image
+            if bias is not None:
+                y += bias
+        self.saved.update(lay=lay, x4=x4, k2=k2, buf=buf, batch=lead, space=space)
         if step >= m:                                   # one chunk: keep its columns for backward
             self.saved["cols"] = cols
         return lay.y_written(out, lead)
@@ -705,32 +702,35 @@ class Conv2d(Op):
         s = self.saved
         lay, win, lead = s["lay"], s["lay"].win, s["batch"]
         g4 = lay.canon_y(np.asarray(g, dtype=float))                 # (M, F, OH, OW)
-        m, (oh, ow), (hq, wq) = g4.shape[0], win.out_hw, win.phase_hw
+        m, (oh, ow), wq = g4.shape[0], win.out_hw, win.phase_hw[1]
         needs = self.needs
         gx = gk = gb = None
         if needs[0] or needs[1]:
-            k2, buf, step = s["k2"], s["buf"], lay.chunk(m)
-            gx4 = np.empty((m, lay.channels) + win.in_hw) if needs[0] else None
-            gk = np.zeros_like(k2) if needs[1] else None
-            grid = np.zeros((lay.filters, step, hq, wq))             # zeros stay at the thrown-away outputs
-            space = np.empty(k2.shape[1] * step * hq * wq) if step < m or "cols" not in s else None
-            sums = np.empty(win.phase_bytes(step, lay.channels) // 8) if needs[0] else None
+            k2, buf, step, space = s["k2"], s["buf"], lay.chunk(m), s["space"]
+            cols = s.pop("cols", None)                                 # backward writes over them
+            gkt = np.zeros(k2.shape[::-1]) if needs[1] else None       # ∂K transposed: (C·kh·kw, F)
+            if needs[0]:
+                gx4 = np.empty((m, lay.channels) + win.in_hw)
+                grid = np.empty((step, lay.filters, oh, wq))           # ∂Y on rows of the phase width
+                grid[..., ow:] = 0.0
+                sums = np.empty(win.phase_bytes(step, lay.channels, extra=1) // 8)
             for m0 in range(0, m, step):
-                mc = min(step, m - m0)
-                gp = grid[:, :mc]
-                gp[..., :oh, :ow] = g4[m0:m0 + mc].transpose(1, 0, 2, 3)
-                gp = gp.reshape(lay.filters, -1)
-                cols = s.pop("cols", None) if mc == m else None     # backward writes over them
-                if cols is None:                                       # gathered again: cheaper than kept
-                    cols = win.im2col(buf[:, :, :, m0:m0 + mc], space)
-                product_threads(gp.size * cols.shape[0])  # each product below: (F × N)(N × CK) or (CK × F)(F × N)
-                if needs[1]:
-                    gk += gp @ cols.T
-                if needs[0]:                                           # ∂T/∂cols, written over the columns
-                    win.col2im(np.matmul(k2.T, gp, out=cols), lay.channels, mc, out=gx4[m0:m0 + mc],
-                               space=sums)
-            gx = None if gx4 is None else lay.x_written(gx4, lead)
-            gk = None if gk is None else gk.reshape(1, *lay.k_shape)
+                if cols is None or step < m:                           # gathered again: cheaper than kept
+                    cols = win.im2col(buf[m0:m0 + step], space)
+                gp = g4[m0:m0 + step]
+                mc = gp.shape[0]
+                product_threads(gp[0].size * cols.shape[1] * mc)
+                if needs[1]:                                           # Σ over images of cols·∂Yᵀ
+                    g3 = gp.reshape(mc, lay.filters, -1)               # (a copy only for a strided ∂Y)
+                    gkt += np.matmul(cols, g3.transpose(0, 2, 1)).sum(axis=0)
+                if needs[0]:                                           # ∂cols = Kᵀ·∂Y, over the columns
+                    gg = grid[:mc]
+                    gg[..., :ow] = gp
+                    dcols = np.matmul(k2.T, gg.reshape(mc, lay.filters, -1),
+                                      out=space[:mc * k2.shape[1] * oh * wq].reshape(mc, k2.shape[1], -1))
+                    win.col2im(dcols, out=gx4[m0:m0 + mc], space=sums)
+            gx = lay.x_written(gx4, lead) if needs[0] else None
+            gk = None if gkt is None else gkt.T.reshape(1, *lay.k_shape)
         if lay.b_shape is not None and (len(needs) < 3 or needs[2]):
             gb = g4.sum(axis=(0, 2, 3)).reshape((1, *lay.b_shape))
         return gx, gk, gb
