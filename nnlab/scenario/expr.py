@@ -151,10 +151,13 @@ class _Parser:
         self.loc = loc
         self.allow_qualified = allow_qualified
         self._bytes = self.text.encode("utf-8")
+        self._ascii = self.text.isascii()  # then ast's byte offsets are character offsets
 
     def _char(self, byte_offset: int | None) -> int:
         if byte_offset is None:
             return 0
+        if self._ascii:
+            return byte_offset
         return len(self._bytes[:byte_offset].decode("utf-8", errors="ignore"))
 
     def span(self, node: ast.AST) -> tuple[int, int]:
