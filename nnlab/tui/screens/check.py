@@ -209,6 +209,7 @@ class CheckScreen(Screen[int | None]):
         self.items: dict[int, Any] = {}
         self._model: Any = None
         self.rows: list[CheckRow] = []
+        self._moving_to: Any = None  # the answer a ↑/↓ focused, until Textual applies the focus
         self.entries: dict[int, Any] = {}
         """Row → the entry its typed text makes (rows whose text cannot be read are missing)."""
         self.kinds: dict[int, str] = {}
@@ -639,12 +640,19 @@ class CheckScreen(Screen[int | None]):
 
     def action_move(self, delta: int) -> None:
         """Focus the next/previous answer."""
-        focused = self.focused
+        # focus() is applied a tick later: held or fast ↓ presses count from the answer already asked for
+        focused = self._moving_to or self.focused
         ks = [r.input for r in self.rows]
         if not ks:
             return
         k = ks.index(focused) if focused in ks else -1
-        ks[max(0, min(len(ks) - 1, k + delta))].focus()
+        self._moving_to = ks[max(0, min(len(ks) - 1, k + delta))]
+        self._moving_to.focus()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        """The focus asked for by ↑/↓ has arrived (or the user clicked elsewhere)."""
+        if event.widget is self._moving_to or event.widget not in [r.input for r in self.rows]:
+            self._moving_to = None
 
     def action_back(self) -> None:
         """Back to the lab (typed answers are kept)."""
