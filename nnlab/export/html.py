@@ -6,6 +6,8 @@ it fits), and can be mailed as one file. The math is the Markdown's LaTeX (the s
 :func:`~nnlab.export.mathtext.to_latex` text) converted by ``latex2mathml``. The
 training plots are inline SVG drawn by matplotlib (:mod:`nnlab.export.svg`); without
 matplotlib they are the text plots of the Markdown, and the page says how to get pictures.
+So is the computational graph: the lab's layout (:func:`nnlab.export.svg.graph_svg`, the
+boxes and arrows the TikZ picture has), or its text drawing without matplotlib.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ table { border-collapse: collapse; margin: .5rem 0; } th, td { border: 1px solid
        text-align: left; font-variant-numeric: tabular-nums; }
 section.step { break-inside: avoid; page-break-inside: avoid; }
 figure.plot { margin: .8rem 0; break-inside: avoid; } figure.plot svg { max-width: 100%; height: auto; }
+figure.graph { margin: .8rem 0; overflow-x: auto; } figure.graph svg { display: block; max-width: 100%; height: auto; }
+figure.graph figcaption { font-size: .9em; color: #444; }
 p.note { font-size: .9em; color: #444; }
 @media print { body { max-width: none; margin: 0; font-size: 10.5pt; } h2 { break-after: avoid; }
-       pre, p.eq, div.matrix { overflow: visible; white-space: pre-wrap; } }
+       pre, p.eq, div.matrix { overflow: visible; white-space: pre-wrap; }
+       figure.graph { overflow: visible; } figure.graph svg { min-width: 0 !important; max-height: 24cm; } }
 """
 
 
@@ -82,10 +87,8 @@ def render(doc: Document) -> str:
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Pre):
             body.append(f"<pre>{escape(b.text)}</pre>")
-        elif isinstance(b, Graph):
-            body.append(f"<pre>{escape(b.text)}</pre>" + (f"<p>{escape(b.caption)}</p>" if b.caption else ""))
-        elif isinstance(b, Chart):
-            shown, pictured = chart(b)
+        elif isinstance(b, (Graph, Chart)):
+            shown, pictured = graph(b) if isinstance(b, Graph) else chart(b)
             if not pictured and not noted:
                 body.append(f'<p class="note">{NO_PICTURES}</p>')
                 noted = True
@@ -98,9 +101,20 @@ def render(doc: Document) -> str:
             + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-NO_PICTURES = ("The plots are text here: <code>pip install 'nnlab[export]'</code> (matplotlib) "
-               "draws them as pictures.")
+NO_PICTURES = ("The pictures are text here: <code>pip install 'nnlab[export]'</code> (matplotlib) "
+               "draws the graph and the plots as pictures.")
 """The one line said, once, where matplotlib is missing."""
+
+
+def graph(block: Graph) -> tuple[str, bool]:
+    """The computational graph as an inline SVG ``<figure>``, and True; without matplotlib its text drawing, and False."""
+    from nnlab.export.svg import graph_svg
+
+    caption = f"<figcaption>{escape(block.caption)}</figcaption>" if block.caption else ""
+    try:
+        return f'<figure class="graph">{graph_svg(block)}{caption}</figure>', True
+    except ImportError:
+        return f"<pre>{escape(block.text)}</pre>" + (f"<p>{escape(block.caption)}</p>" if block.caption else ""), False
 
 
 def chart(block: Chart) -> tuple[str, bool]:
@@ -113,4 +127,4 @@ def chart(block: Chart) -> tuple[str, bool]:
         return f"<pre>{escape(block.text.rstrip())}</pre>", False
 
 
-__all__ = ["chart", "mathml", "render"]
+__all__ = ["chart", "graph", "mathml", "render"]

@@ -67,9 +67,77 @@ def plot_svg(plot: Any) -> str:
             fig.text(0.01, 0.01 + 0.045 * (len(_notes(plot)) - 1 - k), _plain(note), ha="left", va="bottom",
                      gid=f"nnlab-note-{k}")
         fig.get_layout_engine().set(rect=(0, 0.05 * len(_notes(plot)), 1, 1 - 0.05 * len(_notes(plot))))
-        out = io.StringIO()
-        fig.savefig(out, format="svg", metadata=METADATA)
+        return _svg_of(fig)
+
+
+def _svg_of(fig: Any) -> str:
+    """The figure, saved as SVG (inside the ``rc_context`` it was drawn in), as an inline element."""
+    out = io.StringIO()
+    fig.savefig(out, format="svg", metadata=METADATA)
     return inline(out.getvalue())
+
+
+CELL_PX = (7.0, 14.0)
+"""A grid cell of the graph picture in CSS pixels at its natural size: an 11-px monospace
+character (0.6 em wide in DejaVu Sans Mono, Menlo, Courier: 6.6 px) with room to spare, and a line."""
+FONT_PX = 11.0
+"""The size of the graph picture's text at its natural size."""
+MIN_FONT_PX = 8.0
+"""On screen the picture shrinks to the page's width but never below this text size: a wider
+graph (the LSTM and GRU scenarios, three page widths) scrolls sideways instead, since a graph
+whose labels cannot be read teaches nothing. Printed, it is scaled to fit the paper (no scrolling
+there, and the vector text stays sharp in a PDF for zooming)."""
+GRAPH_COLORS = {"variable": ("#e8f0fa", "#2b4c7e"), "op": ("#fff3dc", "#7a4b00"), "text": "#111111",
+                "arrow": "#333333"}
+"""Fill and edge of a variable's and an op's box, the text and the arrows: light fills, dark ink (prints well)."""
+
+
+def graph_svg(graph: Any) -> str:
+    """The computational graph (a :class:`~nnlab.export.document.Graph`) as an ``<svg>`` element.
+
+    The lab's layout, as the TikZ picture draws it (:mod:`nnlab.export.tikz`): a box per
+    node at its grid place holding its text lines (name, ``op · shape``, small values), an
+    arrow per edge along the text drawing's route. One grid column is :data:`CELL_PX` wide;
+    the ``viewBox`` lets the page scale it (see :data:`MIN_FONT_PX`).
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path
+
+    (cw, ch), pad = CELL_PX, 0.5  # half a cell around the grid: the edge strokes are not cut
+    width, height = (graph.width + 2 * pad) * cw, (graph.height + 2 * pad) * ch
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width / 72, height / 72), dpi=72)  # 1 pt of the SVG = 1 CSS px
+        FigureCanvasSVG(fig)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(-pad, graph.width + pad)
+        ax.set_ylim(graph.height + pad, -pad)  # rows grow downward, as in the drawing
+        for k, n in enumerate(graph.nodes):
+            fill, edge = GRAPH_COLORS["variable" if n.variable else "op"]
+            style = "round,pad=0,rounding_size=0.8" if n.variable else "square,pad=0"
+            ax.add_patch(FancyBboxPatch((n.x, n.y), n.w, n.h, boxstyle=style, mutation_aspect=cw / ch,
+                                        facecolor=fill, edgecolor=edge, linewidth=1.0 if n.variable else 1.6,
+                                        clip_on=False, gid=f"nnlab-graph-node-{k}"))
+            for i, line in enumerate(n.lines):  # row i + 1 of the box, from its third column, as in the text
+                ax.text(n.x + 2, n.y + 1.5 + i, _plain(line), ha="left", va="center_baseline",
+                        family="monospace", fontsize=FONT_PX, color=GRAPH_COLORS["text"],
+                        fontweight="bold" if i == 0 else "normal", clip_on=False,
+                        gid=f"nnlab-graph-node-{k}-line-{i}")
+        for k, (_a, _b, route) in enumerate(graph.arrows):
+            ax.add_patch(FancyArrowPatch(path=Path(route), arrowstyle="-|>,head_length=0.5,head_width=0.25",
+                                         mutation_scale=10, shrinkA=0, shrinkB=0, linewidth=1.0,
+                                         color=GRAPH_COLORS["arrow"], clip_on=False, gid=f"nnlab-graph-arrow-{k}"))
+        svg = _svg_of(fig)
+    head_end = svg.index(">")
+    head = re.sub(r'\s(width|height)="[^"]*"', "", svg[:head_end])
+    return (f'{head} class="nnlab-graph" width="{width:.0f}" height="{height:.0f}" '
+            f'style="min-width: {min(width, width * MIN_FONT_PX / FONT_PX):.0f}px"' + svg[head_end:])
 
 
 def inline(svg: str) -> str:
@@ -139,4 +207,4 @@ def _boundary(ax: Any, plot: Any) -> None:
                 label=_plain(s.label), gid=gid(plot.kind, s.label))
 
 
-__all__ = ["gid", "inline", "plot_svg"]
+__all__ = ["CELL_PX", "FONT_PX", "MIN_FONT_PX", "gid", "graph_svg", "inline", "plot_svg"]
