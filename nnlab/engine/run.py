@@ -10,7 +10,6 @@ The result is a :class:`Run`: an immutable trace plus the values and gradients;
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -57,8 +56,15 @@ class Run:
     ops: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def op(self, nid: str) -> Any:
-        """This run's op instance of node ``nid`` (it holds what forward saved)."""
-        return self.ops.get(nid) or self.graph.nodes[nid].op
+        """This run's op instance of node ``nid`` (it holds what forward saved, and the shapes)."""
+        op = self.ops.get(nid)
+        if op is None:
+            return self.graph.nodes[nid].op
+        if op.in_shapes is None:  # set here, not on every run: only explanations read them
+            values = self.values
+            op.out_shape = values[nid].shape
+            op.in_shapes = [values[i].shape if i else None for i in self.graph.nodes[nid].op_inputs]
+        return op
 
     # ----------------------------------------------------------------- lookup
     def has(self, name: str) -> bool:
@@ -169,11 +175,12 @@ class _Program:
     steps of the trace are the same for every run, so they are worked out once.
     """
 
-    __slots__ = ("arithmetic", "leaves", "ops", "forward_steps", "labels")
+    __slots__ = ("arithmetic", "leaves", "batch", "ops", "forward_steps", "labels")
 
     def __init__(self, graph: Graph) -> None:
         self.arithmetic: str | None = None   # choose_arithmetic's answer, once asked
         self.leaves: dict[bool, dict[str, np.ndarray]] = {}  # exact? → read-only leaf arrays
+        self.batch: dict[bool, int] = {}  # exact? → the examples of a run on those leaves
         self.labels = {nid: _label(graph, graph.nodes[nid]) for nid in graph.order}
         self.ops = []
         self.forward_steps = []
@@ -181,8 +188,9 @@ class _Program:
             node = graph.nodes[nid]
             cls = type(node.op)
             params = dict(node.op.params)
-            # Op.__init__'s attributes, to set directly on a fresh instance (None: call the class)
-            state = {"params": params, "saved": None, "exact": False, "out_shape": (), "in_shapes": [],
+            # Op.__init__'s attributes, to set directly on a fresh instance (None: call the class);
+            # the shapes are set when the run's op is asked for (Run.op)
+            state = {"params": params, "saved": None, "exact": False, "out_shape": None, "in_shapes": None,
                      "needs": (True,) * sum(p.tensor for p in cls.signature)} if cls.__init__ is Op.__init__ else None
             self.ops.append((nid, node, cls, params, state, node.op_inputs, None in node.op_inputs,
                              not cls.keeps_finite))
@@ -245,24 +253,37 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         for nid, a in leaves.items():
             if nid in values:
                 values[nid] = a
-    batch = 0
-    for v in values.values():  # leaves only, so far
-        if v.ndim and v.shape[0] > batch:
-            batch = v.shape[0]
-    batch = batch or max((v.shape[0] for v in values.values() if v.ndim), default=1)
+        batch = _batch(values)
+    else:
+        batch = prog.batch.get(exact)
+        if batch is None:
+            batch = prog.batch[exact] = _batch(values)
     ops: dict[str, Any] = {}
     target = target if target is not None else s.backward
     grads: dict[str, np.ndarray] = {}
     contributions: dict[tuple[str, int], np.ndarray] = {}
-    steps: list[Step] = []
+    steps: tuple[Step, ...] = ()
+    checking = check_finite and not exact
+    tiny: list[np.ndarray] = []  # small outputs and gradients, checked for nan/inf together at the end
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-            _forward(graph, prog, values, ops, exact, check_finite and not exact)
+            _forward(graph, prog, values, ops, exact, checking, tiny if target is not None else None)
             if record:
-                steps.extend(prog.forward_steps)
+                steps = prog.forward_steps
             if target is not None:
-                _backward(graph, prog, ops, values, grads, contributions, steps, target, exact, record, wrt,
-                          check_finite and not exact)
+                try:
+                    back = _backward(graph, prog, ops, values, grads, contributions, target, exact, record, wrt,
+                                     checking, tiny)
+                    if tiny and not _all_finite(tiny):
+                        raise _NonFinite
+                except _Outgrown:
+                    raise
+                except Exception:
+                    if checking:  # the first nan/inf is the error: forward steps first (as if each were checked at once)
+                        _first_nonfinite(graph, prog, values, target, wrt, contributions)
+                    raise
+                if record:
+                    steps += back
     except _Outgrown as big:  # exact fractions too long: float64 if the scenario left it to us
         if arithmetic is not None or s.options.get("arithmetic") == "exact":
             raise NnlabError(f"exact arithmetic: the numbers at {big.where} grew past {EXACT_MAX_BITS:,} bits",
@@ -270,7 +291,19 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
                              kind="size") from None
         return run_graph(graph, leaves, target=target, record=record, arithmetic=EXACT_FALLBACK, wrt=wrt,
                          check_finite=check_finite)
-    return Run(s, graph, tuple(steps), values, grads, target, batch, mode, contributions, ops)
+    run = _new(Run)  # (a frozen dataclass's __init__ sets each field through object.__setattr__)
+    run.__dict__.update(scenario=s, graph=graph, steps=steps, values=values, grads=grads, target=target, batch=batch,
+                        arithmetic=mode, contributions=contributions, ops=ops)
+    return run
+
+
+def _batch(values: dict[str, np.ndarray]) -> int:
+    """The number of examples of a run, from its leaf arrays."""
+    batch = 0
+    for v in values.values():
+        if v.ndim and v.shape[0] > batch:
+            batch = v.shape[0]
+    return batch or max((v.shape[0] for v in values.values() if v.ndim), default=1)
 
 
 EXACT_MAX_BITS = 2048
@@ -299,9 +332,13 @@ def _outgrown(a: np.ndarray) -> bool:
 _new = object.__new__
 
 
-def _forward(graph, prog, values, ops, exact, checking):
+def _forward(graph, prog, values, ops, exact, checking, tiny=None):
+    """The forward pass. Small outputs to check go to ``tiny`` for the caller to check with the
+    gradients (None: checked here, at the end)."""
     get = values.__getitem__
-    tiny = []  # small outputs, checked for nan/inf together at the end
+    deferred = tiny is not None
+    if not deferred:
+        tiny = []
     try:
         for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops, start=1):
             xs = [values[i] if i else None for i in inputs] if optional else list(map(get, inputs))
@@ -309,10 +346,12 @@ def _forward(graph, prog, values, ops, exact, checking):
                 op = _new(cls)
                 op.__dict__ = attributes = state.copy()
                 attributes["saved"] = {}
-                attributes["exact"] = exact
+                if exact:
+                    attributes["exact"] = True
             else:
                 op = cls(**params)
                 op.exact = exact
+                op.in_shapes = None  # (set when the run's op is asked for: Run.op)
             ops[nid] = op
             try:
                 out = op.forward(*xs)
@@ -325,8 +364,6 @@ def _forward(graph, prog, values, ops, exact, checking):
                 out = np.asarray(out)
             if exact and out.dtype == object and _outgrown(out):
                 raise _Outgrown(f"step {number} ({prog.labels[nid]})", node.loc)
-            op.out_shape = out.shape
-            op.in_shapes = [None if x is None else x.shape for x in xs] if optional else list(map(_SHAPE, xs))
             out.setflags(write=False)  # a recorded trace cannot be changed by accident
             values[nid] = out
             if checking and check and out.dtype.kind == "f":
@@ -334,22 +371,31 @@ def _forward(graph, prog, values, ops, exact, checking):
                     tiny.append(out)
                 elif not _finite(out):
                     raise _NonFinite
-        if tiny and not _all_finite(tiny):
+        if not deferred and tiny and not _all_finite(tiny):
             raise _NonFinite
     except _Outgrown:
         raise
     except Exception:
         if checking:  # the first step whose output has a nan/inf is the error (as if each were checked at once)
-            for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops):
-                out = values.get(nid)
-                if out is None:
-                    break
-                if check and out.dtype.kind == "f" and not _finite(out):
-                    _nonfinite(graph, node, out, number)
+            _first_nonfinite_output(graph, prog, values)
         raise
 
 
-_SHAPE = operator.attrgetter("shape")
+def _first_nonfinite_output(graph, prog, values) -> None:
+    """Raise the error for the first forward step whose output holds a nan or inf, if any."""
+    for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops):
+        out = values.get(nid)
+        if out is None:
+            break
+        if check and out.dtype.kind == "f" and not _finite(out):
+            _nonfinite(graph, node, out, number)
+
+
+def _first_nonfinite(graph, prog, values, target, wrt, contributions) -> None:
+    """Raise the error for the first nan/inf of a run: a forward step's output, else a gradient."""
+    _first_nonfinite_output(graph, prog, values)
+    if contributions:
+        _first_nonfinite_gradient(graph, prog, _backward_plan(graph, target, wrt), contributions)
 
 
 TINY_CHECK, SMALL_CHECK = 32, 8192
@@ -390,16 +436,18 @@ def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
                      f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
 
 
-def _backward(graph, prog, ops, values, grads, contributions, steps, target, exact, record, wrt, checking):
+def _backward(graph, prog, ops, values, grads, contributions, target, exact, record, wrt, checking, tiny):
+    """The backward pass; its steps (if recorded). Small gradients to check go to ``tiny``."""
     s = graph.scenario
-    if target not in graph.nodes:
-        raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
-                         _hint_name(graph, target), kind="name")
-    tnode = graph.nodes[target]
-    if tnode.kind != "op":
-        raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
-                         "name the loss (or output) computed on a compute line.", kind="name")
-    plan = _backward_plan(graph, target, wrt)
+    plan = graph.plans.get((target, wrt))
+    if plan is None:
+        if target not in graph.nodes:
+            raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
+                             _hint_name(graph, target), kind="name")
+        if graph.nodes[target].kind != "op":
+            raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
+                             "name the loss (or output) computed on a compute line.", kind="name")
+        plan = _backward_plan(graph, target, wrt)
     out = values[target]
     if exact:
         seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
@@ -409,55 +457,46 @@ def _backward(graph, prog, ops, values, grads, contributions, steps, target, exa
     seed.setflags(write=False)
     grads[target] = seed
     skipped = []  # ops no gradient reached
-    tiny = []     # small gradients, checked for nan/inf together at the end
-    try:
-        for nid, node, inputs, needs, check, keys in plan.live:
-            g = grads.get(nid)
-            if g is None:
-                skipped.append(nid)
+    for nid, node, inputs, needs, check, keys in plan.live:
+        g = grads.get(nid)
+        if g is None:
+            skipped.append(nid)
+            continue
+        op = ops[nid]
+        op.needs = needs
+        try:
+            vjps = op.backward(g)
+        except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
+            raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
+                             kind="nan") from None
+        checked = checking and check
+        for key, inp, vjp, need in zip(keys, inputs, vjps, needs):
+            if vjp is None or not need:
                 continue
-            op = ops[nid]
-            op.needs = needs
-            try:
-                vjps = op.backward(g)
-            except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
-                raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
-                                 kind="nan") from None
-            for key, inp, vjp, need in zip(keys, inputs, vjps, needs):
-                if vjp is None or not need:
-                    continue
-                if type(vjp) is not np.ndarray:
-                    vjp = np.asarray(vjp)
-                shape = values[inp].shape
-                contribution = vjp if vjp.shape == shape else unbroadcast(vjp, shape)
-                if exact and contribution.dtype == object and _outgrown(contribution):
-                    raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
-                contribution.setflags(write=False)
-                contributions[key] = contribution
-                if checking and check and contribution.dtype.kind == "f":
-                    if contribution.size <= TINY_CHECK:
-                        tiny.append(contribution)
-                    elif not _finite(contribution):
-                        raise _NonFinite
-                prev = grads.get(inp)
-                if prev is None:
-                    grads[inp] = contribution
-                else:
-                    total = grads[inp] = prev + contribution  # never in place
-                    total.setflags(write=False)
-        if tiny and not _all_finite(tiny):
-            raise _NonFinite
-    except _Outgrown:
-        raise
-    except Exception:
-        if checking:  # the first gradient that became nan/inf is the error (as if each were checked at once)
-            _first_nonfinite_gradient(graph, prog, plan, contributions)
-        raise
-    if record:
-        if not skipped and len(contributions) == plan.contributions:  # every op and input as planned
-            steps.extend(plan.steps)
-        else:
-            steps.extend(_backward_steps(plan, skipped, contributions, len(steps)))
+            if type(vjp) is not np.ndarray:
+                vjp = np.asarray(vjp)
+            shape = values[inp].shape
+            contribution = vjp if vjp.shape == shape else unbroadcast(vjp, shape)
+            if exact and contribution.dtype == object and _outgrown(contribution):
+                raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
+            contribution.setflags(write=False)
+            contributions[key] = contribution
+            if checked and contribution.dtype.kind == "f":
+                if contribution.size <= TINY_CHECK:
+                    tiny.append(contribution)
+                elif not _finite(contribution):
+                    raise _NonFinite
+            prev = grads.get(inp)
+            if prev is None:
+                grads[inp] = contribution
+            else:
+                total = grads[inp] = prev + contribution  # never in place
+                total.setflags(write=False)
+    if not record:
+        return ()
+    if not skipped and len(contributions) == plan.contributions:  # every op and input as planned
+        return plan.steps
+    return tuple(_backward_steps(plan, skipped, contributions, len(prog.forward_steps)))
 
 
 class _NonFinite(Exception):
@@ -636,7 +675,7 @@ class _Lean:
         pool: Op sets not in use (one per thread that trains or replays at the same time).
     """
 
-    __slots__ = ("leaf_ids", "base", "forward", "backward", "pool", "_classes", "_needs")
+    __slots__ = ("_classes", "_needs", "backward", "base", "forward", "leaf_ids", "pool")
 
     def __init__(self, graph: Graph, target: str, wrt: frozenset[str] | None) -> None:
         prog = _program(graph)

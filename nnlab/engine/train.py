@@ -124,12 +124,21 @@ class Records(Sequence):
         """Add the record of the next update (its ``number`` must be ``len(self) + 1``)."""
         if rec.number != len(self) + 1:
             raise ValueError(f"update {rec.number} recorded after {len(self)}")
-        self._epoch.append(rec.epoch)
-        self._examples.append(rec.examples)
-        self._changed.append(bool(rec.changed))
-        self._error.append(rec.error)
-        self._loss.append(0.0 if rec.loss is None else rec.loss)
-        self._has_loss.append(rec.loss is not None)
+        self.add(rec.epoch, rec.examples, rec.changed, rec.error, rec.loss)
+
+    def add(self, epoch: int, examples: tuple[int, ...], changed: bool, error: Any = None,
+            loss: float | None = None) -> None:
+        """Add the next update's record from its fields (no :class:`UpdateRecord` made)."""
+        self._epoch.append(epoch)
+        self._examples.append(examples)
+        self._changed.append(bool(changed))
+        self._error.append(error)
+        if loss is None:
+            self._loss.append(0.0)
+            self._has_loss.append(False)
+        else:
+            self._loss.append(loss)
+            self._has_loss.append(True)
 
     def changed_count(self) -> int:
         """How many updates changed something."""
@@ -188,6 +197,7 @@ class Snapshots(Sequence):
         self.interval = max(1, int(interval))
         self.replay: Any = None
         self._layout = [(name, np.asarray(a).shape, np.asarray(a).size) for name, a in start.items()]
+        self._names = tuple(start)
         dtypes = {np.asarray(a).dtype for a in start.values()}
         self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # None: mixed, each checkpoint a dict
         self._width = sum(size for _, _, size in self._layout)
@@ -201,19 +211,30 @@ class Snapshots(Sequence):
         self._last = start
         self.append(start)
 
-    def append(self, params: dict[str, np.ndarray]) -> None:
-        """Add the parameters after the next update (stored if a checkpoint falls on it)."""
-        if self._count % self.interval == 0:
-            if self._rows > 1 and all(np.asarray(params[name]).dtype == self._dtype for name, _, _ in self._layout):
-                block, row = divmod(self._stored, self._rows)
-                while len(self._blocks) <= block:
-                    self._blocks.append(np.empty((self._rows, self._width), self._dtype))
-                np.concatenate([params[name] for name, _, _ in self._layout], axis=None, out=self._blocks[block][row])
-            else:  # large parameters (or dtypes that differ from the start's): the arrays themselves
-                self._odd[self._stored] = dict(params)
-            self._stored += 1
-        self._count += 1
+    def append(self, params: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Add the parameters after the next update (stored if a checkpoint falls on it).
+
+        Returns:
+            The checkpoint's row when one is stored in a block: every parameter's values,
+            flattened and concatenated (training checks them for nan/inf there); else None.
+        """
+        count = self._count
+        self._count = count + 1
         self._last = params
+        if count % self.interval:
+            return None
+        line = None
+        dtype = self._dtype
+        if self._rows > 1 and all(getattr(params[name], "dtype", None) == dtype for name in self._names):
+            block, row = divmod(self._stored, self._rows)
+            while len(self._blocks) <= block:
+                self._blocks.append(np.empty((self._rows, self._width), dtype))
+            line = self._blocks[block][row]
+            np.concatenate([params[name] for name in self._names], axis=None, out=line)
+        else:  # large parameters (or dtypes that differ from the start's): the arrays themselves
+            self._odd[self._stored] = dict(params)
+        self._stored += 1
+        return line
 
     @property
     def checkpoints(self) -> int:
@@ -689,19 +710,38 @@ def _perceptron_update(tr: Training, params: dict[str, Any], example: tuple[int]
 def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...]], epoch: int,
               lr: Any) -> dict[str, Any]:
     cfg = tr.config
+    snapshots, records = tr.snapshots, tr.records
+    last = len(batches) - 1  # parameters are checked once per epoch, the loss every update
     for j, batch in enumerate(batches):
         new, loss = _gd_update(tr, params, batch, lr)
-        last = j == len(batches) - 1  # parameters are checked once per epoch, the loss every update
-        if not np.isfinite(loss) or (last and not all(np.isfinite(np.sum(to_float(v))) for v in new.values())):
+        line = snapshots.append(new)
+        if not math.isfinite(loss) or (j == last and not _finite_params(new, line)):
             # find the first op where it happens, with the full checks on
             run_graph(tr.graph, tr._leaves(params, batch), target=cfg.loss, record=False,
                       arithmetic=tr.arithmetic, wrt=tr.wrt)
             raise NnlabError(f"the parameters become nan/inf at update {len(tr.records) + 1} (epoch {epoch}); "
                              "the learning rate may be too large", tr.scenario.loc_of("train", "lr"), kind="nan")
-        tr.snapshots.append(new)
-        tr.records.append(UpdateRecord(epoch, len(tr.records) + 1, batch, True, loss=loss))
+        records.add(epoch, batch, True, loss=loss)
         params = new
     return params
+
+
+QUICK_CHECK = 8192
+"""Up to this many parameter values, one dot product of them all checks them for nan/inf first."""
+
+
+def _finite_params(params: dict[str, Any], line: np.ndarray | None = None) -> bool:
+    """True unless some parameter's sum is nan/inf (the per-epoch check of gradient descent).
+
+    Given ``line`` (the values flattened, as the snapshot stored them), first one sum of
+    squares of them all: if it is finite, every |value| is below 1.4e154 and no sum of them
+    can overflow, so the answer is yes without a call per parameter.
+    """
+    if line is not None and line.dtype == np.float64 and line.size <= QUICK_CHECK:
+        with np.errstate(all="ignore"):  # (an overflow of the squares only sends us to the full check)
+            if math.isfinite(np.dot(line, line)):
+                return True
+    return all(np.isfinite(np.sum(to_float(v))) for v in params.values())
 
 
 def _gd_update(tr: Training, params: dict[str, Any], batch: tuple[int, ...], lr: Any,

@@ -207,34 +207,19 @@ class Sigmoid(Unary):
     rule_notes = ("σ'(x) = σ(x)(1 − σ(x)): the derivative is written with the output",)
 
     def f(self, x):
+        e = np.exp(-np.abs(x))
         if x.dtype != _F64 or not x.ndim:
-            e = np.exp(-np.abs(x))
             return np.where(x >= 0, 1.0, e) / (1.0 + e)  # 1/(1 + e) or e/(1 + e): one division
-        # The same arithmetic in place, without np.where: the numerator is 1 where x ≥ 0
-        # (heaviside gives 1 there, 0 below, nan for nan) and e below, as e = e^−|x| ≤ 1.
-        e = np.abs(x)
-        np.negative(e, out=e)
-        np.exp(e, out=e)
-        y = np.heaviside(x, 1.0)
-        np.maximum(e, y, out=y)  # (e first: a nan keeps its sign bit, as np.where kept it)
-        e += 1.0
-        y /= e
-        return y
+        # The same numbers without np.where: the numerator is 1 where x ≥ 0 (heaviside is 1
+        # there, 0 below, nan for nan) and e below, as e = e^−|x| ≤ 1 (e first: a nan keeps
+        # its sign bit, as np.where kept it).
+        return np.maximum(e, np.heaviside(x, 1.0)) / (e + 1.0)
 
     def sym_f(self, v, sym):
         return sym.sigmoid(v)
 
     def df(self, x, y):
         return y * (1.0 - y)
-
-    def backward(self, g):
-        y = self.saved["y"]
-        if y.dtype != _F64 or g.dtype != _F64 or g.shape != y.shape:
-            return super().backward(g)
-        d = np.subtract(1.0, y)  # g · (y(1 − y)), in place (products commute exactly)
-        d *= y
-        d *= g
-        return (d,)
 
 
 @register

@@ -180,40 +180,20 @@ class BCE(Loss):
     formula = "ℓ = −[y·log p + (1 − y)·log(1 − p)]  (logs clamped at −100)"
 
     def terms(self, p, y):
-        if p.dtype != _F64 or y.dtype != _F64 or p.shape != y.shape:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
-                log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
-            self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
-            return -(y * log_p + (1 - y) * log_q)
-        with np.errstate(divide="ignore", invalid="ignore"):  # the same arithmetic, fewer temporaries
-            log_p = np.log(p)
-            np.maximum(log_p, LOG_CLAMP, out=log_p)
-            log_q = np.subtract(1.0, p)
-            np.log(log_q, out=log_q)
-            np.maximum(log_q, LOG_CLAMP, out=log_q)
-        self.saved["logs"] = (log_p, log_q)
-        t = y * log_p
-        u = np.subtract(1.0, y)
-        u *= log_q
-        t += u
-        return np.negative(t, out=t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
+            log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
+        self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
+        return -(y * log_p + (1 - y) * log_q)
 
     def backward(self, g):
         p, y = self.saved["p_"], self.saved["y_"]
         g = self._spread(g)
-        if p.dtype == y.dtype == g.dtype == _F64 and p.shape == y.shape == g.shape:
-            gp = np.subtract(p, y)  # g·(p − y) / max(p(1 − p), ε), in place (products commute exactly)
-            gp *= g
-            d = np.subtract(1.0, p)
-            d *= p
-            np.maximum(d, BCE_EPS, out=d)
-            gp /= d
-        else:
-            gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
+        gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
+        if not self.needs[1]:  # (the labels, in training)
+            return gp, None
         log_p, log_q = self.saved["logs"]
-        gy = g * (log_q - log_p) if self.needs[1] else None
-        return gp, gy
+        return gp, g * (log_q - log_p)
 
     def forward(self, p, y):
         out = super().forward(p, y)
