@@ -629,7 +629,9 @@ def _why_lines(session: Any, item: Any) -> list[str]:
     if item.ok or item.error is not None:
         return out
     if isinstance(item.actual, str):  # expect: {error: …}: the computed column says what happened
-        return [f"      the scenario is meant to fail with a {item.expected} error"]
+        from nnlab.session import error_reason
+
+        return [f"      why: {error_reason(str(item.expected), session.failure)}"]
     for f in item.diagnosis:
         step = ""
         if f.step is not None and f.step < len(session.steps):

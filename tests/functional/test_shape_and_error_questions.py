@@ -23,6 +23,7 @@ from nnlab.library import bundled
 from nnlab.scenario import loads
 from nnlab.scenario.model import is_shape_question
 from nnlab.session import open_session, session_from_scenario
+from nnlab.session import error_reason
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,6 +182,8 @@ def test_expected_errors(tmp_path, line, kind, ok, shown):
     p = run_cli("check", str(f))
     assert p.returncode == (0 if ok else 1)
     assert shown in p.stdout
+    why = {True: "", False: f"why: {error_reason(kind, session.failure)}"}[ok]
+    assert (why in p.stdout) and (ok or "not a" in why or "succeeds" in why), p.stdout  # the same why as the lab
     data = json.loads(run_cli("check", "--json", str(f)).stdout)
     assert data[1] == {**data[1], "ref": "error", "expected": kind, "ok": ok}
 
