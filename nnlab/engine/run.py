@@ -457,7 +457,7 @@ def _backward(graph, prog, ops, values, grads, contributions, target, exact, rec
     seed.setflags(write=False)
     grads[target] = seed
     skipped = []  # ops no gradient reached
-    for nid, node, inputs, needs, check, keys in plan.live:
+    for nid, node, needs, check, wanted in plan.hot:
         g = grads.get(nid)
         if g is None:
             skipped.append(nid)
@@ -470,8 +470,12 @@ def _backward(graph, prog, ops, values, grads, contributions, target, exact, rec
             raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
                              kind="nan") from None
         checked = checking and check
-        for key, inp, vjp, need in zip(keys, inputs, vjps, needs):
-            if vjp is None or not need:
+        given = len(vjps)
+        for slot, key, inp in wanted:
+            if slot >= given:
+                break
+            vjp = vjps[slot]
+            if vjp is None:
                 continue
             if type(vjp) is not np.ndarray:
                 vjp = np.asarray(vjp)
@@ -548,9 +552,11 @@ class _BackwardPlan:
         fields: Each backward step's fields after index, phase and node, except ``accumulates``.
         contributions: How many contributions a run makes when every op and input gets its gradient.
         steps: The backward steps of such a run (the usual one).
+        hot: Per op of ``live``: id, node, needs, whether to check, and the ``(slot, key, input)``
+            of each input that needs a gradient (what a run's loop reads).
     """
 
-    __slots__ = ("live", "uses", "fields", "contributions", "steps")
+    __slots__ = ("contributions", "fields", "hot", "live", "steps", "uses")
 
 
 def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _BackwardPlan:
@@ -587,6 +593,9 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
             plan.steps.append(Step(len(graph.order) + len(plan.steps), BACKWARD, nid, *fields, tuple(acc)))
         plan.contributions = sum(seen.values())
         plan.live, plan.fields, plan.steps = tuple(plan.live), tuple(plan.fields), tuple(plan.steps)
+        plan.hot = tuple((nid, node, needs, check, tuple((slot, key, i) for slot, (key, i, need)
+                                                         in enumerate(zip(keys, inputs, needs)) if need))
+                         for nid, node, inputs, needs, check, keys in plan.live)
         graph.plans[key] = plan
     return plan
 
