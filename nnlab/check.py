@@ -204,7 +204,7 @@ class ReferenceEvaluator:
         if run.has(e.id) and run.graph.nodes[e.id].named:
             self._avail(e.id, FORWARD)
             return run.value(e.id)
-        raise self._err(f"the reference names nothing: '{e.id}'", e,
+        raise self._err(f"'{e.id}' is not a name in this scenario", e,
                         did_you_mean(e.id, self.names()) or "use a name from values:, data: or compute:.")
 
     def _eval(self, e: Expr) -> Any:
@@ -269,7 +269,7 @@ class ReferenceEvaluator:
         if ref is not None:
             name = ref.name
             if not run.has(name) or not run.graph.nodes[name].named:
-                raise self._err(f"the reference names nothing: '{name}'", e.args[0],
+                raise self._err(f"'{name}' is not a name in this scenario", e.args[0],
                                 did_you_mean(name, self.names()))
             if ref.kind is RefKind.SHAPE:
                 return list(run.value(name).shape)
