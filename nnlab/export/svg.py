@@ -1,9 +1,10 @@
-"""A training plot as an inline SVG picture, drawn by matplotlib (``pip install 'nnlab[export]'``).
+"""The HTML handout's pictures as inline SVG, drawn by matplotlib (``pip install 'nnlab[export]'``).
 
-The plot's data is :mod:`nnlab.render.plots`' (the same :class:`~nnlab.render.plots.Plot`
-the lab and ``nnlab plot`` draw as text); matplotlib only draws it. It is imported
-here, inside :func:`plot_svg`, and only when an HTML handout has a plot: ``nnlab check``
-and the other formats never load it. Nothing global is changed: the figure is a
+A training plot's data is :mod:`nnlab.render.plots`' (the same :class:`~nnlab.render.plots.Plot`
+the lab and ``nnlab plot`` draw as text) and the graph's is the lab's layout (the
+:class:`~nnlab.export.document.Graph` the TikZ picture draws); matplotlib only draws them.
+It is imported here, inside :func:`plot_svg` and :func:`graph_svg`, and only for an HTML
+handout: ``nnlab check`` and the other formats never load it. Nothing global is changed: the figure is a
 :class:`matplotlib.figure.Figure` on the SVG canvas (no pyplot, no backend switch) and
 the settings are an ``rc_context`` that ends with the drawing.
 

@@ -201,6 +201,13 @@ def test_graph_svg_lays_out_in_chromium_and_fetches_nothing(stem, tmp_path):
             assert [u for u in requests if not u.startswith("file:")] == []
             ARTIFACTS.mkdir(exist_ok=True)
             figure.screenshot(path=str(ARTIFACTS / f"export-html-graph-{stem}.png"))
+            if stem == "mlp-2layer-backprop":  # the README's picture (docs/export-html.png): given values as math, the graph
+                top, bottom = tab.evaluate(  # in page coordinates (the figure's screenshot scrolled the page)
+                    "() => [[...document.querySelectorAll('h2')].find(h => h.textContent === 'Given')"
+                    ".getBoundingClientRect().top + scrollY - 16, document.querySelector('figure.graph')"
+                    ".getBoundingClientRect().bottom + scrollY + 16]")
+                tab.screenshot(path=str(ARTIFACTS / "export-html-page.png"), full_page=True,
+                               clip={"x": 0, "y": top, "width": 1000, "height": bottom - top})
             tab.emulate_media(media="print")
             printed = svg.bounding_box()
             assert printed["width"] <= figure.bounding_box()["width"] + 1  # on paper it fits
