@@ -139,6 +139,21 @@ def test_the_graph_svg_is_inline_text_and_the_same_each_time():
 
 
 @needs_mpl
+def test_labels_print_as_themselves():
+    """``$`` is not matplotlib math, ``<`` and ``&`` are escaped for the page: every line reads back as written."""
+    from nnlab.export.document import GraphNode
+    from nnlab.export.svg import graph_svg
+
+    odd = "a<b>&$c$"
+    nodes = (GraphNode("x_1", True, ("x_1", "value · 2"), 0, 0, 24, 4),
+             GraphNode(odd, False, (odd, "{op}\\~$ · $x$ scalar", "[0.5, -1]"), 0, 6, 24, 5))
+    svg = graph_svg(Graph("x_1", 24, 11, nodes, (("x_1", odd, ((12.5, 4.0), (12.5, 6.0))),)))
+    shown = [t.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+             for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    assert shown == [line for n in nodes for line in n.lines]
+
+
+@needs_mpl
 def test_size_scales_to_the_page_down_to_the_minimum_font():
     for stem in ("mlp-2layer-backprop", WIDEST):
         g, svg = graph(stem), graph_svg_of(page(stem))
