@@ -297,7 +297,7 @@ def test_perceptron_boundary_is_svg_with_every_point(stem):
 @pytest.mark.parametrize("stem", TRAINING)
 def test_svg_is_inline_and_loads_nothing(stem):
     page = html(stem)
-    assert page.count("<svg") == len([k for k in plots.kinds(session(stem)) if k in ("loss", "boundary")])
+    assert page.count("<svg") == 1 + len([k for k in plots.kinds(session(stem)) if k in ("loss", "boundary")])  # + the graph
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page and "<metadata" not in page
     assert "http://" not in page.replace("http://www.w3.org/1998/Math/MathML", "") and "https://" not in page
     assert "@font-face" not in page and "<image" not in page and 'href="data:' not in page
@@ -319,22 +319,22 @@ def test_without_matplotlib_the_text_plots_and_one_note(monkeypatch):
     assert "<svg" not in page
     assert page.count("pip install 'nnlab[export]'") == 1
     plots_at = page.index("<h2>Plots</h2>")
-    assert plots_at < page.index("pip install") < page.index("<pre>", plots_at)  # said before the first text plot
+    graph_at = page.index("<h2>The computational graph</h2>")
+    assert graph_at < page.index("pip install") < page.index("<pre>", graph_at) < plots_at  # before the first text picture
     assert "stopped: converged at epoch 6 (no mistake)" in page
     assert len(re.findall(r"<pre>[^<]*(mistakes per epoch|decision regions)", page)) == 2
 
 
-def test_check_and_the_other_formats_never_import_matplotlib(tmp_path):
+def test_check_md_and_tex_never_import_matplotlib(tmp_path):
     loaded = modules_loaded_by(
         "import contextlib, io\n"
         "from nnlab.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
         "    main(['check', 'train-perceptron-and'])\n"
         f"    main(['export', 'train-perceptron-and', '--to', 'md', '--out', {str(tmp_path / 'a.md')!r}])\n"
-        f"    main(['export', 'train-perceptron-and', '--to', 'tex', '--out', {str(tmp_path / 'a.tex')!r}])\n"
-        f"    main(['export', 'conv-lecture', '--to', 'html', '--out', {str(tmp_path / 'a.html')!r}])\n")
-    assert "nnlab.export" in loaded and not imports_package(loaded, "matplotlib")
-    assert (tmp_path / "a.tex").exists() and (tmp_path / "a.html").exists()
+        f"    main(['export', 'train-perceptron-and', '--to', 'tex', '--out', {str(tmp_path / 'a.tex')!r}])\n")
+    assert "nnlab.export" in loaded and not imports_package(loaded, "matplotlib")  # HTML draws its graph with it
+    assert (tmp_path / "a.tex").exists()
 
 
 # ------------------------------------------------------------------- in a real browser
