@@ -26,10 +26,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from nnlab.tui.widgets.panes import readable
+from nnlab.tui.widgets.panes import OncePerPaint, readable
 
 
-class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
+class GraphView(OncePerPaint, ScrollView, can_focus=True, inherit_bindings=False):
     """The list of steps (a trace), grouped by phase (and epoch/update when training)."""
 
     FOCUS_ON_CLICK = False
@@ -112,8 +112,7 @@ class GraphView(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """One row: a header or a step (label left, shape right)."""
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        width, base = self.width_and_base()
         k = y + int(self.scroll_y)
         if k >= len(self.rows):
             return Strip.blank(width, base)

@@ -56,6 +56,28 @@ SCROLL_BINDINGS: list[Binding] = [
 """Keys of a text pane that has the focus (Tab): it scrolls; Esc gives the arrows back to the lab."""
 
 
+class OncePerPaint:
+    """A Line-API widget's width and base style, worked out once per repaint, not once per row.
+
+    Textual works both out afresh on every call, and a scrolled list (the steps after End,
+    the epoch table after an epoch jump) repaints every row of the pane.
+    """
+
+    _paint: tuple[int, RichStyle] | None = None
+
+    def render_lines(self, crop: Any) -> Any:
+        """Paint ``crop`` with the width and style fixed for the pass."""
+        self._paint = (self.scrollable_content_region.width, self.rich_style)  # type: ignore[attr-defined]
+        try:
+            return super().render_lines(crop)  # type: ignore[misc]
+        finally:
+            self._paint = None
+
+    def width_and_base(self) -> tuple[int, RichStyle]:
+        """``(content width, base style)`` of the pass (worked out here outside one)."""
+        return self._paint or (self.scrollable_content_region.width, self.rich_style)  # type: ignore[attr-defined]
+
+
 class _TextPane(VerticalScroll, can_focus=True, inherit_bindings=False):
     """A pane of text that scrolls from the keyboard once focused (Tab): ↑↓ PgUp PgDn Home End, Esc back.
 

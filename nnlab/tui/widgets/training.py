@@ -20,10 +20,10 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from nnlab.tui.widgets.panes import SCROLL_BINDINGS
+from nnlab.tui.widgets.panes import SCROLL_BINDINGS, OncePerPaint
 
 
-class EpochTable(ScrollView, can_focus=True, inherit_bindings=False):
+class EpochTable(OncePerPaint, ScrollView, can_focus=True, inherit_bindings=False):
     """One row per epoch: ``epoch  mistakes|loss  parameters at its end``; the current epoch lit."""
 
     BINDINGS: ClassVar[list[BindingType]] = [*SCROLL_BINDINGS]
@@ -58,8 +58,7 @@ class EpochTable(ScrollView, can_focus=True, inherit_bindings=False):
 
     def render_line(self, y: int) -> Strip:
         """The head (row 0, pinned) or one epoch."""
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        width, base = self.width_and_base()
         if y == 0:
             head = f"{'epoch':>6}  {self.what:>9}  parameters at its end"
             return Strip([Segment(head[:width], self.get_component_rich_style("epoch-table--head"))]
