@@ -30,13 +30,13 @@ from textual.strip import Strip
 from textual.worker import Worker, WorkerState
 
 from nnlab.render.roles import ROLES
-from nnlab.tui.widgets.panes import readable
+from nnlab.tui.widgets.panes import OncePerPaint, readable
 
 NUMBER_CACHE = 16
 """Number lines kept (run × values/gradients × example × digits)."""
 
 
-class DiagramView(ScrollView, can_focus=False):
+class DiagramView(OncePerPaint, ScrollView, can_focus=False):
     """The computational graph of the loaded run, drawn top-down, following the lab's step."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"diagram-view--{role}" for role in ROLES} | {"diagram-view--note"}
@@ -245,7 +245,7 @@ class DiagramView(ScrollView, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         """One row of the drawing, cropped to the horizontal scroll."""
-        width = self.scrollable_content_region.width
+        width = self.width_and_base()[0]
         drawing = self._painted  # the form chosen by the last _apply (choosing is not free)
         if drawing is None or self.note:
             if y == 0 and self.note:
