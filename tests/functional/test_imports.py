@@ -36,3 +36,14 @@ def test_check_command_stays_light(tmp_path):
                   "argparse",         # `check FILE` is read without it (nnlab.cli._quick_args)
                   "nnlab.engine.ops.pool", "nnlab.engine.ops.conv"):  # op modules load when used
         assert not imports_package(mods, heavy), f"nnlab check imports {heavy}"
+
+
+def test_validate_command_stays_light():
+    code = ("import contextlib, io\nfrom nnlab.cli import main\nfrom nnlab.library import bundled\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['validate', *map(str, bundled())]) == 0\n")
+    mods = modules_loaded_by(code)
+    assert "nnlab.engine.train" in mods
+    for heavy in ("textual", "sympy", "torch", "rich", "nnlab.symbolic", "plotext", "grandalf", "matplotlib",
+                  "argparse"):
+        assert not imports_package(mods, heavy), f"nnlab validate imports {heavy}"
