@@ -29,7 +29,7 @@ from nnlab.export.document import (
     Table,
 )
 from nnlab.export.markdown import matrix_latex
-from nnlab.export.mathtext import GREEK, SUB, SUP, SYMBOLS, escape_text, to_latex
+from nnlab.export.mathtext import GREEK, SUB, SUP, SYMBOLS, escape_code, escape_text, to_latex
 
 SECTION = {1: "section*", 2: "section*", 3: "subsection*", 4: "subsubsection*"}
 TEXT_CHARS = {
@@ -70,7 +70,7 @@ def render(doc: Document) -> str:
         elif isinstance(b, Prose):
             body.append(prose(b.markdown))
         elif isinstance(b, Para):
-            body.append(escape_text(b.text) + (f"\\texttt{{{escape_text(b.code)}}}" if b.code else ""))
+            body.append(escape_text(b.text) + (f"\\texttt{{{escape_code(b.code)}}}" if b.code else ""))
         elif isinstance(b, Math):
             body.append("\n\n".join(f"${to_latex(line)}$" for line in b.lines))
         elif isinstance(b, Matrix):
@@ -167,7 +167,7 @@ def _inline(children: list) -> str:
         if tok.type == "text":
             out.append(escape_text(tok.content))
         elif tok.type == "code_inline":
-            out.append(f"\\texttt{{{escape_text(tok.content)}}}")
+            out.append(f"\\texttt{{{escape_code(tok.content)}}}")
         else:
             out.append(INLINE_TOKENS.get(tok.type, ""))
     return "".join(out)

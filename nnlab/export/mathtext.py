@@ -132,4 +132,11 @@ def escape_text(text: str) -> str:
     return "".join(table.get(c, c) for c in text)
 
 
-__all__ = ["escape_text", "to_latex"]
+def escape_code(text: str) -> str:
+    """Text for ``\\texttt``: as :func:`escape_text`, with straight quotes and backticks kept straight,
+    so a command copied out of the PDF still runs in a shell (TeX would print ’ and ‘)."""
+    table = {"'": r"\textquotesingle{}", "`": r"\textasciigrave{}", '"': r"\textquotedbl{}"}
+    return "".join(table.get(c) or escape_text(c) for c in text)
+
+
+__all__ = ["escape_code", "escape_text", "to_latex"]

@@ -280,3 +280,16 @@ def test_tex_page_one_renders(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "export-tex-page1.png").write_bytes(png)
+
+
+@pytest.mark.skipif(PDFLATEX is None or shutil.which("pdftotext") is None,
+                    reason="pdflatex or pdftotext is not installed (.ci/run installs texlive and poppler-utils)")
+def test_a_command_copied_out_of_the_pdf_keeps_its_straight_quotes(tmp_path):
+    """TeX turns ' into ’ even in \\texttt; a student pasting `nnlab explain … 'grad(W1)[0,0]'` needs '."""
+    (tmp_path / "solution.tex").write_text(exported("mlp-2layer-backprop", "tex"), encoding="utf-8")
+    subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "solution.tex"], cwd=tmp_path,
+                   capture_output=True, check=True, timeout=120)
+    text = subprocess.run(["pdftotext", "solution.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    assert "nnlab explain mlp-2layer-backprop.yaml 'grad(W1)[0,0]'" in text
+    assert "’grad" not in text
