@@ -175,7 +175,7 @@ class _Program:
     steps of the trace are the same for every run, so they are worked out once.
     """
 
-    __slots__ = ("arithmetic", "leaves", "batch", "ops", "forward_steps", "labels")
+    __slots__ = ("arithmetic", "batch", "forward_steps", "labels", "leaves", "ops")
 
     def __init__(self, graph: Graph) -> None:
         self.arithmetic: str | None = None   # choose_arithmetic's answer, once asked
