@@ -4,12 +4,13 @@ Why this shape of code: students step through ``Y[i,j]`` one element at a time, 
 run over a data set must still be fast. So the forward pass splits each padded image into
 its stride phases, copies every kernel offset's block of them (whole rows, whatever the
 stride) into the rows of one column matrix per image — columns in the output's own order,
-``OH·OW`` — and does one BLAS product for the whole batch, written straight into Y
-(:data:`CHUNK_BYTES` bounds the columns gathered at once, buffers reused from chunk to
-chunk). Backward reuses those columns for ∂K (one batched product) and lays ∂Y on rows of
-the phase width for ∂X, so that the adjoint scatter is kh·kw contiguous slice additions (a
-loop over the kernel *offsets*, never over output elements). The per-element story lives
-in :meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
+``OH·OW`` — and does one stacked matrix product (``np.matmul``, a BLAS call per image) for
+the whole batch, written straight into Y (:data:`CHUNK_BYTES` bounds the columns gathered
+at once, buffers reused from chunk to chunk). Backward reuses those columns for ∂K (one
+stacked product, summed over the images) and lays ∂Y on rows of the phase width for ∂X,
+so that the adjoint scatter is kh·kw contiguous slice additions (a loop over the kernel
+*offsets*, never over output elements). The per-element story lives in
+:meth:`Conv2d.explain`. Before anything is allocated, the scratch space is checked
 against the run's memory budget (:func:`nnlab.limits.scratch_problem`).
 
 Conventions (named, because references differ):
@@ -75,10 +76,12 @@ from nnlab.numfmt import fmt_index
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 CHUNK_BYTES = 16 << 20
-"""Bytes of im2col columns gathered at once: a batch's products are one BLAS call each (large
-enough to use the BLAS threads, :mod:`nnlab.engine.blas`), while a huge input is still done a
-few images at a time. Measured on the batched benchmark (8 images 3×64×64, 16 filters 3×3;
-7.3 MB of columns), two threads: 1 MiB chunks (one image each) 4.5 ms, the whole batch 3.3 ms."""
+"""Bytes of im2col columns gathered at once: a batch that fits is one stacked product per pass
+(large enough for the BLAS threads, :mod:`nnlab.engine.blas`), a huge input is still done a few
+images at a time (at least one). Measured on the batched benchmark (8 images 3×64×64, 16
+filters 3×3: 7.3 MB of columns), two threads: 1 MiB chunks (one image each, one BLAS thread)
+4.5 ms, the whole batch 3.3 ms. Under heavy load (2 cores, load 7) the threaded products are
+sometimes 2–3× slower: the BLAS's idle thread spins while the copies between products run."""
 
 PADDING_FORMS = ("give padding as a whole number (each side), [rows, cols], [[top, bottom], [left, right]],"
                  " 'same' or 'valid'")
