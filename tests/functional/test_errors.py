@@ -92,12 +92,12 @@ def test_backward_target_does_not_exist():
     assert "not a node" in err.message and "loss" in err.hint
 
 
-def test_reference_names_nothing():
+def test_a_reference_to_no_name():
     from nnlab.check import check_run
 
     run = run_scenario(loads(BASE.replace("a1[0]: 0.5", "a2[0]: 0.5"), "s.yaml"))
     item = check_run(run).items[0]
-    assert not item.ok and "names nothing" in item.error
+    assert not item.ok and "is not a name in this scenario" in item.error
 
 
 def test_reassigned_name():
