@@ -452,6 +452,10 @@ def _config(s: Scenario, graph: Graph) -> TrainConfig:
                          "a learning rate such as 0.1", kind="format")
     lr = _exact_number(lr_node)
     momentum, weight_decay = (_coefficient(node, key, vloc(key)) for key in ("momentum", "weight_decay"))
+    if momentum >= 1:  # v would keep every past gradient at full weight (or grow it): the steps never shrink
+        raise NnlabError(f"train.momentum must be below 1, got {node.value['momentum'].raw}", vloc("momentum"),
+                         "momentum μ is in [0, 1), e.g. momentum: 0.9; with μ ≥ 1 the velocity never decays "
+                         "and training cannot settle.", kind="format")
     for key, value in (("momentum", momentum), ("weight_decay", weight_decay)):
         if value and rule != "gd":
             raise NnlabError(f"train.{key} belongs to rule: gd", loc(key),
@@ -605,7 +609,7 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
     snapshots.replay = tr._replay
     lr = tr._rate()
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed) if cfg.order == "shuffle" else None  # numpy.random costs ~8 ms to import
     history = {hash(_key(start)): [0]} if cfg.rule == "perceptron" else {}
     tr.wrt = _requires(graph, params)
     current = start

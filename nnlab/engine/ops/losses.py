@@ -16,6 +16,15 @@ Conventions (PyTorch's, named here because textbooks differ):
   ``tₖ = 0`` counts 0, so only the target class's ``log p`` is taken for an index);
   a used ``p = 0`` gives ``log 0 = −∞`` and stops the run with its step named.
   ``bce``, ``bce_logits`` and ``mse`` reduce over all elements of an example.
+
+What a student surely did not mean stops the run at the op's call (a located error with a
+hint) instead of giving a confident number: a ``bce`` input ``p`` outside [0, 1] (raw
+scores passed as probabilities: PyTorch's ``binary_cross_entropy`` refuses them too), a
+``bce``/``bce_logits`` label ``y`` outside [0, 1] (PyTorch does not check it; the loss
+then has no minimum), and for ``cross_entropy(p, t, logits=False)`` a ``p`` outside [0, 1]
+or a row of ``p`` whose sum is not 1 within ``ROW_SUM_TOL`` (``nll_loss`` takes any
+numbers; the lecture's cross-entropy is between two distributions). 0 and 1 themselves
+are fine. The check is one min and max over the input, in ``forward``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from nnlab.engine.ops.base import Example, Op, Param, ShapeError, align, broadcast_shapes, num, register, source_index
+from nnlab.engine.ops.base import (
+    Example,
+    Op,
+    Param,
+    ShapeError,
+    align,
+    broadcast_shapes,
+    num,
+    plain,
+    register,
+    source_index,
+)
 from nnlab.engine.trace import Explanation, Use
 from nnlab.numfmt import fmt_index
 
@@ -37,7 +57,43 @@ EXPLICIT_USES = 4096
 """Up to this many elements an explanation reports one record each; beyond, one box per input."""
 LOG_CLAMP = -100.0
 BCE_EPS = 1e-12
+ROW_SUM_TOL = 1e-6
+"""How far a row of probabilities given to ``cross_entropy(…, logits=False)`` may sum from 1."""
 _F64 = np.dtype(np.float64)
+_QUICK = 32
+"""Up to this many elements the range check reads a Python list (cheaper than two NumPy reductions)."""
+
+
+def _outside(a: np.ndarray) -> tuple[int, ...] | None:
+    """The (batch-first) index of the first element of ``a`` outside [0, 1], or None.
+
+    One min and one max decide; only a failing array is searched. NaN is not reported here
+    (the run's nan check names the step that made it).
+    """
+    n = a.size
+    if n == 0:
+        return None
+    if n <= _QUICK:
+        flat = a.ravel().tolist()
+        if min(flat) >= 0 and max(flat) <= 1:
+            return None
+    elif np.minimum.reduce(a, axis=None) >= 0 and np.maximum.reduce(a, axis=None) <= 1:
+        return None
+    bad = np.argwhere((a < 0) | (a > 1))
+    return tuple(int(i) for i in bad[0]) if len(bad) else None
+
+
+def _where(a: np.ndarray, index: tuple[int, ...]) -> tuple[str, str]:
+    """An element's index within its example (``[2]``) and, in a batch, `` of example 3``."""
+    return fmt_index(index[1:]), f" of example {index[0] + 1}" if a.shape[0] > 1 else ""
+
+
+def _check_range(a: np.ndarray, name: str, what: str, hint: str) -> None:
+    """Raise (as a located error of the op's step) if an element of ``a`` is outside [0, 1]."""
+    index = _outside(a)
+    if index is not None:
+        at, example = _where(a, index)
+        raise ShapeError(f"{name}{at}{example} = {plain(a[index], 6)} is not {what}", hint)
 
 
 class Loss(Op):
@@ -167,6 +223,10 @@ def _sym_reduced(op: Op, terms: np.ndarray, sym: Any) -> np.ndarray:
     return sym.arr(total / terms.size if r == "mean" else total)
 
 
+LABEL_HINT = ("binary labels are 0 or 1 (or probabilities between); ±1 labels become 0/1 with (y + 1) / 2, "
+              "and class indices go to cross_entropy(z, t).")
+
+
 def _clamped_log(x):
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.maximum(np.log(x), LOG_CLAMP)
@@ -196,6 +256,9 @@ class BCE(Loss):
         return gp, g * (log_q - log_p)
 
     def forward(self, p, y):
+        _check_range(p, "p", "a probability (bce needs 0 ≤ p ≤ 1)",
+                     "apply sigmoid first (p = sigmoid(z)), or use bce_logits(z, y) on the raw scores z.")
+        _check_range(y, "y", "a label (bce needs 0 ≤ y ≤ 1)", LABEL_HINT)
         out = super().forward(p, y)
         self.saved["p_"], self.saved["y_"] = self.saved["a"], self.saved["b"]
         return out
@@ -222,6 +285,10 @@ class BCELogits(Loss):
     example = Example("y = bce_logits(z, t)", {"z": [-0.5, 1.5, 0.25], "t": [0.0, 1.0, 1.0]})
     signature = (Param("z"), Param("y"), Param("reduction", tensor=False, default="mean"))
     formula = "ℓ = max(z, 0) − z·y + log(1 + e^−|z|)  (= bce(σ(z), y), stable)"
+
+    def forward(self, z, y):
+        _check_range(y, "y", "a label (bce_logits needs 0 ≤ y ≤ 1)", LABEL_HINT)
+        return super().forward(z, y)
 
     def terms(self, z, y):
         return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
@@ -266,6 +333,24 @@ class MSE(Loss):
 
     def term_text(self, a, b, digits):
         return f"({num(a, digits)} − {num(b, digits)})²"
+
+
+PROBS_HINT = "use cross_entropy(z, t) on the scores z (logits, the default), or apply softmax first."
+
+
+def _check_distribution(p: np.ndarray) -> None:
+    """Each row of ``cross_entropy(p, t, logits=False)`` must be a distribution: 0 ≤ p ≤ 1, Σ p = 1."""
+    _check_range(p, "p", "a probability (cross_entropy with logits=False needs 0 ≤ p ≤ 1)", PROBS_HINT)
+    if p.size == 0:
+        return
+    sums = p.sum(axis=-1)
+    with np.errstate(invalid="ignore"):
+        off = np.abs(sums.astype(float) - 1) > ROW_SUM_TOL  # (NaN is left to the run's nan check)
+    if off.any():
+        index = tuple(int(i) for i in np.argwhere(off)[0])
+        at, example = _where(sums, index)
+        raise ShapeError(f"the row p{at}{example} sums to {plain(sums[index], 6)}, not 1 (cross_entropy with "
+                         "logits=False needs one probability distribution per row)", PROBS_HINT)
 
 
 @register
@@ -335,6 +420,7 @@ class CrossEntropy(Op):
             p = np.exp(logp)
         else:  # probabilities: log p as given (log 0 = −inf stops the run); a term with t = 0 is 0
             p = logits
+            _check_distribution(p)
             with np.errstate(divide="ignore", invalid="ignore"):
                 logp = np.log(p.astype(float) if p.dtype == object else p)
         t_b = np.broadcast_to(t, np.shape(logp))
