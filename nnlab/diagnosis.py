@@ -360,7 +360,7 @@ class _Context:
         cfg = tr.config
         n = len(next(iter(tr.scenario.data.values())).array)
         size = 1 if cfg.rule == "perceptron" else n if cfg.batch is None else cfg.batch
-        rng = np.random.default_rng(cfg.seed)
+        rng = np.random.default_rng(cfg.seed) if cfg.order == "shuffle" else None
         out: list[tuple[int, ...]] = []
         while len(out) < updates:
             order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
