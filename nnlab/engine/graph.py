@@ -474,6 +474,21 @@ class GraphBuilder:
                 note = f" ({spec.note})" if spec.note else ""
                 raise NnlabError(f"group '{group}' has no {w}", self._loc(arg),
                                  f"{e.func} needs {' '.join(spec.needs)}{note}.", kind="name")
+        used = set(spec.needs + spec.optional)
+        for member in sorted(members):
+            m = member[len(group) + 1:]
+            if m in used or any(member in eq.text for eq in self.s.equations):
+                continue
+            # a member nothing reads and named like one the op reads is a typo (b_i for b_ii): left
+            # silent, that bias would be 0
+            import difflib  # only when there is a member to question
+
+            like = sorted(difflib.get_close_matches(m, used, n=4, cutoff=0.75))
+            if like:
+                options = like[0] if len(like) == 1 else f"{', '.join(like[:-1])} or {like[-1]}"
+                raise NnlabError(f"group '{group}' has {m}, which {e.func} does not read", self._loc(arg),
+                                 f"did you mean {options}? {e.func} reads {' '.join(spec.needs + spec.optional)}.",
+                                 kind="name")
         return members
 
 
