@@ -901,8 +901,11 @@ class LabScreen(Screen):
     def _place_diagram(self) -> None:
         wide = self.size.width >= DIAGRAM_BESIDE
         shown = wide if self.diagram_shown is None else self.diagram_shown
-        self.query_one(DiagramView).display = shown
+        diagram = self.query_one(DiagramView)
+        diagram.display = shown
         self.set_class(shown and not wide, "-diagram-only")  # narrow: it takes the place of tensors and math
+        diagram.fit_width = wide
+        diagram.fit()
 
     def action_diagram(self) -> None:
         """Show or hide the drawn computational graph."""

@@ -32,6 +32,9 @@ from textual.worker import Worker, WorkerState
 from nnlab.render.roles import ROLES
 from nnlab.tui.widgets.panes import OncePerPaint, readable
 
+MIN_FIT_WIDTH = 24
+"""The narrowest a fitted pane gets (room for its title and a note)."""
+
 NUMBER_CACHE = 16
 """Number lines kept (run × values/gradients × example × digits)."""
 
@@ -75,6 +78,9 @@ class DiagramView(OncePerPaint, ScrollView, can_focus=False):
         self._painted: Any = None  # the drawing the cached rows belong to
         self._shown = False  # the frame painted is the one for _where
         self._asked: Any = None  # the model whose layout was asked for
+        self.fit_width = False
+        """Beside the steps (set by the lab): take the columns the fullest drawing needs, so a small
+        graph is drawn in full and leaves the rest to the tensors and the math."""
 
     def on_mount(self) -> None:
         """Name the pane."""
@@ -114,10 +120,20 @@ class DiagramView(OncePerPaint, ScrollView, can_focus=False):
             model, diagram, drawings = event.worker.result
             if model is self.model:
                 self.diagram, self.drawings = diagram, drawings
+                self.fit()
                 self._apply()
         elif event.state == WorkerState.ERROR:
             self.note = f"no drawing: {event.worker.error}"
             self.refresh()
+
+    def fit(self) -> None:
+        """Size the pane to the fullest drawing (plus border and a scrollbar) when :attr:`fit_width`
+        asks for it and that takes at most half the screen; else the stylesheet's share."""
+        full = self.drawings.get("full") if self.fit_width else None
+        want = full.width + self.styles.gutter.width + 1 if full is not None else None
+        if want is not None and self.screen is not None and want > self.screen.size.width // 2:
+            want = None  # a big graph: the pane's share of the screen, and the auto form that fits it
+        self.styles.width = None if want is None else max(want, MIN_FIT_WIDTH)  # None: the stylesheet's 1fr
 
     @property
     def drawing(self) -> Any:
