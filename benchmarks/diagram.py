@@ -112,10 +112,7 @@ async def keypress_ms(path: Path, presses: int, open_view: bool) -> float:
         n_steps = len(lab.model.steps)
         samples, forward = [], True
         for k in range(presses):
-            key = next_key(lab, n_steps, k, forward)
-            if key is None:
-                forward = not forward
-                key = next_key(lab, n_steps, k, forward) or "plus"
+            key, forward = next_key(lab, n_steps, k, forward)
             marks["keys"].clear()
             marks["frames"].clear()
             await pilot.press(key)
