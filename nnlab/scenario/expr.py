@@ -271,8 +271,13 @@ class _Parser:
             return Name(dotted, col, end)
         if node.attr == "T":
             return Call("transpose", (self.visit(node.value),), (), col, end)
-        if self.allow_qualified and isinstance(node.value, ast.Call):
-            return Attr(self.visit(node.value), node.attr, col, end)
+        if self.allow_qualified:  # update(3).W1, or a dotted node of it: update(3).D.mask
+            attrs, root = [node.attr], node.value
+            while isinstance(root, ast.Attribute) and not root.attr.startswith("_"):
+                attrs.append(root.attr)
+                root = root.value
+            if isinstance(root, ast.Call):
+                return Attr(self.visit(root), ".".join(reversed(attrs)), col, end)
         raise self.error("unsupported syntax: attribute access on an expression", node,
                          "only dotted names (P.W_ir) and .T are allowed.")
 
