@@ -87,6 +87,8 @@ def scenarios(draw):
         loss = f"{b.leaf((b.n,))} @ ({body})"
     else:
         target = b.leaf((b.n,))
+        if reduce == "bce_logits":  # labels must lie in [0, 1] (a located error otherwise)
+            target = f"sigmoid({target})"
         loss = f"{reduce}({body}, {target})"
     b.lines.append(f"loss = {loss}")
     values = "\n".join(f"  {k}: {v}" for k, v in b.values.items())
