@@ -257,6 +257,13 @@ def test_tex_is_a_complete_document(stem):
 PDFLATEX = shutil.which("pdflatex")
 
 
+def compile_tex(stem: str, where) -> None:
+    """Export ``stem`` to ``where/solution.tex`` and compile it to ``solution.pdf`` (raises on failure)."""
+    (where / "solution.tex").write_text(exported(stem, "tex"), encoding="utf-8")
+    subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "solution.tex"], cwd=where,
+                   capture_output=True, check=True, timeout=120)
+
+
 @pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed (.ci/run installs texlive-latex-base)")
 @pytest.mark.parametrize("stem", IDS)
 def test_tex_compiles(stem, tmp_path):
@@ -271,9 +278,7 @@ def test_tex_compiles(stem, tmp_path):
 @pytest.mark.skipif(PDFLATEX is None or shutil.which("pdftoppm") is None,
                     reason="pdflatex or pdftoppm is not installed (.ci/run installs texlive and poppler-utils)")
 def test_tex_page_one_renders(tmp_path):
-    (tmp_path / "solution.tex").write_text(exported("mlp-2layer-backprop", "tex"), encoding="utf-8")
-    subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "solution.tex"], cwd=tmp_path,
-                   capture_output=True, check=True, timeout=120)
+    compile_tex("mlp-2layer-backprop", tmp_path)
     subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", "solution.pdf", "page1"],
                    cwd=tmp_path, check=True, timeout=60)
     png = (tmp_path / "page1.png").read_bytes()
@@ -286,9 +291,7 @@ def test_tex_page_one_renders(tmp_path):
                     reason="pdflatex or pdftotext is not installed (.ci/run installs texlive and poppler-utils)")
 def test_a_command_copied_out_of_the_pdf_keeps_its_straight_quotes(tmp_path):
     """TeX turns ' into ’ even in \\texttt; a student pasting `nnlab explain … 'grad(W1)[0,0]'` needs '."""
-    (tmp_path / "solution.tex").write_text(exported("mlp-2layer-backprop", "tex"), encoding="utf-8")
-    subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", "solution.tex"], cwd=tmp_path,
-                   capture_output=True, check=True, timeout=120)
+    compile_tex("mlp-2layer-backprop", tmp_path)
     text = subprocess.run(["pdftotext", "solution.pdf", "-"], cwd=tmp_path, capture_output=True, text=True,
                           check=True, timeout=60).stdout
     assert "nnlab explain mlp-2layer-backprop.yaml 'grad(W1)[0,0]'" in text
