@@ -455,9 +455,10 @@ def _session(scenario: Scenario) -> Session:
         return Session(scenario, shape_run(build_graph(scenario)))
     if scenario.train is None:
         return Session(scenario, run_scenario(scenario))
-    from nnlab.engine.train import TrainSteps, train
+    from nnlab.engine.train import TrainSteps
+    from nnlab.engine.train_cache import cached_train
 
-    tr = train(scenario)
+    tr = cached_train(scenario)  # a training checked before is read back, not run again
     final = tr.run_at(len(tr.snapshots) - 1, None, target=tr.loss_target)
     return Session(scenario, final, tr, TrainSteps(tr))
 

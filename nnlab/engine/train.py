@@ -581,6 +581,41 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     Raises:
         NnlabError: For an invalid ``train:`` block, or NaN/inf during training.
     """
+    tr, n = _setup(scenario, checkpoint_every)
+    cfg = tr.config
+    current = tr.snapshots[0]
+    lr = tr._rate()
+    rng = np.random.default_rng(cfg.seed) if cfg.order == "shuffle" else None  # numpy.random costs ~8 ms to import
+    history = {hash(_key(current)): [0]} if cfg.rule == "perceptron" else {}
+    examples = [(i,) for i in range(n)]  # one tuple per example, shared by the records
+    batches: list[tuple[int, ...]] | None = None
+    for epoch in range(1, cfg.epochs + 1):
+        order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
+        if cfg.rule == "perceptron":
+            current, wrong = _perceptron_epoch(tr, current, [examples[i] for i in order], epoch, lr)
+            tr.mistakes.append(wrong)
+        else:
+            if batches is None or cfg.order == "shuffle":  # sequential: the same batches every epoch
+                size = n if cfg.batch is None else cfg.batch
+                batches = [tuple(order[s:s + size].tolist()) for s in range(0, n, size)]
+            current = _gd_epoch(tr, current, batches, epoch, lr)
+        tr.epoch_end.append(len(tr.records))
+        if cfg.rule == "perceptron":
+            if wrong == 0:
+                tr.converged = True
+                break
+            key = _key(current)
+            same = [e for e in history.get(hash(key), ()) if _key(tr.snapshots[tr.epoch_end[e]]) == key]
+            if same:
+                tr.cycle_start = same[0]
+                tr.cycle_length = epoch - same[0]
+                break
+            history.setdefault(hash(key), []).append(epoch)
+    return tr
+
+
+def _setup(scenario: Scenario, checkpoint_every: int | None) -> tuple[Training, int]:
+    """A training that has made no update yet (its snapshots hold the start), and the number of examples."""
     graph = build_graph(scenario)
     cfg = _config(scenario, graph)
     mode = scenario.options.get("arithmetic", "auto")
@@ -608,35 +643,75 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound))
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
     snapshots.replay = tr._replay
-    lr = tr._rate()
-    rng = np.random.default_rng(cfg.seed) if cfg.order == "shuffle" else None  # numpy.random costs ~8 ms to import
-    history = {hash(_key(start)): [0]} if cfg.rule == "perceptron" else {}
     tr.wrt = _requires(graph, params)
-    current = start
-    examples = [(i,) for i in range(n)]  # one tuple per example, shared by the records
-    batches: list[tuple[int, ...]] | None = None
-    for epoch in range(1, cfg.epochs + 1):
-        order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
-        if cfg.rule == "perceptron":
-            current, wrong = _perceptron_epoch(tr, current, [examples[i] for i in order], epoch, lr)
-            tr.mistakes.append(wrong)
-        else:
-            if batches is None or cfg.order == "shuffle":  # sequential: the same batches every epoch
-                size = n if cfg.batch is None else cfg.batch
-                batches = [tuple(order[s:s + size].tolist()) for s in range(0, n, size)]
-            current = _gd_epoch(tr, current, batches, epoch, lr)
-        tr.epoch_end.append(len(tr.records))
-        if cfg.rule == "perceptron":
-            if wrong == 0:
-                tr.converged = True
-                break
-            key = _key(current)
-            same = [e for e in history.get(hash(key), ()) if _key(tr.snapshots[tr.epoch_end[e]]) == key]
-            if same:
-                tr.cycle_start = same[0]
-                tr.cycle_length = epoch - same[0]
-                break
-            history.setdefault(hash(key), []).append(epoch)
+    return tr, n
+
+
+# ------------------------------------------------------------- saved trainings
+
+
+def training_state(tr: Training) -> dict[str, np.ndarray] | None:
+    """What a finished gradient-descent training is, as a few flat arrays (None: it cannot be put so).
+
+    Everything else (graph, config, the start) follows from the scenario; :func:`restore_training`
+    puts the two back together. Only float64 trainings whose checkpoints are all rows of blocks
+    qualify (the perceptron's exact values and very large parameters do not).
+    """
+    snaps, recs = tr.snapshots, tr.records
+    if (tr.config.rule != "gd" or tr.arithmetic != "float64" or snaps._odd or snaps._dtype != np.float64
+            or snaps._rows <= 1 or any(e is not None for e in recs._error)):
+        return None
+    rows = snaps._rows
+    stored = [snaps._blocks[c // rows][c % rows] for c in range(snaps.checkpoints)]
+    last = np.concatenate([np.asarray(snaps._last[name], np.float64) for name in snaps._names], axis=None)
+    examples = recs._examples
+    return {"interval": np.array([snaps.interval, len(snaps)], np.int64),
+            "checkpoints": np.array(stored, np.float64).reshape(len(stored), snaps._width),
+            "last": last,
+            "epoch": np.array(recs._epoch, np.int64),
+            "batch_sizes": np.array([len(e) for e in examples], np.int64),
+            "batch_examples": np.fromiter((i for e in examples for i in e), np.int64),
+            "changed": np.frombuffer(bytes(recs._changed), np.uint8),
+            "loss": np.array(recs._loss, np.float64),
+            "has_loss": np.frombuffer(bytes(recs._has_loss), np.uint8),
+            "epoch_end": np.array(tr.epoch_end, np.int64)}
+
+
+def restore_training(scenario: Scenario, state: dict[str, np.ndarray]) -> Training:
+    """The training :func:`training_state` saved, for the same scenario (its values bitwise those training made).
+
+    Raises:
+        ValueError: If ``state`` does not fit the scenario's parameters.
+    """
+    interval, count = (int(v) for v in state["interval"])
+    tr, _ = _setup(scenario, interval)
+    snaps, recs = tr.snapshots, tr.records
+    checkpoints = state["checkpoints"]
+    if (tr.config.rule != "gd" or snaps._rows <= 1 or checkpoints.ndim != 2 or checkpoints.shape[1] != snaps._width
+            or state["last"].shape != (snaps._width,) or len(checkpoints) != -(-count // interval)):
+        raise ValueError("the saved training does not fit this scenario")
+    snaps._blocks = [checkpoints[s:s + snaps._rows] for s in range(0, len(checkpoints), snaps._rows)]
+    snaps._stored, snaps._count = len(checkpoints), count
+    last, offset = {}, 0
+    for name, shape, size in snaps._layout:
+        last[name] = state["last"][offset:offset + size].reshape(shape)
+        offset += size
+    snaps._last = last
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+    flat = state["batch_examples"].tolist()
+    start = 0
+    for size in state["batch_sizes"].tolist():
+        batch = tuple(flat[start:start + size])
+        recs._examples.append(shared.setdefault(batch, batch))
+        start += size
+    recs._epoch = array("q", state["epoch"].tolist())
+    recs._changed = bytearray(state["changed"].tobytes())
+    recs._error = [None] * len(recs._epoch)
+    recs._loss = array("d", state["loss"].tolist())
+    recs._has_loss = bytearray(state["has_loss"].tobytes())
+    tr.epoch_end = array("q", state["epoch_end"].tolist())
+    if not (len(recs._examples) == len(recs._changed) == len(recs._loss) == count - 1 == tr.epoch_end[-1]):
+        raise ValueError("the saved training is incomplete")
     return tr
 
 
