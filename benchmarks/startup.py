@@ -22,28 +22,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# No training cache: these commands are timed doing their work (overhead.py times check with it)
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "NNLAB_CACHE": "0"}
 
 
-def _time(cmd: list[str]) -> float:
+def _time(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=ENV)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env or ENV)
     return time.perf_counter() - t0
 
 
-def _pairs(cmd: list[str], base: list[str], pairs: int = 30) -> tuple[float, float, float]:
-    """Median times (ms) of ``cmd`` and ``base`` and the median of their pairs' ratios."""
+def _pairs(cmd: list[str], base: list[str], pairs: int = 30,
+           env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Median times (ms) of ``cmd`` (in ``env``, default :data:`ENV`) and ``base`` and the median of
+    their pairs' ratios."""
     for c in (cmd, base):  # warm the page cache
-        _time(c)
+        _time(c, env)
     # Pairs run back to back share the machine's state of the moment (its speed drifts by up
     # to 1.5× over seconds here); the order alternates within pairs. The ratio printed is
     # the median of the pairs' ratios, the times the medians of each command.
     a, b, ratios = [], [], []
     for i in range(pairs):
         if i % 2:
-            tb, ta = _time(base), _time(cmd)
+            tb, ta = _time(base), _time(cmd, env)
         else:
-            ta, tb = _time(cmd), _time(base)
+            ta, tb = _time(cmd, env), _time(base)
         a.append(ta)
         b.append(tb)
         ratios.append(ta / tb)
