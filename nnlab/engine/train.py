@@ -35,9 +35,8 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,8 +57,7 @@ UPDATE_FORMS = ("error", "label")
 """The perceptron's update forms: ``error`` p += η(y − ŷ)∂z/∂p; ``label`` p += η·y·∂z/∂p on y·z ≤ 0."""
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(NamedTuple):  # (a NamedTuple: a dataclass costs nnlab check ~0.7 ms to make)
     """The validated ``train:`` block."""
 
     rule: str
@@ -82,8 +80,7 @@ def velocity_key(param: str) -> str:
     return f"velocity({param})"
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateRecord:
+class UpdateRecord(NamedTuple):
     """One update: which examples, in which epoch, and what happened.
 
     Attributes:
@@ -310,26 +307,30 @@ class Snapshots(Sequence):
             return seg[u - c]
 
 
-@dataclass
 class Training:
-    """The result of training: snapshots, records and the summary facts."""
+    """The result of training: snapshots, records and the summary facts.
 
-    scenario: Scenario
-    graph: Graph
-    config: TrainConfig
-    params: list[str]
-    arithmetic: str
-    snapshots: Snapshots                      # [0] = start, [u] = after update u (batch-first arrays)
-    records: Records                          # [u - 1] = update u
-    epoch_end: array                          # update count at the end of each epoch ([0] = 0), int64
-    mistakes: list[int] = field(default_factory=list)
-    converged: bool = False
-    cycle_start: int | None = None
-    cycle_length: int | None = None
-    _cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
-    wrt: frozenset[str] | None = None
-    _data: dict = field(default_factory=dict, repr=False)  # data leaves, converted once
-    _batches: dict = field(default_factory=dict, repr=False)  # examples → their data leaves (views of _data)
+    Attributes:
+        snapshots: ``[0]`` = start, ``[u]`` = after update u (batch-first arrays).
+        records: ``[u - 1]`` = update u.
+        epoch_end: The update count at the end of each epoch (``[0]`` = 0).
+        mistakes: Perceptron: the mistakes of each epoch.
+        wrt: The nodes that need a gradient during training.
+    """
+
+    def __init__(self, scenario: Scenario, graph: Graph, config: TrainConfig, params: list[str], arithmetic: str,
+                 snapshots: Snapshots, records: Records, epoch_end: array) -> None:
+        self.scenario, self.graph, self.config = scenario, graph, config
+        self.params, self.arithmetic = params, arithmetic
+        self.snapshots, self.records, self.epoch_end = snapshots, records, epoch_end
+        self.mistakes: list[int] = []
+        self.converged = False
+        self.cycle_start: int | None = None
+        self.cycle_length: int | None = None
+        self.wrt: frozenset[str] | None = None
+        self._cache: OrderedDict = OrderedDict()  # (snapshot, examples, target, record) → Run
+        self._data: dict = {}  # data leaves, converted once
+        self._batches: dict = {}  # examples → their data leaves (views of _data)
 
     # ---------------------------------------------------------------- facts
     @property
