@@ -348,7 +348,19 @@ def parse_expr(text: str, loc: Location | None = None, *, qualified: bool = Fals
     Raises:
         NnlabError: For anything outside the language, with the column of the culprit.
     """
-    return _Parser(text, loc, qualified).parse()
+    key = (text, qualified)
+    expr = _PARSED.get(key)
+    if expr is None:
+        expr = _Parser(text, loc, qualified).parse()
+        if len(_PARSED) < 4096:
+            _PARSED[key] = expr
+    return expr
+
+
+_PARSED: dict[tuple[str, bool], Expr] = {}
+"""Expressions parsed so far, by text: the same references (``loss``, ``grad(W1)``) recur across
+files and runs. A tree is immutable and holds no location (``loc`` only places errors, which are
+never kept), so one tree serves every place its text is written."""
 
 
 _ASSIGN = re.compile(r"^(\s*)([^\s=]+(?:\s*\.\s*[^\s=]+)*)\s*=(?!=)(.*)$")
@@ -449,16 +461,17 @@ def key_text(k: int | slice) -> str:
 
 # --------------------------------------------------------------------------- answers
 
+# Patterns (with re's own cache, compiled on first use: most files have no answer written as text)
 _ANSWER_SUBS = (
-    (re.compile(r"[\u2212\u2013\u2014]"), "-"),          # − – — (Unicode minus and dashes)
-    (re.compile(r"[\u00d7\u00b7\u22c5\u2219]"), "*"),    # × · ⋅ ∙
-    (re.compile(r"\^"), "**"),
-    (re.compile(r"\u03c3(?=\s*\()"), "sigmoid"),         # σ(…)
-    (re.compile(r"\u221a(?=\s*\()"), "sqrt"),            # √(…)
-    (re.compile(r"(?<![\w.])ln(?=\s*\()"), "log"),       # ln(…) is the natural log
+    (r"[\u2212\u2013\u2014]", "-"),          # − – — (Unicode minus and dashes)
+    (r"[\u00d7\u00b7\u22c5\u2219]", "*"),    # × · ⋅ ∙
+    (r"\^", "**"),
+    (r"\u03c3(?=\s*\()", "sigmoid"),         # σ(…)
+    (r"\u221a(?=\s*\()", "sqrt"),            # √(…)
+    (r"(?<![\w.])ln(?=\s*\()", "log"),       # ln(…) is the natural log
 )
-_SHAPE = re.compile(r"^\(?\s*(\d+)\s*(?:[x×X*,]\s*\d+\s*)+,?\s*\)?$")
-_TUPLE = re.compile(r"^\(\s*([^()]*,[^()]*)\)$")
+_SHAPE = r"^\(?\s*(\d+)\s*(?:[x×X*,]\s*\d+\s*)+,?\s*\)?$"
+_TUPLE = r"^\(\s*([^()]*,[^()]*)\)$"
 
 
 def _normalize(text: str) -> tuple[str, list[int]]:
@@ -466,7 +479,7 @@ def _normalize(text: str) -> tuple[str, list[int]]:
     cols = list(range(len(text) + 1))
     for pattern, repl in _ANSWER_SUBS:
         out, new_cols, last = [], [], 0
-        for m in pattern.finditer(text):
+        for m in re.finditer(pattern, text):
             out.append(text[last:m.start()])
             new_cols.extend(cols[last:m.start()])
             out.append(repl)
@@ -497,13 +510,13 @@ def parse_answer(text: str, loc: Location | None = None, *, shape: bool = False)
     stripped = text.strip()
     lead = len(text) - len(text.lstrip())
     if shape or re.match(r"^\d+\s*[xX]\s*\d+", stripped):
-        m = _SHAPE.match(stripped)
+        m = re.match(_SHAPE, stripped)
         if m and (shape or not stripped.startswith("(")):
             nums = [int(n) for n in re.findall(r"\d+", stripped)]
             return ListLit(tuple(Num(n, str(n), lead, lead + len(stripped)) for n in nums), lead,
                            lead + len(stripped))
     norm, cols = _normalize(text)
-    m = _TUPLE.match(norm.strip()) or re.match(r"^\(\s*\)$", norm.strip())
+    m = re.match(_TUPLE, norm.strip()) or re.match(r"^\(\s*\)$", norm.strip())
     if m:  # (5, 7) → [5, 7]; () → []
         inner_lead = len(norm) - len(norm.lstrip())
         norm = norm[:inner_lead] + "[" + norm.strip()[1:-1] + "]" + norm[inner_lead + len(norm.strip()):]

@@ -194,9 +194,9 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
     if root.kind != "map":
         raise NnlabError("a scenario must be a YAML mapping (key: value lines)", root.loc,
                          "start with `nnlab: 1` and `title: …`.", kind="format")
-    for key, loc in root.key_locs.items():
+    for key in root.value:  # (a key's location is made only for an error)
         if key not in TOP_KEYS:
-            raise NnlabError(f"unknown key '{key}'", loc.shifted(0, len(key)),
+            raise NnlabError(f"unknown key '{key}'", root.key_locs[key].shifted(0, len(key)),
                              did_you_mean(key, TOP_KEYS) or f"the keys are: {', '.join(TOP_KEYS)}.",
                              kind="format")
     _require(root, "nnlab", file)
@@ -313,13 +313,14 @@ class _Budget:
     def __init__(self, left: int) -> None:
         self.left = left
 
-    def take(self, elements: int, name: str, loc: Location) -> None:
-        """Count a tensor of ``elements`` float64 numbers, or refuse it before it is made."""
+    def take(self, elements: int, name: str, node: YNode) -> None:
+        """Count a tensor of ``elements`` float64 numbers, or refuse it (at ``node``) before it is made."""
         need = elements * 8
         if need > self.left:
             raise NnlabError(f"'{name}' needs {limits.fmt_bytes(need)}, more than the memory budget leaves "
                              f"({limits.fmt_bytes(max(self.left, 0))} of {limits.fmt_bytes(limits.memory_budget())})",
-                             loc, "make the tensors smaller, or raise the budget with --max-memory.", kind="size")
+                             node.loc, "make the tensors smaller, or raise the budget with --max-memory.",
+                             kind="size")
         self.left -= need
 
 
@@ -383,7 +384,7 @@ def _tensor(node: YNode, name: str, max_elements: int,
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
     if budget is not None:
-        budget.take(size, name, node.loc)
+        budget.take(size, name, node)
     leaves = _leaves(node)
     for leaf in leaves:
         _finite_number(leaf, name)
@@ -405,14 +406,28 @@ def _finite_number(node: YNode, name: str) -> None:
                          "reported at that step.", kind="format")
 
 
+_FRACTIONS: dict[str, Fraction] = {}
+"""A number's text as written → its Fraction: the same few numbers (0, 1, 0.5…) recur across
+tensors and files, and a Fraction parsed from text costs a regular expression (Fractions are
+immutable, so one may be shared)."""
+
+
 def _fraction(node: YNode) -> Fraction:
+    raw = node.raw
+    exact = _FRACTIONS.get(raw)
+    if exact is not None:
+        return exact
     value = node.value
     if isinstance(value, int):
-        return Fraction(value)
-    try:
-        return Fraction(node.raw.replace("_", ""))
-    except (ValueError, ZeroDivisionError):
-        return Fraction(value) if np.isfinite(value) else value
+        exact = Fraction(value)
+    else:
+        try:
+            exact = Fraction(raw.replace("_", ""))
+        except (ValueError, ZeroDivisionError):
+            return Fraction(value) if math.isfinite(value) else value
+    if len(_FRACTIONS) < 4096 and isinstance(raw, str):
+        _FRACTIONS[raw] = exact
+    return exact
 
 
 def _shape_of(node: YNode, name: str) -> tuple[int, ...]:
@@ -456,9 +471,9 @@ def _leaves(node: YNode) -> list[YNode]:
 
 def _spec(node: YNode, name: str, max_elements: int,
           budget: _Budget | None = None, lazy: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    for key, loc in node.key_locs.items():
+    for key in node.value:
         if key not in SPEC_KEYS:
-            raise NnlabError(f"unknown key '{key}' in the spec of '{name}'", loc.shifted(0, len(key)),
+            raise NnlabError(f"unknown key '{key}' in the spec of '{name}'", node.key_locs[key].shifted(0, len(key)),
                              did_you_mean(key, SPEC_KEYS) or f"a spec has {', '.join(SPEC_KEYS)}.", kind="format")
     spec = node.to_py()
     shape = spec["shape"]
@@ -477,7 +492,7 @@ def _spec(node: YNode, name: str, max_elements: int,
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,
                          "raise it with --max-elements.", kind="size")
     if budget is not None:
-        budget.take(size, name, node.loc)
+        budget.take(size, name, node)
     init = spec.get("init", "zeros")
     if init not in INITS:
         raise NnlabError(f"unknown init {init!r} for '{name}'", node.value["init"].loc,
@@ -510,7 +525,9 @@ def _spec(node: YNode, name: str, max_elements: int,
         return a, ex.reshape(shape)
     rng = np.random.default_rng(seed)
     a = rng.normal(size=shape) if init == "normal" else rng.uniform(-1.0, 1.0, size=shape)
-    return a * scale, None
+    if scale != 1:
+        a *= scale  # in place: a second array of this size costs its page faults again
+    return a, None
 
 
 def shape_stand_in(shape: tuple[int, ...] | list[int]) -> np.ndarray:
@@ -566,9 +583,9 @@ def _options(node: YNode | None) -> dict[str, Any]:
         return {}
     if node.kind != "map":
         raise NnlabError("options must be a mapping", node.loc, kind="format")
-    for key, loc in node.key_locs.items():
+    for key in node.value:
         if key not in OPTION_KEYS:
-            raise NnlabError(f"unknown option '{key}'", loc.shifted(0, len(key)),
+            raise NnlabError(f"unknown option '{key}'", node.key_locs[key].shifted(0, len(key)),
                              did_you_mean(key, OPTION_KEYS) or
                              "options are: " + "; ".join(f"{k} — {v}" for k, v in OPTION_KEYS.items()),
                              kind="format")
@@ -617,15 +634,28 @@ def _tolerance(node: YNode | None) -> dict[str, float] | None:
         return None
     if node.kind != "map":
         raise NnlabError("tolerance must be a mapping like {abs: 0.001, rel: 0}", node.loc, kind="format")
-    for key, loc in node.key_locs.items():
+    for key in node.value:
         if key not in ("abs", "rel"):
-            raise NnlabError(f"unknown tolerance key '{key}'", loc, did_you_mean(key, ("abs", "rel")),
+            raise NnlabError(f"unknown tolerance key '{key}'", node.key_locs[key], did_you_mean(key, ("abs", "rel")),
                              kind="format")
     return {k: _tolerance_number(v, f"tolerance {k}") for k, v in node.value.items()}
 
 
 def written_tolerance(raw: str) -> float:
     """Half a unit of the last written digit: ``"0.12"`` → 0.005, ``"19"`` → 0."""
+    tol = _TOLERANCES.get(raw)
+    if tol is None:
+        tol = _written_tolerance(raw)
+        if len(_TOLERANCES) < 4096:
+            _TOLERANCES[raw] = tol
+    return tol
+
+
+_TOLERANCES: dict[str, float] = {}
+""":func:`written_tolerance` by text (answers repeat the same few digits)."""
+
+
+def _written_tolerance(raw: str) -> float:
     text = raw.strip().lstrip("+-").replace("_", "")
     mantissa, _, exponent = text.lower().partition("e")
     exp = int(exponent) if exponent else 0
@@ -671,6 +701,11 @@ def read_answer(node: YNode, ref: str) -> tuple[Any, Any, Any]:
             return answer_from_text(v, ref, _text_loc(node))
         raise NnlabError(f"the answer for '{ref}' is empty", node.loc, kind="format")
     if node.kind == "seq":
+        row = node.value
+        if row and all(c.kind == "scalar" and type(c.value) in (int, float) for c in row):
+            raws = [c.raw for c in row]  # a row of plain numbers (most list answers): one pass
+            return (np.array([c.value for c in row], dtype=float), "[" + ", ".join(raws) + "]",
+                    np.array([written_tolerance(r) for r in raws]))
         leaves = _leaves(node)
         nums, raws = [], []
         for leaf in leaves:
@@ -770,9 +805,9 @@ def _expect(node: YNode | None, tolerance: dict[str, float] | None
         explicit = False
         rel = tolerance.get("rel", 0.0) if tolerance else 0.0
         if child.kind == "map" and "value" in child.value:
-            for key, kloc in child.key_locs.items():
+            for key in child.value:
                 if key not in ("value", "abs", "rel"):
-                    raise NnlabError(f"unknown key '{key}' in the answer for '{ref}'", kloc,
+                    raise NnlabError(f"unknown key '{key}' in the answer for '{ref}'", child.key_locs[key],
                                      did_you_mean(key, ("value", "abs", "rel")), kind="format")
             answer, raw, abs_tol = read_answer(child.value["value"], ref)
             answer_loc = child.value["value"].loc

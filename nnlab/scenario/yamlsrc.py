@@ -71,21 +71,22 @@ class YNode:
         quoted: For scalars, whether the text was quoted (a quoted number is a string).
         loc: Where the node starts (made when first asked for: a file of a million
             numbers needs a million positions only if it has a million errors).
-        key_locs: For maps, where each key is written.
+        key_locs: For maps, where each key is written (made when first asked for, as ``loc``).
         size: How many nodes this one stands for, children included (an alias's
             target counts again each time it is repeated).
     """
 
-    __slots__ = ("kind", "value", "raw", "quoted", "key_locs", "size", "_loc", "_mark")
+    __slots__ = ("kind", "value", "raw", "quoted", "_key_locs", "size", "_loc", "_mark")
 
     def __init__(self, kind: str, value: Any, raw: str | None = None, quoted: bool = False,
                  loc: Location | None = None, key_locs: dict[str, Location] | None = None, size: int = 1,
-                 mark: tuple | None = None) -> None:
+                 mark: tuple | None = None, key_marks: tuple | None = None) -> None:
         self.kind = kind
         self.value = value
         self.raw = raw
         self.quoted = quoted
-        self.key_locs = _NO_KEYS if key_locs is None else key_locs
+        # (file, lines, {key: (line, column, length)}) until key_locs is asked for
+        self._key_locs = key_marks if key_marks is not None else _NO_KEYS if key_locs is None else key_locs
         self.size = size
         self._loc = loc
         self._mark = mark  # (file, lines, line, column, length, shift) until loc is asked for
@@ -100,6 +101,19 @@ class YNode:
     @loc.setter
     def loc(self, value: Location) -> None:
         self._loc, self._mark = value, None
+
+    @property
+    def key_locs(self) -> Mapping[str, Location]:
+        locs = self._key_locs
+        if type(locs) is tuple:
+            file, lines, marks = locs
+            locs = self._key_locs = {key: _mark_location(file, lines, line, column, length)
+                                     for key, (line, column, length) in marks.items()}
+        return locs
+
+    @key_locs.setter
+    def key_locs(self, value: Mapping[str, Location]) -> None:
+        self._key_locs = value
 
     def __repr__(self) -> str:
         return f"YNode({self.kind!r}, {self.value!r})"
@@ -362,7 +376,7 @@ class _Composer:
         text = event.value
         style = event.style
         mark = event.start_mark
-        if style is None and event.tag is None:  # plain: the common case, kept short
+        if not style and event.tag is None:  # plain (None from PyYAML's parser, "" from libyaml's): kept short
             if len(text) > 24 or "e" in text or "E" in text:
                 problem = limits.number_problem(text)
                 if problem:
@@ -386,7 +400,7 @@ class _Composer:
         file, lines = self.file, self.lines
         event = get()
         while type(event) is not SequenceEndEvent:
-            if (type(event) is ScalarEvent and event.style is None and event.tag is None and event.anchor is None
+            if (type(event) is ScalarEvent and not event.style and event.tag is None and event.anchor is None
                     and self.values < self.limit):  # a plain number in a list: the bulk of a big file
                 self.values += 1
                 text = event.value
@@ -408,7 +422,7 @@ class _Composer:
 
     def mapping(self, start: Any, depth: int) -> YNode:
         out: dict[str, YNode] = {}
-        key_locs: dict[str, Location] = {}
+        key_marks: dict[str, tuple[int, int, int]] = {}  # the keys' locations, made if asked for
         size = 1
         get = self.parser.get_event
         event = get()
@@ -419,21 +433,21 @@ class _Composer:
                 raise NnlabError("a mapping key must be a plain name (no anchors or tags)",
                                  self.loc(event.start_mark), kind="yaml")
             key = str(event.value)
-            key_loc = self.loc(event.start_mark, len(key))
+            mark = event.start_mark
             if key == "<<":
-                raise NnlabError("YAML merge keys (<<) are not supported", key_loc, kind="yaml")
+                raise NnlabError("YAML merge keys (<<) are not supported", self.loc(mark, len(key)), kind="yaml")
             if key in out:
                 raise NnlabError(
-                    f"duplicate key '{_short(key, 60)}'", key_loc,
-                    f"'{_short(key, 60)}' is already defined on line {key_locs[key].line}; keep one.",
+                    f"duplicate key '{_short(key, 60)}'", self.loc(mark, len(key)),
+                    f"'{_short(key, 60)}' is already defined on line {key_marks[key][0] + 1}; keep one.",
                     kind="yaml",
                 )
             self.values += 1
             child = self.node(get(), depth)
             out[key] = child
-            key_locs[key] = key_loc
+            key_marks[key] = (mark.line, mark.column, len(key))
             size += child.size + 1
             event = get()
         mark = start.start_mark
-        return YNode("map", out, key_locs=key_locs, size=size,
+        return YNode("map", out, key_marks=(self.file, self.lines, key_marks), size=size,
                      mark=(self.file, self.lines, mark.line, mark.column, 1, 0))
