@@ -1045,7 +1045,7 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
     if ft is not None:
         kind, via, carried_value = ft
         if kind == "accepted":
-            return replace(item, ok=True, via=tuple(via), diagnosis=())
+            return item._replace(ok=True, via=tuple(via), diagnosis=())
         findings.append(Finding("carried-error", _carried_message(ctx, via), item.step, carried_value))
     refs = _ref_nodes(entry.expr)
     shape_ref = ctx.tr is None and bool(refs) and all(
@@ -1072,7 +1072,7 @@ def _diagnose_item(ctx: _Context, item: CheckItem, entry: ExpectEntry) -> CheckI
         if r is not None:
             findings.append(r)
     findings.sort(key=lambda f: (f.id != "carried-error", _ORDER.index(f.id) if f.id in _ORDER else 99))
-    return replace(item, diagnosis=tuple(findings), via=tuple(via))
+    return item._replace(diagnosis=tuple(findings), via=tuple(via))
 
 
 def _bases(ctx: _Context, item: CheckItem, entry: ExpectEntry):

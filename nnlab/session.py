@@ -7,7 +7,7 @@ reference" means the same thing everywhere. Training scenarios plug in here too.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,8 +22,7 @@ from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenar
 from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
 
-@dataclass(frozen=True)
-class _Element:
+class _Element(NamedTuple):
     """One element a reference names, and the run it is evaluated in."""
 
     run: Run

@@ -308,9 +308,7 @@ class CheckScreen(Screen[int | None]):
 
     def _check_error(self, row: CheckRow) -> Any:
         """The ``error`` row's verdict; Enter (and ctrl+f) on it go to the failed line."""
-        from dataclasses import replace
-
-        return replace(self.model.session.check_error(self.kinds[row.k]), step=self.model.failure_step)
+        return self.model.session.check_error(self.kinds[row.k])._replace(step=self.model.failure_step)
 
     def _diagnose_all(self, delay: float = 0.0) -> None:
         """Start (or restart) the follow-through and misconception check of all rows."""
