@@ -26,6 +26,7 @@ Where: ``$NNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnlab/trainings``, else
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -50,6 +51,7 @@ MAX_ENTRIES = 64
 INERT = frozenset({"title", "topic", "about", "solution", "expect", "tolerance"})
 """Top-level keys that cannot change a training's numbers."""
 _DTYPES = {"f8": np.float64, "i8": np.int64, "u1": np.uint8}
+_ENTRY = re.compile(r"[0-9a-f]{40}\.train")
 
 
 def cached_train(scenario: Scenario) -> Training:
@@ -215,10 +217,11 @@ def read_entry(path: str, key: str) -> dict[str, np.ndarray] | None:
 
 
 def _prune(folder: str) -> None:
-    """Keep the :data:`MAX_ENTRIES` most recently written entries."""
+    """Keep the :data:`MAX_ENTRIES` most recently written entries (files named as entries are: nothing else
+    in the folder is touched)."""
     try:
         with os.scandir(folder) as it:
-            entries = [(e.stat().st_mtime_ns, e.path) for e in it if e.name.endswith(".train")]
+            entries = [(e.stat().st_mtime_ns, e.path) for e in it if _ENTRY.fullmatch(e.name)]
         for _, path in sorted(entries)[:-MAX_ENTRIES]:
             os.unlink(path)
     except OSError:

@@ -181,8 +181,10 @@ def test_old_entries_are_pruned(cache, monkeypatch):
     for i in range(5):
         assert train_cache.write_entry(str(cache), str(cache / f"{i:040x}.train"), f"{i:040x}", state)
         os.utime(cache / f"{i:040x}.train", ns=(i * 10**9, i * 10**9))
+    (cache / "mine.train").write_text("not an entry")
+    os.utime(cache / "mine.train", ns=(0, 0))
     train_cache._prune(str(cache))
-    assert sorted(p.stem[-1] for p in cache.glob("*.train")) == ["2", "3", "4"]
+    assert sorted(p.stem[-1] for p in cache.glob("*.train")) == ["2", "3", "4", "e"]  # (mine.train stays)
     assert not list(cache.glob("*.tmp"))
 
 
