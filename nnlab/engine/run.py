@@ -175,12 +175,13 @@ class _Program:
     steps of the trace are the same for every run, so they are worked out once.
     """
 
-    __slots__ = ("arithmetic", "batch", "forward_steps", "labels", "leaves", "ops")
+    __slots__ = ("arithmetic", "batch", "forward_steps", "labels", "leaves", "ops", "works")
 
     def __init__(self, graph: Graph) -> None:
         self.arithmetic: str | None = None   # choose_arithmetic's answer, once asked
         self.leaves: dict[bool, dict[str, np.ndarray]] = {}  # exact? → read-only leaf arrays
         self.batch: dict[bool, int] = {}  # exact? → the examples of a run on those leaves
+        self.works: dict = {}  # (exact, checking) → the forward loop's entries of a run without a backward plan
         self.labels = {nid: _label(graph, graph.nodes[nid]) for nid in graph.order}
         self.ops = []
         self.forward_steps = []
@@ -217,6 +218,23 @@ def _program(graph: Graph) -> _Program:
     if prog is None:
         prog = graph.plans["program"] = _Program(graph)
     return prog
+
+
+def _work(prog: _Program, plan: _BackwardPlan | None, exact: bool, checking: bool) -> tuple:
+    """The forward loop's entries of a run: ``prog.ops`` with, per op, the attributes of a fresh
+    instance for this arithmetic and ``plan``'s needs (what backward would set), and whether to
+    check its output for nan/inf. Made once per (plan, exact, checking)."""
+    works = prog.works if plan is None else plan.works
+    work = works.get((exact, checking))
+    if work is None:
+        needs = {} if plan is None else plan.needs
+        work = []
+        for nid, node, cls, params, state, inputs, optional, check in prog.ops:
+            if state is not None:
+                state = dict(state, exact=exact, needs=needs.get(nid, state["needs"]))
+            work.append((nid, node, cls, params, state, inputs, optional, checking and check))
+        work = works[(exact, checking)] = tuple(work)
+    return work
 
 
 def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, target: str | None = None,
@@ -264,18 +282,31 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     contributions: dict[tuple[str, int], np.ndarray] = {}
     steps: tuple[Step, ...] = ()
     checking = check_finite and not exact
-    tiny: list[np.ndarray] = []  # small outputs and gradients, checked for nan/inf together at the end
+    plan = None
+    if target is not None:
+        plan = graph.plans.get((target, wrt))
+        if plan is None and target in graph.nodes and graph.nodes[target].kind == "op":
+            plan = _backward_plan(graph, target, wrt)
+    # the elements of the small float outputs and gradients to check: one sum of them all is
+    # finite only if every one is (a nan or inf survives a sum; an overflow of finite numbers
+    # only sends us to the exact search, which names the first step with a nan or inf)
+    small: list[float] = []
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-            _forward(graph, prog, values, ops, exact, checking, tiny if target is not None else None)
+            _forward(graph, prog, _work(prog, plan, exact, checking), values, ops, exact, checking, small)
             if record:
                 steps = prog.forward_steps
-            if target is not None:
+            if target is None:
+                if small and not math.isfinite(sum(small)):
+                    _first_nonfinite_output(graph, prog, values)
+            else:
                 try:
-                    back = _backward(graph, prog, ops, values, grads, contributions, target, exact, record, wrt,
-                                     checking, tiny)
-                    if tiny and not _all_finite(tiny):
-                        raise _NonFinite
+                    if plan is None:  # (after the forward pass: a nan/inf there is named first)
+                        _bad_target(graph, target)
+                    back = _backward(prog, plan, ops, values, grads, contributions, target, exact, record,
+                                     small if checking else None)
+                    if small and not math.isfinite(sum(small)):
+                        _first_nonfinite(graph, prog, values, target, wrt, contributions)
                 except _Outgrown:
                     raise
                 except Exception:
@@ -332,22 +363,17 @@ def _outgrown(a: np.ndarray) -> bool:
 _new = object.__new__
 
 
-def _forward(graph, prog, values, ops, exact, checking, tiny=None):
-    """The forward pass. Small outputs to check go to ``tiny`` for the caller to check with the
-    gradients (None: checked here, at the end)."""
+def _forward(graph, prog, work, values, ops, exact, checking, small):
+    """The forward pass over ``work`` (see :func:`_work`). The elements of small float outputs to
+    check are added to ``small`` for the caller to sum; larger outputs are checked here."""
     get = values.__getitem__
-    deferred = tiny is not None
-    if not deferred:
-        tiny = []
     try:
-        for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops, start=1):
+        for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(work, start=1):
             xs = [values[i] if i else None for i in inputs] if optional else list(map(get, inputs))
             if state is not None:  # a fresh op per run (it saves tensors), made as Op.__init__ makes it
                 op = _new(cls)
                 op.__dict__ = attributes = state.copy()
                 attributes["saved"] = {}
-                if exact:
-                    attributes["exact"] = True
             else:
                 op = cls(**params)
                 op.exact = exact
@@ -366,13 +392,11 @@ def _forward(graph, prog, values, ops, exact, checking, tiny=None):
                 raise _Outgrown(f"step {number} ({prog.labels[nid]})", node.loc)
             out.setflags(write=False)  # a recorded trace cannot be changed by accident
             values[nid] = out
-            if checking and check and out.dtype.kind == "f":
+            if check and out.dtype.kind == "f":
                 if out.size <= TINY_CHECK:
-                    tiny.append(out)
+                    small += out.ravel().tolist()
                 elif not _finite(out):
                     raise _NonFinite
-        if not deferred and tiny and not _all_finite(tiny):
-            raise _NonFinite
     except _Outgrown:
         raise
     except Exception:
@@ -436,18 +460,19 @@ def _nonfinite(graph: Graph, node: Node, out: np.ndarray, step: int) -> None:
                      f"{graph.display(node.id)}{idx}", node.loc, hints.get(node.op.name), kind="nan")
 
 
-def _backward(graph, prog, ops, values, grads, contributions, target, exact, record, wrt, checking, tiny):
-    """The backward pass; its steps (if recorded). Small gradients to check go to ``tiny``."""
+def _bad_target(graph: Graph, target: str) -> None:
+    """Raise the error for a backward target that is not a computed node."""
     s = graph.scenario
-    plan = graph.plans.get((target, wrt))
-    if plan is None:
-        if target not in graph.nodes:
-            raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
-                             _hint_name(graph, target), kind="name")
-        if graph.nodes[target].kind != "op":
-            raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
-                             "name the loss (or output) computed on a compute line.", kind="name")
-        plan = _backward_plan(graph, target, wrt)
+    if target not in graph.nodes:
+        raise NnlabError(f"backward names '{target}', which is not a node", s.backward_loc,
+                         _hint_name(graph, target), kind="name")
+    raise NnlabError(f"backward target '{target}' is an input, not a computed node", s.backward_loc,
+                     "name the loss (or output) computed on a compute line.", kind="name")
+
+
+def _backward(prog, plan, ops, values, grads, contributions, target, exact, record, small):
+    """The backward pass; its steps (if recorded). The elements of small float gradients to check
+    are added to ``small`` (``None``: nothing is checked)."""
     out = values[target]
     if exact:
         seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
@@ -457,19 +482,22 @@ def _backward(graph, prog, ops, values, grads, contributions, target, exact, rec
     seed.setflags(write=False)
     grads[target] = seed
     skipped = []  # ops no gradient reached
-    for nid, node, needs, check, wanted in plan.hot:
+    for nid, node, needs, default, check, wanted in plan.hot:
         g = grads.get(nid)
         if g is None:
             skipped.append(nid)
+            if needs is None:  # (the plan's needs were set when the op was made; it keeps Op's own)
+                ops[nid].needs = default
             continue
         op = ops[nid]
-        op.needs = needs
+        if needs is not None:
+            op.needs = needs
         try:
             vjps = op.backward(g)
         except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
             raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
                              kind="nan") from None
-        checked = checking and check
+        checked = check and small is not None
         given = len(vjps)
         for slot, key, inp in wanted:
             if slot >= given:
@@ -483,11 +511,12 @@ def _backward(graph, prog, ops, values, grads, contributions, target, exact, rec
             contribution = vjp if vjp.shape == shape else unbroadcast(vjp, shape)
             if exact and contribution.dtype == object and _outgrown(contribution):
                 raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
-            contribution.setflags(write=False)
+            if contribution is not g:  # (g, passed on unchanged, is read-only already)
+                contribution.setflags(write=False)
             contributions[key] = contribution
             if checked and contribution.dtype.kind == "f":
                 if contribution.size <= TINY_CHECK:
-                    tiny.append(contribution)
+                    small += contribution.ravel().tolist()
                 elif not _finite(contribution):
                     raise _NonFinite
             prev = grads.get(inp)
@@ -505,12 +534,6 @@ def _backward(graph, prog, ops, values, grads, contributions, target, exact, rec
 
 class _NonFinite(Exception):
     """A nan/inf was seen; which array it is in is found afterwards (in order)."""
-
-
-def _all_finite(arrays: list[np.ndarray]) -> bool:
-    """Whether a list of small float arrays holds only finite numbers (one sum of all)."""
-    flat = np.concatenate(arrays, axis=None) if len(arrays) > 1 else arrays[0].ravel()
-    return math.isfinite(sum(flat.tolist())) or bool(np.isfinite(flat).all())
 
 
 def _first_nonfinite_gradient(graph, prog, plan, contributions) -> None:
@@ -552,11 +575,15 @@ class _BackwardPlan:
         fields: Each backward step's fields after index, phase and node, except ``accumulates``.
         contributions: How many contributions a run makes when every op and input gets its gradient.
         steps: The backward steps of such a run (the usual one).
-        hot: Per op of ``live``: id, node, needs, whether to check, and the ``(slot, key, input)``
-            of each input that needs a gradient (what a run's loop reads).
+        needs: Per op of ``live``, which inputs need a gradient (as in ``live``).
+        hot: Per op of ``live``: id, node, needs (None: set when the op was made, see
+            :func:`_work`), the op's own needs (for an op no gradient reaches), whether to
+            check, and the ``(slot, key, input)`` of each input that needs a gradient (what a
+            run's loop reads).
+        works: The forward loops' entries of runs with this plan (:func:`_work`).
     """
 
-    __slots__ = ("contributions", "fields", "hot", "live", "steps", "uses")
+    __slots__ = ("contributions", "fields", "hot", "live", "needs", "steps", "uses", "works")
 
 
 def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _BackwardPlan:
@@ -593,8 +620,12 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
             plan.steps.append(Step(len(graph.order) + len(plan.steps), BACKWARD, nid, *fields, tuple(acc)))
         plan.contributions = sum(seen.values())
         plan.live, plan.fields, plan.steps = tuple(plan.live), tuple(plan.fields), tuple(plan.steps)
-        plan.hot = tuple((nid, node, needs, check, tuple((slot, key, i) for slot, (key, i, need)
-                                                         in enumerate(zip(keys, inputs, needs)) if need))
+        plan.needs = {nid: needs for nid, node, inputs, needs, check, keys in plan.live}
+        plan.works = {}
+        states = {nid: state for nid, node, cls, params, state, *rest in _program(graph).ops}
+        plan.hot = tuple((nid, node, needs if states[nid] is None else None, states[nid] and states[nid]["needs"],
+                          check, tuple((slot, key, i) for slot, (key, i, need) in enumerate(zip(keys, inputs, needs))
+                                       if need))
                          for nid, node, inputs, needs, check, keys in plan.live)
         graph.plans[key] = plan
     return plan

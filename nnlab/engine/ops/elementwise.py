@@ -29,6 +29,9 @@ def _is_exact(x: np.ndarray) -> bool:
 
 
 _F64 = np.dtype(np.float64)
+_ONE = np.array(1.0)
+"""1.0 as a float64 array: with a float64 array it gives what the Python float gives (the same
+dtype), without NumPy converting a Python number on every call."""
 
 
 # --------------------------------------------------------------------------- unary
@@ -213,13 +216,13 @@ class Sigmoid(Unary):
         # The same numbers without np.where: the numerator is 1 where x ≥ 0 (heaviside is 1
         # there, 0 below, nan for nan) and e below, as e = e^−|x| ≤ 1 (e first: a nan keeps
         # its sign bit, as np.where kept it).
-        return np.maximum(e, np.heaviside(x, 1.0)) / (e + 1.0)
+        return np.maximum(e, np.heaviside(x, _ONE)) / (e + _ONE)
 
     def sym_f(self, v, sym):
         return sym.sigmoid(v)
 
     def df(self, x, y):
-        return y * (1.0 - y)
+        return y * ((_ONE if y.dtype is _F64 else 1.0) - y)
 
 
 @register

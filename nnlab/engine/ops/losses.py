@@ -58,27 +58,20 @@ EXPLICIT_USES = 4096
 LOG_CLAMP = -100.0
 BCE_EPS = 1e-12
 _F64 = np.dtype(np.float64)
+_ONE, _CLAMP, _EPS = np.array(1.0), np.array(LOG_CLAMP), np.array(BCE_EPS)
+"""1, LOG_CLAMP and BCE_EPS as float64 arrays: with float64 arrays they give the numbers the Python
+floats give (the same dtype), without NumPy converting a Python number on every call."""
 _QUICK = 32
 """Up to this many elements the range check reads a Python list (cheaper than two NumPy reductions)."""
 
 
-def _outside(a: np.ndarray) -> tuple[int, ...] | None:
-    """The (batch-first) index of the first element of ``a`` outside [0, 1], or None.
-
-    One min and one max decide; only a failing array is searched. NaN is not reported here
-    (the run's nan check names the step that made it).
-    """
-    n = a.size
-    if n == 0:
-        return None
-    if n <= _QUICK:
+def _bounds(a: np.ndarray) -> tuple[Any, Any]:
+    """The smallest and the largest element of a non-empty ``a`` (a nan may hide from a Python
+    min/max: the run's nan check names the step that made it)."""
+    if a.size <= _QUICK:
         flat = a.ravel().tolist()
-        if min(flat) >= 0 and max(flat) <= 1:
-            return None
-    elif np.minimum.reduce(a, axis=None) >= 0 and np.maximum.reduce(a, axis=None) <= 1:
-        return None
-    bad = np.argwhere((a < 0) | (a > 1))
-    return tuple(int(i) for i in bad[0]) if len(bad) else None
+        return min(flat), max(flat)
+    return np.minimum.reduce(a, axis=None), np.maximum.reduce(a, axis=None)
 
 
 def _where(a: np.ndarray, index: tuple[int, ...]) -> tuple[str, str]:
@@ -86,12 +79,27 @@ def _where(a: np.ndarray, index: tuple[int, ...]) -> tuple[str, str]:
     return fmt_index(index[1:]), f" of example {index[0] + 1}" if a.shape[0] > 1 else ""
 
 
-def _check_range(a: np.ndarray, name: str, what: str, hint: str) -> None:
-    """Raise (as a located error of the op's step) if an element of ``a`` is outside [0, 1]."""
-    index = _outside(a)
-    if index is not None:
+def _check_range(a: np.ndarray, name: str, what: str, hint: str) -> bool:
+    """Raise (as a located error of the op's step) if an element of ``a`` is outside [0, 1].
+
+    One min and one max decide; only a failing array is searched. NaN is not reported here
+    (the run's nan check names the step that made it).
+
+    Returns:
+        Whether every element is strictly between 0 and 1 (so neither ``log a`` nor
+        ``log(1 − a)`` meets a 0: no warning to silence).
+    """
+    if not a.size:
+        return True
+    lo, hi = _bounds(a)
+    if lo >= 0 and hi <= 1:
+        return bool(lo > 0 and hi < 1)
+    bad = np.argwhere((a < 0) | (a > 1))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
         at, example = _where(a, index)
         raise ShapeError(f"{name}{at}{example} = {plain(a[index], 6)} is not {what}", hint)
+    return False
 
 
 class Loss(Op):
@@ -111,9 +119,12 @@ class Loss(Op):
 
     def forward(self, a, b):
         a2, b2 = align(a, b)
-        terms = self.terms(a2, b2)
+        return self._reduced(a2, b2, self.terms(a2, b2))
+
+    def _reduced(self, a, b, terms):
+        """The loss from the aligned inputs' terms (saving what backward reads)."""
         saved = self.saved
-        saved["a"], saved["b"], saved["terms_shape"] = a2, b2, terms.shape
+        saved["a"], saved["b"], saved["terms_shape"] = a, b, terms.shape
         r = self.reduction()
         if r == "none":
             return terms
@@ -130,9 +141,10 @@ class Loss(Op):
         shape = self.saved["terms_shape"]
         if r == "none":
             return g
-        g = g.reshape((g.shape[0],) + (1,) * (len(shape) - 1))
-        if g.shape != shape:
-            g = np.broadcast_to(g, shape)
+        if g.shape != shape:  # (one term per example: g is their upstream gradient as it is)
+            g = g.reshape((g.shape[0],) + (1,) * (len(shape) - 1))
+            if g.shape != shape:
+                g = np.broadcast_to(g, shape)
         n = self.saved["n"]
         return g / n if r == "mean" and (n != 1 or g.dtype != _F64) else g
 
@@ -240,27 +252,38 @@ class BCE(Loss):
     formula = "ℓ = −[y·log p + (1 − y)·log(1 − p)]  (logs clamped at −100)"
 
     def terms(self, p, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_p = np.maximum(np.log(p), LOG_CLAMP)  # _clamped_log, both logs in one errstate
-            log_q = np.maximum(np.log(1 - p), LOG_CLAMP)
+        return self._terms(p, y, quiet=False)
+
+    def _terms(self, p, y, quiet):
+        """The terms; ``quiet``: every p is strictly between 0 and 1 (no log of 0 to silence)."""
+        one, clamp = (_ONE, _CLAMP) if p.dtype is _F64 and y.dtype is _F64 else (1, LOG_CLAMP)
+        if quiet:
+            log_p = np.maximum(np.log(p), clamp)
+            log_q = np.maximum(np.log(one - p), clamp)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_p = np.maximum(np.log(p), clamp)  # _clamped_log, both logs in one errstate
+                log_q = np.maximum(np.log(one - p), clamp)
         self.saved["logs"] = (log_p, log_q)  # backward's ∂ℓ/∂y uses them again
-        return -(y * log_p + (1 - y) * log_q)
+        return -(y * log_p + (one - y) * log_q)
 
     def backward(self, g):
         p, y = self.saved["p_"], self.saved["y_"]
         g = self._spread(g)
-        gp = g * (p - y) / np.maximum(p * (1 - p), BCE_EPS)
+        one, eps = (_ONE, _EPS) if p.dtype is _F64 and y.dtype is _F64 else (1, BCE_EPS)
+        gp = g * (p - y) / np.maximum(p * (one - p), eps)
         if not self.needs[1]:  # (the labels, in training)
             return gp, None
         log_p, log_q = self.saved["logs"]
         return gp, g * (log_q - log_p)
 
     def forward(self, p, y):
-        _check_range(p, "p", "a probability (bce needs 0 ≤ p ≤ 1)",
-                     "apply sigmoid first (p = sigmoid(z)), or use bce_logits(z, y) on the raw scores z.")
+        quiet = _check_range(p, "p", "a probability (bce needs 0 ≤ p ≤ 1)",
+                             "apply sigmoid first (p = sigmoid(z)), or use bce_logits(z, y) on the raw scores z.")
         _check_range(y, "y", "a label (bce needs 0 ≤ y ≤ 1)", LABEL_HINT)
-        out = super().forward(p, y)
-        self.saved["p_"], self.saved["y_"] = self.saved["a"], self.saved["b"]
+        p2, y2 = align(p, y)
+        out = self._reduced(p2, y2, self._terms(p2, y2, quiet))
+        self.saved["p_"], self.saved["y_"] = p2, y2
         return out
 
     rule_notes = ("logs are clamped at −100 (PyTorch), so p = 0 or 1 gives a finite loss",
