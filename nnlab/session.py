@@ -6,7 +6,6 @@ reference" means the same thing everywhere. Training scenarios plug in here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,8 +33,7 @@ class _Element(NamedTuple):
     example: int
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab check ~0.5 ms to define
     """A scenario and its run (the trace views step through).
 
     Attributes:
@@ -48,14 +46,15 @@ class Session:
     scenario: Scenario
     run: Run
     training: Any = None
-    _steps: Any = None
+    train_steps: Any = None
+    """For a training scenario: its steps, one group per update (:class:`~nnlab.engine.train.TrainSteps`)."""
     failure: NnlabError | None = None
     """For a scenario meant to fail (``expect: {error: …}``): the error it failed with, if it did."""
 
     @property
     def steps(self) -> Any:
         """All steps: the run's trace, or for training one group of steps per update (made on demand)."""
-        return self._steps if self._steps is not None else self.run.steps
+        return self.train_steps if self.train_steps is not None else self.run.steps
 
     def run_for(self, step: Step) -> Run:
         """The run a step lives in (an update's recomputed run during training)."""
@@ -67,7 +66,7 @@ class Session:
         """The step inside :meth:`run_for`'s trace (None for an update step)."""
         if self.training is None:
             return step
-        return self._steps.inner(step)
+        return self.train_steps.inner(step)
 
     def check(self, entries: tuple[ExpectEntry, ...] | None = None, *, diagnose: bool = True) -> CheckReport:
         """Check the scenario's ``expect`` entries (or ``entries``, e.g. edited in the lab).
@@ -137,7 +136,7 @@ class Session:
         """The run a training prefix names, and the step where its parameters are known."""
         k = self._updates(snapshot)
         tr = self.training
-        return tr.run_at(k, None, target=tr.loss_target), (k * self._steps.group - 1 if k else 0)
+        return tr.run_at(k, None, target=tr.loss_target), (k * self.train_steps.group - 1 if k else 0)
 
     def _state(self, snapshot: Snapshot | None) -> dict[str, np.ndarray]:
         """The optimizer state (each parameter's velocity) at a training prefix, or at the end."""
@@ -471,6 +470,8 @@ def _failing_line(scenario: Scenario, exc: NnlabError) -> int | None:
 def _failed_session(scenario: Scenario, exc: NnlabError) -> Session:
     """The session of the compute lines before the one that failed (no training, no backward unless it
     names one of them), holding the failure; a failure on no compute line keeps every line's forward pass."""
+    from dataclasses import replace  # (Scenario is a dataclass)
+
     failing = _failing_line(scenario, exc)
     equations = scenario.equations[:failing] if failing is not None else scenario.equations
     names = {eq.name for eq in equations}
@@ -480,7 +481,7 @@ def _failed_session(scenario: Scenario, exc: NnlabError) -> Session:
         session = _session(before)
     except NnlabError:  # it fails before any line (e.g. while training): no steps to show
         session = _session(replace(before, equations=(), backward=None))
-    return replace(session, scenario=scenario, failure=exc)
+    return session._replace(scenario=scenario, failure=exc)
 
 
 __all__ = ["Session", "open_session", "session_from_scenario"]

@@ -456,7 +456,7 @@ def _eval_reference(session, ref):
 
 def _update_steps(session, number):
     steps = session.steps
-    g = session._steps.group
+    g = session.train_steps.group
     return [steps[i] for i in range((number - 1) * g, number * g)]
 
 
@@ -465,7 +465,7 @@ def test_undo_through_updates(name):
     s = open_session(str(SCENARIOS / name))
     tr = s.training
     steps = s.steps
-    g = s._steps.group
+    g = s.train_steps.group
     assert len(steps) == g * len(tr.records)
     param = tr.params[0]
 
