@@ -145,7 +145,7 @@ def _environment() -> bytes:
                   if k.startswith(("OPENBLAS", "OMP_", "MKL", "BLIS", "GOTO", "NPY_"))]
         for folder in nnlab.__path__:
             for path, stat in sorted(_sources(folder)):
-                parts.append(f"{os.path.relpath(path, folder)} {stat.st_size} {stat.st_mtime_ns}")
+                parts.append(f"{path[len(folder):]} {stat.st_size} {stat.st_mtime_ns}")
         _ENVIRONMENT = "\n".join(parts).encode()
     return _ENVIRONMENT
 
