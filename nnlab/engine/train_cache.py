@@ -97,6 +97,12 @@ def training_key(scenario: Scenario) -> str | None:
         if name not in INERT:
             h.update(b"\x00key\x00" + name.encode())
             _feed(h, node)
+    # what the trainer reads from the Scenario itself, which a caller may have changed after loading
+    # (``nnlab validate`` trains one epoch through dataclasses.replace(scenario, train=…))
+    derived = (sorted(scenario.train.items()) if scenario.train else None,
+               [(eq.name, eq.text) for eq in scenario.equations], scenario.learn, scenario.backward,
+               sorted(scenario.options.items()), sorted(scenario.values), sorted(scenario.data))
+    h.update(b"\x00scenario\x00" + repr(derived).encode())
     return h.hexdigest()
 
 

@@ -127,6 +127,30 @@ def test_what_changes_the_numbers_changes_the_key(old, new):
     assert key(XOR.replace(old, new)) != key(XOR)
 
 
+def test_a_scenario_changed_after_loading_is_a_miss():
+    """validate trains one epoch of a replace()d scenario whose parsed tree still says 2000."""
+    from dataclasses import replace
+
+    s = loads(XOR, "x.yaml")
+    one = replace(s, train={**s.train, "epochs": 1})
+    assert train_cache.training_key(one) != train_cache.training_key(s)
+    assert train_cache.training_key(replace(s, equations=s.equations[:-1])) != train_cache.training_key(s)
+
+
+def test_validate_after_a_warm_check(cache):
+    """A cached 2,000-epoch training is not what validate's one epoch reads back."""
+    from nnlab.cli import main
+
+    path = str(ROOT / "scenarios" / "train-mlp-xor-gd.yaml")
+    assert open_session(path).training.epochs == 2000
+    assert len(list(cache.glob("*.train"))) == 1
+    from nnlab.cli import _validate
+
+    session, how = _validate(path, 10**7)
+    assert session.training.epochs == 1 and len(session.training.records) == 1
+    assert main(["validate", path]) == 0
+
+
 def test_a_changed_nnlab_is_a_miss(tmp_path, monkeypatch):
     """The key covers the size and time of every source file of the package."""
     (tmp_path / "engine").mkdir()
