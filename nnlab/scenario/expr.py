@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from keyword import iskeyword
 from typing import Any, NamedTuple, Union
 
 from nnlab.errors import Location, NnlabError
@@ -351,7 +352,13 @@ def parse_expr(text: str, loc: Location | None = None, *, qualified: bool = Fals
     key = (text, qualified)
     expr = _PARSED.get(key)
     if expr is None:
-        expr = _Parser(text, loc, qualified).parse()
+        name = text.strip()
+        if name.isidentifier() and name.isascii() and not iskeyword(name) and not name.startswith("__") \
+                and name not in _BOOL_NAMES:  # a plain name (loss, yhat): what ast would give, without it
+            lead = len(text) - len(text.lstrip())
+            expr = Name(name, lead, lead + len(name))
+        else:
+            expr = _Parser(text, loc, qualified).parse()
         if len(_PARSED) < 4096:
             _PARSED[key] = expr
     return expr
