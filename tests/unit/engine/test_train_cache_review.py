@@ -1,0 +1,93 @@
+"""Review of the training cache (nnlab/engine/train_cache.py): ways a training read back could
+differ from the training computed."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlab.engine import train_cache
+from nnlab.scenario import load
+from nnlab.session import open_session
+
+ROOT = Path(__file__).resolve().parents[3]
+XOR = ROOT / "scenarios" / "train-mlp-xor-gd.yaml"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The cache on, in a folder of its own, saving every training however fast."""
+    monkeypatch.setenv("NNLAB_CACHE", "1")
+    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(train_cache, "WORTH_MS", 0.0)
+    return tmp_path / "cache"
+
+
+def checked(path: Path) -> str:
+    session = open_session(str(path))
+    return json.dumps([i.as_json() for i in session.check().items], default=str)
+
+
+def body_offsets(whole: bytes) -> dict[str, int]:
+    """Where each array of an entry starts (from its header)."""
+    end = whole.index(b"\n\n") + 2
+    out, offset = {}, end
+    for line in whole[:end].decode().split("\n")[2:-2]:
+        name, _, _, nbytes = line.split(" ")
+        out[name] = offset
+        offset += int(nbytes)
+    return out
+
+
+def computed_and_entry(cache: Path) -> tuple[str, Path, bytes]:
+    os.environ["NNLAB_CACHE"] = "0"
+    want = checked(XOR)
+    os.environ["NNLAB_CACHE"] = "1"
+    assert checked(XOR) == want                                   # written
+    (entry,) = cache.glob("*.train")
+    return want, entry, entry.read_bytes()
+
+
+def test_an_entry_whose_arrays_are_zeroed_is_trained_again(cache):
+    """A file whose header made it to the disk but whose data did not (a crash after the rename: the
+    entry is written without fsync) reads as zeros of the right length. It must be a miss, not a crash:
+    now interval 0 reaches ``-(-count // interval)`` in restore_training (ZeroDivisionError)."""
+    want, entry, whole = computed_and_entry(cache)
+    end = whole.index(b"\n\n") + 2
+    entry.write_bytes(whole[:end] + bytes(len(whole) - end))
+    assert checked(XOR) == want
+
+
+def test_an_entry_with_a_changed_number_is_not_read_back(cache):
+    """One damaged byte in an entry's numbers (the sign of the final W1[0, 0]) keeps its structure,
+    so read_entry and restore_training accept it and check shows numbers no training made. Entries
+    carry nothing (a digest of the body) to tell a damaged one from a good one."""
+    want, entry, whole = computed_and_entry(cache)
+    damaged = bytearray(whole)
+    damaged[body_offsets(whole)["last"] + 7] ^= 0x80            # little-endian float64: byte 7 holds the sign
+    entry.write_bytes(bytes(damaged))
+    assert checked(XOR) == want
+
+
+def test_values_changed_after_loading_change_the_key(cache):
+    """training_key keys on what the trainer reads from the Scenario object (a caller may have
+    changed it after loading, as validate changes ``train``) but of ``values`` and ``data`` only
+    the names: start weights or data given through dataclasses.replace read back the training
+    of the weights in the file."""
+    from nnlab.engine.train_cache import cached_train
+
+    s = load(XOR)
+    w = s.values["W1"]
+    other = replace(s, values={**s.values, "W1": w._replace(array=-w.array, exact=None)})
+    assert train_cache.training_key(other) != train_cache.training_key(s)
+    y = s.data["y"]
+    flipped = replace(s, data={**s.data, "y": y._replace(array=1 - y.array, exact=None)})
+    assert train_cache.training_key(flipped) != train_cache.training_key(s)
+    cached_train(s)
+    start = cached_train(other).snapshots[0]["W1"]
+    assert np.array_equal(start.reshape(-1), -w.array.reshape(-1))
