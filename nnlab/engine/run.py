@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -221,18 +222,20 @@ def _program(graph: Graph) -> _Program:
 
 
 def _work(prog: _Program, plan: _BackwardPlan | None, exact: bool, checking: bool) -> tuple:
-    """The forward loop's entries of a run: ``prog.ops`` with, per op, the attributes of a fresh
-    instance for this arithmetic and ``plan``'s needs (what backward would set), and whether to
-    check its output for nan/inf. Made once per (plan, exact, checking)."""
+    """The forward loop's entries of a run: ``prog.ops`` with, per op, its step number, the
+    attributes of a fresh instance for this arithmetic and ``plan``'s needs (what backward would
+    set), whether to check its output for nan/inf, and its elements per example. Made once per
+    (plan, exact, checking)."""
     works = prog.works if plan is None else plan.works
     work = works.get((exact, checking))
     if work is None:
         needs = {} if plan is None else plan.needs
         work = []
-        for nid, node, cls, params, state, inputs, optional, check in prog.ops:
+        for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(prog.ops, start=1):
             if state is not None:
                 state = dict(state, exact=exact, needs=needs.get(nid, state["needs"]))
-            work.append((nid, node, cls, params, state, inputs, optional, checking and check))
+            work.append((number, nid, node, cls, params, state, inputs, optional, checking and check,
+                         math.prod(node.shape)))
         work = works[(exact, checking)] = tuple(work)
     return work
 
@@ -287,25 +290,23 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         plan = graph.plans.get((target, wrt))
         if plan is None and target in graph.nodes and graph.nodes[target].kind == "op":
             plan = _backward_plan(graph, target, wrt)
-    # the elements of the small float outputs and gradients to check: one sum of them all is
-    # finite only if every one is (a nan or inf survives a sum; an overflow of finite numbers
-    # only sends us to the exact search, which names the first step with a nan or inf)
-    small: list[float] = []
+    small: list[np.ndarray] = []  # small outputs and gradients, checked for nan/inf together at the end
+    limit = TINY_CHECK // batch  # per-example elements of a small array
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-            _forward(graph, prog, _work(prog, plan, exact, checking), values, ops, exact, checking, small)
+            _forward(graph, prog, _work(prog, plan, exact, checking), values, ops, exact, checking, small, limit)
             if record:
                 steps = prog.forward_steps
             if target is None:
-                if small and not math.isfinite(sum(small)):
+                if small and not _all_finite(small):
                     _first_nonfinite_output(graph, prog, values)
             else:
                 try:
                     if plan is None:  # (after the forward pass: a nan/inf there is named first)
                         _bad_target(graph, target)
                     back = _backward(prog, plan, ops, values, grads, contributions, target, exact, record,
-                                     small if checking else None)
-                    if small and not math.isfinite(sum(small)):
+                                     small if checking else None, limit)
+                    if small and not _all_finite(small):
                         _first_nonfinite(graph, prog, values, target, wrt, contributions)
                 except _Outgrown:
                     raise
@@ -363,13 +364,14 @@ def _outgrown(a: np.ndarray) -> bool:
 _new = object.__new__
 
 
-def _forward(graph, prog, work, values, ops, exact, checking, small):
-    """The forward pass over ``work`` (see :func:`_work`). The elements of small float outputs to
-    check are added to ``small`` for the caller to sum; larger outputs are checked here."""
-    get = values.__getitem__
+def _forward(graph, prog, work, values, ops, exact, checking, small, limit):
+    """The forward pass over ``work`` (see :func:`_work`). Outputs to check of up to ``limit``
+    elements per example go to ``small`` for the caller to check together; larger ones are
+    checked here."""
+    get, ndarray = values.__getitem__, np.ndarray
     try:
-        for number, (nid, node, cls, params, state, inputs, optional, check) in enumerate(work, start=1):
-            xs = [values[i] if i else None for i in inputs] if optional else list(map(get, inputs))
+        for number, nid, node, cls, params, state, inputs, optional, check, size in work:
+            xs = [values[i] if i else None for i in inputs] if optional else map(get, inputs)
             if state is not None:  # a fresh op per run (it saves tensors), made as Op.__init__ makes it
                 op = _new(cls)
                 op.__dict__ = attributes = state.copy()
@@ -386,16 +388,16 @@ def _forward(graph, prog, work, values, ops, exact, checking, small):
             except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
                 raise NnlabError(f"{_arith_error(exc)} at step {number} ({prog.labels[nid]})", node.loc,
                                  kind="nan") from None
-            if type(out) is not np.ndarray:
+            if type(out) is not ndarray:
                 out = np.asarray(out)
             if exact and out.dtype == object and _outgrown(out):
                 raise _Outgrown(f"step {number} ({prog.labels[nid]})", node.loc)
             out.setflags(write=False)  # a recorded trace cannot be changed by accident
             values[nid] = out
-            if check and out.dtype.kind == "f":
-                if out.size <= TINY_CHECK:
-                    small += out.ravel().tolist()
-                elif not _finite(out):
+            if check:
+                if size <= limit:
+                    small.append(out)
+                elif out.dtype.kind == "f" and not _finite(out):
                     raise _NonFinite
     except _Outgrown:
         raise
@@ -470,9 +472,9 @@ def _bad_target(graph: Graph, target: str) -> None:
                      "name the loss (or output) computed on a compute line.", kind="name")
 
 
-def _backward(prog, plan, ops, values, grads, contributions, target, exact, record, small):
-    """The backward pass; its steps (if recorded). The elements of small float gradients to check
-    are added to ``small`` (``None``: nothing is checked)."""
+def _backward(prog, plan, ops, values, grads, contributions, target, exact, record, small, limit):
+    """The backward pass; its steps (if recorded). Gradients to check of up to ``limit`` elements
+    per example go to ``small`` (``None``: nothing is checked); larger ones are checked here."""
     out = values[target]
     if exact:
         seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
@@ -482,7 +484,8 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
     seed.setflags(write=False)
     grads[target] = seed
     skipped = []  # ops no gradient reached
-    for nid, node, needs, default, check, wanted in plan.hot:
+    ndarray = np.ndarray
+    for nid, node, needs, default, check, width, wanted in plan.hot:
         g = grads.get(nid)
         if g is None:
             skipped.append(nid)
@@ -497,33 +500,33 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
         except (ZeroDivisionError, OverflowError) as exc:  # exact (Fraction) arithmetic
             raise NnlabError(f"{_arith_error(exc)} in the backward step of {prog.labels[nid]}", node.loc,
                              kind="nan") from None
+        if len(vjps) < width:  # (fewer than the inputs: the rest get nothing)
+            vjps = tuple(vjps) + (None,) * (width - len(vjps))
         checked = check and small is not None
-        given = len(vjps)
-        for slot, key, inp in wanted:
-            if slot >= given:
-                break
+        for slot, key, inp, size in wanted:
             vjp = vjps[slot]
             if vjp is None:
                 continue
-            if type(vjp) is not np.ndarray:
+            if type(vjp) is not ndarray:
                 vjp = np.asarray(vjp)
             shape = values[inp].shape
-            contribution = vjp if vjp.shape == shape else unbroadcast(vjp, shape)
-            if exact and contribution.dtype == object and _outgrown(contribution):
+            if vjp.shape != shape:
+                vjp = unbroadcast(vjp, shape)
+            if exact and vjp.dtype == object and _outgrown(vjp):
                 raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
-            if contribution is not g:  # (g, passed on unchanged, is read-only already)
-                contribution.setflags(write=False)
-            contributions[key] = contribution
-            if checked and contribution.dtype.kind == "f":
-                if contribution.size <= TINY_CHECK:
-                    small += contribution.ravel().tolist()
-                elif not _finite(contribution):
+            if vjp is not g:  # (g, passed on unchanged, is read-only already)
+                vjp.setflags(write=False)
+            contributions[key] = vjp
+            if checked:
+                if size <= limit:
+                    small.append(vjp)
+                elif vjp.dtype.kind == "f" and not _finite(vjp):
                     raise _NonFinite
             prev = grads.get(inp)
             if prev is None:
-                grads[inp] = contribution
+                grads[inp] = vjp
             else:
-                total = grads[inp] = prev + contribution  # never in place
+                total = grads[inp] = prev + vjp  # never in place
                 total.setflags(write=False)
     if not record:
         return ()
@@ -534,6 +537,19 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
 
 class _NonFinite(Exception):
     """A nan/inf was seen; which array it is in is found afterwards (in order)."""
+
+
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    """True if small arrays hold only finite numbers, by one Python sum of all their elements: a
+    nan or ±inf survives a sum. False may also mean an overflow of finite numbers or an element
+    that is no float: then the caller searches each array (:func:`_first_nonfinite`)."""
+    try:
+        return math.isfinite(sum(chain.from_iterable(map(_tolist, map(_ravel, arrays)))))
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+_ravel, _tolist = np.ndarray.ravel, np.ndarray.tolist
 
 
 def _first_nonfinite_gradient(graph, prog, plan, contributions) -> None:
@@ -578,8 +594,9 @@ class _BackwardPlan:
         needs: Per op of ``live``, which inputs need a gradient (as in ``live``).
         hot: Per op of ``live``: id, node, needs (None: set when the op was made, see
             :func:`_work`), the op's own needs (for an op no gradient reaches), whether to
-            check, and the ``(slot, key, input)`` of each input that needs a gradient (what a
-            run's loop reads).
+            check, how many gradients its backward must give (up to the last one needed),
+            and the ``(slot, key, input, its elements per example)`` of each input that needs
+            a gradient (what a run's loop reads).
         works: The forward loops' entries of runs with this plan (:func:`_work`).
     """
 
@@ -623,10 +640,14 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
         plan.needs = {nid: needs for nid, node, inputs, needs, check, keys in plan.live}
         plan.works = {}
         states = {nid: state for nid, node, cls, params, state, *rest in _program(graph).ops}
-        plan.hot = tuple((nid, node, needs if states[nid] is None else None, states[nid] and states[nid]["needs"],
-                          check, tuple((slot, key, i) for slot, (key, i, need) in enumerate(zip(keys, inputs, needs))
-                                       if need))
-                         for nid, node, inputs, needs, check, keys in plan.live)
+        plan.hot = []
+        for nid, node, inputs, needs, check, keys in plan.live:
+            state = states[nid]
+            wanted = tuple((slot, key, i, math.prod(graph.nodes[i].shape))
+                           for slot, (key, i, need) in enumerate(zip(keys, inputs, needs)) if need)
+            plan.hot.append((nid, node, needs if state is None else None, state and state["needs"], check,
+                             wanted[-1][0] + 1 if wanted else 0, wanted))
+        plan.hot = tuple(plan.hot)
         graph.plans[key] = plan
     return plan
 

@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from nnlab.engine.blas import product_threads
+from nnlab.engine.blas import SERIAL_MAX, product_threads
 from nnlab.engine.ops.base import (Example, Op, Param, ShapeError, align, broadcast_shapes, num, plain, register,
                                    source_index, unbroadcast, whole)
 from nnlab.engine.trace import Explanation, Use
@@ -24,14 +24,17 @@ from nnlab.numfmt import fmt_index
 def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.matmul`` that also works on object (exact Fraction) arrays, on as many BLAS
     threads as its size pays for (:mod:`nnlab.engine.blas`)."""
-    if a.dtype == _OBJECT or b.dtype == _OBJECT:
+    if (a.dtype is not _F64 or b.dtype is not _F64) and (a.dtype == _OBJECT or b.dtype == _OBJECT):
         return np.matmul(a.astype(object), b.astype(object))
     if a.ndim > 1 and b.ndim > 1:
-        product_threads(a.shape[-2] * a.shape[-1] * b.shape[-1])
+        work = a.shape[-2] * a.shape[-1] * b.shape[-1]
+        if work >= SERIAL_MAX:  # (below, product_threads leaves the BLAS alone: no call for it)
+            product_threads(work)
     return np.matmul(a, b)
 
 
 _OBJECT = np.dtype(object)
+_F64 = np.dtype(np.float64)
 
 
 def _shared(x: np.ndarray) -> bool:

@@ -128,9 +128,12 @@ class Loss(Op):
         r = self.reduction()
         if r == "none":
             return terms
-        axes = tuple(range(1, terms.ndim))
-        total = terms.sum(axis=axes) if axes else terms
-        n = saved["n"] = math.prod(terms.shape[1:])
+        if terms.ndim > 1:
+            total = terms.sum(axis=tuple(range(1, terms.ndim)))
+            n = saved["n"] = math.prod(terms.shape[1:])
+        else:  # one term per example
+            total, n = terms, 1
+            saved["n"] = 1
         if r == "mean" and (n != 1 or total.dtype != _F64):  # x / 1 is x exactly: no call for it
             return total / n
         return total
