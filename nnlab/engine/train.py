@@ -733,6 +733,8 @@ def restore_training(scenario: Scenario, state: dict[str, np.ndarray]) -> Traini
         ValueError: If ``state`` does not fit the scenario's parameters.
     """
     interval, count = (int(v) for v in state["interval"])
+    if interval < 1 or count < 1:
+        raise ValueError("the saved training has no updates")
     tr, _ = _setup(scenario, interval)
     snaps, recs = tr.snapshots, tr.records
     checkpoints = state["checkpoints"]

@@ -41,7 +41,7 @@ try:  # hashlib costs 2 ms of start-up for OpenSSL; blake2 is CPython's own
 except ImportError:  # pragma: no cover - other Pythons
     from hashlib import blake2b
 
-FORMAT = b"nnlab-training 1\n"
+FORMAT = b"nnlab-training 2\n"
 WORTH_MS = 20.0
 """A training faster than this is not saved (reading it back would save nothing)."""
 MAX_BYTES = 64 * 2**20
@@ -64,7 +64,7 @@ def cached_train(scenario: Scenario) -> Training:
         if state is not None:
             try:
                 return restore_training(scenario, state)
-            except (ValueError, KeyError, IndexError):  # an entry that does not fit: train and write it again
+            except Exception:  # noqa: BLE001 - an entry that does not fit: train and write it again
                 pass
     start = time.perf_counter()
     tr = train(scenario)
@@ -101,8 +101,13 @@ def training_key(scenario: Scenario) -> str | None:
     # (``nnlab validate`` trains one epoch through dataclasses.replace(scenario, train=…))
     derived = (sorted(scenario.train.items()) if scenario.train else None,
                [(eq.name, eq.text) for eq in scenario.equations], scenario.learn, scenario.backward,
-               sorted(scenario.options.items()), sorted(scenario.values), sorted(scenario.data))
+               sorted(scenario.options.items()))
     h.update(b"\x00scenario\x00" + repr(derived).encode())
+    for part in (scenario.values, scenario.data):  # the numbers themselves (the start and the examples)
+        for name, value in part.items():
+            a = np.ascontiguousarray(value.array)
+            h.update(f"\x00{name} {a.dtype.str} {a.shape}".encode())
+            h.update(repr(a.tolist()).encode() if a.dtype == object else a.data)
     return h.hexdigest()
 
 
@@ -173,14 +178,14 @@ def _sources(folder: str) -> list[tuple[str, os.stat_result]]:
 
 def write_entry(folder: str, path: str, key: str, state: dict[str, np.ndarray]) -> bool:
     """Write one entry atomically (False if the folder cannot be written: the cache is only a shortcut)."""
-    head = [FORMAT, key.encode() + b"\n"]
-    body = []
+    body, lines = [], []
     for name, a in state.items():
         a = np.ascontiguousarray(a)
         code = next(c for c, t in _DTYPES.items() if a.dtype == t)
-        head.append(f"{name} {code} {','.join(map(str, a.shape))} {a.nbytes}\n".encode())
+        lines.append(f"{name} {code} {','.join(map(str, a.shape))} {a.nbytes}\n".encode())
         body.append(a.tobytes())
-    head.append(b"\n")
+    digest = blake2b(b"".join(body), digest_size=20).hexdigest()  # a damaged number is a miss, not an answer
+    head = [FORMAT, key.encode() + b"\n", digest.encode() + b"\n", *lines, b"\n"]
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(folder, exist_ok=True)
@@ -209,16 +214,20 @@ def read_entry(path: str, key: str) -> dict[str, np.ndarray] | None:
         lines = data[:end].decode().split("\n")
         if lines[0] + "\n" != FORMAT.decode() or lines[1] != key:
             return None
+        if blake2b(data[end:], digest_size=20).hexdigest() != lines[2]:
+            return None
         state, offset = {}, end
-        for line in lines[2:-2]:
+        for line in lines[3:-2]:
             name, code, shape, nbytes = line.split(" ")
             dims = tuple(int(d) for d in shape.split(",")) if shape else ()
             size = int(nbytes)
             a = np.frombuffer(data, _DTYPES[code], count=size // np.dtype(_DTYPES[code]).itemsize, offset=offset)
-            state[name] = a.reshape(dims)
+            # a copy: the bytes after the header are not aligned for float64, and NumPy computes
+            # on unaligned arrays without the BLAS (other last bits in a matrix product)
+            state[name] = a.reshape(dims).copy()
             offset += size
         return state if offset == len(data) else None
-    except (ValueError, KeyError, UnicodeDecodeError):
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
         return None
 
 

@@ -37,7 +37,7 @@ def body_offsets(whole: bytes) -> dict[str, int]:
     """Where each array of an entry starts (from its header)."""
     end = whole.index(b"\n\n") + 2
     out, offset = {}, end
-    for line in whole[:end].decode().split("\n")[2:-2]:
+    for line in whole[:end].decode().split("\n")[3:-2]:  # (after the format, key and digest lines)
         name, _, _, nbytes = line.split(" ")
         out[name] = offset
         offset += int(nbytes)
