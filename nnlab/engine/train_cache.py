@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -44,14 +45,17 @@ except ImportError:  # pragma: no cover - other Pythons
 FORMAT = b"nnlab-training 2\n"
 WORTH_MS = 20.0
 """A training faster than this is not saved (reading it back would save nothing)."""
-MAX_BYTES = 64 * 2**20
+MAX_BYTES = 16 * 2**20
 """The largest entry saved."""
 MAX_ENTRIES = 64
 """Entries kept; the least recently written go first."""
+MAX_TOTAL = 256 * 2**20
+"""Bytes all entries may take together; the least recently written go first."""
 INERT = frozenset({"title", "topic", "about", "solution", "expect", "tolerance"})
 """Top-level keys that cannot change a training's numbers."""
 _DTYPES = {"f8": np.float64, "i8": np.int64, "u1": np.uint8}
 _ENTRY = re.compile(r"[0-9a-f]{40}\.train")
+_TEMPORARY = re.compile(r"[0-9a-f]{40}\.train\.\d+\.\d+\.tmp")
 
 
 def cached_train(scenario: Scenario) -> Training:
@@ -186,7 +190,7 @@ def write_entry(folder: str, path: str, key: str, state: dict[str, np.ndarray]) 
         body.append(a.tobytes())
     digest = blake2b(b"".join(body), digest_size=20).hexdigest()  # a damaged number is a miss, not an answer
     head = [FORMAT, key.encode() + b"\n", digest.encode() + b"\n", *lines, b"\n"]
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # (the lab's workers may write at once)
     try:
         os.makedirs(folder, exist_ok=True)
         with open(tmp, "wb") as f:
@@ -232,12 +236,25 @@ def read_entry(path: str, key: str) -> dict[str, np.ndarray] | None:
 
 
 def _prune(folder: str) -> None:
-    """Keep the :data:`MAX_ENTRIES` most recently written entries (files named as entries are: nothing else
-    in the folder is touched)."""
+    """Keep the most recently written entries: at most :data:`MAX_ENTRIES`, :data:`MAX_TOTAL` bytes in
+    all; remove temporary files an interrupted write left (an hour old). Files named otherwise are
+    not touched."""
+    now = time.time()
     try:
         with os.scandir(folder) as it:
-            entries = [(e.stat().st_mtime_ns, e.path) for e in it if _ENTRY.fullmatch(e.name)]
-        for _, path in sorted(entries)[:-MAX_ENTRIES]:
+            entries, stale = [], []
+            for e in it:
+                if _ENTRY.fullmatch(e.name):
+                    st = e.stat()
+                    entries.append((st.st_mtime_ns, st.st_size, e.path))
+                elif _TEMPORARY.fullmatch(e.name) and now - e.stat().st_mtime > 3600:
+                    stale.append(e.path)
+        kept, total = 0, 0
+        for _, size, path in sorted(entries, reverse=True):
+            kept, total = kept + 1, total + size
+            if kept > MAX_ENTRIES or total > MAX_TOTAL:
+                stale.append(path)
+        for path in stale:
             os.unlink(path)
     except OSError:
         pass

@@ -207,9 +207,17 @@ def test_old_entries_are_pruned(cache, monkeypatch):
         os.utime(cache / f"{i:040x}.train", ns=(i * 10**9, i * 10**9))
     (cache / "mine.train").write_text("not an entry")
     os.utime(cache / "mine.train", ns=(0, 0))
+    old_tmp = cache / f"{0:040x}.train.12.34.tmp"
+    old_tmp.write_bytes(b"half")
+    os.utime(old_tmp, ns=(0, 0))
+    new_tmp = cache / f"{1:040x}.train.12.35.tmp"  # (being written now)
+    new_tmp.write_bytes(b"half")
     train_cache._prune(str(cache))
     assert sorted(p.stem[-1] for p in cache.glob("*.train")) == ["2", "3", "4", "e"]  # (mine.train stays)
-    assert not list(cache.glob("*.tmp"))
+    assert list(cache.glob("*.tmp")) == [new_tmp]
+    monkeypatch.setattr(train_cache, "MAX_TOTAL", 2 * (cache / f"{4:040x}.train").stat().st_size)
+    train_cache._prune(str(cache))
+    assert sorted(p.stem[-1] for p in cache.glob("*.train")) == ["3", "4", "e"]
 
 
 def test_cli_check_twice_prints_the_same(tmp_path):
