@@ -250,6 +250,7 @@ def _main(argv: list[str], console: bool) -> int:
             set_memory_budget(args.max_memory)
         if console and args.command in ("run", "check", "validate", "explain"):
             _cap_process_memory()
+            _collect_less_often()
         return _dispatch(args)
     args = _lab_parser().parse_args(argv)
     missing = args.file is not None and not os.path.exists(_resolve_path(args.file))
@@ -259,6 +260,21 @@ def _main(argv: list[str], console: bool) -> int:
         print(f"error: the lab needs a terminal; {instead}", file=sys.stderr)
         return EXIT_INVALID
     return _open_lab(args.file, args.step, args.practice)
+
+
+def _collect_less_often() -> None:
+    """Let the cyclic garbage collector wait for 20,000 new objects instead of 700 (a console command
+    only: a short process that reads files and prints).
+
+    Loading a scenario makes thousands of small objects that live until its run ends; at the
+    default threshold the collector walked them again and again (6 % of ``nnlab validate`` of the
+    bundled files). The older generations are collected every 2 young collections instead of 10,
+    so a cycle that outlived a few (a training's) is freed after about as many new objects
+    (80,000) as before (70,000).
+    """
+    import gc
+
+    gc.set_threshold(20_000, 2, 2)
 
 
 def _cap_process_memory() -> None:
@@ -456,6 +472,7 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
         try:
             session, how = _load_and_run(f, max_elements, "validate")
             n = len(session.steps)
+            session = None  # freed before the next file is read, not after: its arrays may fill the budget
             print(f"{f}: OK ({n} step{'' if n == 1 else 's'}{how})")
         except NnlabError as exc:
             _print_error(exc)
