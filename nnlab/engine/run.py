@@ -503,7 +503,7 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
         if len(vjps) < width:  # (fewer than the inputs: the rest get nothing)
             vjps = tuple(vjps) + (None,) * (width - len(vjps))
         checked = check and small is not None
-        for slot, key, inp, size in wanted:
+        for slot, key, inp, size, once in wanted:
             vjp = vjps[slot]
             if vjp is None:
                 continue
@@ -522,6 +522,9 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
                     small.append(vjp)
                 elif vjp.dtype.kind == "f" and not _finite(vjp):
                     raise _NonFinite
+            if once:  # (the plan's only gradient into inp)
+                grads[inp] = vjp
+                continue
             prev = grads.get(inp)
             if prev is None:
                 grads[inp] = vjp
@@ -595,8 +598,8 @@ class _BackwardPlan:
         hot: Per op of ``live``: id, node, needs (None: set when the op was made, see
             :func:`_work`), the op's own needs (for an op no gradient reaches), whether to
             check, how many gradients its backward must give (up to the last one needed),
-            and the ``(slot, key, input, its elements per example)`` of each input that needs
-            a gradient (what a run's loop reads).
+            and the ``(slot, key, input, its elements per example, whether it is the input's
+            only gradient)`` of each input that needs a gradient (what a run's loop reads).
         works: The forward loops' entries of runs with this plan (:func:`_work`).
     """
 
@@ -643,7 +646,7 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
         plan.hot = []
         for nid, node, inputs, needs, check, keys in plan.live:
             state = states[nid]
-            wanted = tuple((slot, key, i, math.prod(graph.nodes[i].shape))
+            wanted = tuple((slot, key, i, math.prod(graph.nodes[i].shape), seen[i] == 1)
                            for slot, (key, i, need) in enumerate(zip(keys, inputs, needs)) if need)
             plan.hot.append((nid, node, needs if state is None else None, state and state["needs"], check,
                              wanted[-1][0] + 1 if wanted else 0, wanted))

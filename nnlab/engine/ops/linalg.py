@@ -93,11 +93,12 @@ def _matrix_vectors_backward(a: np.ndarray, b: np.ndarray, g: np.ndarray, need_a
             gb = gb.reshape(b.shape)
         return ga, gb
     if e == 1 and b.shape[0] == 1:
+        # (a product is a fresh C-contiguous array, whose reshape to a.shape = (1, m, n) or
+        # b.shape = (1, n) has the same strides however many reshapes lead there)
         if need_a:
-            ga = _mm(G.reshape(-1, 1), b[..., :, None].swapaxes(-1, -2).reshape(1, n)).reshape((1, m, n))
-            ga = ga.reshape(a.shape)
+            ga = _mm(G.reshape(-1, 1), b[..., :, None].swapaxes(-1, -2).reshape(1, n)).reshape(a.shape)
         if need_b:
-            gb = _mm(a.swapaxes(-1, -2).reshape(-1, m), G.reshape(m, 1)).reshape((1, n, 1)).reshape(b.shape)
+            gb = _mm(a.swapaxes(-1, -2).reshape(-1, m), G.reshape(m, 1)).reshape(b.shape)
         return ga, gb
     A, B = a, b[..., :, None]  # one example's vector against several upstream rows: the general way
     ga = product(G, np.swapaxes(B, -1, -2), A.shape).reshape(a.shape) if need_a else None
@@ -182,7 +183,8 @@ class MatMul(Op):
         need_a, need_b = self.needs[:2]
         if b.ndim == 2:
             if a.ndim == 2:  # dot product
-                return (g[:, None] * b if need_a else None), (g[:, None] * a if need_b else None)
+                gc = g[:, None]
+                return (gc * b if need_a else None), (gc * a if need_b else None)
             if a.ndim == 3 and a.shape[0] == 1:
                 return _matrix_vectors_backward(a, b, g, need_a, need_b)
         A, B = self._promote(a, b)
@@ -547,8 +549,8 @@ class Affine(MatMul):
         m = MatMul.forward(self, a, b)
         saved = self.saved
         saved["m_shape"], saved["c_shape"] = m.shape, c.shape
-        if m.dtype == c.dtype != _OBJECT and (c.shape == m.shape or m.ndim == c.ndim and all(
-                k == 1 or k == n for k, n in zip(c.shape, m.shape))):  # the common case, decided cheaply
+        if (m.dtype is c.dtype is _F64 or m.dtype == c.dtype != _OBJECT) and (c.shape == m.shape or m.ndim == c.ndim
+                and all(k == 1 or k == n for k, n in zip(c.shape, m.shape))):  # the common case, decided cheaply
             m += c  # the product is a fresh array: add the bias in place
             return m
         m2, c2 = align(m, c)
