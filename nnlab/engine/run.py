@@ -10,9 +10,12 @@ The result is a :class:`Run`: an immutable trace plus the values and gradients;
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import chain
+from functools import partial
+from itertools import chain, repeat
+from operator import is_not
 from typing import Any
 
 import numpy as np
@@ -176,13 +179,14 @@ class _Program:
     steps of the trace are the same for every run, so they are worked out once.
     """
 
-    __slots__ = ("arithmetic", "batch", "forward_steps", "labels", "leaves", "ops", "works")
+    __slots__ = ("arithmetic", "batch", "forward_steps", "labels", "leaves", "op_ids", "ops", "works")
 
     def __init__(self, graph: Graph) -> None:
         self.arithmetic: str | None = None   # choose_arithmetic's answer, once asked
         self.leaves: dict[bool, dict[str, np.ndarray]] = {}  # exact? → read-only leaf arrays
         self.batch: dict[bool, int] = {}  # exact? → the examples of a run on those leaves
-        self.works: dict = {}  # (exact, checking) → the forward loop's entries of a run without a backward plan
+        self.works: dict = {}  # (exact, checking) → the forward loop's entries of a run without a backward
+        # plan (_work); limit → what such a run checks at the end (_small)
         self.labels = {nid: _label(graph, graph.nodes[nid]) for nid in graph.order}
         self.ops = []
         self.forward_steps = []
@@ -199,6 +203,7 @@ class _Program:
             self.forward_steps.append(Step(number, FORWARD, nid, self.labels[nid], node.op.name,
                                            tuple(i or "" for i in node.op_inputs), node.line, node.shape))
         self.forward_steps = tuple(self.forward_steps)
+        self.op_ids = tuple(graph.order)
 
     def leaf_arrays(self, graph: Graph, exact: bool) -> dict[str, np.ndarray]:
         arrays = self.leaves.get(exact)
@@ -290,24 +295,30 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
         plan = graph.plans.get((target, wrt))
         if plan is None and target in graph.nodes and graph.nodes[target].kind == "op":
             plan = _backward_plan(graph, target, wrt)
-    small: list[np.ndarray] = []  # small outputs and gradients, checked for nan/inf together at the end
-    limit = TINY_CHECK // batch  # per-example elements of a small array
+    # Outputs and gradients of up to `limit` elements per example are checked for nan/inf together
+    # at the end (larger ones at once), and every array is made read-only at the end, in one pass.
+    limit = TINY_CHECK // batch
+    work = _work(prog, plan, exact, checking)
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
-            _forward(graph, prog, _work(prog, plan, exact, checking), values, ops, exact, checking, small, limit)
+            _forward(graph, prog, work, values, ops, exact, checking, limit)
             if record:
                 steps = prog.forward_steps
             if target is None:
-                if small and not _all_finite(small):
+                if checking and not _all_finite(map(values.__getitem__, _small(prog, None, work, limit)[0])):
                     _first_nonfinite_output(graph, prog, values)
             else:
                 try:
                     if plan is None:  # (after the forward pass: a nan/inf there is named first)
                         _bad_target(graph, target)
                     back = _backward(prog, plan, ops, values, grads, contributions, target, exact, record,
-                                     small if checking else None, limit)
-                    if small and not _all_finite(small):
-                        _first_nonfinite(graph, prog, values, target, wrt, contributions)
+                                     checking, limit)
+                    if checking:
+                        outputs, keys = _small(prog, plan, work, limit)
+                        made = map(contributions.__getitem__, keys) if len(contributions) == plan.contributions \
+                            else filter(_present, map(contributions.get, keys))  # (every planned one, or fewer)
+                        if not _all_finite(chain(map(values.__getitem__, outputs), made)):
+                            _first_nonfinite(graph, prog, values, target, wrt, contributions)
                 except _Outgrown:
                     raise
                 except Exception:
@@ -316,6 +327,9 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
                     raise
                 if record:
                     steps += back
+        # a recorded trace cannot be changed by accident
+        _freeze(map(values.__getitem__, prog.op_ids))
+        _freeze(contributions.values())
     except _Outgrown as big:  # exact fractions too long: float64 if the scenario left it to us
         if arithmetic is not None or s.options.get("arithmetic") == "exact":
             raise NnlabError(f"exact arithmetic: the numbers at {big.where} grew past {EXACT_MAX_BITS:,} bits",
@@ -364,10 +378,9 @@ def _outgrown(a: np.ndarray) -> bool:
 _new = object.__new__
 
 
-def _forward(graph, prog, work, values, ops, exact, checking, small, limit):
-    """The forward pass over ``work`` (see :func:`_work`). Outputs to check of up to ``limit``
-    elements per example go to ``small`` for the caller to check together; larger ones are
-    checked here."""
+def _forward(graph, prog, work, values, ops, exact, checking, limit):
+    """The forward pass over ``work`` (see :func:`_work`). Outputs to check of more than ``limit``
+    elements per example are checked here (the caller checks the others together, see :func:`_small`)."""
     get, ndarray = values.__getitem__, np.ndarray
     try:
         for number, nid, node, cls, params, state, inputs, optional, check, size in work:
@@ -392,13 +405,9 @@ def _forward(graph, prog, work, values, ops, exact, checking, small, limit):
                 out = np.asarray(out)
             if exact and out.dtype == object and _outgrown(out):
                 raise _Outgrown(f"step {number} ({prog.labels[nid]})", node.loc)
-            out.setflags(write=False)  # a recorded trace cannot be changed by accident
             values[nid] = out
-            if check:
-                if size <= limit:
-                    small.append(out)
-                elif out.dtype.kind == "f" and not _finite(out):
-                    raise _NonFinite
+            if check and size > limit and out.dtype.kind == "f" and not _finite(out):
+                raise _NonFinite
     except _Outgrown:
         raise
     except Exception:
@@ -472,9 +481,9 @@ def _bad_target(graph: Graph, target: str) -> None:
                      "name the loss (or output) computed on a compute line.", kind="name")
 
 
-def _backward(prog, plan, ops, values, grads, contributions, target, exact, record, small, limit):
-    """The backward pass; its steps (if recorded). Gradients to check of up to ``limit`` elements
-    per example go to ``small`` (``None``: nothing is checked); larger ones are checked here."""
+def _backward(prog, plan, ops, values, grads, contributions, target, exact, record, checking, limit):
+    """The backward pass; its steps (if recorded). Gradients to check of more than ``limit``
+    elements per example are checked here (the caller checks the others together, see :func:`_small`)."""
     out = values[target]
     if exact:
         seed = np.full(out.shape, Fraction(1, out.shape[0]), dtype=object)  # mean over examples
@@ -502,7 +511,7 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
                              kind="nan") from None
         if len(vjps) < width:  # (fewer than the inputs: the rest get nothing)
             vjps = tuple(vjps) + (None,) * (width - len(vjps))
-        checked = check and small is not None
+        checked = check and checking
         for slot, key, inp, size, once in wanted:
             vjp = vjps[slot]
             if vjp is None:
@@ -514,14 +523,9 @@ def _backward(prog, plan, ops, values, grads, contributions, target, exact, reco
                 vjp = unbroadcast(vjp, shape)
             if exact and vjp.dtype == object and _outgrown(vjp):
                 raise _Outgrown(f"the backward step of {prog.labels[nid]}", node.loc)
-            if vjp is not g:  # (g, passed on unchanged, is read-only already)
-                vjp.setflags(write=False)
             contributions[key] = vjp
-            if checked:
-                if size <= limit:
-                    small.append(vjp)
-                elif vjp.dtype.kind == "f" and not _finite(vjp):
-                    raise _NonFinite
+            if checked and size > limit and vjp.dtype.kind == "f" and not _finite(vjp):
+                raise _NonFinite
             if once:  # (the plan's only gradient into inp)
                 grads[inp] = vjp
                 continue
@@ -542,7 +546,7 @@ class _NonFinite(Exception):
     """A nan/inf was seen; which array it is in is found afterwards (in order)."""
 
 
-def _all_finite(arrays: list[np.ndarray]) -> bool:
+def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
     """True if small arrays hold only finite numbers, by one Python sum of all their elements: a
     nan or ±inf survives a sum. False may also mean an overflow of finite numbers or an element
     that is no float: then the caller searches each array (:func:`_first_nonfinite`)."""
@@ -552,7 +556,27 @@ def _all_finite(arrays: list[np.ndarray]) -> bool:
         return False
 
 
-_ravel, _tolist = np.ndarray.ravel, np.ndarray.tolist
+def _small(prog: _Program, plan: _BackwardPlan | None, work: tuple, limit: int) -> tuple[tuple, tuple]:
+    """The outputs (ids) and gradients (``Run.contributions`` keys) a checking run with ``work``
+    (and ``plan``) checks together at the end: those of up to ``limit`` elements per example."""
+    owner = prog if plan is None else plan
+    small = owner.works.get(limit)
+    if small is None:
+        outputs = tuple(nid for number, nid, node, cls, params, state, inputs, optional, check, size in work
+                        if check and size <= limit)
+        keys = () if plan is None else tuple(key for nid, node, needs, default, check, width, wanted in plan.hot
+                                             if check for slot, key, inp, size, once in wanted if size <= limit)
+        small = owner.works[limit] = outputs, keys
+    return small
+
+
+def _freeze(arrays: Iterable[np.ndarray]) -> None:
+    """Make arrays read-only (one C-level pass: ``setflags(write=False)`` on each)."""
+    any(map(_setflags, arrays, repeat(False)))
+
+
+_ravel, _tolist, _setflags = np.ndarray.ravel, np.ndarray.tolist, np.ndarray.setflags
+_present = partial(is_not, None)
 
 
 def _first_nonfinite_gradient(graph, prog, plan, contributions) -> None:
@@ -600,7 +624,8 @@ class _BackwardPlan:
             check, how many gradients its backward must give (up to the last one needed),
             and the ``(slot, key, input, its elements per example, whether it is the input's
             only gradient)`` of each input that needs a gradient (what a run's loop reads).
-        works: The forward loops' entries of runs with this plan (:func:`_work`).
+        works: The forward loops' entries of runs with this plan (:func:`_work`), and what
+            they check at the end (:func:`_small`).
     """
 
     __slots__ = ("contributions", "fields", "hot", "live", "needs", "steps", "uses", "works")

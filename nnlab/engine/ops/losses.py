@@ -65,15 +65,6 @@ _QUICK = 32
 """Up to this many elements the range check reads a Python list (cheaper than two NumPy reductions)."""
 
 
-def _bounds(a: np.ndarray) -> tuple[Any, Any]:
-    """The smallest and the largest element of a non-empty ``a`` (a nan may hide from a Python
-    min/max: the run's nan check names the step that made it)."""
-    if a.size <= _QUICK:
-        flat = a.ravel().tolist()
-        return min(flat), max(flat)
-    return np.minimum.reduce(a, axis=None), np.maximum.reduce(a, axis=None)
-
-
 def _where(a: np.ndarray, index: tuple[int, ...]) -> tuple[str, str]:
     """An element's index within its example (``[2]``) and, in a batch, `` of example 3``."""
     return fmt_index(index[1:]), f" of example {index[0] + 1}" if a.shape[0] > 1 else ""
@@ -89,9 +80,14 @@ def _check_range(a: np.ndarray, name: str, what: str, hint: str) -> bool:
         Whether every element is strictly between 0 and 1 (so neither ``log a`` nor
         ``log(1 − a)`` meets a 0: no warning to silence).
     """
-    if not a.size:
+    n = a.size
+    if not n:
         return True
-    lo, hi = _bounds(a)
+    if n <= _QUICK:  # (a nan may hide from a Python min/max: the run's nan check names its step)
+        flat = a.ravel().tolist()
+        lo, hi = min(flat), max(flat)
+    else:
+        lo, hi = np.minimum.reduce(a, axis=None), np.maximum.reduce(a, axis=None)
     if lo >= 0 and hi <= 1:
         return bool(lo > 0 and hi < 1)
     bad = np.argwhere((a < 0) | (a > 1))
@@ -284,7 +280,7 @@ class BCE(Loss):
         quiet = _check_range(p, "p", "a probability (bce needs 0 ≤ p ≤ 1)",
                              "apply sigmoid first (p = sigmoid(z)), or use bce_logits(z, y) on the raw scores z.")
         _check_range(y, "y", "a label (bce needs 0 ≤ y ≤ 1)", LABEL_HINT)
-        p2, y2 = align(p, y)
+        p2, y2 = (p, y) if p.ndim == y.ndim else align(p, y)
         out = self._reduced(p2, y2, self._terms(p2, y2, quiet))
         self.saved["p_"], self.saved["y_"] = p2, y2
         return out
