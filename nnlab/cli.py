@@ -487,8 +487,6 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
 
 def _validate(file: str, max_elements: int) -> tuple[Any, str]:
     """The session ``validate`` checks a file by, and what it left out (``""``: nothing)."""
-    from dataclasses import replace
-
     from nnlab.errors import NnlabError
     from nnlab.limits import DEFAULT_MAX_UPDATES
     from nnlab.scenario import load
@@ -508,7 +506,7 @@ def _validate(file: str, max_elements: int) -> tuple[Any, str]:
     epochs = t.get("epochs") if t else None
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 1:
         return session_from_scenario(scenario), ""  # no training, one epoch, or an epochs error to report
-    first = session_from_scenario(replace(scenario, train={**t, "epochs": 1}))
+    first = session_from_scenario(scenario._replace(train={**t, "epochs": 1}))
     if first.training is None:  # it failed as its expect: {error: …} says
         return first, ""
     most = scenario.options.get("max_updates", DEFAULT_MAX_UPDATES)

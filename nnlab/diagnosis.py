@@ -906,7 +906,7 @@ def _gru_alts(ctx: _Context, ask: _Ask) -> list[_Alt]:
         eqs = list(s.equations)
         eqs[k] = eq._replace(expr=e._replace(kwargs=kwargs))
         try:
-            g = build_graph(replace(s, equations=tuple(eqs)))
+            g = build_graph(s._replace(equations=tuple(eqs)))
         except NnlabError:
             g = None
         if g is not None:
@@ -1115,7 +1115,7 @@ def _alt_value(ctx: _Context, alt: _Alt, entry: ExpectEntry, actual: Any, shape_
     if alt.post is not None:  # post-processing the value: nothing to re-run
         return alt.post(actual)
     if alt.expr is not None:
-        return ctx.evaluate(replace(entry, expr=alt.expr))
+        return ctx.evaluate(entry._replace(expr=alt.expr))
     if shape_ref:
         return _shape_eval(ctx, alt.graph or ctx.graph, entry, alt.drop) if alt.graph is not None or alt.drop \
             else None

@@ -470,17 +470,15 @@ def _failing_line(scenario: Scenario, exc: NnlabError) -> int | None:
 def _failed_session(scenario: Scenario, exc: NnlabError) -> Session:
     """The session of the compute lines before the one that failed (no training, no backward unless it
     names one of them), holding the failure; a failure on no compute line keeps every line's forward pass."""
-    from dataclasses import replace  # (Scenario is a dataclass)
-
     failing = _failing_line(scenario, exc)
     equations = scenario.equations[:failing] if failing is not None else scenario.equations
     names = {eq.name for eq in equations}
-    before = replace(scenario, equations=equations, train=None, train_node=None, expect_error=None,
+    before = scenario._replace(equations=equations, train=None, train_node=None, expect_error=None,
                      backward=scenario.backward if scenario.backward in names else None)
     try:
         session = _session(before)
     except NnlabError:  # it fails before any line (e.g. while training): no steps to show
-        session = _session(replace(before, equations=(), backward=None))
+        session = _session(before._replace(equations=(), backward=None))
     return session._replace(scenario=scenario, failure=exc)
 
 

@@ -102,7 +102,7 @@ def training_key(scenario: Scenario) -> str | None:
             h.update(b"\x00key\x00" + name.encode())
             _feed(h, node)
     # what the trainer reads from the Scenario itself, which a caller may have changed after loading
-    # (``nnlab validate`` trains one epoch through dataclasses.replace(scenario, train=…))
+    # (``nnlab validate`` trains one epoch of ``scenario._replace(train=…)``)
     derived = (sorted(scenario.train.items()) if scenario.train else None,
                [(eq.name, eq.text) for eq in scenario.equations], scenario.learn, scenario.backward,
                sorted(scenario.options.items()))

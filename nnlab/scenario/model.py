@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -40,8 +39,8 @@ EXACT_MAX = 20_000  # keep exact Fractions only for tensors a student could comp
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-# ValueDef and ExpectedError are NamedTuples (cheaper to define than dataclasses: start-up);
-# ExpectEntry and Scenario stay dataclasses (callers use dataclasses.replace on them).
+# The records here are NamedTuples, not frozen dataclasses: a dataclass costs nnlab check about
+# half a millisecond to define. Change one with ``record._replace(field=…)``.
 class ValueDef(NamedTuple):
     """A named tensor from ``values`` or ``data``.
 
@@ -59,8 +58,7 @@ class ValueDef(NamedTuple):
     loc: Location
 
 
-@dataclass(frozen=True)
-class ExpectEntry:
+class ExpectEntry(NamedTuple):
     """One ``expect`` line: a reference and the user's answer.
 
     Attributes:
@@ -109,8 +107,7 @@ class ExpectedError(NamedTuple):
     answer_loc: Location
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(NamedTuple):
     """A loaded, validated scenario (format v1)."""
 
     path: str
@@ -128,7 +125,7 @@ class Scenario:
     expect: tuple[ExpectEntry, ...]
     train: dict[str, Any] | None
     train_node: YNode | None = None
-    root: YNode | None = field(default=None, repr=False, compare=False)
+    root: YNode | None = None  # the parsed file, positions included
     max_elements: int = DEFAULT_MAX_ELEMENTS
     expect_error: ExpectedError | None = None
     """``expect: {error: shape|domain}``: the run is meant to fail with that kind of error."""

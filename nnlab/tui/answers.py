@@ -135,7 +135,7 @@ def parse_answer(text: str, entry: Any) -> Any:
     answer, raw, tol = read_answer(node, entry.ref)
     if entry.explicit_tol:
         tol = entry.abs_tol
-    return dataclasses.replace(entry, answer=answer, raw=raw, abs_tol=tol)
+    return entry._replace(answer=answer, raw=raw, abs_tol=tol)
 
 
 # -- where the answers are in the file ----------------------------------------------------------

@@ -74,14 +74,12 @@ def failure_text(exc: NnlabError, title: str, steps: int = 1) -> Text:
     The engine's message is plain text (``Text``, never markup: ``[3, 4]`` is not a style tag). The
     file's ``expect`` answer is not repeated here: a bundled quiz's answers stay hidden until checked.
     """
-    from dataclasses import replace
-
     from nnlab.session import error_kind
 
     kind = error_kind(exc)
     loc = exc.loc
     if loc is not None and loc.file:  # the file's name, not its whole path: the pane is narrow
-        loc = replace(loc, file=os.path.basename(loc.file))
+        loc = loc._replace(file=os.path.basename(loc.file))
     text = Text(no_wrap=False, overflow="fold")
     text.append(f"✗ {title}", style="bold red")
     text.append(f" — the run stops here with a {kind} error\n\n", style="bold")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +82,10 @@ def test_values_changed_after_loading_change_the_key(cache):
 
     s = load(XOR)
     w = s.values["W1"]
-    other = replace(s, values={**s.values, "W1": w._replace(array=-w.array, exact=None)})
+    other = s._replace(values={**s.values, "W1": w._replace(array=-w.array, exact=None)})
     assert train_cache.training_key(other) != train_cache.training_key(s)
     y = s.data["y"]
-    flipped = replace(s, data={**s.data, "y": y._replace(array=1 - y.array, exact=None)})
+    flipped = s._replace(data={**s.data, "y": y._replace(array=1 - y.array, exact=None)})
     assert train_cache.training_key(flipped) != train_cache.training_key(s)
     cached_train(s)
     start = cached_train(other).snapshots[0]["W1"]
