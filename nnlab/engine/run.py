@@ -719,12 +719,13 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
     except IndexError:  # the first update, or a thread replaying while another trains: a set of its own
         ops = lean.make()
     grads: dict[str, np.ndarray] = {}
+    value, ndarray = values.__getitem__, np.ndarray
     try:
         with np.errstate(all="ignore"):
             for op, nid, inputs, optional in lean.forward:
-                xs = [values[i] if i else None for i in inputs] if optional else [values[i] for i in inputs]
+                xs = [values[i] if i else None for i in inputs] if optional else map(value, inputs)
                 out = ops[op].forward(*xs)
-                values[nid] = out if type(out) is np.ndarray else np.asarray(out)
+                values[nid] = out if type(out) is ndarray else np.asarray(out)
             out = values[target]
             seed = np.empty(out.shape)
             seed.fill(1.0 / out.shape[0])
@@ -734,17 +735,20 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
                 if g is None:
                     continue
                 vjps = ops[op].backward(g)
-                for slot, inp in slots:
+                for slot, inp, once in slots:
                     vjp = vjps[slot]
                     if vjp is None:
                         continue
-                    if type(vjp) is not np.ndarray:
+                    if type(vjp) is not ndarray:
                         vjp = np.asarray(vjp)
                     shape = values[inp].shape
                     if vjp.shape != shape:
                         vjp = unbroadcast(vjp, shape)
-                    prev = grads.get(inp)
-                    grads[inp] = vjp if prev is None else prev + vjp  # never in place
+                    if once:  # (the plan's only gradient into inp)
+                        grads[inp] = vjp
+                    else:
+                        prev = grads.get(inp)
+                        grads[inp] = vjp if prev is None else prev + vjp  # never in place
     finally:
         for op in ops:
             op.saved = {}  # forget this update's arrays (and start the next forward empty)
@@ -760,7 +764,7 @@ class _Lean:
         base: The graph's own leaf arrays (float64).
         forward: Per op: its index in an op set, node id, input ids, whether an input is optional.
         backward: Per op the backward plan visits (in its order): index, node id, and the
-            ``(slot, input)`` pairs that need a gradient.
+            ``(slot, input, whether it is the input's only gradient)`` of each input that needs one.
         pool: Op sets not in use (one per thread that trains or replays at the same time).
     """
 
@@ -782,9 +786,8 @@ class _Lean:
         self.forward = tuple(self.forward)
         plan = _backward_plan(graph, target, wrt)
         self._needs = {nid: needs for nid, node, inputs, needs, check, keys in plan.live}
-        self.backward = tuple((index[nid], nid, tuple((slot, i) for slot, (i, need) in enumerate(zip(inputs, needs))
-                                                      if need))
-                              for nid, node, inputs, needs, check, keys in plan.live)
+        self.backward = tuple((index[nid], nid, tuple((slot, i, once) for slot, key, i, size, once in wanted))
+                              for nid, node, needs, default, check, width, wanted in plan.hot)
         self.pool: list[list[Op]] = []
 
     def make(self) -> list[Op]:
