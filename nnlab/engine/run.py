@@ -267,14 +267,14 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
             rejecting its data (e.g. a class index out of range).
     """
     s = graph.scenario
-    prog = _program(graph)
+    prog = graph.plans.get("program") or _program(graph)
     mode = arithmetic
     if mode is None:
         mode = prog.arithmetic
         if mode is None:
             mode = prog.arithmetic = choose_arithmetic(graph)
     exact = mode == "exact"
-    values = dict(prog.leaf_arrays(graph, exact))
+    values = dict(prog.leaves.get(exact) or prog.leaf_arrays(graph, exact))
     if leaves:
         for nid, a in leaves.items():
             if nid in values:
@@ -298,7 +298,8 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
     # Outputs and gradients of up to `limit` elements per example are checked for nan/inf together
     # at the end (larger ones at once), and every array is made read-only at the end, in one pass.
     limit = TINY_CHECK // batch
-    work = _work(prog, plan, exact, checking)
+    work = (prog if plan is None else plan).works.get((exact, checking)) or _work(prog, plan, exact, checking)
+    trace = None  # the arrays of the trace, when listed for the check
     try:
         with np.errstate(all="ignore"):  # nan/inf are found by the explicit checks, not by warnings
             _forward(graph, prog, work, values, ops, exact, checking, limit)
@@ -314,10 +315,16 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
                     back = _backward(prog, plan, ops, values, grads, contributions, target, exact, record,
                                      checking, limit)
                     if checking:
-                        outputs, keys = _small(prog, plan, work, limit)
-                        made = map(contributions.__getitem__, keys) if len(contributions) == plan.contributions \
-                            else filter(_present, map(contributions.get, keys))  # (every planned one, or fewer)
-                        if not _all_finite(chain(map(values.__getitem__, outputs), made)):
+                        outputs, keys, every = plan.works.get(limit) or _small(prog, plan, work, limit)
+                        if every:  # every array of the trace is small: one list to check (more than must
+                            # be: a nan/inf elsewhere only sends us to the exact search) and to freeze
+                            trace = [*map(values.__getitem__, prog.op_ids), *contributions.values()]
+                            finite = _all_finite(trace)
+                        else:
+                            made = map(contributions.__getitem__, keys) if len(contributions) == plan.contributions \
+                                else filter(_present, map(contributions.get, keys))  # (every planned one, or fewer)
+                            finite = _all_finite(chain(map(values.__getitem__, outputs), made))
+                        if not finite:
                             _first_nonfinite(graph, prog, values, target, wrt, contributions)
                 except _Outgrown:
                     raise
@@ -326,10 +333,9 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
                         _first_nonfinite(graph, prog, values, target, wrt, contributions)
                     raise
                 if record:
-                    steps += back
+                    steps = plan.trace if back is plan.steps else steps + back
         # a recorded trace cannot be changed by accident
-        _freeze(map(values.__getitem__, prog.op_ids))
-        _freeze(contributions.values())
+        _freeze(trace or chain(map(values.__getitem__, prog.op_ids), contributions.values()))
     except _Outgrown as big:  # exact fractions too long: float64 if the scenario left it to us
         if arithmetic is not None or s.options.get("arithmetic") == "exact":
             raise NnlabError(f"exact arithmetic: the numbers at {big.where} grew past {EXACT_MAX_BITS:,} bits",
@@ -556,17 +562,20 @@ def _all_finite(arrays: Iterable[np.ndarray]) -> bool:
         return False
 
 
-def _small(prog: _Program, plan: _BackwardPlan | None, work: tuple, limit: int) -> tuple[tuple, tuple]:
+def _small(prog: _Program, plan: _BackwardPlan | None, work: tuple, limit: int) -> tuple[tuple, tuple, bool]:
     """The outputs (ids) and gradients (``Run.contributions`` keys) a checking run with ``work``
-    (and ``plan``) checks together at the end: those of up to ``limit`` elements per example."""
+    (and ``plan``) checks together at the end: those of up to ``limit`` elements per example;
+    and whether every output and gradient of such a run is that small."""
     owner = prog if plan is None else plan
     small = owner.works.get(limit)
     if small is None:
         outputs = tuple(nid for number, nid, node, cls, params, state, inputs, optional, check, size in work
                         if check and size <= limit)
-        keys = () if plan is None else tuple(key for nid, node, needs, default, check, width, wanted in plan.hot
-                                             if check for slot, key, inp, size, once in wanted if size <= limit)
-        small = owner.works[limit] = outputs, keys
+        wanted = () if plan is None else [(check, key, size) for nid, node, needs, default, check, width, wanted
+                                          in plan.hot for slot, key, inp, size, once in wanted]
+        keys = tuple(key for check, key, size in wanted if check and size <= limit)
+        every = all(entry[-1] <= limit for entry in work) and all(size <= limit for check, key, size in wanted)
+        small = owner.works[limit] = outputs, keys, every
     return small
 
 
@@ -618,6 +627,7 @@ class _BackwardPlan:
         fields: Each backward step's fields after index, phase and node, except ``accumulates``.
         contributions: How many contributions a run makes when every op and input gets its gradient.
         steps: The backward steps of such a run (the usual one).
+        trace: Its whole trace: the forward steps, then ``steps``.
         needs: Per op of ``live``, which inputs need a gradient (as in ``live``).
         hot: Per op of ``live``: id, node, needs (None: set when the op was made, see
             :func:`_work`), the op's own needs (for an op no gradient reaches), whether to
@@ -628,7 +638,7 @@ class _BackwardPlan:
             they check at the end (:func:`_small`).
     """
 
-    __slots__ = ("contributions", "fields", "hot", "live", "needs", "steps", "uses", "works")
+    __slots__ = ("contributions", "fields", "hot", "live", "needs", "steps", "trace", "uses", "works")
 
 
 def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _BackwardPlan:
@@ -667,6 +677,7 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
         plan.live, plan.fields, plan.steps = tuple(plan.live), tuple(plan.fields), tuple(plan.steps)
         plan.needs = {nid: needs for nid, node, inputs, needs, check, keys in plan.live}
         plan.works = {}
+        plan.trace = _program(graph).forward_steps + plan.steps
         states = {nid: state for nid, node, cls, params, state, *rest in _program(graph).ops}
         plan.hot = []
         for nid, node, inputs, needs, check, keys in plan.live:

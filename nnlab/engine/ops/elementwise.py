@@ -226,6 +226,10 @@ class Sigmoid(Unary):
     def df(self, x, y):
         return y * ((_ONE if y.dtype is _F64 else 1.0) - y)
 
+    def backward(self, g):  # Unary's, with df written out: one call fewer on every run
+        y = self.saved["y"]
+        return (g * (y * ((_ONE if y.dtype is _F64 else 1.0) - y)),)
+
 
 @register
 class Tanh(Unary):

@@ -69,8 +69,8 @@ def _matrix_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     views and the one product that :func:`product` makes for it (so the same bits), without
     its general dispatch. One example: ``W (m, n) @ x (n, 1)``; more: ``X (E, n) @ Wᵀ``."""
     n = b.shape[1]
-    if b.shape[0] == 1:
-        return _mm(a.reshape(-1, n), b[..., :, None].reshape(n, 1)).reshape(a.shape[:-1] + (1,))[..., 0]
+    if b.shape[0] == 1:  # (the product is fresh and C-contiguous: reshaped to (1, m), the strides of [..., 0])
+        return _mm(a.reshape(-1, n), b[..., :, None].reshape(n, 1)).reshape(a.shape[:-1])
     m = a.shape[1]
     out = _mm(b[..., :, None].swapaxes(-1, -2).reshape(-1, n), a.swapaxes(-1, -2).reshape(n, m))
     return out.reshape(b.shape[:1] + (1, m)).swapaxes(-1, -2)[..., 0]
