@@ -441,8 +441,9 @@ def _first_nonfinite(graph, prog, values, target, wrt, contributions) -> None:
 
 TINY_CHECK, SMALL_CHECK = 32, 8192
 """Arrays up to TINY_CHECK elements are checked by summing them as Python floats (no
-NumPy call at all), up to SMALL_CHECK with one BLAS dot product, larger ones with a
-NumPy sum, which never starts BLAS threads."""
+NumPy call at all; a run sums all of its arrays that small in one go, see :func:`_small`),
+up to SMALL_CHECK with one BLAS dot product, larger ones with a NumPy sum, which never
+starts BLAS threads."""
 
 
 def _finite(a: np.ndarray) -> bool:
