@@ -194,6 +194,8 @@ class Snapshots(Sequence):
         self.interval = max(1, int(interval))
         self.replay: Any = None
         self._layout = [(name, np.asarray(a).shape, np.asarray(a).size) for name, a in start.items()]
+        ends = np.cumsum([0] + [size for _, _, size in self._layout]).tolist()
+        self._spans = [(name, ends[i], ends[i + 1], shape) for i, (name, shape, _) in enumerate(self._layout)]
         self._names = tuple(start)
         dtypes = {np.asarray(a).dtype for a in start.values()}
         self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # None: mixed, each checkpoint a dict
@@ -249,10 +251,7 @@ class Snapshots(Sequence):
 
     def append_flat(self, line: np.ndarray) -> dict[str, np.ndarray]:
         """Add the parameters written into ``line`` (from :meth:`slot`); they are returned as views of it."""
-        params, offset = {}, 0
-        for name, shape, size in self._layout:
-            params[name] = line[offset:offset + size].reshape(shape)
-            offset += size
+        params = {name: line[start:stop].reshape(shape) for name, start, stop, shape in self._spans}
         if not self._count % self.interval:
             self._stored += 1
         self._count += 1
@@ -917,21 +916,17 @@ def _gd_update_flat(tr: Training, params: dict[str, Any], batch: tuple[int, ...]
     the gradients concatenated, times −η, plus the parameters; the same two roundings per value as
     ``p − η·∂L/∂p`` in :func:`_descend`, so the same bits, in three NumPy calls instead of two per
     parameter. Falls back to :func:`_gd_update` when a parameter has no gradient."""
-    cfg = tr.config
-    leaves = tr._leaves(params, batch)
+    cfg, snaps = tr.config, tr.snapshots
     try:
-        values, grads = gradients(tr.graph, leaves, cfg.loss, tr.wrt)
-    except Exception:  # noqa: BLE001 - _gd_update runs it again, run_graph names the step
-        values = grads = None
-    if grads is None or any(grads.get(p) is None for p in tr.params):
+        values, grads = gradients(tr.graph, tr._leaves(params, batch), cfg.loss, tr.wrt)
+        np.concatenate([grads[p] for p in tr.params], axis=None, out=line)  # (KeyError: no gradient)
+    except Exception:  # noqa: BLE001 - _gd_update runs it again (run_graph names a failing step)
         new, loss = _gd_update(tr, params, batch, lr)
         np.concatenate([new[p] for p in tr.params], axis=None, out=line)
-        return tr.snapshots.append_flat(line), loss
-    loss = _mean(values[cfg.loss])
-    np.concatenate([grads[p] for p in tr.params], axis=None, out=line)
+        return snaps.append_flat(line), loss
     line *= -lr
-    line += tr._flat(params)
-    return tr.snapshots.append_flat(line), loss
+    line += snaps._last_line if params is snaps._last and snaps._last_line is not None else tr._flat(params)
+    return snaps.append_flat(line), _mean(values[cfg.loss])
 
 
 def _mean(a: Any) -> float:
