@@ -9,6 +9,8 @@ The result is a :class:`Run`: an immutable trace plus the values and gradients;
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -696,7 +698,8 @@ def _backward_plan(graph: Graph, target: str, wrt: frozenset[str] | None) -> _Ba
 
 
 def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
-              wrt: frozenset[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+              wrt: frozenset[str] | None = None,
+              errors_ignored: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Forward and backward in float64 with nothing recorded or checked: the values and gradients of
     one training update, the arithmetic of :func:`run_graph` (the same ops in the same order, so the
     same bits) without its trace.
@@ -712,6 +715,8 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
             leaves of the graph are ignored.
         target: The node to differentiate (the loss); must be computed by an op.
         wrt: Only these nodes need gradients (as in :func:`run_graph`).
+        errors_ignored: The caller has set ``np.errstate(all="ignore")`` already (training does,
+            once for all its updates), so this call does not set it again.
 
     Returns:
         The values of every node and the gradients of ``target`` (``grads[target]`` is the seed).
@@ -733,7 +738,7 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
     grads: dict[str, np.ndarray] = {}
     value, ndarray = values.__getitem__, np.ndarray
     try:
-        with np.errstate(all="ignore"):
+        with _QUIET if errors_ignored else np.errstate(all="ignore"):
             for op, nid, inputs, optional in lean.forward:
                 xs = [values[i] if i else None for i in inputs] if optional else map(value, inputs)
                 out = ops[op].forward(*xs)
@@ -766,6 +771,9 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
             op.saved = {}  # forget this update's arrays (and start the next forward empty)
         pool.append(ops)
     return values, grads
+
+
+_QUIET = contextlib.nullcontext()
 
 
 class _Lean:

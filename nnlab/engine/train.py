@@ -637,6 +637,15 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     history = {hash(_key(current)): [0]} if cfg.rule == "perceptron" else {}
     examples = [(i,) for i in range(n)]  # one tuple per example, shared by the records
     batches: list[tuple[int, ...]] | None = None
+    with np.errstate(all="ignore"):  # once for every update (nan/inf are found by the explicit checks)
+        _epochs(tr, current, lr, rng, history, examples, batches, n)
+    return tr
+
+
+def _epochs(tr: Training, current: dict[str, Any], lr: Any, rng: Any, history: dict, examples: list,
+            batches: list | None, n: int) -> None:
+    """The epochs of :func:`train`, inside its ``np.errstate``."""
+    cfg = tr.config
     for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
         if cfg.rule == "perceptron":
@@ -659,7 +668,6 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
                 tr.cycle_length = epoch - same[0]
                 break
             history.setdefault(hash(key), []).append(epoch)
-    return tr
 
 
 def _setup(scenario: Scenario, checkpoint_every: int | None) -> tuple[Training, int]:
@@ -850,7 +858,7 @@ def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...
         else:
             new, loss = _gd_update(tr, params, batch, lr)
             line = snapshots.append(new)
-        if not math.isfinite(loss) or (j == last and not _finite_params(new, line)):
+        if not math.isfinite(loss) or (j == last and not _finite_params(new, line, errors_ignored=True)):
             # find the first op where it happens, with the full checks on
             run_graph(tr.graph, tr._leaves(params, batch), target=cfg.loss, record=False,
                       arithmetic=tr.arithmetic, wrt=tr.wrt)
@@ -865,7 +873,7 @@ QUICK_CHECK = 8192
 """Up to this many parameter values, one dot product of them all checks them for nan/inf first."""
 
 
-def _finite_params(params: dict[str, Any], line: np.ndarray | None = None) -> bool:
+def _finite_params(params: dict[str, Any], line: np.ndarray | None = None, errors_ignored: bool = False) -> bool:
     """True unless some parameter's sum is nan/inf (the per-epoch check of gradient descent).
 
     Given ``line`` (the values flattened, as the snapshot stored them), first one sum of
@@ -873,9 +881,13 @@ def _finite_params(params: dict[str, Any], line: np.ndarray | None = None) -> bo
     can overflow, so the answer is yes without a call per parameter.
     """
     if line is not None and line.dtype == np.float64 and line.size <= QUICK_CHECK:
-        with np.errstate(all="ignore"):  # (an overflow of the squares only sends us to the full check)
+        if errors_ignored:  # (training's own np.errstate: an overflow only sends us to the full check)
             if math.isfinite(np.dot(line, line)):
                 return True
+        else:
+            with np.errstate(all="ignore"):
+                if math.isfinite(np.dot(line, line)):
+                    return True
     return all(np.isfinite(np.sum(to_float(v))) for v in params.values())
 
 
@@ -918,7 +930,7 @@ def _gd_update_flat(tr: Training, params: dict[str, Any], batch: tuple[int, ...]
     parameter. Falls back to :func:`_gd_update` when a parameter has no gradient."""
     cfg, snaps = tr.config, tr.snapshots
     try:
-        values, grads = gradients(tr.graph, tr._leaves(params, batch), cfg.loss, tr.wrt)
+        values, grads = gradients(tr.graph, tr._leaves(params, batch), cfg.loss, tr.wrt, errors_ignored=True)
         np.concatenate([grads[p] for p in tr.params], axis=None, out=line)  # (KeyError: no gradient)
     except Exception:  # noqa: BLE001 - _gd_update runs it again (run_graph names a failing step)
         new, loss = _gd_update(tr, params, batch, lr)
