@@ -71,9 +71,9 @@ def _matrix_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = b.shape[1]
     if b.shape[0] == 1:  # (the product is fresh and C-contiguous: reshaped to (1, m), the strides of [..., 0])
         return _mm(a.reshape(-1, n), b[..., :, None].reshape(n, 1)).reshape(a.shape[:-1])
-    m = a.shape[1]
-    out = _mm(b[..., :, None].swapaxes(-1, -2).reshape(-1, n), a.swapaxes(-1, -2).reshape(n, m))
-    return out.reshape(b.shape[:1] + (1, m)).swapaxes(-1, -2)[..., 0]
+    # product() views b as (E, 1, n) → (E, n) and a as (1, n, m) → (n, m): the same strides as b and
+    # a[0].T, so the same product; its (E, m) result read back through (E, 1, m) is itself
+    return _mm(b, a[0].T)
 
 
 def _matrix_vectors_backward(a: np.ndarray, b: np.ndarray, g: np.ndarray, need_a: bool,
@@ -85,9 +85,8 @@ def _matrix_vectors_backward(a: np.ndarray, b: np.ndarray, g: np.ndarray, need_a
     G = g.reshape((e, m, 1))
     ga = gb = None
     if e > 1 and b.shape[0] == e:  # Σₑ gₑ xₑᵀ: the examples contracted inside one product
-        if need_a:
-            ga = _mm(G.swapaxes(0, 1).reshape(m, -1), b[..., :, None].swapaxes(-1, -2).reshape(-1, n))
-            ga = ga.reshape(a.shape)
+        if need_a:  # (G's axes swapped to (m, e) and reshaped is a C-contiguous copy of gᵀ; b's views are b)
+            ga = _mm(g.T.copy(), b).reshape(a.shape)
         if need_b:
             gb = _mm(G.swapaxes(-1, -2).reshape(-1, m), a.reshape(m, n)).reshape((e, 1, n)).swapaxes(-1, -2)
             gb = gb.reshape(b.shape)
