@@ -547,10 +547,11 @@ class Affine(MatMul):
     def forward(self, a, b, c):
         m = MatMul.forward(self, a, b)
         saved = self.saved
-        saved["m_shape"], saved["c_shape"] = m.shape, c.shape
-        if (m.dtype is c.dtype is _F64 or m.dtype == c.dtype != _OBJECT) and (c.shape == m.shape or m.ndim == c.ndim
-                and all(k == 1 or k == n for k, n in zip(c.shape, m.shape))):  # the common case, decided cheaply
-            m += c  # the product is a fresh array: add the bias in place
+        ms, cs = saved["m_shape"], saved["c_shape"] = m.shape, c.shape
+        if (m.dtype is c.dtype is _F64 or m.dtype == c.dtype != _OBJECT) and (
+                cs == ms or len(cs) == len(ms) and (cs[0] == 1 and cs[1:] == ms[1:]  # one bias for every example
+                                                    or all(k == 1 or k == n for k, n in zip(cs, ms)))):
+            m += c  # the product is a fresh array: add the bias in place (decided cheaply: the common case)
             return m
         m2, c2 = align(m, c)
         if m2.shape == np.broadcast_shapes(m2.shape, c2.shape) and m2.dtype == np.result_type(m2, c2):
