@@ -759,8 +759,9 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
                     if type(vjp) is not ndarray:
                         vjp = np.asarray(vjp)
                     shape = values[inp].shape
-                    if vjp.shape != shape:
-                        vjp = unbroadcast(vjp, shape)
+                    if vjp.shape != shape:  # a parameter's gradient is the sum over the examples
+                        vjp = (_add_reduce(vjp, axis=0, keepdims=True) if shape[0] == 1 and vjp.shape[1:] == shape[1:]
+                               else unbroadcast(vjp, shape))  # (unbroadcast's first case, without its call)
                     if once:  # (the plan's only gradient into inp)
                         grads[inp] = vjp
                     else:
@@ -774,6 +775,7 @@ def gradients(graph: Graph, leaves: dict[str, np.ndarray], target: str,
 
 
 _QUIET = contextlib.nullcontext()
+_add_reduce = np.add.reduce
 
 
 class _Lean:
