@@ -11,7 +11,6 @@ Run: python benchmarks/diagnosis.py
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ def main() -> None:
     expect = session.scenario.expect
     k = next(i for i, e in enumerate(expect) if e.ref == "grad(W1)[0, 0]")
     for name, answer, want in (("known", -0.1039, "activation-derivative-missing"), ("random", 0.3717, None)):
-        entries = expect[:k] + (dataclasses.replace(expect[k], answer=answer),) + expect[k + 1:]
+        entries = expect[:k] + (expect[k]._replace(answer=answer),) + expect[k + 1:]
         item = session.check(entries).items[k]
         assert not item.ok and [f.id for f in item.diagnosis][:1] == ([want] if want else []), item
         diag = _median(lambda: session.check(entries))
