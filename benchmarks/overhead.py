@@ -184,7 +184,7 @@ def mlp_case(hidden: int) -> bool:
     t_ours, t_theirs = (t * 1000 / passes for t in best_ms(ours, theirs, repeats=5, rounds=10, pause=0.02))
     ratio = t_ours / t_theirs
     target = TARGETS[name]
-    print(f"{name}: nnlab {t_ours:.1f} us, micrograd {t_theirs:.1f} us, ratio {ratio:.2f} (target ≤ {target:g})",
+    print(f"{name}: nnlab {t_ours:.1f} us, micrograd {t_theirs:.1f} us, ratio {ratio:.3f} (target ≤ {target:g})",
           flush=True)
     return ratio <= target
 
@@ -290,7 +290,7 @@ def xor_cases() -> bool:
     print(f"xor_10k: nnlab {t_ours / 1000:.2f} s (target ≤ {TARGETS['xor_10k']:g} s)", flush=True)
     ratio = t_ours / t_same
     print(f"xor_10k_numpy: nnlab {t_ours:.0f} ms, numpy (same formulas, bitwise equal) {t_same:.0f} ms, "
-          f"ratio {ratio:.2f} (target ≤ {TARGETS['xor_10k_numpy']:g})", flush=True)
+          f"ratio {ratio:.3f} (target ≤ {TARGETS['xor_10k_numpy']:g})", flush=True)
     print(f"  textbook NumPy loop (fused gradient, no loss): {t_textbook:.0f} ms, nnlab at "
           f"{t_ours / t_textbook:.2f}× it (no target)", flush=True)
     return ok and ratio <= TARGETS["xor_10k_numpy"]
@@ -315,7 +315,7 @@ def check_startup() -> bool:
         ta, tb, ratio = _pairs(cmd, base, env=warm)  # (its first, untimed run writes the cache)
         assert os.listdir(cache), "the training was not saved"
     print(f"check_xor_startup: nnlab check train-mlp-xor-gd {ta:.0f} ms (training read back), "
-          f"import numpy+yaml {tb:.0f} ms, ratio {ratio:.2f} (target ≤ {target:g})", flush=True)
+          f"import numpy+yaml {tb:.0f} ms, ratio {ratio:.3f} (target ≤ {target:g})", flush=True)
     tc, tb2, cold = _pairs(cmd, base, pairs=10, env=ENV)
     print(f"  check_xor_cold: the same with the cache off (2,000 epochs trained) {tc:.0f} ms, "
           f"import numpy+yaml {tb2:.0f} ms, {cold:.2f}× (no target)", flush=True)
