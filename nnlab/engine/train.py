@@ -327,6 +327,7 @@ class Training:
         self.cycle_start: int | None = None
         self.cycle_length: int | None = None
         self.wrt: frozenset[str] | None = None
+        self.flat_updates = False  # gd writes each update into its snapshot row (_gd_update_flat)
         self._cache: OrderedDict = OrderedDict()  # (snapshot, examples, target, record) → Run
         self._data: dict = {}  # data leaves, converted once
         self._batches: dict = {}  # examples → their data leaves (views of _data)
@@ -700,6 +701,8 @@ def _setup(scenario: Scenario, checkpoint_every: int | None) -> tuple[Training, 
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
     snapshots.replay = tr._replay
     tr.wrt = _requires(graph, params)
+    tr.flat_updates = (arithmetic == "float64" and not cfg.momentum and not cfg.weight_decay
+                       and snapshots._names == tuple(params))
     return tr, n
 
 
@@ -849,8 +852,7 @@ def _gd_epoch(tr: Training, params: dict[str, Any], batches: list[tuple[int, ...
     cfg = tr.config
     snapshots, records = tr.snapshots, tr.records
     last = len(batches) - 1  # parameters are checked once per epoch, the loss every update
-    flat = (tr.arithmetic == "float64" and not cfg.momentum and not cfg.weight_decay
-            and snapshots._names == tuple(tr.params))
+    flat = tr.flat_updates
     for j, batch in enumerate(batches):
         line = snapshots.slot() if flat else None
         if line is not None:
@@ -938,7 +940,8 @@ def _gd_update_flat(tr: Training, params: dict[str, Any], batch: tuple[int, ...]
         return snaps.append_flat(line), loss
     line *= -lr
     line += snaps._last_line if params is snaps._last and snaps._last_line is not None else tr._flat(params)
-    return snaps.append_flat(line), _mean(values[cfg.loss])
+    loss = values[cfg.loss]  # (a float64 array: _mean's first case, without its call)
+    return snaps.append_flat(line), float(_add_reduce(loss, axis=None)) / loss.size
 
 
 def _mean(a: Any) -> float:
