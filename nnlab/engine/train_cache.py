@@ -16,8 +16,9 @@ is keyed by everything that can change the numbers:
 Only gradient-descent trainings in float64 that took at least :data:`WORTH_MS` and whose
 checkpoints fit in :data:`MAX_BYTES` are saved (:func:`~nnlab.engine.train.training_state`).
 An entry that cannot be read, or does not fit, is ignored and written again. Writes go to
-a temporary file renamed into place, so a reader never sees half an entry; the oldest
-entries are removed beyond :data:`MAX_ENTRIES`.
+a temporary file renamed into place, and an entry carries a digest of its numbers, so a
+reader never takes half an entry or a damaged one; the oldest entries are removed beyond
+:data:`MAX_ENTRIES` or :data:`MAX_TOTAL` bytes.
 
 Where: ``$NNLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/nnlab/trainings``, else
 ``~/.cache/nnlab/trainings``. ``NNLAB_CACHE=0`` turns it off (the tests do).
