@@ -92,23 +92,7 @@ def test_values_changed_after_loading_change_the_key(cache):
     assert np.array_equal(start.reshape(-1), -w.array.reshape(-1))
 
 
-MLP = """nnlab: 1
-title: a 33-16-5 ReLU network, minibatches
-values:
-  W1: {shape: [16, 33], init: normal, seed: 1, scale: 0.1}
-  b1: {shape: [16], init: zeros}
-  W2: {shape: [5, 16], init: normal, seed: 2, scale: 0.1}
-  b2: {shape: [5], init: zeros}
-data:
-  x: {shape: [40, 33], init: normal, seed: 3}
-  y: {shape: [40, 5], init: uniform, seed: 4}
-learn: [W1, b1, W2, b2]
-compute:
-  - h = relu(W1 @ x + b1)
-  - o = W2 @ h + b2
-  - loss = mse(o, y)
-train: {rule: gd, loss: loss, lr: 0.05, epochs: 3, batch: 8, order: shuffle, seed: 3}
-"""
+from tests.unit.engine.test_train_cache import MLP  # noqa: E402 - a 33-16-5 network, shuffled minibatches
 
 
 def test_the_final_parameters_read_back_compute_the_same_bits(cache):
