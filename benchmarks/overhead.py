@@ -203,12 +203,16 @@ def xor_training_scenario():
     return loads(text.replace("epochs: 2000", f"epochs: {EPOCHS}"), str(XOR))
 
 
+def xor_inputs(scenario):
+    """The XOR network's start weights, examples, labels (float64) and learning rate."""
+    weights = {k: scenario.values[k].array.astype(float) for k in ("W1", "b1", "w2", "b2")}
+    return (weights, scenario.data["x"].array.astype(float), scenario.data["y"].array.astype(float),
+            float(scenario.train["lr"]))
+
+
 def numpy_xor(scenario):
     """The textbook loop (fused BCE-through-sigmoid gradient, no loss): a closure returning the final weights."""
-    v = {k: scenario.values[k].array.astype(float) for k in ("W1", "b1", "w2", "b2")}
-    X = scenario.data["x"].array.astype(float)
-    y = scenario.data["y"].array.astype(float)
-    lr = float(scenario.train["lr"])
+    v, X, y, lr = xor_inputs(scenario)
     n = len(X)
 
     def sigmoid(z):
@@ -232,10 +236,7 @@ def numpy_xor(scenario):
 
 def numpy_xor_same(scenario):
     """The loop with nnlab's formulas, node by node: a closure returning the final weights and every loss."""
-    p0 = {k: scenario.values[k].array.astype(float) for k in ("W1", "b1", "w2", "b2")}
-    X = scenario.data["x"].array.astype(float)
-    y = scenario.data["y"].array.astype(float)
-    lr = float(scenario.train["lr"])
+    p0, X, y, lr = xor_inputs(scenario)
     n = len(X)
 
     def sigmoid(z):  # overflow-free: 1/(1 + e) for z ≥ 0, e/(1 + e) below, e = exp(−|z|)

@@ -631,6 +631,13 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
         NnlabError: For an invalid ``train:`` block, or NaN/inf during training.
     """
     tr, n = _setup(scenario, checkpoint_every)
+    with np.errstate(all="ignore"):  # once for every update (nan/inf are found by the explicit checks)
+        _epochs(tr, n)
+    return tr
+
+
+def _epochs(tr: Training, n: int) -> None:
+    """The epochs of :func:`train` on its ``n`` examples, inside its ``np.errstate``."""
     cfg = tr.config
     current = tr.snapshots[0]
     lr = tr._rate()
@@ -638,15 +645,6 @@ def train(scenario: Scenario, *, checkpoint_every: int | None = None) -> Trainin
     history = {hash(_key(current)): [0]} if cfg.rule == "perceptron" else {}
     examples = [(i,) for i in range(n)]  # one tuple per example, shared by the records
     batches: list[tuple[int, ...]] | None = None
-    with np.errstate(all="ignore"):  # once for every update (nan/inf are found by the explicit checks)
-        _epochs(tr, current, lr, rng, history, examples, batches, n)
-    return tr
-
-
-def _epochs(tr: Training, current: dict[str, Any], lr: Any, rng: Any, history: dict, examples: list,
-            batches: list | None, n: int) -> None:
-    """The epochs of :func:`train`, inside its ``np.errstate``."""
-    cfg = tr.config
     for epoch in range(1, cfg.epochs + 1):
         order = rng.permutation(n) if cfg.order == "shuffle" else np.arange(n)
         if cfg.rule == "perceptron":

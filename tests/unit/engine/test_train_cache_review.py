@@ -8,23 +8,14 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from nnlab.engine import train_cache
 from nnlab.scenario import load, loads
 from nnlab.session import open_session
+from tests.unit.engine.test_train_cache import MLP
 
 ROOT = Path(__file__).resolve().parents[3]
 XOR = ROOT / "scenarios" / "train-mlp-xor-gd.yaml"
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """The cache on, in a folder of its own, saving every training however fast."""
-    monkeypatch.setenv("NNLAB_CACHE", "1")
-    monkeypatch.setenv("NNLAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(train_cache, "WORTH_MS", 0.0)
-    return tmp_path / "cache"
 
 
 def checked(path: Path) -> str:
@@ -92,7 +83,6 @@ def test_values_changed_after_loading_change_the_key(cache):
     assert np.array_equal(start.reshape(-1), -w.array.reshape(-1))
 
 
-from tests.unit.engine.test_train_cache import MLP  # noqa: E402 - a 33-16-5 network, shuffled minibatches
 
 
 def test_the_final_parameters_read_back_compute_the_same_bits(cache):
