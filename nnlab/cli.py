@@ -251,7 +251,10 @@ def _main(argv: list[str], console: bool) -> int:
         if console and args.command in ("run", "check", "validate", "explain"):
             _cap_process_memory()
             _collect_less_often()
-        return _dispatch(args)
+        code = _dispatch(args)
+        if console:
+            _skip_final_collection()
+        return code
     args = _lab_parser().parse_args(argv)
     missing = args.file is not None and not os.path.exists(_resolve_path(args.file))
     if not missing and not (sys.stdin.isatty() and sys.stdout.isatty()):  # a pipe, cron, CI: it would wait forever
@@ -275,6 +278,21 @@ def _collect_less_often() -> None:
     import gc
 
     gc.set_threshold(20_000, 2, 2)
+    gc.freeze()  # what is loaded so far (NumPy, PyYAML, nnlab) lives to the end: no collection walks it
+
+
+def _skip_final_collection() -> None:
+    """Spare the exiting interpreter its last full collection (a console command only).
+
+    At exit CPython walks every object for cycles before freeing the modules: about 10 ms
+    after ``import numpy`` alone and 20 ms after ``nnlab validate`` of the bundled files,
+    for memory the process is about to give back. Frozen objects are left out of that walk.
+    Nothing is lost: files are closed by ``with`` blocks, stdout and stderr are flushed by
+    the interpreter as before, and objects not in a cycle are still freed one by one.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def _cap_process_memory() -> None:
