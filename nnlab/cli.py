@@ -505,25 +505,15 @@ def cmd_validate(files: list[str], max_elements: int) -> int:
 
 def _validate(file: str, max_elements: int) -> tuple[Any, str]:
     """The session ``validate`` checks a file by, and what it left out (``""``: nothing)."""
-    from nnlab.errors import NnlabError
     from nnlab.limits import DEFAULT_MAX_UPDATES
     from nnlab.scenario import load
-    from nnlab.session import session_from_scenario
+    from nnlab.session import run_or_shapes, session_from_scenario
 
-    path = _resolve_path(file)
-    try:
-        scenario = load(path, max_elements=max_elements)
-    except NnlabError as exc:
-        if exc.kind != "size":
-            raise
-        scenario = load(path, max_elements=max_elements, shapes_only=True)  # too large to run: a shape
-        if not scenario.shape_only:                                         # question, or the error
-            raise
-        return session_from_scenario(scenario), ""
+    scenario = load(_resolve_path(file), max_elements=max_elements, shapes_fallback=True)  # as run reads it
     t = scenario.train
     epochs = t.get("epochs") if t else None
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 1:
-        return session_from_scenario(scenario), ""  # no training, one epoch, or an epochs error to report
+        return run_or_shapes(scenario), ""  # no training, one epoch, or an epochs error to report
     first = session_from_scenario(scenario._replace(train={**t, "epochs": 1}))
     if first.training is None:  # it failed as its expect: {error: …} says
         return first, ""
@@ -573,6 +563,8 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
     """The check table as plain text (aligned columns, ✓/✗)."""
     import math
 
+    from nnlab.engine.shapes import arithmetic_label
+
     from nnlab.numfmt import as_float, fmt
 
     def show(v: Any) -> str:
@@ -608,7 +600,7 @@ def render_check(session: Any, report: Any, color: bool = False) -> str:
                      "✓" if item.ok else "unanswered" if item.unanswered else "✗"))
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(3)]
     arithmetic = session.training.arithmetic if session.training is not None else session.run.arithmetic
-    mode = arithmetic if arithmetic.startswith("shapes only") else f"{arithmetic} arithmetic"
+    mode = arithmetic_label(arithmetic)
     lines = [f"{bold}{title}{off}  ({mode})", ""]
     if session.training is not None:
         lines[1:1] = [session.training.summary()]

@@ -17,7 +17,7 @@ from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.scenario.expr import Equation, parse_expr
-from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load
+from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load, loads
 from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
 
 
@@ -417,17 +417,23 @@ def open_session(path: str, *, max_elements: int | None = None, shapes: str = "f
         max_elements: The largest tensor (None: the file's ``options.max_elements``, else the default).
         shapes: When a shape question is answered from shapes alone (see :data:`SHAPES`).
     """
-    if shapes == "prefer":
-        return session_from_scenario(load(path, max_elements=max_elements, shapes_only=True))
+    scenario = load(path, max_elements=max_elements, shapes_only=shapes == "prefer",
+                    shapes_fallback=shapes == "fallback")
+    return run_or_shapes(scenario) if shapes == "fallback" else session_from_scenario(scenario)
+
+
+def run_or_shapes(scenario: Scenario) -> Session:
+    """:func:`session_from_scenario`, or for a shape question whose computation would be refused
+    (a result over the element limit, or the memory budget) the shape-only session (``fallback``)."""
     try:
-        return session_from_scenario(load(path, max_elements=max_elements))
-    except NnlabError as exc:
-        if shapes != "fallback" or exc.kind != "size":
-            raise
-        scenario = load(path, max_elements=max_elements, shapes_only=True)
-        if not scenario.shape_only:
-            raise
         return session_from_scenario(scenario)
+    except NnlabError as exc:
+        if exc.kind != "size" or scenario.shape_only:
+            raise
+        shapes = loads(scenario.text, scenario.path, max_elements=scenario.max_elements, shapes_only=True)
+        if not shapes.shape_only:
+            raise
+        return session_from_scenario(shapes)
 
 
 def session_from_scenario(scenario: Scenario) -> Session:

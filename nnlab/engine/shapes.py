@@ -21,6 +21,11 @@ SHAPES_ONLY = "shapes only: no value computed, 0 shown"
 """The :attr:`Run.arithmetic` of a shape-only run (shown where the arithmetic is shown)."""
 
 
+def arithmetic_label(arithmetic: str) -> str:
+    """How a run's arithmetic reads in a heading: ``float64 arithmetic``, or :data:`SHAPES_ONLY` as it is."""
+    return arithmetic if arithmetic == SHAPES_ONLY else f"{arithmetic} arithmetic"
+
+
 def shape_run(graph: Graph) -> Run:
     """A run of ``graph`` that infers shapes only: stand-in values, forward steps, no gradients."""
     s = graph.scenario

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from nnlab.engine.explain import explain
 from nnlab.engine.run import to_float
+from nnlab.engine.shapes import arithmetic_label
 from nnlab.engine.trace import FORWARD
 from nnlab.numfmt import fmt_array
 
@@ -64,7 +65,7 @@ def print_run(session: Any, steps: list, digits: int = 4, symbolic: bool = False
         return
     run = session.run
     head = Text(session.scenario.title, style="bold")
-    head.append(f"   {_count(len(run.steps), 'step')} · {run.arithmetic} arithmetic", style="dim")
+    head.append(f"   {_count(len(run.steps), 'step')} · {arithmetic_label(run.arithmetic)}", style="dim")
     console.print(head)
     for step in steps:
         node = run.graph.nodes[step.node]

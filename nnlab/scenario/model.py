@@ -151,7 +151,8 @@ class Scenario(NamedTuple):
 # ------------------------------------------------------------------------- loading
 
 
-def load(path: str | os.PathLike[str], *, max_elements: int | None = None, shapes_only: bool = False) -> Scenario:
+def load(path: str | os.PathLike[str], *, max_elements: int | None = None, shapes_only: bool = False,
+         shapes_fallback: bool = False) -> Scenario:
     """Read and validate a scenario file.
 
     Args:
@@ -162,6 +163,9 @@ def load(path: str | os.PathLike[str], *, max_elements: int | None = None, shape
             (:func:`is_shape_question`), make no tensor from a spec (``{shape: …, init: …}``):
             a zero-memory stand-in of its shape takes its place, and neither the element limit
             nor the memory budget applies (:attr:`Scenario.shape_only`).
+        shapes_fallback: The same for a shape question only when a value would be refused
+            (over the element limit or the memory budget), read from the same parse; any
+            other file keeps that error.
 
     Raises:
         NnlabError: With file, line and column for anything wrong.
@@ -181,11 +185,12 @@ def load(path: str | os.PathLike[str], *, max_elements: int | None = None, shape
         raise NnlabError(f"{path} is not UTF-8 text", Location(str(path)), kind="file") from None
     except OSError as exc:
         raise NnlabError(f"cannot read {path}: {exc.strerror}", Location(str(path)), kind="file") from None
-    return loads(text, str(path), max_elements=max_elements, shapes_only=shapes_only)
+    return loads(text, str(path), max_elements=max_elements, shapes_only=shapes_only,
+                 shapes_fallback=shapes_fallback)
 
 
 def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
-          shapes_only: bool = False) -> Scenario:
+          shapes_only: bool = False, shapes_fallback: bool = False) -> Scenario:
     """Validate scenario text (see :func:`load`)."""
     root = load_yaml(text, file, max_values=max_elements or DEFAULT_MAX_ELEMENTS)
     if root.kind != "map":
@@ -212,9 +217,13 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
     if max_elements is None:
         max_elements = options.get("max_elements", DEFAULT_MAX_ELEMENTS)
     lazy = shapes_only and _asks_shapes_only(root)
-    budget = _Budget(limits.memory_budget())
-    values = _values(root.get("values"), file, max_elements, data=False, budget=budget, lazy=lazy)
-    data = _values(root.get("data"), file, max_elements, data=True, budget=budget, lazy=lazy)
+    try:
+        values, data = _tensors(root, file, max_elements, lazy)
+    except NnlabError as exc:
+        if not (shapes_fallback and exc.kind == "size" and not lazy and _asks_shapes_only(root)):
+            raise
+        lazy = True  # too large to compute, but a shape question: answered from shapes
+        values, data = _tensors(root, file, max_elements, lazy)
     clash = set(values) & set(data)
     if clash:
         name = sorted(clash)[0]
@@ -238,6 +247,14 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
     return Scenario(file, text, title.strip(), topic.strip(), about, values, data, learn, equations,
                     backward, backward_loc, options, expect, train, train_node, root,
                     sys.maxsize if lazy else max_elements, expect_error, solution, lazy)
+
+
+def _tensors(root: YNode, file: str, max_elements: int, lazy: bool) -> tuple[dict, dict]:
+    """The ``values`` and the ``data``, made within one memory budget."""
+    budget = _Budget(limits.memory_budget())
+    values = _values(root.get("values"), file, max_elements, data=False, budget=budget, lazy=lazy)
+    data = _values(root.get("data"), file, max_elements, data=True, budget=budget, lazy=lazy)
+    return values, data
 
 
 def _asks_shapes_only(root: YNode) -> bool:

@@ -134,6 +134,42 @@ expect:
     assert session.check().ok and peak < 2**20
 
 
+def test_the_fallback_to_shapes_reads_the_file_once(monkeypatch):
+    """``run``/``validate``/the lab read a shape question too large to compute from shapes, and from
+    one parse: VGG-16's first read used to make its 14.7 million convolution weights before being refused."""
+    from nnlab.scenario import model
+
+    parses = []
+    real = model.load_yaml
+    monkeypatch.setattr(model, "load_yaml", lambda *a, **k: parses.append(1) or real(*a, **k))
+    scenario = model.load(VGG, shapes_fallback=True)
+    assert scenario.shape_only and len(parses) == 1
+    assert session_from_scenario(scenario).check().ok
+
+
+def test_the_fallback_keeps_the_limit_for_what_is_not_a_shape_question():
+    text = ("nnlab: 1\ntitle: t\nvalues:\n  x: {shape: [100], init: ones}\ncompute:\n  - y = 2 * x\n"
+            "options: {max_elements: 50}\nexpect:\n  sum(y): 200\n")
+    for how in ({}, {"shapes_fallback": True}):
+        with pytest.raises(NnlabError, match="'x' has 100 elements, over the limit of 50") as err:
+            loads(text, "t.yaml", **how)
+        assert (err.value.loc.line, err.value.loc.col) == (4, 6)
+
+
+def test_validate_reads_a_result_too_large_to_compute_as_run_does(tmp_path):
+    """Small inputs whose product is over the limit: a shape question, answered from shapes by
+    ``run`` and ``check``; ``validate`` used to report the limit instead."""
+    f = tmp_path / "outer.yaml"
+    f.write_text("nnlab: 1\ntitle: t\nvalues:\n  a: {shape: [300, 1]}\n  b: {shape: [1, 300]}\n"
+                 "compute:\n  - Y = a @ b\noptions: {max_elements: 50000}\nexpect:\n  shape(Y): [300, 300]\n")
+    run, check, valid = run_cli("run", str(f)), run_cli("check", str(f)), run_cli("validate", str(f))
+    assert run.returncode == 0 and f"1 step · {SHAPES_ONLY}\n" in run.stdout
+    assert check.returncode == 0 and valid.returncode == 0 and valid.stdout.endswith(": OK (1 step)\n")
+    f.write_text(f.read_text().replace("shape(Y): [300, 300]", "sum(Y): 0"))  # values asked: the limit stands
+    for p in (run_cli("run", str(f)), run_cli("validate", str(f))):
+        assert p.returncode == 2 and "this result would have 90,000 elements, over the limit of 50,000" in p.stderr
+
+
 def test_options_max_elements_is_the_scenarios_limit_everywhere(tmp_path):
     f = tmp_path / "big.yaml"
     f.write_text("nnlab: 1\ntitle: t\nvalues:\n  x: {shape: [100], init: ones}\ncompute:\n  - y = 2 * x\n"
