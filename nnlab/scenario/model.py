@@ -216,14 +216,16 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
     options = _options(root.get("options"))
     if max_elements is None:
         max_elements = options.get("max_elements", DEFAULT_MAX_ELEMENTS)
-    lazy = shapes_only and _asks_shapes_only(root)
-    try:
-        values, data = _tensors(root, file, max_elements, lazy)
-    except NnlabError as exc:
-        if not (shapes_fallback and exc.kind == "size" and not lazy and _asks_shapes_only(root)):
-            raise
-        lazy = True  # too large to compute, but a shape question: answered from shapes
-        values, data = _tensors(root, file, max_elements, lazy)
+    # A shape question may be answered from shapes; its expect block is read now (an error in it
+    # waits for its turn below)
+    early = _early_expect(root) if shapes_only or shapes_fallback else None
+    lazy = early is not None and early[1] is None and is_shape_question(early[0])
+    values, data, refused = _tensors(root, file, max_elements, lazy)
+    if lazy and not shapes_only and not refused:
+        # shapes_fallback reads a shape question for shapes first (cheap), so that a file too large
+        # to compute makes none of its values before one is refused; this one fits: make them
+        lazy = False
+        values, data, _ = _tensors(root, file, max_elements, lazy)
     clash = set(values) & set(data)
     if clash:
         name = sorted(clash)[0]
@@ -239,7 +241,7 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
             raise NnlabError("backward must name one node, e.g. `backward: loss`", node.loc, kind="format")
         backward, backward_loc = node.value.strip(), node.loc
     tolerance = _tolerance(root.get("tolerance"))
-    expect, expect_error = _expect(root.get("expect"), tolerance)
+    expect, expect_error = early if early is not None else _expect(root.get("expect"), tolerance)
     train_node = root.get("train")
     train = train_node.to_py() if train_node is not None else None
     if train is not None and not isinstance(train, dict):
@@ -249,24 +251,24 @@ def loads(text: str, file: str = "<string>", *, max_elements: int | None = None,
                     sys.maxsize if lazy else max_elements, expect_error, solution, lazy)
 
 
-def _tensors(root: YNode, file: str, max_elements: int, lazy: bool) -> tuple[dict, dict]:
-    """The ``values`` and the ``data``, made within one memory budget."""
+def _tensors(root: YNode, file: str, max_elements: int, lazy: bool) -> tuple[dict, dict, bool]:
+    """The ``values`` and the ``data``, made within one memory budget, and (for a ``lazy`` read)
+    whether a full read would have refused one of them for its size (see :class:`_Budget`)."""
     budget = _Budget(limits.memory_budget())
     values = _values(root.get("values"), file, max_elements, data=False, budget=budget, lazy=lazy)
     data = _values(root.get("data"), file, max_elements, data=True, budget=budget, lazy=lazy)
-    return values, data
+    return values, data, budget.refused
 
 
-def _asks_shapes_only(root: YNode) -> bool:
-    """Whether the file's ``expect`` block asks only shape questions (False if it cannot be read yet:
-    the full load then reports the problem in its usual place)."""
+def _early_expect(root: YNode) -> tuple[tuple[ExpectEntry, ...], ExpectedError | None] | None:
+    """The ``expect`` block read ahead of its turn, for :func:`is_shape_question`; None if there is
+    training (never a shape question) or an error (reported later, in its usual place)."""
     if "train" in root.value:
-        return False
+        return None
     try:
-        expect, error = _expect(root.get("expect"), _tolerance(root.get("tolerance")))
+        return _expect(root.get("expect"), _tolerance(root.get("tolerance")))
     except NnlabError:
-        return False
-    return error is None and is_shape_question(expect)
+        return None
 
 
 def is_shape_question(entries: tuple[ExpectEntry, ...]) -> bool:
@@ -322,10 +324,18 @@ def _string(root: YNode, key: str, file: str, required: bool = False) -> str:
 
 
 class _Budget:
-    """Bytes the values still may take (see :func:`nnlab.limits.memory_budget`)."""
+    """Bytes the values still may take (see :func:`nnlab.limits.memory_budget`).
+
+    A lazy read (shape stand-ins, no spec's tensor made) also counts what a full read would
+    have taken, in order: ``refused`` is then whether a full read would have refused a value for
+    its size (over the element limit or the budget), the case where a shape question is answered
+    from shapes.
+    """
 
     def __init__(self, left: int) -> None:
         self.left = left
+        self.full_left = left  # what a full read would still have
+        self.refused = False
 
     def take(self, elements: int, name: str, node: YNode) -> None:
         """Count a tensor of ``elements`` float64 numbers, or refuse it (at ``node``) before it is made."""
@@ -336,6 +346,13 @@ class _Budget:
                              node.loc, "make the tensors smaller, or raise the budget with --max-memory.",
                              kind="size")
         self.left -= need
+        self.count_full(need, False)
+
+    def count_full(self, need: int, over_limit: bool) -> None:
+        """Count ``need`` bytes as a full read takes them; ``over_limit``: it would refuse them anyway."""
+        if over_limit or need > self.full_left:
+            self.refused = True
+        self.full_left -= need
 
 
 def _values(node: YNode | None, file: str, max_elements: int, data: bool,
@@ -501,6 +518,8 @@ def _spec(node: YNode, name: str, max_elements: int,
                          f"{limits.MAX_TENSOR_DIMS} nnlab supports", node.value["shape"].loc, kind="shape")
     size = math.prod(shape)  # Python integers: a product cannot wrap around to 0
     if lazy:  # a shape question: the init is still validated below, but no value is made
+        if budget is not None:
+            budget.count_full(size * 8, size > max_elements)
         budget = None
     elif size > max_elements:
         raise NnlabError(f"'{name}' has {size:,} elements, over the limit of {max_elements:,}", node.loc,

@@ -1,0 +1,102 @@
+"""The loader's faster paths give exactly what the slower ones give.
+
+``load(shapes_fallback=True)`` reads a shape question for shapes first and makes its values
+only if none would be refused for its size; it must decide exactly as the old way did (make
+the values, and on a size error read the file again for shapes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlab import limits
+from nnlab.errors import NnlabError
+from nnlab.scenario.model import loads
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _outcome(scenario_or_error):
+    """What a load gives, comparable: values and data by name and shape, or the error."""
+    if isinstance(scenario_or_error, NnlabError):
+        e = scenario_or_error
+        return ("error", e.message, e.loc, e.hint, e.kind)
+    s = scenario_or_error
+    tensors = {name: (v.array.shape, v.array.dtype, v.loc, None if s.shape_only else v.array.tolist(),
+                      None if v.exact is None else v.exact.tolist())
+               for name, v in {**s.values, **s.data}.items()}
+    expect = [(e.ref, e.expr, repr(e.answer), e.raw, repr(e.abs_tol), e.rel_tol, e.loc, e.answer_loc)
+              for e in s.expect]
+    return (s.shape_only, s.max_elements, tensors, expect, s.expect_error, s.equations)
+
+
+def _load(text: str, **kw):
+    try:
+        return loads(text, "t.yaml", **kw)
+    except NnlabError as exc:
+        return exc
+
+
+def _the_old_way(text: str):
+    """Make the values; on a size error, a shape question is read again for shapes only."""
+    try:
+        return loads(text, "t.yaml")
+    except NnlabError as exc:
+        if exc.kind != "size":
+            return exc
+        shapes = _load(text, shapes_only=True)
+        return shapes if isinstance(shapes, NnlabError) or shapes.shape_only else exc
+
+
+HEAD = "nnlab: 1\ntitle: t\n"
+SHAPE_Q = "compute:\n  - y = W @ x\nexpect:\n  shape(y): [4]\n  params: 12\n"
+CASES = {
+    "fits": HEAD + "values:\n  W: {shape: [4, 3], init: normal, seed: 1}\n  x: [1, 2, 3]\n" + SHAPE_Q,
+    "over the element limit": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  W: {shape: [4, 3], init: normal}\n  x: [1, 2, 3]\n" + SHAPE_Q,
+    "a later error after the refusal": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\n  z: {shape: [2], init: nope}\n" + SHAPE_Q,
+    "an error before the refusal": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  z: {shape: [2], seed: -1}\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\n" + SHAPE_Q,
+    "a list over the element limit": HEAD + "options: {max_elements: 2}\n"
+    "values:\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\n" + SHAPE_Q,
+    "not a shape question": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\ncompute:\n  - y = W @ x\nexpect:\n  y: [0, 0, 0, 0]\n",
+    "training": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\nlearn: [W]\n" + SHAPE_Q + "train: {lr: 0.1, epochs: 1}\n",
+    "an expect error": HEAD + "options: {max_elements: 10}\n"
+    "values:\n  W: {shape: [4, 3]}\n  x: [1, 2, 3]\ncompute:\n  - y = W @ x\nexpect:\n  shape(y): [4]\n  y(: 1\n",
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_shapes_first_decides_as_making_the_values_first(name: str) -> None:
+    text = CASES[name]
+    assert _outcome(_load(text, shapes_fallback=True)) == _outcome(_the_old_way(text))
+
+
+@pytest.mark.parametrize("budget", [20_000, 24_000, 24_010, 24_023, 24_024, 10**6])
+def test_shapes_first_counts_the_memory_budget_as_a_full_read(budget: int) -> None:
+    """W takes 24,000 bytes and x 24 in a full read; a shapes-first read takes only x's 24 for real."""
+    text = (HEAD + "values:\n  W: {shape: [1000, 3]}\n  x: [1, 2, 3]\n"
+            "compute:\n  - y = W @ x\nexpect:\n  shape(y): [1000]\n  params: 3003\n")
+    limits.set_memory_budget(budget)
+    try:
+        got, want = _load(text, shapes_fallback=True), _the_old_way(text)
+    finally:
+        limits.set_memory_budget(None)
+    assert _outcome(got) == _outcome(want)
+    assert not isinstance(got, NnlabError) and got.shape_only == (budget < 24_024)
+
+
+def test_bundled_shape_questions_read_as_before() -> None:
+    for name, shape_only in (("vgg16-params", True), ("conv-alexnet-params", False), ("mlp-param-count", False)):
+        text = (ROOT / "scenarios" / f"{name}.yaml").read_text(encoding="utf-8")
+        got = _load(text, shapes_fallback=True)
+        assert got.shape_only is shape_only
+        assert _outcome(got) == _outcome(_the_old_way(text))
+        if not shape_only:
+            assert all(isinstance(v.array, np.ndarray) and v.array.flags.writeable for v in got.values.values())
