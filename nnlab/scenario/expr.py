@@ -481,8 +481,16 @@ _SHAPE = r"^\(?\s*(\d+)\s*(?:[x×X*,]\s*\d+\s*)+,?\s*\)?$"
 _TUPLE = r"^\(\s*([^()]*,[^()]*)\)$"
 
 
-def _normalize(text: str) -> tuple[str, list[int]]:
-    """Student notation → the equation language, and for each new character its original column."""
+def _normalize(text: str) -> tuple[str, list[int] | None]:
+    """Student notation → the equation language, and for each new character its original column
+    (None when there is nothing to replace: the columns are the text's own)."""
+    if text.isascii() and "^" not in text and "ln" not in text:  # most answers: no pattern can match
+        return text, None
+    return _replace_notation(text)
+
+
+def _replace_notation(text: str) -> tuple[str, list[int]]:
+    """:func:`_normalize`, pattern by pattern."""
     cols = list(range(len(text) + 1))
     for pattern, repl in _ANSWER_SUBS:
         out, new_cols, last = [], [], 0
@@ -531,13 +539,18 @@ def parse_answer(text: str, loc: Location | None = None, *, shape: bool = False)
         expr = parse_expr(norm, None, qualified=True)
     except NnlabError as exc:
         col = exc.loc.col - 1 if exc.loc is not None and exc.loc.col else 0
-        orig = cols[min(max(col, 0), len(cols) - 1)]
+        col = min(max(col, 0), len(norm))
+        orig = cols[col] if cols is not None else col
         length = exc.loc.length if exc.loc is not None else 1
         where = _at(loc, orig, length) if loc is not None else Location("<answer>", 1, orig + 1, text, length)
         raise NnlabError(f"cannot read the answer {text.strip()!r}: {exc.message}", where,
                          exc.hint or "write a number (−0.25 or -0.25), a list [0.1, 0.2], a shape 5x7, "
                          "or an expression such as σ(2) − 1, 2·0.5, e^2, ln(0.3).", kind="syntax") from None
-    return _with_e(_remap(expr, cols))
+    if cols is not None:
+        expr = _remap(expr, cols)
+    if norm.isascii() and "e" not in norm:  # no name e (Python reads ℯ as e, hence the isascii)
+        return expr
+    return _with_e(expr)
 
 
 def _remap(e: Any, cols: list[int]) -> Any:

@@ -571,9 +571,9 @@ def shape_stand_in(shape: tuple[int, ...] | list[int]) -> np.ndarray:
 
 
 def _exact_fill(shape, value) -> np.ndarray:
-    ex = np.empty(int(np.prod(shape)), dtype=object)
-    ex[:] = [Fraction(value)] * ex.size
-    return ex.reshape(shape)
+    ex = np.empty(shape, dtype=object)
+    ex.fill(Fraction(value))  # one immutable Fraction, shared
+    return ex
 
 
 def _learn(node: YNode | None, values: dict, data: dict) -> tuple[str, ...]:

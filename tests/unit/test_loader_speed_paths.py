@@ -100,3 +100,50 @@ def test_bundled_shape_questions_read_as_before() -> None:
         assert _outcome(got) == _outcome(_the_old_way(text))
         if not shape_only:
             assert all(isinstance(v.array, np.ndarray) and v.array.flags.writeable for v in got.values.values())
+
+
+ANSWERS = ["V[0]", "exp(C.scores[0, 0]) / (exp(C.scores[0, 0]) + exp(C.scores[0, 1]))", "Q[2] @ K[0] / sqrt(2)",
+           "-2 / sqrt(2 + 1e-5)", "(1 - 3) / sqrt(3 + 1e-5)", "sigmoid(2) - 1", "16x16x8", "(5, 7)", "()",
+           "  h[0] / (1 - 0.5)", "grad(S.c)[0] * S.f[0]", "epoch(2).w", "2 * (yhat[1] - y[1]) / 4", "0.25 ** 5",
+           "e", "e ** 2", "2*e", "ℯ ** 2", "exp(1) - e", "line", "ln(2)", "ln (2)", "x.ln(2)", "2^3", "e^2",
+           "σ(2) − 1", "2·0.5", "√(4)", "−0.25", "[0.1, −0.2]", "5×7", "−e", "kernel(a, b=1)", "a[0:2, ::2]",
+           # errors, located in the text as written
+           "1 +", "sigmoid(2", "a = 1", "−", "σ(2) −", "lambda: 1", "x.__class__", "e^", "[1, 2", "2 ** ** 3",
+           "grad(z) − (σ(2) − 1", "ℯ +"]
+
+
+def _answer(text: str, loc, shape: bool):
+    from nnlab.scenario import expr
+
+    expr._PARSED.clear()
+    try:
+        return expr.parse_answer(text, loc, shape=shape)
+    except NnlabError as exc:
+        return ("error", exc.message, exc.loc, exc.hint)
+
+
+@pytest.mark.parametrize("text", ANSWERS)
+@pytest.mark.parametrize("shape", [False, True])
+@pytest.mark.parametrize("at", [None, (3, 9)])
+def test_an_answer_without_student_notation_skips_the_rewriting(text: str, shape: bool, at, monkeypatch) -> None:
+    from nnlab.errors import Location
+    from nnlab.scenario import expr
+
+    loc = Location("t.yaml", *at, "  x: " + text, 1) if at else None
+    fast = _answer(text, loc, shape)
+    monkeypatch.setattr(expr, "_normalize", expr._replace_notation)  # every pattern, columns mapped back
+    slow = _answer(text, loc, shape)
+    if not (isinstance(slow, tuple) and slow[:1] == ("error",)):
+        slow = expr._with_e(slow)  # e read as Euler's number everywhere
+    assert fast == slow
+    assert type(fast) is type(slow)
+
+
+def test_a_filled_spec_holds_its_exact_value_in_every_element() -> None:
+    from fractions import Fraction
+
+    s = loads(HEAD + "values:\n  z: {shape: [2, 3]}\n  o: {shape: [4], init: ones, scale: 0.1}\n"
+              "  u: {shape: [1, 2, 1], init: ones}\ncompute:\n  - y = z\n")
+    assert s.values["z"].exact.shape == (2, 3) and s.values["z"].exact.tolist() == [[Fraction(0)] * 3] * 2
+    assert s.values["o"].exact.tolist() == [Fraction(1, 10)] * 4 and s.values["o"].array.tolist() == [0.1] * 4
+    assert s.values["u"].exact.dtype == object and s.values["u"].exact.tolist() == [[[Fraction(1)], [Fraction(1)]]]
