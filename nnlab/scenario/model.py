@@ -557,7 +557,13 @@ def _spec(node: YNode, name: str, max_elements: int,
         ex[:] = [Fraction(i) * k for i in range(size)]
         return a, ex.reshape(shape)
     rng = np.random.default_rng(seed)
-    a = rng.normal(size=shape) if init == "normal" else rng.uniform(-1.0, 1.0, size=shape)
+    if init == "normal":
+        # rng.normal(size=shape), a fifth faster: the same draws, and rng.normal's loc 0.0 is added
+        # as it adds it (0.0 + z turns a drawn -0.0 into 0.0)
+        a = rng.standard_normal(shape)
+        a += 0.0
+    else:
+        a = rng.uniform(-1.0, 1.0, size=shape)
     if scale != 1:
         a *= scale  # in place: a second array of this size costs its page faults again
     return a, None

@@ -147,3 +147,23 @@ def test_a_filled_spec_holds_its_exact_value_in_every_element() -> None:
     assert s.values["z"].exact.shape == (2, 3) and s.values["z"].exact.tolist() == [[Fraction(0)] * 3] * 2
     assert s.values["o"].exact.tolist() == [Fraction(1, 10)] * 4 and s.values["o"].array.tolist() == [0.1] * 4
     assert s.values["u"].exact.dtype == object and s.values["u"].exact.tolist() == [[[Fraction(1)], [Fraction(1)]]]
+
+
+@pytest.mark.parametrize("seed,shape,scale", [(0, [3], None), (1, [1024, 2], 0.5), (2, [64, 33], 0.03),
+                                              (7, [2, 3, 4], -2), (123, [5], 0)])
+def test_a_normal_spec_draws_what_rng_normal_draws(seed: int, shape: list[int], scale) -> None:
+    spec = f"{{shape: {shape}, init: normal, seed: {seed}" + (f", scale: {scale}}}" if scale is not None else "}")
+    got = loads(HEAD + f"values:\n  W: {spec}\ncompute:\n  - y = W\n").values["W"].array
+    want = np.random.default_rng(seed).normal(size=shape)
+    if scale is not None and scale != 1:
+        want *= scale
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()  # bit for bit, signed zeros included
+
+
+def test_adding_normals_loc_keeps_the_sign_of_zero_as_rng_normal_does() -> None:
+    z = np.array([-0.0, 0.0, -1.5, 2.0])
+    a = z.copy()
+    a += 0.0
+    assert a.tobytes() == (0.0 + 1.0 * z).tobytes()  # numpy's normal: loc + scale * z
+    assert not np.signbit(a[0])
