@@ -6,19 +6,21 @@ reference" means the same thing everywhere. Training scenarios plug in here too.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from nnlab.check import (CheckItem, CheckReport, ReferenceEvaluator, check_entry, check_run, learn_names,
-                         visible_names)
 from nnlab.engine.explain import explain as explain_element
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.scenario.expr import Equation, parse_expr
 from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load, loads
-from nnlab.scenario.refs import Ref, RefError, RefKind, Snapshot, atom
+
+if TYPE_CHECKING:  # checking answers and reading references are imported when asked for: `nnlab validate`
+    # and `nnlab run` never ask (1.5 ms of their start)
+    from nnlab.check import CheckItem, CheckReport
+    from nnlab.scenario.refs import Ref, Snapshot
 
 
 class _Element(NamedTuple):
@@ -75,6 +77,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
         own earlier answers and matched against the misconception catalog
         (:mod:`nnlab.diagnosis`); nothing extra runs when every answer is right.
         """
+        from nnlab.check import check_run
+
         if self.training is None:
             report = check_run(self.run, entries)
         else:
@@ -90,6 +94,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
 
     def check_entry(self, entry: ExpectEntry) -> CheckItem:
         """Check one (possibly edited) ``expect`` entry exactly as :meth:`check` would."""
+        from nnlab.check import check_entry
+
         if self.training is None:
             return check_entry(self.run, entry)
         return check_entry(self.run, entry, self._at, self.training.facts(), self._final_step, self._state)
@@ -109,6 +115,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
 
     def evaluate(self, text: str) -> Any:
         """The value of a reference expression as ``check`` computes it: ``"epoch(0).grad(W)[1]"``."""
+        from nnlab.check import ReferenceEvaluator
+
         expr = parse_expr(text, qualified=self.training is not None)
         if self.training is None:
             return ReferenceEvaluator(self.run).eval(expr)
@@ -202,6 +210,9 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
         Raises:
             NnlabError: An unknown name.
         """
+        from nnlab.check import learn_names, visible_names
+        from nnlab.scenario.refs import RefError, RefKind, atom
+
         try:
             ref = atom(parse_expr(text, qualified=self.training is not None))
         except (RefError, NnlabError):
@@ -261,6 +272,9 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
         return el.run, el.plain, el.context
 
     def _element(self, text: str) -> _Element:
+        from nnlab.check import visible_names
+        from nnlab.scenario.refs import RefKind
+
         ref, run, context = self._read(text)
         if not ref.is_element:
             raise NnlabError(f"explain needs one element, not a slice: {text}")
@@ -285,6 +299,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
 
     def _read(self, text: str) -> tuple[Ref, Run, str | None]:
         """Parse a reference to explain; pick the run its training prefix names, and say which."""
+        from nnlab.scenario.refs import RefError, atom
+
         tr = self.training
         try:
             ref = atom(parse_expr(text, qualified=tr is not None))
@@ -334,6 +350,8 @@ def error_kind(exc: NnlabError) -> str:
 
 def _with_error_item(report: CheckReport, expected: ExpectedError, failure: NnlabError | None) -> CheckReport:
     """The report with the ``error:`` answer in its place: right when the run failed with that kind."""
+    from nnlab.check import CheckReport
+
     items = list(report.items)
     items.insert(min(expected.position, len(items)), error_item(expected.kind, failure, expected.loc))
     return CheckReport(tuple(items))
@@ -353,6 +371,8 @@ def error_item(kind: str, failure: NnlabError | None, loc: Any = None) -> CheckI
 
     The computed value says what happened: ``shape error (line 25): …`` or ``no error: …``.
     """
+    from nnlab.check import CheckItem
+
     if failure is None:
         return CheckItem("error", kind, kind, "no error: the run succeeded", False, None, None, "", loc)
     got = error_kind(failure)

@@ -12,7 +12,6 @@ before anything runs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
@@ -47,8 +46,7 @@ class NodeKind(StrEnum):
     """The result of one primitive op: a named line or part, or an unnamed sub-expression (a temp)."""
 
 
-@dataclass
-class Node:
+class Node:  # (plain classes here, not dataclasses: a dataclass costs ~0.3-0.5 ms to define at every start)
     """A vertex of the computation graph.
 
     Attributes:
@@ -67,24 +65,23 @@ class Node:
         named: True for nodes the user named (lines and composite parts).
         value: Leaf value (float64 array, no batch axis).
         exact: Leaf value as Fractions, if known exactly.
+        op_inputs: One entry per tensor input of the op's signature (op nodes only): like
+            ``inputs``, with None for an absent optional input.
     """
 
-    id: str
-    kind: NodeKind
-    label: str
-    shape: tuple[int, ...]
-    batched: bool = False
-    op: Op | None = None
-    inputs: tuple[str, ...] = ()
-    line: int = -1
-    loc: Location | None = None
-    text: str = ""
-    named: bool = False
-    value: np.ndarray | None = None
-    exact: np.ndarray | None = None
-    op_inputs: tuple[str | None, ...] = ()
-    """One entry per tensor input of the op's signature (op nodes only): like ``inputs``,
-    with None for an absent optional input."""
+    __slots__ = ("batched", "exact", "id", "inputs", "kind", "label", "line", "loc", "named", "op", "op_inputs",
+                 "shape", "text", "value")
+
+    def __init__(self, id: str, kind: NodeKind, label: str, shape: tuple[int, ...], batched: bool = False,  # noqa: A002
+                 op: Op | None = None, inputs: tuple[str, ...] = (), line: int = -1, loc: Location | None = None,
+                 text: str = "", named: bool = False, value: np.ndarray | None = None,
+                 exact: np.ndarray | None = None, op_inputs: tuple[str | None, ...] = ()) -> None:
+        self.id, self.kind, self.label, self.shape, self.batched = id, kind, label, shape, batched
+        self.op, self.inputs, self.line, self.loc, self.text = op, inputs, line, loc, text
+        self.named, self.value, self.exact, self.op_inputs = named, value, exact, op_inputs
+
+    def __repr__(self) -> str:
+        return f"Node({self.id!r}, {self.kind}, shape={self.shape})"
 
     @property
     def is_temp(self) -> bool:
@@ -100,16 +97,30 @@ class Node:
         return self.named and self.kind is not NodeKind.CONST
 
 
-@dataclass
 class Graph:
-    """The nodes in topological order (insertion order), and the op nodes' ids."""
+    """The nodes in topological order (insertion order), and the op nodes' ids.
 
-    scenario: Scenario
-    nodes: dict[str, Node] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)
-    lines: list[tuple[str, Equation]] = field(default_factory=list)
-    plans: dict = field(default_factory=dict, repr=False, compare=False)
-    """Backward plans per (target, wrt), made by the engine on first use."""
+    Attributes:
+        scenario: The scenario compiled.
+        nodes: Every node by id, in topological order.
+        order: The op nodes' ids, in the order they run.
+        lines: The compute lines, by name.
+        plans: What every run of the graph shares (backward plans per (target, wrt)…), made by
+            the engine on first use.
+    """
+
+    __slots__ = ("lines", "nodes", "order", "plans", "scenario")
+
+    def __init__(self, scenario: Scenario, nodes: dict[str, Node] | None = None, order: list[str] | None = None,
+                 lines: list[tuple[str, Equation]] | None = None) -> None:
+        self.scenario = scenario
+        self.nodes = {} if nodes is None else nodes
+        self.order = [] if order is None else order
+        self.lines = [] if lines is None else lines
+        self.plans: dict = {}
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self.nodes)} nodes, {len(self.order)} ops)"
 
     def names(self) -> list[str]:
         """The user-visible node names (:attr:`Node.visible`), in graph order."""
@@ -388,6 +399,7 @@ class GraphBuilder:
             self._temp += 1
             nid = f"{self.eq.name}#{self._temp}"
             label = to_text(e)
+            text = text or label  # (a temp's text is its label: written out once)
         else:
             nid = out_name
             label = out_name

@@ -13,12 +13,11 @@ import contextlib
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
 from itertools import chain, repeat
 from operator import is_not
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,8 +32,7 @@ from nnlab.scenario.model import Scenario
 EXACT_LIMIT = 20_000  # largest total of elements we compute with Fractions
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):  # (not a frozen dataclass: ~0.7 ms less to define; as immutable)
     """The result of running a scenario: the trace, values and gradients.
 
     Attributes:
@@ -48,6 +46,7 @@ class Run:
         batch: Number of examples (1 without data).
         arithmetic: ``"exact"`` (Fractions from the decimals as written) or ``"float64"``.
         contributions: ``(node, slot)`` → what that backward step added to the input.
+        ops: Node id → this run's op instance (what its forward saved; see :meth:`op`).
     """
 
     scenario: Scenario
@@ -58,8 +57,8 @@ class Run:
     target: str | None
     batch: int
     arithmetic: str
-    contributions: dict[tuple[str, int], np.ndarray] = field(repr=False)
-    ops: dict[str, Any] = field(default_factory=dict, repr=False)
+    contributions: dict[tuple[str, int], np.ndarray]
+    ops: dict[str, Any]
 
     def op(self, nid: str) -> Any:
         """This run's op instance of node ``nid`` (it holds what forward saved, and the shapes)."""
@@ -141,7 +140,7 @@ def choose_arithmetic(graph: Graph) -> str:
         return "float64"
     ops_ok = all(_rational(graph, graph.nodes[n]) for n in graph.order)
     leaves_ok = all(n.exact is not None for n in graph.nodes.values() if n.kind != "op")
-    total = sum(int(np.prod(n.shape)) * (len(n.value) if n.kind == "data" and n.value is not None else 1)
+    total = sum(math.prod(n.shape) * (len(n.value) if n.kind == "data" and n.value is not None else 1)
                 for n in graph.nodes.values())
     possible = ops_ok and leaves_ok
     if mode == "exact":
@@ -345,10 +344,7 @@ def run_graph(graph: Graph, leaves: dict[str, np.ndarray] | None = None, *, targ
                              kind="size") from None
         return run_graph(graph, leaves, target=target, record=record, arithmetic=EXACT_FALLBACK, wrt=wrt,
                          check_finite=check_finite)
-    run = _new(Run)  # (a frozen dataclass's __init__ sets each field through object.__setattr__)
-    run.__dict__.update(scenario=s, graph=graph, steps=steps, values=values, grads=grads, target=target, batch=batch,
-                        arithmetic=mode, contributions=contributions, ops=ops)
-    return run
+    return Run(s, graph, steps, values, grads, target, batch, mode, contributions, ops)
 
 
 def _batch(values: dict[str, np.ndarray]) -> int:

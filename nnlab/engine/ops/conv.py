@@ -63,7 +63,7 @@ and :mod:`nnlab.engine.ops.pad`.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -180,8 +180,7 @@ def per_side(padding, padding_total, op: str) -> Pads:
     return resolve_pads(op, padding, padding_total)
 
 
-@dataclass(frozen=True)
-class Window:
+class Window:  # (a plain class: its properties are cached in __dict__; a dataclass costs ~0.5 ms to define)
     """Where kh×kw windows sit on a padded H×W grid (the last two axes of an array).
 
     Attributes:
@@ -191,10 +190,8 @@ class Window:
         pads: ``((top, bottom), (left, right))``.
     """
 
-    in_hw: tuple[int, int]
-    size: tuple[int, int]
-    stride: tuple[int, int]
-    pads: Pads
+    def __init__(self, in_hw: tuple[int, int], size: tuple[int, int], stride: tuple[int, int], pads: Pads) -> None:
+        self.in_hw, self.size, self.stride, self.pads = in_hw, size, stride, pads
 
     @cached_property
     def padded_hw(self) -> tuple[int, int]:
@@ -431,8 +428,7 @@ def layout_of(op: Op) -> bool:
 # ------------------------------------------------------------------------ the op
 
 
-@dataclass(frozen=True)
-class _Layout:
+class _Layout(NamedTuple):  # (not a frozen dataclass: ~0.5 ms less to define)
     """One conv call's per-example shapes, and how they map onto the canonical
     ``(M, C, H, W)`` images and ``(F, C, kh, kw)`` kernel (1-D: H = kh = 1).
 
