@@ -167,3 +167,19 @@ def test_adding_normals_loc_keeps_the_sign_of_zero_as_rng_normal_does() -> None:
     a += 0.0
     assert a.tobytes() == (0.0 + 1.0 * z).tobytes()  # numpy's normal: loc + scale * z
     assert not np.signbit(a[0])
+
+
+def test_the_default_memory_budget_is_read_once_from_the_environment(monkeypatch) -> None:
+    limits.default_memory_budget.cache_clear()
+    monkeypatch.setenv("NNLAB_MAX_MEMORY", "2G")
+    try:
+        assert limits.default_memory_budget() == 2 << 30
+        assert limits.memory_budget() == 2 << 30
+        monkeypatch.setenv("NNLAB_MAX_MEMORY", "1G")
+        assert limits.default_memory_budget() == 2 << 30  # kept: read when first asked for
+        limits.default_memory_budget.cache_clear()
+        monkeypatch.delenv("NNLAB_MAX_MEMORY")
+        assert limits.default_memory_budget() == min(limits._machine_memory() // 2, 8 << 30)
+    finally:
+        limits.default_memory_budget.cache_clear()
+
