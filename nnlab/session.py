@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from nnlab.engine.explain import explain as explain_element
 from nnlab.engine.run import Run, run_scenario, to_float
 from nnlab.engine.trace import BACKWARD, FORWARD, UPDATE, Explanation, Step
 from nnlab.errors import NnlabError, did_you_mean
 from nnlab.scenario.expr import Equation, parse_expr
 from nnlab.scenario.model import ERROR_KINDS, ExpectedError, ExpectEntry, Scenario, load, loads
 
-if TYPE_CHECKING:  # checking answers and reading references are imported when asked for: `nnlab validate`
-    # and `nnlab run` never ask (1.5 ms of their start)
+if TYPE_CHECKING:  # checking answers, reading references and explaining are imported when asked for:
+    # `nnlab validate` never asks (2 ms of its start)
     from nnlab.check import CheckItem, CheckReport
     from nnlab.scenario.refs import Ref, Snapshot
 
@@ -129,6 +128,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
 
     def explain(self, step: Step | int, element: Any = None, **kwargs: Any) -> Explanation:
         """Explain one element of a step (see :func:`~nnlab.engine.explain.explain`); updates show their rule."""
+        from nnlab.engine.explain import explain as explain_element
+
         if isinstance(step, int):
             step = self.steps[step]
         if self.training is None:
@@ -174,6 +175,8 @@ class Session(NamedTuple):  # not a dataclass: a frozen dataclass costs nnlab ch
         ``yhat[3]``, ``z1[3, 0]``. The steps returned belong to the run
         :meth:`ref_context` names.
         """
+        from nnlab.engine.explain import explain as explain_element
+
         el = self._element(ref)
         run = el.run
         if el.grad:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlab.engine.graph import NodeKind
-from nnlab.engine.ops.base import Op, as_number, grad_label, num
+from nnlab.engine.ops.base import OP_SYMBOLS, Op, as_number, backward_title, grad_label, num  # (titles: with the run)
 from nnlab.engine.ops.elementwise import Unary
 from nnlab.engine.trace import BACKWARD, FORWARD, Explanation, Step, Use
 from nnlab.errors import NnlabError
@@ -100,21 +100,6 @@ def element_spaces(run: Run, step: Step, hide: bool = False) -> list[tuple[int, 
     if step.phase == FORWARD:
         return [(-1, nodes[step.node].shape)]
     return [(-1, tuple(step.shape))]
-
-
-OP_SYMBOLS = {"matmul": "@", "add": "+", "sub": "−", "mul": "×", "div": "/", "neg": "−", "pow": "^"}
-"""How a backward title names an arithmetic op (``∂loss/∂W1 ← through @``); other ops by name."""
-
-
-def backward_title(target: str, op_name: str, receivers: list[str]) -> str:
-    """A backward step's title: the gradients it computes and the op it passes through.
-
-    ``∂loss/∂z2 ← through sigmoid``; ``∂loss/∂w2, ∂loss/∂b2 ← through affine``.
-    """
-    through = f"through {OP_SYMBOLS.get(op_name, op_name)}"
-    if not receivers:
-        return f"∂{target}/∂… ← {through}"
-    return ", ".join(grad_label(target, r) for r in receivers) + f" ← {through}"
 
 
 def step_title(run: Run, step: Step, hide: bool = False) -> str:

@@ -21,9 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nnlab.engine.explain import backward_title
 from nnlab.engine.graph import Graph, Node, build_graph
-from nnlab.engine.ops.base import Op, ShapeError, unbroadcast
+from nnlab.engine.ops.base import Op, ShapeError, backward_title, unbroadcast
 from nnlab.engine.trace import BACKWARD, FORWARD, Step, freeze
 from nnlab.errors import NnlabError
 from nnlab.numfmt import as_float, fmt_index

@@ -359,3 +359,19 @@ def plain(x: Any, digits: int) -> str:
 def grad_label(target: str, node: str, index: tuple[int, ...] = ()) -> str:
     """``∂loss/∂a1[0]``."""
     return f"∂{target}/∂{node}{fmt_index(index)}"
+
+
+OP_SYMBOLS = {"matmul": "@", "add": "+", "sub": "−", "mul": "×", "div": "/", "neg": "−", "pow": "^"}
+"""How a backward title names an arithmetic op (``∂loss/∂W1 ← through @``); other ops by name."""
+
+
+def backward_title(target: str, op_name: str, receivers: list[str]) -> str:
+    """A backward step's title: the gradients it computes and the op it passes through.
+
+    ``∂loss/∂z2 ← through sigmoid``; ``∂loss/∂w2, ∂loss/∂b2 ← through affine``. (Here, not in
+    :mod:`nnlab.engine.explain`: every run titles its steps, and a run need not import explanations.)
+    """
+    through = f"through {OP_SYMBOLS.get(op_name, op_name)}"
+    if not receivers:
+        return f"∂{target}/∂… ← {through}"
+    return ", ".join(grad_label(target, r) for r in receivers) + f" ← {through}"

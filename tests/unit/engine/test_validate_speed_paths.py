@@ -45,7 +45,8 @@ def test_a_session_runs_without_importing_checking_and_checks_after_importing_it
         import json, sys
         from nnlab.session import open_session
         s = open_session("scenarios/neuron-forward.yaml")
-        before = sorted(m for m in ("nnlab.check", "nnlab.scenario.refs", "dataclasses") if m in sys.modules)
+        before = sorted(m for m in ("nnlab.check", "nnlab.scenario.refs", "nnlab.engine.explain", "dataclasses")
+                        if m in sys.modules)
         report = s.check()
         print(json.dumps({"before": before, "ok": report.ok, "items": len(report.items),
                           "after": "nnlab.check" in sys.modules}))
@@ -64,6 +65,18 @@ def test_the_lazily_imported_session_methods_answer_as_before():
     assert s.ref_context("z1[0]")[1] == "z1[0]"
     assert s.check_error("shape").ok is False
     assert s.check_error("shape").actual == "no error: the run succeeded"
+    [(step, explanation)] = s.explain_ref("a1[0]")
+    assert step.node == "a1" and explanation.value == pytest.approx(s.run.value("a1")[0])
+    assert s.explain(step, (0,)).value == explanation.value
+
+
+def test_backward_titles_come_from_the_op_protocol_and_explain_shows_the_same():
+    from nnlab.engine import explain
+    from nnlab.engine.ops import base
+
+    assert explain.backward_title is base.backward_title and explain.OP_SYMBOLS is base.OP_SYMBOLS
+    assert base.backward_title("loss", "matmul", ["W1", "(a + b)"]) == "∂loss/∂W1, ∂loss/∂(a + b) ← through @"
+    assert base.backward_title("L", "sigmoid", []) == "∂L/∂… ← through sigmoid"
 
 
 def test_a_temp_nodes_text_is_its_expression_as_written():
