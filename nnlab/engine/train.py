@@ -190,7 +190,16 @@ class Snapshots(Sequence):
     SEGMENTS = 2
     BLOCK_BYTES = 1 << 20
 
-    def __init__(self, start: dict[str, np.ndarray], interval: int = 1) -> None:
+    def __init__(self, start: dict[str, np.ndarray], interval: int = 1, updates: int | None = None) -> None:
+        """Keep ``start`` as the first checkpoint.
+
+        Args:
+            start: The parameters before any update.
+            interval: Updates between checkpoints.
+            updates: The most updates the training can make (None: not known); a block holds no more
+                checkpoints than that many updates leave (an exact training's block of Fractions is
+                filled with None when made: 1 MiB of them cost ~0.15 ms to make and as much to free).
+        """
         self.interval = max(1, int(interval))
         self.replay: Any = None
         self._layout = [(name, np.asarray(a).shape, np.asarray(a).size) for name, a in start.items()]
@@ -201,6 +210,8 @@ class Snapshots(Sequence):
         self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # None: mixed, each checkpoint a dict
         self._width = sum(size for _, _, size in self._layout)
         self._rows = self.BLOCK_BYTES // max(1, 8 * self._width) if self._dtype is not None else 0
+        if updates is not None and self._rows > 1:  # (still > 1: rows, not arrays, keep the checkpoints)
+            self._rows = min(self._rows, max(2, updates // self.interval + 1))
         self._blocks: list[np.ndarray] = []
         self._odd: dict[int, dict[str, np.ndarray]] = {}
         self._stored = 0
@@ -695,7 +706,7 @@ def _setup(scenario: Scenario, checkpoint_every: int | None) -> tuple[Training, 
         raise NnlabError(f"training would make up to {bound:,} updates ({cfg.epochs:,} epochs of {per_epoch:,}), "
                          f"over the limit of {most:,}", scenario.loc_of("train", "epochs"),
                          "raise it with options.max_updates.", kind="size")
-    snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound))
+    snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound), bound)
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
     snapshots.replay = tr._replay
     tr.wrt = _requires(graph, params)

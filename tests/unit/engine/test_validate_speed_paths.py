@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from nnlab.engine import run as run_module
+from nnlab.engine import train as train_mod
 from nnlab.engine.graph import Graph, Node, NodeKind, build_graph
 from nnlab.engine.ops.base import Example
 from nnlab.scenario.expr import parse_expr, to_text
@@ -144,3 +145,35 @@ def test_examples_get_dicts_of_their_own():
     a.values["x"] = 1
     assert Example("y = h(x)").values == {}
     assert (b.compute, b.values, b.fixed, b.data) == ("y = g(x)", {"x": [1.0]}, ("x",), {})
+
+
+class _Unbounded(train_mod.Snapshots):
+    """The snapshots as they were made before a training said how many updates it can make."""
+
+    def __init__(self, start, interval=1, updates=None):
+        super().__init__(start, interval)
+
+
+@pytest.mark.parametrize("name, epochs, every", [("train-perceptron-and", 3, None), ("train-perceptron-xor", 4, 3),
+                                                 ("train-sgd-minibatch", 5, None), ("train-momentum-two-steps", 2, 2)])
+def test_a_block_sized_to_the_training_holds_the_same_snapshots(monkeypatch, name, epochs, every):
+    scenario = loads((ROOT / "scenarios" / f"{name}.yaml").read_text(), f"{name}.yaml")
+    scenario = scenario._replace(train={**scenario.train, "epochs": epochs})
+    fast = train_mod.train(scenario, checkpoint_every=every)
+    monkeypatch.setattr(train_mod, "Snapshots", _Unbounded)
+    slow = train_mod.train(scenario, checkpoint_every=every)
+    snaps = fast.snapshots
+    assert type(slow.snapshots) is _Unbounded and slow.snapshots._rows > snaps._rows >= 2
+    assert snaps._rows >= len(fast.records) // snaps.interval + 1  # (a perceptron may stop before its bound)
+    assert len(snaps._blocks) == 1
+    assert len(snaps) == len(slow.snapshots) == len(fast.records) + 1
+    for k in range(len(snaps)):  # stored or replayed, each is what the full block gives, bit for bit
+        a, b = snaps[k], slow.snapshots[k]
+        assert a.keys() == b.keys()
+        for p in a:
+            assert a[p].dtype == b[p].dtype
+            assert a[p].tolist() == b[p].tolist() if a[p].dtype == object else a[p].tobytes() == b[p].tobytes()
+    assert [r.changed for r in fast.records] == [r.changed for r in slow.records]
+    assert train_mod.training_state(fast) is None or all(
+        np.array_equal(x, y) for x, y in zip(train_mod.training_state(fast).values(),
+                                             train_mod.training_state(slow).values()))
