@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, NamedTuple
+from weakref import WeakMethod
 
 import numpy as np
 
@@ -184,7 +185,8 @@ class Snapshots(Sequence):
 
     Attributes:
         interval: Updates between checkpoints (1 = every update kept).
-        replay: ``(params, number) → params after update number``; set by :func:`train`.
+        replay: A weak reference to ``(params, number) → params after update number`` (the
+            training's own method, which holds these snapshots); set by :func:`train`.
     """
 
     SEGMENTS = 2
@@ -313,7 +315,7 @@ class Snapshots(Sequence):
             else:
                 self._segments.move_to_end(c)
             while len(seg) <= u - c:
-                seg.append(self.replay(seg[-1], c + len(seg)))
+                seg.append(self.replay()(seg[-1], c + len(seg)))
             return seg[u - c]
 
 
@@ -708,7 +710,7 @@ def _setup(scenario: Scenario, checkpoint_every: int | None) -> tuple[Training, 
                          "raise it with options.max_updates.", kind="size")
     snapshots = Snapshots(start, checkpoint_every or checkpoint_interval(start, bound), bound)
     tr = Training(scenario, graph, cfg, params, arithmetic, snapshots, Records(), array("q", [0]))
-    snapshots.replay = tr._replay
+    snapshots.replay = WeakMethod(tr._replay)  # weak: no cycle, so a training is freed as soon as it is dropped
     tr.wrt = _requires(graph, params)
     tr.flat_updates = (arithmetic == "float64" and not cfg.momentum and not cfg.weight_decay
                        and snapshots._names == tuple(params))

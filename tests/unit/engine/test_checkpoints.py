@@ -270,8 +270,9 @@ def test_stepping_replays_one_update_at_a_time():
     tr = train(loads(text, "t.yaml"), checkpoint_every=8)
     snaps: Snapshots = tr.snapshots
     calls = []
-    replay = snaps.replay
-    snaps.replay = lambda params, number: calls.append(number) or replay(params, number)
+    replay = snaps.replay()
+    counting = lambda params, number: calls.append(number) or replay(params, number)  # noqa: E731
+    snaps.replay = lambda: counting  # the snapshots hold their replay weakly: a call gives the function
     snaps.forget()
     snaps[7]                      # cold: the worst case, k − 1 updates from checkpoint 0
     assert calls == [1, 2, 3, 4, 5, 6, 7]
@@ -331,3 +332,27 @@ def test_threads_stepping_at_once_see_the_same_parameters():
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda u: (u, ck.snapshots[u]), us))
     assert all(same_params(params, full.snapshots[u]) for u, params in got)
+
+
+def test_a_dropped_training_is_freed_without_the_cycle_collector():
+    """The snapshots replay through the training weakly, so nothing cycles back to it: a batch command
+    (``nnlab validate`` of many files) gives each training's memory back as soon as it moves on."""
+    import gc
+    import weakref
+
+    text = MLP.format(h=2, d=2, seed=1, seed2=2, x=[[0, 0], [0, 1], [1, 0], [1, 1]], y=[0, 1, 1, 0], act="sigmoid",
+                      lr=1, epochs=10, batch=1, order="sequential")
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        tr = train(loads(text, "t.yaml"), checkpoint_every=8)
+        kept = tr.snapshots[7]["W1"].copy()
+        tr.snapshots.forget()
+        assert np.array_equal(tr.snapshots[7]["W1"], kept)  # replayed through the training
+        alive = weakref.ref(tr)
+        snaps = weakref.ref(tr.snapshots)
+        del tr
+        assert alive() is None and snaps() is None
+    finally:
+        if enabled:
+            gc.enable()
