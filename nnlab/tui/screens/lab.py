@@ -159,7 +159,7 @@ class LabScreen(Screen):
         self.error: str = ""
         self._elements: dict[int, int] = {}
         self._stamp: tuple[int, ...] | None = None
-        self._loading = False
+        self._loading = True  # from the start: the watch must not load again before the first load begins
         self._new_step = True
         self._direction = 1
         self.show_chain = False

@@ -152,3 +152,15 @@ async def test_the_watcher_sees_the_last_of_rapid_same_size_writes(copy_fixture)
         settled = lab.model
         await pilot.pause(1.2)
         assert lab.model is settled
+
+
+def test_the_watch_does_not_load_the_file_again_before_the_first_load(monkeypatch):
+    """The first load starts after the first paint; on a busy machine the watch's first poll (every
+    0.5 s) could come before it, load the file a second time and say "reloaded" over the screen."""
+    from nnlab.tui.screens.lab import LabScreen
+
+    screen = LabScreen(str(FIXTURES / "conv-pad.yaml"))
+    loads = []
+    monkeypatch.setattr(screen, "reload", lambda: loads.append(screen.path))
+    screen._poll_file()
+    assert loads == []
