@@ -31,12 +31,12 @@ Conventions:
 from __future__ import annotations
 
 import math
-import threading
+from _thread import RLock  # what threading.RLock() makes, without threading's 0.5 ms import
 from array import array
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any
 from weakref import WeakMethod
 
 import numpy as np
@@ -58,22 +58,29 @@ UPDATE_FORMS = ("error", "label")
 """The perceptron's update forms: ``error`` p += η(y − ŷ)∂z/∂p; ``label`` p += η·y·∂z/∂p on y·z ≤ 0."""
 
 
-class TrainConfig(NamedTuple):  # (a NamedTuple: a dataclass costs nnlab check ~0.7 ms to make)
-    """The validated ``train:`` block."""
+# The records below are collections.namedtuple classes, their field types in the docstrings: a
+# typing.NamedTuple compiles every annotation (a string here) on definition, ~0.1 ms a record class
+_TRAIN_FIELDS = "rule lr epochs order seed batch predict target loss z momentum weight_decay update"
 
-    rule: str
-    lr: Any
-    epochs: int
-    order: str
-    seed: int
-    batch: int | None  # None = full batch
-    predict: str | None
-    target: str | None
-    loss: str | None
-    z: str | None  # perceptron: the argument of step feeding `predict`
-    momentum: Any = 0  # gd: μ (PyTorch SGD: v ← μ·v + g, p ← p − η·v)
-    weight_decay: Any = 0  # gd: λ (PyTorch SGD: g ← g + λ·p)
-    update: str = "error"  # perceptron: "error" or "label" (see UPDATE_FORMS)
+
+class TrainConfig(namedtuple("TrainConfig", _TRAIN_FIELDS, defaults=(0, 0, "error"))):
+    """The validated ``train:`` block.
+
+    Attributes:
+        rule (str): ``gd`` or ``perceptron``.
+        lr: The learning rate η (a float, or a Fraction in exact arithmetic).
+        epochs (int): Epochs to run.
+        order (str): ``sequential`` or ``shuffle``: the example order of each epoch.
+        seed (int): The seed of a shuffled order.
+        batch (int | None): Examples per update; None = full batch.
+        predict, target, loss, z (str | None): Node names; ``z`` (perceptron) is the
+            argument of the step feeding ``predict``.
+        momentum: gd: μ, default 0 (PyTorch SGD: v ← μ·v + g, p ← p − η·v).
+        weight_decay: gd: λ, default 0 (PyTorch SGD: g ← g + λ·p).
+        update (str): perceptron: ``"error"`` (default) or ``"label"`` (see :data:`UPDATE_FORMS`).
+    """
+
+    __slots__ = ()
 
 
 def velocity_key(param: str) -> str:
@@ -81,24 +88,19 @@ def velocity_key(param: str) -> str:
     return f"velocity({param})"
 
 
-class UpdateRecord(NamedTuple):
+class UpdateRecord(namedtuple("UpdateRecord", "epoch number examples changed error loss", defaults=(None, None))):
     """One update: which examples, in which epoch, and what happened.
 
     Attributes:
-        epoch: 1-based epoch.
-        number: 1-based update number.
-        examples: Indices of the examples (one for the perceptron, a batch for gd).
-        changed: Whether any parameter changed.
-        error: Perceptron: y − ŷ for the example.
-        loss: gd: the batch's mean loss before the update.
+        epoch (int): 1-based epoch.
+        number (int): 1-based update number.
+        examples (tuple[int, ...]): Indices of the examples (one for the perceptron, a batch for gd).
+        changed (bool): Whether any parameter changed.
+        error: Perceptron: y − ŷ for the example (default None).
+        loss (float | None): gd: the batch's mean loss before the update (default None).
     """
 
-    epoch: int
-    number: int
-    examples: tuple[int, ...]
-    changed: bool
-    error: Any = None
-    loss: float | None = None
+    __slots__ = ()
 
 
 class Records(Sequence):
@@ -218,7 +220,7 @@ class Snapshots(Sequence):
         self._odd: dict[int, dict[str, np.ndarray]] = {}
         self._stored = 0
         self._segments: OrderedDict[int, list[dict[str, np.ndarray]]] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = RLock()
         self._count = 0
         self._last = start
         self._last_line: np.ndarray | None = None  # the row the latest parameters are views of (append_flat)
