@@ -151,8 +151,8 @@ class _Parser:
         self.text = text.strip()
         self.loc = loc
         self.allow_qualified = allow_qualified
-        self._bytes = self.text.encode("utf-8")
         self._ascii = self.text.isascii()  # then ast's byte offsets are character offsets
+        self._bytes = None if self._ascii else self.text.encode("utf-8")
 
     def _char(self, byte_offset: int | None) -> int:
         if byte_offset is None:
@@ -163,9 +163,10 @@ class _Parser:
 
     def span(self, node: ast.AST) -> tuple[int, int]:
         """Character offsets of ``node`` in the original (unstripped) text."""
-        start = self._char(getattr(node, "col_offset", 0))
-        end = self._char(getattr(node, "end_col_offset", None)) or start + 1
-        return start + self.lead, end + self.lead
+        start, end = node.col_offset, node.end_col_offset
+        if not self._ascii:
+            start, end = self._char(start), self._char(end)
+        return start + self.lead, (end or start + 1) + self.lead
 
     def source(self, start: int, end: int) -> str:
         return self.text[start - self.lead:end - self.lead]
@@ -206,31 +207,16 @@ class _Parser:
     # -- visitors
     def visit(self, node: ast.AST) -> Expr:
         col, end = self.span(node)
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool):
-                return Bool(value, col, end)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                problem = number_problem(self.source(col, end))  # 1e-999999999 would be a billion digits exactly
-                if problem:
-                    raise self.error(problem, node)
-                return Num(value, self.source(col, end), col, end)
-            if isinstance(value, str):
-                return Str(value, col, end)
-            if value is None:
-                return NoneLit(col, end)
-            raise self.error(f"unsupported literal {type(value).__name__}", node)
-        if isinstance(node, ast.Name):
-            return self._name(node.id, node, col, end)
-        if isinstance(node, ast.Attribute):
-            return self._attribute(node, col, end)
-        if isinstance(node, ast.BinOp):
+        kind = type(node)  # ast.parse makes exactly these types, no subclasses
+        # The forms that nest are read here, one frame a level as they always were: how deep an
+        # expression may nest before "too deeply nested" must not change. The rest go by _VISITORS.
+        if kind is ast.BinOp:
             op = _BINOPS.get(type(node.op))
             if op is None:
                 raise self.error(f"unsupported operator '{self.source(col, end)}'", node,
                                  "use + - * / @ or **.")
             return BinOp(op, self.visit(node.left), self.visit(node.right), col, end)
-        if isinstance(node, ast.UnaryOp):
+        if kind is ast.UnaryOp:
             if isinstance(node.op, ast.USub):
                 inner = self.visit(node.operand)
                 if isinstance(inner, Num):
@@ -239,19 +225,37 @@ class _Parser:
             if isinstance(node.op, ast.UAdd):
                 return self.visit(node.operand)
             raise self.error("unsupported unary operator", node)
-        if isinstance(node, ast.Call):
-            return self._call(node, col, end)
-        if isinstance(node, ast.Subscript):
+        if kind is ast.Subscript:
             if isinstance(node.slice, (ast.Name, ast.Attribute, ast.List)):  # W[idx], W[[0, 2]]: a tensor index
                 return Take(self.visit(node.value), self.visit(node.slice), col, end)
             return Index(self.visit(node.value), self._key(node.slice), col, end)
-        if isinstance(node, ast.List):
+        if kind is ast.List:
             return ListLit(tuple(self.visit(e) for e in node.elts), col, end)
-        what = _DESCRIBE.get(type(node), type(node).__name__)
-        raise self.error(f"unsupported syntax: {what}", node,
-                         "the equation language has numbers, names, + - * / @ **, calls and indexing.")
+        visitor = _VISITORS.get(kind)
+        if visitor is None:
+            what = _DESCRIBE.get(kind, kind.__name__)
+            raise self.error(f"unsupported syntax: {what}", node,
+                             "the equation language has numbers, names, + - * / @ **, calls and indexing.")
+        return visitor(self, node, col, end)
 
-    def _name(self, ident: str, node: ast.AST, col: int, end: int) -> Expr:
+    def _constant(self, node: ast.Constant, col: int, end: int) -> Expr:
+        value = node.value
+        if isinstance(value, bool):
+            return Bool(value, col, end)
+        if isinstance(value, (int, float)):
+            raw = self.source(col, end)
+            problem = number_problem(raw)  # 1e-999999999 would be a billion digits exactly
+            if problem:
+                raise self.error(problem, node)
+            return Num(value, raw, col, end)
+        if isinstance(value, str):
+            return Str(value, col, end)
+        if value is None:
+            return NoneLit(col, end)
+        raise self.error(f"unsupported literal {type(value).__name__}", node)
+
+    def _name(self, node: ast.Name, col: int, end: int) -> Expr:
+        ident = node.id
         if ident in _BOOL_NAMES:
             return Bool(_BOOL_NAMES[ident], col, end)
         if ident == "None":
@@ -317,6 +321,13 @@ class _Parser:
                 and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, int)):
             return -node.operand.value
         raise self.error("an index must be a whole number or a slice like 0:2", node)
+
+
+_VISITORS = {
+    ast.Constant: _Parser._constant, ast.Name: _Parser._name, ast.Attribute: _Parser._attribute,
+    ast.Call: _Parser._call,
+}
+"""The node types of the equation language that do not nest directly, each with its visitor."""
 
 
 def _dotted(node: ast.AST) -> str | None:
