@@ -515,7 +515,7 @@ def _validate(file: str, max_elements: int) -> tuple[Any, str]:
     t = scenario.train
     epochs = t.get("epochs") if t else None
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs <= 1:
-        return run_or_shapes(scenario), ""  # no training, one epoch, or an epochs error to report
+        return run_or_shapes(scenario, max_elements), ""  # no training, one epoch, or an epochs error to report
     first = session_from_scenario(scenario._replace(train={**t, "epochs": 1}))
     if first.training is None:  # it failed as its expect: {error: …} says
         return first, ""

@@ -442,18 +442,24 @@ def open_session(path: str, *, max_elements: int | None = None, shapes: str = "f
     """
     scenario = load(path, max_elements=max_elements, shapes_only=shapes == "prefer",
                     shapes_fallback=shapes == "fallback")
-    return run_or_shapes(scenario) if shapes == "fallback" else session_from_scenario(scenario)
+    return run_or_shapes(scenario, max_elements) if shapes == "fallback" else session_from_scenario(scenario)
 
 
-def run_or_shapes(scenario: Scenario) -> Session:
+def run_or_shapes(scenario: Scenario, max_elements: int | None = None) -> Session:
     """:func:`session_from_scenario`, or for a shape question whose computation would be refused
-    (a result over the element limit, or the memory budget) the shape-only session (``fallback``)."""
+    (a result over the element limit, or the memory budget) the shape-only session (``fallback``).
+
+    Args:
+        scenario: The scenario, loaded with ``max_elements``.
+        max_elements: As given to :func:`~nnlab.scenario.load` (None: the file's own limit);
+            the shape-only reading is loaded with it again.
+    """
     try:
         return session_from_scenario(scenario)
     except NnlabError as exc:
         if exc.kind != "size" or scenario.shape_only:
             raise
-        shapes = loads(scenario.text, scenario.path, max_elements=scenario.max_elements, shapes_only=True)
+        shapes = loads(scenario.text, scenario.path, max_elements=max_elements, shapes_only=True)
         if not shapes.shape_only:
             raise
         return session_from_scenario(shapes)

@@ -33,10 +33,10 @@ from __future__ import annotations
 import math
 from _thread import RLock  # what threading.RLock() makes, without threading's 0.5 ms import
 from array import array
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakMethod
 
 import numpy as np
@@ -58,29 +58,22 @@ UPDATE_FORMS = ("error", "label")
 """The perceptron's update forms: ``error`` p += η(y − ŷ)∂z/∂p; ``label`` p += η·y·∂z/∂p on y·z ≤ 0."""
 
 
-# The records below are collections.namedtuple classes, their field types in the docstrings: a
-# typing.NamedTuple compiles every annotation (a string here) on definition, ~0.1 ms a record class
-_TRAIN_FIELDS = "rule lr epochs order seed batch predict target loss z momentum weight_decay update"
+class TrainConfig(NamedTuple):  # (a NamedTuple: a dataclass costs nnlab check ~0.7 ms to make)
+    """The validated ``train:`` block."""
 
-
-class TrainConfig(namedtuple("TrainConfig", _TRAIN_FIELDS, defaults=(0, 0, "error"))):
-    """The validated ``train:`` block.
-
-    Attributes:
-        rule (str): ``gd`` or ``perceptron``.
-        lr: The learning rate η (a float, or a Fraction in exact arithmetic).
-        epochs (int): Epochs to run.
-        order (str): ``sequential`` or ``shuffle``: the example order of each epoch.
-        seed (int): The seed of a shuffled order.
-        batch (int | None): Examples per update; None = full batch.
-        predict, target, loss, z (str | None): Node names; ``z`` (perceptron) is the
-            argument of the step feeding ``predict``.
-        momentum: gd: μ, default 0 (PyTorch SGD: v ← μ·v + g, p ← p − η·v).
-        weight_decay: gd: λ, default 0 (PyTorch SGD: g ← g + λ·p).
-        update (str): perceptron: ``"error"`` (default) or ``"label"`` (see :data:`UPDATE_FORMS`).
-    """
-
-    __slots__ = ()
+    rule: str
+    lr: Any
+    epochs: int
+    order: str
+    seed: int
+    batch: int | None  # None = full batch
+    predict: str | None
+    target: str | None
+    loss: str | None
+    z: str | None  # perceptron: the argument of step feeding `predict`
+    momentum: Any = 0  # gd: μ (PyTorch SGD: v ← μ·v + g, p ← p − η·v)
+    weight_decay: Any = 0  # gd: λ (PyTorch SGD: g ← g + λ·p)
+    update: str = "error"  # perceptron: "error" or "label" (see UPDATE_FORMS)
 
 
 def velocity_key(param: str) -> str:
@@ -88,19 +81,24 @@ def velocity_key(param: str) -> str:
     return f"velocity({param})"
 
 
-class UpdateRecord(namedtuple("UpdateRecord", "epoch number examples changed error loss", defaults=(None, None))):
+class UpdateRecord(NamedTuple):
     """One update: which examples, in which epoch, and what happened.
 
     Attributes:
-        epoch (int): 1-based epoch.
-        number (int): 1-based update number.
-        examples (tuple[int, ...]): Indices of the examples (one for the perceptron, a batch for gd).
-        changed (bool): Whether any parameter changed.
-        error: Perceptron: y − ŷ for the example (default None).
-        loss (float | None): gd: the batch's mean loss before the update (default None).
+        epoch: 1-based epoch.
+        number: 1-based update number.
+        examples: Indices of the examples (one for the perceptron, a batch for gd).
+        changed: Whether any parameter changed.
+        error: Perceptron: y − ŷ for the example.
+        loss: gd: the batch's mean loss before the update.
     """
 
-    __slots__ = ()
+    epoch: int
+    number: int
+    examples: tuple[int, ...]
+    changed: bool
+    error: Any = None
+    loss: float | None = None
 
 
 class Records(Sequence):
@@ -188,7 +186,10 @@ class Snapshots(Sequence):
     Attributes:
         interval: Updates between checkpoints (1 = every update kept).
         replay: A weak reference to ``(params, number) → params after update number`` (the
-            training's own method, which holds these snapshots); set by :func:`train`.
+            training's own method; weak, so the training and its snapshots make no reference
+            cycle and are freed as soon as the training is dropped); set by :func:`train`.
+            Read snapshots through their training: without it, an update between checkpoints
+            cannot be replayed (RuntimeError).
     """
 
     SEGMENTS = 2
@@ -317,7 +318,11 @@ class Snapshots(Sequence):
             else:
                 self._segments.move_to_end(c)
             while len(seg) <= u - c:
-                seg.append(self.replay()(seg[-1], c + len(seg)))
+                replay = self.replay()
+                if replay is None:
+                    raise RuntimeError("these snapshots' training is gone: keep the Training that train() "
+                                       "returned while reading its snapshots (they are replayed through it)")
+                seg.append(replay(seg[-1], c + len(seg)))
             return seg[u - c]
 
 

