@@ -252,13 +252,17 @@ def _load(parser_class: Any, text: str, lines: list[str], file: str, max_values:
     """
     paused = gc.isenabled()
     gc.disable()
+    parser = None
     try:
-        root = _Composer(parser_class(text), lines, file, max_values).document()
+        parser = parser_class(text)  # (the pure-Python reader checks the characters here)
+        root = _Composer(parser, lines, file, max_values).document()
     except yaml.YAMLError as exc:
         if parser_class is CParser:
             raise
         raise _syntax_error(exc, lines, file) from None
     finally:
+        if parser_class is _PyParser and parser is not None:
+            parser.dispose()  # its state is a bound method of itself: a cycle holding the whole text
         if paused:
             gc.enable()
     if root is None:

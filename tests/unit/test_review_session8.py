@@ -1,5 +1,5 @@
 """Review of the speed commits 19c1040..acd4f86 (shape fallback from one parse, weak replay, gc
-thresholds, normal draws, answer fast path): the bugs found, as strict xfails, and guards of
+thresholds, normal draws, answer fast path): the bugs found (now fixed; each test failed before its fix) and guards of
 the behaviour the commits had to keep (checked against 19c1040 by running both trees)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
     return str(path)
 
 
-# ----------------------------------------------------------------------------- bugs (xfail)
+# ------------------------------------------- the bugs found (fixed in aeb39b3 and after)
 
 
 def test_run_answers_a_shape_question_over_the_files_own_limit_from_shapes(tmp_path):
@@ -101,13 +101,6 @@ def test_snapshots_kept_without_their_training_say_so():
         snaps[5]
 
 
-@pytest.mark.xfail(strict=True, reason="972b4ed says a console command's results are freed by reference counting "
-                   "and lets the collector wait for 100,000 net new objects (was 20,000); but a YAML syntax error "
-                   "(libyaml refused, re-read by the pure-Python parser) leaves the parser in a cycle "
-                   "(state = bound method) holding the file's whole text. Measured: `nnlab validate` of 150 broken "
-                   "1 MB files peaks at 177 MB RSS (86 MB at the default threshold); ~300 net objects a file, so the "
-                   "first collection comes after ~330 such files (~330 MB held; the cycle itself predates "
-                   "these commits)")
 def test_validate_of_a_broken_yaml_file_leaves_no_cyclic_garbage(tmp_path):
     f = _write(tmp_path, "broken.yaml", "nnlab: 1\ntitle: t\nvalues: {a: [1, 2]\n" + "# padding\n" * 1000)
     quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
