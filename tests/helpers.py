@@ -63,3 +63,26 @@ def modules_loaded_by(code: str) -> set[str]:
 def imports_package(modules: set[str], package: str) -> bool:
     """True if ``package`` or any of its submodules is in ``modules``."""
     return any(m == package or m.startswith(package + ".") for m in modules)
+
+
+@contextlib.contextmanager
+def cyclic_garbage():
+    """Collect what the block leaves in reference cycles: yields a Counter, filled on exit with the
+    type names of the objects only the cyclic collector could free (automatic collection paused)."""
+    import gc
+    from collections import Counter
+
+    found: Counter = Counter()
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage to be seen
+    try:
+        yield found
+        gc.collect()
+        found.update(type(o).__name__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()

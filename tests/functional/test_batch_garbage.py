@@ -5,12 +5,11 @@ leaves no cyclic garbage, and a session dropped by ``validate`` takes its arrays
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
-from collections import Counter
 
 from nnlab import cli
 from nnlab.library import bundled
+from tests.helpers import cyclic_garbage
 
 
 def _validate_all(files: list[str]) -> None:
@@ -21,17 +20,6 @@ def _validate_all(files: list[str]) -> None:
 def test_validate_of_every_bundled_file_leaves_no_cyclic_garbage():
     files = [str(p) for p in bundled()]
     _validate_all(files)  # the first pass imports modules on first use (an import may leave garbage)
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # what a collection finds unreachable is kept in gc.garbage to be seen
-    try:
+    with cyclic_garbage() as found:
         _validate_all(files)
-        gc.collect()
-        found = Counter(type(o).__name__ for o in gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        if enabled:
-            gc.enable()
     assert not found, f"cycles left by validate: {found.most_common(8)}"

@@ -5,7 +5,6 @@ the behaviour the commits had to keep (checked against 19c1040 by running both t
 from __future__ import annotations
 
 import contextlib
-import gc
 import io
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from nnlab.engine.train import train
 from nnlab.errors import NnlabError
 from nnlab.scenario import expr, loads
 from nnlab.session import open_session
-from tests.helpers import run_cli
+from tests.helpers import cyclic_garbage, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,21 +105,10 @@ def test_validate_of_a_broken_yaml_file_leaves_no_cyclic_garbage(tmp_path):
     quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
     with quiet[0], quiet[1]:
         cli.cmd_validate([f], None)  # imports what the error path needs
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            assert cli.cmd_validate([f], None) == 2
-        gc.collect()
-        found = sorted({type(o).__name__ for o in gc.garbage})
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        if enabled:
-            gc.enable()
-    assert not found, f"cycles left by validate of a broken file: {found}"
+    with cyclic_garbage() as found, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        assert cli.cmd_validate([f], None) == 2
+    assert not found, f"cycles left by validate of a broken file: {sorted(found)}"
 
 
 # ------------------------------------------------------------------ guards (pass, as 19c1040)
